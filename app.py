@@ -1,0 +1,36 @@
+"""Gatehouse application factory: ``flask --app app run`` or ``gunicorn 'app:create_app()'``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from blueprints import errors, oauth
+from blueprints.api import admin, ciam
+from idp.services import Services
+from idp.settings import load_settings
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    settings = load_settings().with_overrides(overrides).check()
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    services = Services.build(settings)
+    app.extensions["gatehouse"] = services
+    app.teardown_appcontext(lambda _exc: services.db.remove())
+    errors.init_app(app)
+    oauth.init_app(app, services)
+    app.register_blueprint(ciam.bp)
+    app.register_blueprint(admin.bp, url_prefix="/admin/api/v1")
+    if not settings.production:
+        from blueprints import dev
+
+        app.register_blueprint(dev.bp)
+    from cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP faces of the domain: parse, call one service, map errors, render."""

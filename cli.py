@@ -1,0 +1,133 @@
+"""``flask`` commands: db upgrade, apps create, users create, keys rotate, demo (all --json)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from idp.context import RequestContext
+from idp.dialects.admin import render_application, render_auth_source, render_user
+from idp.errors import IdpError
+from idp.migrate import upgrade
+from idp.services import Services
+
+CLI = RequestContext(ip="127.0.0.1", user_agent="flask-cli")
+
+DEMO = {
+    "sms_source": {"id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "kind": "sms", "name": "Demo SMS"},
+    "email_source": {"id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "kind": "email", "name": "Demo email"},
+    "app": {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
+            "name": "Demo web app", "type": "web",
+            "redirect_uris": ["http://127.0.0.1:5000/demo/callback"],
+            "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"],
+            "scopes": ["openid", "profile", "email", "phone", "offline_access"]},
+    "user": {"username": "demo", "password": "demo-password-1", "name": "Demo User",
+             "phone_number": "+8613612345678", "phone_verified": True,
+             "email": "MOCK_USERNAME@example.com", "email_verified": True},
+}
+
+
+def _services(app: Flask) -> Services:
+    return app.extensions["gatehouse"]
+
+
+def _emit(data, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def _fail(exc: IdpError):
+    raise click.ClickException(f"{exc.code}: {exc.message}")
+
+
+def register_commands(app: Flask) -> None:
+    db_group = AppGroup("db", help="Database schema.")
+    apps_group = AppGroup("apps", help="Applications (OAuth clients).")
+    users_group = AppGroup("users", help="Users.")
+    keys_group = AppGroup("keys", help="Token signing keys.")
+
+    @db_group.command("upgrade")
+    def db_upgrade():
+        """Apply the migrations and make sure a signing key exists."""
+        svc = _services(app)
+        upgrade(svc.settings.database_url)
+        kid = svc.keys.ensure_key()
+        click.echo(f"schema up to date; active signing key {kid}")
+
+    @apps_group.command("create")
+    @click.option("--name", required=True)
+    @click.option("--type", "app_type", type=click.Choice(["web", "spa", "native", "m2m"]), default="web")
+    @click.option("--redirect-uri", "redirect_uris", multiple=True)
+    @click.option("--auth-source", "auth_source_ids", multiple=True)
+    @click.option("--client-id", default=None, help="keep an existing client_id when migrating")
+    @click.option("--auto-signup", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True)
+    def apps_create(name, app_type, redirect_uris, auth_source_ids, client_id, auto_signup, as_json):
+        """Register an application. The client secret is shown once."""
+        data = {"name": name, "type": app_type, "redirect_uris": list(redirect_uris),
+                "auth_source_ids": list(auth_source_ids), "client_id": client_id,
+                "auto_signup": auto_signup}
+        try:
+            application, secret = _services(app).clients.create_application(data, CLI)
+        except IdpError as exc:
+            _fail(exc)
+        body = render_application(application, secret, created=True)
+        _emit(body, as_json, f"client_id: {application.client_id}\nclient_secret: {secret} (shown once)")
+
+    @users_group.command("create")
+    @click.option("--username")
+    @click.option("--password")
+    @click.option("--email")
+    @click.option("--phone-number")
+    @click.option("--name")
+    @click.option("--json", "as_json", is_flag=True)
+    def users_create(username, password, email, phone_number, name, as_json):
+        """Create a user (contacts given here count as verified)."""
+        data = {"username": username, "password": password, "email": email, "name": name,
+                "phone_number": phone_number, "email_verified": bool(email),
+                "phone_verified": bool(phone_number)}
+        try:
+            user = _services(app).users.create(data, CLI)
+        except IdpError as exc:
+            _fail(exc)
+        _emit(render_user(user), as_json, f"sub: {user.sub}")
+
+    @keys_group.command("rotate")
+    @click.option("--json", "as_json", is_flag=True)
+    def keys_rotate(as_json):
+        """Add a new signing key; the old one stays in the JWKS until its tokens expire."""
+        kid = _services(app).keys.rotate()
+        _emit({"kid": kid}, as_json, f"new active signing key {kid}")
+
+    @app.cli.command("demo")
+    @click.option("--json", "as_json", is_flag=True)
+    def demo(as_json):
+        """Seed the demo auth sources, application and user (idempotent)."""
+        _emit(seed_demo(_services(app)), as_json, "demo data ready")
+
+    for group in (db_group, apps_group, users_group, keys_group):
+        app.cli.add_command(group)
+
+
+def seed_demo(svc: Services) -> dict:
+    """Create what the README's curl commands use, with the seed documents' own IDs."""
+    clients, users = svc.clients, svc.users
+    existing = {s.id for s in clients.list_auth_sources()}
+    for key in ("sms_source", "email_source"):
+        if DEMO[key]["id"] not in existing:
+            clients.create_auth_source(DEMO[key], CLI)
+    application = clients.by_client_id(DEMO["app"]["client_id"])
+    if application is None:
+        application, _ = clients.create_application(DEMO["app"], CLI)
+    user = next(iter(users.search(username=DEMO["user"]["username"])), None)
+    if user is None:
+        user = users.create(DEMO["user"], CLI)
+    return {
+        "client_id": DEMO["app"]["client_id"],
+        "client_secret": DEMO["app"]["client_secret"],
+        "auth_sources": [render_auth_source(s) for s in clients.list_auth_sources()],
+        "user": {"sub": user.sub, "username": "demo", "password": DEMO["user"]["password"],
+                 "phone_number": user.phone_number, "email": user.email},
+    }

@@ -1,0 +1,1 @@
+"""Gatehouse's framework-free core. Nothing in this package imports Flask."""

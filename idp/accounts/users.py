@@ -1,0 +1,147 @@
+"""Users: lookup by contact, creation (incl. CIAM ``auto_signup``), status, admin edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from idp import audit
+from idp.accounts.passwords import hash_password
+from idp.contacts import normalise_email, normalise_phone
+from idp.context import RequestContext
+from idp.crypto import new_token
+from idp.db import Database
+from idp.errors import IdpError, Kind, invalid
+from idp.models import User
+from idp.models.users import USER_STATUSES
+
+CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
+PROFILE_FIELDS = ("username", "email", "email_verified", "phone_number", "phone_verified", "name",
+                  "locale", "status")
+
+
+def new_sub() -> str:
+    return new_token(16)
+
+
+class UserService:
+    def __init__(self, db: Database, default_region: str = "CN") -> None:
+        self.db = db
+        self.default_region = default_region
+
+    def _normalise_contacts(self, fields: dict[str, Any]) -> None:
+        """Contacts are stored canonical (E.164, normalised email) so lookups match."""
+        if fields.get("phone_number"):
+            fields["phone_number"] = normalise_phone(fields["phone_number"], self.default_region)
+        if fields.get("email"):
+            fields["email"] = normalise_email(fields["email"], ())
+
+    def by_sub(self, sub: str) -> User | None:
+        return self.db.session.scalar(select(User).where(User.sub == sub))
+
+    def by_contact(self, channel: str, target: str) -> User | None:
+        column = getattr(User, CONTACT_COLUMN[channel])
+        return self.db.session.scalar(select(User).where(column == target))
+
+    def ensure_contact_free(self, channel: str, target: str) -> None:
+        """Raises account.phone_taken / account.email_taken (seed 001 ``usage=signup``)."""
+        if self.by_contact(channel, target) is not None:
+            code = "account.phone_taken" if channel == "sms" else "account.email_taken"
+            raise IdpError(code, Kind.CONFLICT, f"{CONTACT_COLUMN[channel]} is already used")
+
+    @staticmethod
+    def ensure_active(user: User) -> None:
+        """Raises account.abnormal_status for locked or disabled users."""
+        if not user.is_active:
+            raise IdpError("account.abnormal_status", Kind.USER_STATUS, "Abnormal user status")
+
+    def user_for_code_login(self, channel: str, target: str, *, auto_signup: bool) -> User | None:
+        """The user a verified code logs in, or None if auto sign-up would create one.
+
+        Raises account.user_not_found, account.abnormal_status.
+        """
+        user = self.by_contact(channel, target)
+        if user is None:
+            if not auto_signup:
+                raise IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
+            return None
+        self.ensure_active(user)
+        return user
+
+    def create_from_verified_contact(self, channel: str, target: str, ctx: RequestContext) -> User:
+        """CIAM auto_signup: a user whose only identifier is the contact just verified."""
+        if channel == "sms":
+            fields = {"phone_number": target, "phone_verified": True}
+        else:
+            fields = {"email": target, "email_verified": True}
+        with self.db.transaction() as session:
+            user = User(sub=new_sub(), **fields)
+            session.add(user)
+            audit.record(session, "user.signup", ctx, sub=user.sub, method=f"otp_{channel}")
+        return user
+
+    # -- admin --------------------------------------------------------------------------
+    def create(self, data: dict[str, Any], ctx: RequestContext) -> User:
+        """Raises account.*_taken on duplicates, password.* on an unacceptable password."""
+        fields = {k: v for k, v in data.items() if k in PROFILE_FIELDS and v is not None}
+        _check_status(fields.get("status", "active"))
+        self._normalise_contacts(fields)
+        password = data.get("password")
+        user = User(sub=new_sub(), **fields)
+        if password:
+            user.password_hash = hash_password(password)
+        try:
+            with self.db.transaction() as session:
+                session.add(user)
+                audit.record(session, "admin.user.create", ctx, sub=user.sub)
+        except IntegrityError as exc:
+            raise _duplicate(exc) from exc
+        return user
+
+    def update(self, sub: str, data: dict[str, Any], ctx: RequestContext) -> User:
+        """Raises account.not_found, account.*_taken, password.*."""
+        data = dict(data)
+        _check_status(data.get("status") or "active")
+        self._normalise_contacts(data)
+        try:
+            with self.db.transaction() as session:
+                user = session.scalar(select(User).where(User.sub == sub))
+                if user is None:
+                    raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+                for key in PROFILE_FIELDS:
+                    if key in data:
+                        setattr(user, key, data[key])
+                if data.get("password"):
+                    user.password_hash = hash_password(data["password"])
+                user.sequence += 1
+                audit.record(session, "admin.user.update", ctx, sub=sub, fields=sorted(data))
+        except IntegrityError as exc:
+            raise _duplicate(exc) from exc
+        return user
+
+    def search(self, *, username: str | None = None, email: str | None = None,
+               phone_number: str | None = None, limit: int = 100) -> list[User]:
+        query = select(User).order_by(User.id).limit(limit)
+        if username:
+            query = query.where(User.username == username)
+        if email:
+            query = query.where(User.email == email)
+        if phone_number:
+            query = query.where(User.phone_number == phone_number)
+        return list(self.db.session.scalars(query))
+
+
+def _check_status(status: str) -> None:
+    if status not in USER_STATUSES:
+        raise invalid("account.invalid_status_value", f"status must be one of {', '.join(USER_STATUSES)}")
+
+
+def _duplicate(exc: IntegrityError) -> IdpError:
+    text = str(exc.orig).lower()
+    for column, code in (("phone", "account.phone_taken"), ("email", "account.email_taken"),
+                         ("username", "account.username_taken")):
+        if column in text:
+            return IdpError(code, Kind.CONFLICT, f"{column} is already used")
+    return IdpError("account.conflict", Kind.CONFLICT, "user already exists")

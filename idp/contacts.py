@@ -1,0 +1,56 @@
+"""Phone numbers and email addresses, parsed by the libraries that know them best."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from idp.errors import invalid
+
+
+def normalise_phone(raw: str, default_region: str) -> str:
+    """Return E.164 for ``+8613612345678``, ``+86 136…`` or a national number in the region.
+
+    Raises ``contact.malformed_phone``.
+    """
+    if not raw or len(raw) > 32:
+        raise invalid("contact.malformed_phone", "malformed phone number")
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise invalid("contact.malformed_phone", "malformed phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise invalid("contact.malformed_phone", "malformed phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_country(e164: str) -> str:
+    """The calling code (``86``) for per-country ceilings."""
+    return str(phonenumbers.parse(e164).country_code)
+
+
+def phone_prefix(e164: str) -> str:
+    """The number range an SMS-pumping run walks through: all but the last four digits."""
+    return e164[:-4]
+
+
+def normalise_email(raw: str, blocklist: tuple[str, ...]) -> str:
+    """Return the normalised address. Raises ``contact.malformed_email`` or ``contact.blocked_email``.
+
+    Syntax only (no DNS lookups: they are slow and leak which addresses we are asked about).
+    """
+    if not raw or len(raw) > 320:
+        raise invalid("contact.malformed_email", "malformed email address")
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise invalid("contact.malformed_email", "malformed email address") from exc
+    email = result.normalized
+    domain = email.rsplit("@", 1)[1].lower()
+    if any(domain == blocked or domain.endswith("." + blocked) for blocked in blocklist):
+        raise invalid("contact.blocked_email", "email address is not accepted")
+    return email
+
+
+def mask_phone(e164: str) -> str:
+    return e164[:-8] + "****" + e164[-4:] if len(e164) > 8 else "****"

@@ -1,0 +1,16 @@
+"""What the domain may know about the request that reached it, without knowing HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip: str = "0.0.0.0"  # noqa: S104 - a placeholder value, nothing binds to it
+    user_agent: str = ""
+    locale: str = "en"
+    client_id: str | None = None
+    device: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))

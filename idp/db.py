@@ -1,0 +1,84 @@
+"""The SQL database: engine, a thread-scoped session, and the declarative base.
+
+SQLite (the embedded default) gets WAL and a busy timeout so gthread workers can share it;
+PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+from idp.errors import store_unavailable
+
+
+class Base(DeclarativeBase):
+    # timezone-aware timestamps on PostgreSQL (timestamptz); SQLite stores them as text
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` form people paste and use psycopg 3 for it."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        url = normalise_url(url)
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict = {"pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        else:
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.session: scoped_session[Session] = scoped_session(
+            sessionmaker(self.engine, expire_on_commit=False)
+        )
+
+    def remove(self) -> None:
+        self.session.remove()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit at the end, roll back on any error.
+
+        A database outage becomes ``store.unavailable`` (503 on every surface) and the
+        session is rolled back, so a failed request never half-applies.
+        """
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except (OperationalError, InterfaceError) as exc:
+            session.rollback()
+            raise store_unavailable("the database") from exc
+        except BaseException:
+            session.rollback()
+            raise
+
+    def dispose(self) -> None:
+        self.session.remove()
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,105 @@
+"""Admin API shapes (SPEC 4.7, 4.8): request models and render functions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from idp.errors import invalid
+from idp.models import Application, AuthSource, User
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AuthSourceIn(_Strict):
+    kind: Literal["sms", "email"]
+    id: str | None = None
+    name: str | None = None
+    code_length: int = 6
+    code_ttl: int = 60
+    template: str | None = None
+
+
+class ApplicationIn(_Strict):
+    name: str
+    type: Literal["web", "spa", "native", "m2m"] = "web"
+    client_id: str | None = None
+    client_secret: str | None = None  # to migrate an app from another IdP; else generated
+    redirect_uris: list[str] = []
+    post_logout_redirect_uris: list[str] = []
+    grant_types: list[str] = []
+    scopes: list[str] = []
+    auth_source_ids: list[str] = []
+    login_methods: list[Literal["password", "sms_otp", "email_otp"]] = ["password", "sms_otp", "email_otp"]
+    mfa: Literal["off", "optional", "required"] = "off"
+    auto_signup: bool = False
+    first_party: bool = True
+
+
+class UserIn(_Strict):
+    username: str | None = None
+    password: str | None = None
+    email: str | None = None
+    email_verified: bool = False
+    phone_number: str | None = None
+    phone_verified: bool = False
+    status: Literal["active", "locked", "disabled"] = "active"
+    name: str | None = None
+    locale: str | None = None
+
+
+class UserPatch(_Strict):
+    username: str | None = None
+    password: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+    phone_number: str | None = None
+    phone_verified: bool | None = None
+    status: Literal["active", "locked", "disabled"] | None = None
+    name: str | None = None
+    locale: str | None = None
+
+
+def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> dict:
+    """Validate a JSON body. Raises request.invalid naming the first bad field."""
+    if not isinstance(payload, dict):
+        raise invalid("request.invalid", "The request body must be a JSON object.")
+    try:
+        parsed = model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise invalid("request.invalid", f"{field}: {first['msg']}") from exc
+    return parsed.model_dump(exclude_unset=partial)
+
+
+def render_auth_source(source: AuthSource) -> dict:
+    return {"id": source.id, "kind": source.kind, "name": source.name,
+            "code_length": source.code_length, "code_ttl": source.code_ttl}
+
+
+def render_application(app: Application, secret: str | None = None, *, created: bool = False) -> dict:
+    body = {
+        "client_id": app.client_id, "name": app.name, "type": app.type,
+        "redirect_uris": app.redirect_uris, "post_logout_redirect_uris": app.post_logout_redirect_uris,
+        "grant_types": app.grant_types, "scopes": app.scopes,
+        "auth_source_ids": [s.id for s in app.auth_sources], "login_methods": app.login_methods,
+        "mfa": app.mfa, "auto_signup": app.auto_signup, "first_party": app.first_party,
+    }
+    if created:  # the secret is shown once, at creation
+        body["client_secret"] = secret
+    return body
+
+
+def render_user(user: User) -> dict:
+    return {
+        "sub": user.sub, "username": user.username, "email": user.email,
+        "email_verified": user.email_verified, "phone_number": user.phone_number,
+        "phone_verified": user.phone_verified, "status": user.status, "name": user.name,
+        "locale": user.locale, "has_password": user.password_hash is not None,
+        "sequence": user.sequence,
+        "created_at": user.created_at.isoformat() if user.created_at else None,
+    }

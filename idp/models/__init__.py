@@ -1,0 +1,9 @@
+"""SQL models, one module per aggregate. Import from here."""
+
+from idp.models.audit import AuditEvent
+from idp.models.clients import Application, AuthSource
+from idp.models.keys import SigningKey
+from idp.models.tokens import RefreshToken
+from idp.models.users import User
+
+__all__ = ["Application", "AuditEvent", "AuthSource", "RefreshToken", "SigningKey", "User"]

@@ -1,0 +1,24 @@
+"""Audit events: who did what, when, from where, and how it ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.db import Base, utcnow
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    result: Mapped[str] = mapped_column(String(16), default="success")
+    sub: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    client_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

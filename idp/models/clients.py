@@ -1,0 +1,101 @@
+"""Applications (OAuth clients) and the auth sources (OTP channels) linked to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.crypto import hash_secret, secret_matches
+from idp.db import Base, utcnow
+
+application_auth_sources = Table(
+    "application_auth_sources",
+    Base.metadata,
+    Column("application_id", ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True),
+    Column("auth_source_id", ForeignKey("auth_sources.id", ondelete="CASCADE"), primary_key=True),
+)
+
+PUBLIC_TYPES = ("spa", "native")
+
+
+class AuthSource(Base):
+    """Tencent CIAM's auth source: how codes for one channel look and live."""
+
+    __tablename__ = "auth_sources"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # sms | email
+    name: Mapped[str] = mapped_column(String(200), default="")
+    code_length: Mapped[int] = mapped_column(default=6)
+    code_ttl: Mapped[int] = mapped_column(default=60)
+    template: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Application(Base):
+    """An OAuth client. Implements the parts of Authlib's ClientMixin the server calls."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(128), default=None)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))  # web | spa | native | m2m
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    login_methods: Mapped[list] = mapped_column(JSON, default=list)
+    mfa: Mapped[str] = mapped_column(String(16), default="off")
+    auto_signup: Mapped[bool] = mapped_column(default=False)
+    first_party: Mapped[bool] = mapped_column(default=True)
+    access_token_ttl: Mapped[int | None] = mapped_column(default=None)
+    refresh_token_ttl: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    auth_sources: Mapped[list[AuthSource]] = relationship(
+        secondary=application_auth_sources, lazy="selectin"
+    )
+
+    @property
+    def is_public(self) -> bool:
+        return self.type in PUBLIC_TYPES
+
+    def set_secret(self, secret: str | None) -> None:
+        self.client_secret_hash = hash_secret(secret) if secret else None
+
+    def has_auth_source(self, auth_source_id: str) -> bool:
+        return any(source.id == auth_source_id for source in self.auth_sources)
+
+    # -- Authlib ClientMixin -------------------------------------------------------------
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.redirect_uris[0] if self.redirect_uris else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return " ".join(self.scopes)
+        allowed = set(self.scopes)
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # SPEC 6: exact match only, so no open redirect can be built from a prefix.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return secret_matches(client_secret, self.client_secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types

