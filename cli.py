@@ -105,7 +105,9 @@ def register_commands(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def demo(as_json):
         """Seed the demo auth sources, application and user (idempotent)."""
-        _emit(seed_demo(_services(app)), as_json, "demo data ready")
+        svc = _services(app)
+        data = seed_demo(svc)
+        _emit(data, as_json, demo_instructions(data, svc.settings.issuer))
 
     for group in (db_group, apps_group, users_group, keys_group):
         app.cli.add_command(group)
@@ -131,3 +133,30 @@ def seed_demo(svc: Services) -> dict:
         "user": {"sub": user.sub, "username": "demo", "password": DEMO["user"]["password"],
                  "phone_number": user.phone_number, "email": user.email},
     }
+
+
+def demo_instructions(data: dict, issuer: str) -> str:
+    """What `make run` prints: credentials and copy-paste curl for seeds 001 and 000."""
+    basic = "VEVOQU5UX0NMSUVOVF9JRDpURU5BTlRfQ0xJRU5UX1NFQ1JFVA=="  # TENANT_CLIENT_ID:TENANT_CLIENT_SECRET
+    return f"""
+Gatehouse demo is ready.
+
+  Discovery   {issuer}/.well-known/openid-configuration
+  Dev outbox  {issuer}/dev/outbox      (every SMS and email sent, with its code)
+  Client      client_id={data["client_id"]}  client_secret={data["client_secret"]}
+  Demo user   phone {data["user"]["phone_number"]}, email {data["user"]["email"]}
+
+1. Send an SMS code (seed 001):
+
+  curl -s -X POST {issuer}/otp/send \\
+    -H 'Content-Type: application/json' \\
+    -H 'Authorization: Basic {basic}' \\
+    -d '{{"usage": "login", "phone_number": "13612345678", "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"}}'
+
+2. Exchange it for tokens (seed 000); paste the otp_token from step 1, the code comes from the outbox:
+
+  OTP_TOKEN=paste-otp_token-here
+  CODE=$(curl -s -H 'Accept: application/json' {issuer}/dev/outbox | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["code"])')
+  curl -s -X POST {issuer}/oauth2/token -H 'Content-Type: application/json' \\
+    -d '{{"grant_type": "http://tencentciam.com/oauth2/grant-type/otp/sms", "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET", "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "phone_number": "13612345678", "otp_token": "'"$OTP_TOKEN"'", "otp": "'"$CODE"'"}}'
+"""

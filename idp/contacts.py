@@ -35,7 +35,7 @@ def phone_prefix(e164: str) -> str:
 
 
 def normalise_email(raw: str, blocklist: tuple[str, ...]) -> str:
-    """Return the normalised address. Raises ``contact.malformed_email`` or ``contact.blocked_email``.
+    """Return the normalised, lower-cased address. Raises ``contact.malformed_email`` or ``contact.blocked_email``.
 
     Syntax only (no DNS lookups: they are slow and leak which addresses we are asked about).
     """
@@ -45,7 +45,9 @@ def normalise_email(raw: str, blocklist: tuple[str, ...]) -> str:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
         raise invalid("contact.malformed_email", "malformed email address") from exc
-    email = result.normalized
+    # Lower-cased like Keycloak and Auth0 do: people type their address in any case, and one
+    # mailbox must be one identity and one rate-limit subject.
+    email = result.normalized.lower()
     domain = email.rsplit("@", 1)[1].lower()
     if any(domain == blocked or domain.endswith("." + blocked) for blocked in blocklist):
         raise invalid("contact.blocked_email", "email address is not accepted")

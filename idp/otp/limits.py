@@ -24,8 +24,7 @@ DAY = 86400
 # counter that is full, or {0, 0}.
 _RESERVE = """
 for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 * i - 1])
-  if limit > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[2 * i - 1]) then
     return {i, redis.call('TTL', KEYS[i])}
   end
 end
@@ -76,7 +75,8 @@ class SendLimiter:
             ]
         quota = lim.sms_daily_quota if channel == "sms" else lim.email_daily_quota
         rules.append(Rule("quota", Keys.rate("quota", channel, day), quota, DAY))
-        return rules
+        # a limit or window of 0 switches that rule off
+        return [rule for rule in rules if rule.limit > 0 and rule.window > 0]
 
     def reserve(self, rules: list[Rule], channel: str) -> None:
         """Take one unit from every rule or none. Raises otp.rate_limited / otp.quota_exhausted."""

@@ -1,0 +1,132 @@
+"""Refresh rotation and reuse detection, revocation, userinfo, discovery, JWKS and key rotation."""
+
+from __future__ import annotations
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.helpers import create_user, send_sms, sms_login
+
+CLIENT = {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET"}
+
+
+@pytest.fixture
+def tokens(client, seeded, outbox, services):
+    create_user(services, phone_number="+8613612345678", phone_verified=True, name="Ada")
+    otp_token = send_sms(client).get_json()["otp_token"]
+    response = sms_login(client, otp_token, outbox.last_code())
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def refresh(client, refresh_token, **extra):
+    return client.post("/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                                              **CLIENT, **extra})
+
+
+def claims(client, token):
+    return jwt.decode(token, KeySet.import_key_set(client.get("/oauth2/jwks").get_json())).claims
+
+
+def test_refresh_rotates_and_keeps_auth_time(client, tokens):
+    response = refresh(client, tokens["refresh_token"])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["refresh_token"] != tokens["refresh_token"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert claims(client, body["id_token"])["auth_time"] == claims(client, tokens["id_token"])["auth_time"]
+    assert claims(client, body["id_token"])["amr"] == ["otp", "sms"]
+
+
+def test_reuse_of_a_rotated_token_revokes_the_family(client, tokens, services):
+    rotated = refresh(client, tokens["refresh_token"]).get_json()
+    reuse = refresh(client, tokens["refresh_token"])
+    assert reuse.status_code == 400
+    assert reuse.get_json()["error"] == "invalid_grant"
+    # the attacker's replay also killed the legitimate newest token
+    assert refresh(client, rotated["refresh_token"]).get_json()["error"] == "invalid_grant"
+    from idp.models import AuditEvent
+
+    events = services.db.session.query(AuditEvent).filter_by(type="token.revoke_family").all()
+    assert [e.details["reason"] for e in events] == ["reuse"]
+
+
+def test_refresh_tokens_are_stored_hashed(tokens, services):
+    from idp.models import RefreshToken
+
+    stored = [row.token_hash for row in services.db.session.query(RefreshToken)]
+    assert stored and tokens["refresh_token"] not in stored
+
+
+def test_refresh_by_another_client_fails(client, tokens):
+    response = client.post("/oauth2/token", json={"grant_type": "refresh_token",
+                                                  "refresh_token": tokens["refresh_token"],
+                                                  "client_id": "CLIENT_4_ID", "client_secret": "CLIENT_4_SECRET"})
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_locked_user_cannot_refresh(client, tokens, services):
+    from idp.context import RequestContext
+
+    sub = claims(client, tokens["id_token"])["sub"]
+    services.users.update(sub, {"status": "locked"}, RequestContext())
+    assert refresh(client, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_revoke_a_refresh_token(client, tokens):
+    response = client.post("/oauth2/revoke", data={"token": tokens["refresh_token"], **CLIENT})
+    assert response.status_code == 200
+    assert refresh(client, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_userinfo_with_the_access_token(client, tokens):
+    for path in ("/oauth2/userinfo", "/userinfo"):
+        response = client.get(path, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert response.status_code == 200
+        assert response.get_json()["sub"] == claims(client, tokens["id_token"])["sub"]
+
+
+@pytest.mark.parametrize("authorization", ["", "Bearer", "Bearer not.a.jwt", "Basic abc"])
+def test_userinfo_rejects_bad_tokens(client, seeded, authorization):
+    response = client.get("/oauth2/userinfo", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.get_json()["error"] == "invalid_token"
+
+
+def test_userinfo_rejects_an_id_token(client, tokens):
+    # an ID token is signed by us too, but it is not an access token (RFC 9068 typ check)
+    response = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {tokens['id_token']}"})
+    assert response.status_code == 401
+
+
+def test_discovery(client):
+    doc = client.get("/.well-known/openid-configuration").get_json()
+    assert doc["issuer"] == "http://127.0.0.1:5000"
+    assert doc["jwks_uri"] == "http://127.0.0.1:5000/oauth2/jwks"
+    assert "http://tencentciam.com/oauth2/grant-type/otp/sms" in doc["grant_types_supported"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+
+
+def test_discovery_ignores_the_host_header(client):
+    doc = client.get("/.well-known/openid-configuration", headers={"Host": "evil.example"}).get_json()
+    assert doc["token_endpoint"].startswith("http://127.0.0.1:5000/")
+
+
+def test_key_rotation_keeps_old_tokens_verifiable(client, tokens, services):
+    old_kid = jwt.decode(tokens["id_token"], KeySet.import_key_set(client.get("/oauth2/jwks").get_json())).header["kid"]
+    new_kid = services.keys.rotate()
+    kids = [key["kid"] for key in client.get("/oauth2/jwks").get_json()["keys"]]
+    assert old_kid in kids and new_kid in kids
+    assert all("d" not in key for key in client.get("/oauth2/jwks").get_json()["keys"])  # public only
+    refreshed = refresh(client, tokens["refresh_token"]).get_json()
+    assert jwt.decode(refreshed["id_token"], KeySet.import_key_set(client.get("/oauth2/jwks").get_json())
+                      ).header["kid"] == new_kid
+    assert claims(client, tokens["id_token"])["sub"]  # the old token still verifies
+
+
+def test_unsupported_grant_type(client, seeded):
+    response = client.post("/oauth2/token", json={"grant_type": "password", **CLIENT})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "unsupported_grant_type"

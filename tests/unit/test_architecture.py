@@ -1,0 +1,29 @@
+"""The domain stays framework-free (DESIGN: a test walks idp/ with ast)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+IDP = Path(__file__).resolve().parents[2] / "idp"
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_idp_never_imports_flask():
+    files = list(IDP.rglob("*.py"))
+    assert len(files) > 10
+    offenders = {
+        str(path.relative_to(IDP)): sorted(m for m in imported_modules(path)
+                                           if m.split(".")[0] in ("flask", "werkzeug", "flask_wtf"))
+        for path in files
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
