@@ -14,7 +14,8 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, UnauthorizedClientError
 
 from idp.dialects.ciam import oauth_error
-from idp.errors import IdpError
+from idp import audit
+from idp.errors import IdpError, Kind
 from idp.oauth.clients import OTP_EMAIL_GRANT, OTP_SMS_GRANT
 from idp.oauth.tokens import Principal
 
@@ -44,6 +45,8 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         try:
             self.request.user = self._authenticate(client, form)
         except IdpError as exc:
+            if exc.kind is not Kind.UNAVAILABLE:
+                self._audit_failure(client, exc)
             raise oauth_error(exc) from exc
 
     def _authenticate(self, client, form) -> Principal:
@@ -66,6 +69,12 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
 
     def create_token_response(self):
         return issue_token_response(self, self.request.user, self.request.payload.scope)
+
+    def _audit_failure(self, client, exc: IdpError) -> None:
+        services = self.server.services
+        with services.db.transaction() as session:
+            audit.record(session, "login.failure", self.server.request_context(), result="failure",
+                         client_id=client.client_id, grant_type=self.GRANT_TYPE, reason=exc.code)
 
 
 class OtpSmsGrant(OtpGrant):

@@ -108,12 +108,17 @@ def test_unknown_or_expired_otp_token(client, seeded, user):
     assert response.get_json() == {"error": "invalid_grant", "error_description": "Unknown or expired otp_token"}
 
 
-def test_unknown_or_expired_otp(client, seeded, outbox, user):
+def test_unknown_or_expired_otp(client, seeded, outbox, user, services):
     otp_token, code = sent_sms(client, outbox)
     wrong = "000000" if code != "000000" else "111111"
     response = sms_login(client, otp_token, wrong)
     assert response.status_code == 400
     assert response.get_json() == {"error": "invalid_grant", "error_description": "Unknown or expired OTP"}
+    from idp.models import AuditEvent
+
+    failures = services.db.session.query(AuditEvent).filter_by(type="login.failure").all()
+    assert [(e.result, e.details["reason"]) for e in failures] == [("failure", "otp.wrong_code")]
+    assert all(wrong not in str(e.details) and code not in str(e.details) for e in failures)
 
 
 def test_mismatched_otp_token_and_sending_parameters(client, seeded, outbox, user):
