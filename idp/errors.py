@@ -8,11 +8,11 @@ all the HTTP layer needs to pick a status when a dialect has no specific mapping
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     INVALID_INPUT = "invalid_input"
     UNAUTHENTICATED = "unauthenticated"  # client or bearer credentials missing/wrong
     FORBIDDEN = "forbidden"  # authenticated but not allowed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from authlib.oauth2.base import OAuth2Error
+from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from idp.errors import IdpError, Kind, invalid
@@ -87,7 +87,10 @@ def render_error(exc: IdpError) -> tuple[int, dict, dict]:
 def oauth_error(exc: IdpError) -> OAuth2Error:
     """The same mapping as an Authlib error, for use inside grants."""
     status, body, _ = render_error(exc)
-    return OAuth2Error(description=body.get("error_description"), status_code=status, error=body["error"])
+    description = body.get("error_description")
+    if description:  # RFC 6749 5.2 allows only a subset of ASCII; Authlib raises on anything else
+        description = "".join(c for c in description if not invalid_error_characters(c))
+    return OAuth2Error(description=description, status_code=status, error=body["error"])
 
 
 class OtpSendRequest(BaseModel):

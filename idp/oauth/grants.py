@@ -13,8 +13,8 @@ from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, UnauthorizedClientError
 
-from idp.dialects.ciam import oauth_error
 from idp import audit
+from idp.dialects.ciam import oauth_error
 from idp.errors import IdpError, Kind
 from idp.oauth.clients import OTP_EMAIL_GRANT, OTP_SMS_GRANT
 from idp.oauth.tokens import Principal
