@@ -81,9 +81,7 @@ class SmtpSender:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _SCHEMES:
-            raise ValueError(
-                f"SMTP_URL scheme must be one of {', '.join(sorted(_SCHEMES))}, not {scheme!r}"
-            )
+            raise ValueError(f"SMTP_URL scheme must be one of {', '.join(sorted(_SCHEMES))}, not {scheme!r}")
         security, default_port = _SCHEMES[scheme]
         if not parts.hostname:
             raise ValueError("SMTP_URL has no host")
@@ -132,9 +130,7 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             # The reply code tells an operator what went wrong (535 auth, 550 mailbox...);
             # the reply text is left out, servers may quote the message back in it.
-            raise DeliveryError(
-                f"SMTP server refused the message ({type(exc).__name__}, {exc.smtp_code})"
-            ) from None
+            raise DeliveryError(f"SMTP server refused the message ({type(exc).__name__}, {exc.smtp_code})") from None
         except smtplib.SMTPException as exc:
             # Includes SMTPRecipientsRefused, whose str() lists the recipient address.
             raise DeliveryError(f"SMTP delivery failed ({type(exc).__name__})") from None
@@ -142,18 +138,14 @@ class SmtpSender:
             # Connection refused, DNS failure, TLS handshake/verification failure and socket
             # timeouts (TimeoutError is an OSError) all land here.
             reason = exc.strerror or type(exc).__name__
-            raise DeliveryError(
-                f"SMTP connection to {self.host}:{self.port} failed: {reason}"
-            ) from exc
+            raise DeliveryError(f"SMTP connection to {self.host}:{self.port} failed: {reason}") from exc
 
     def _send(self, email: EmailMessage) -> None:
         # ``timeout`` bounds every blocking socket operation (connect, each reply), so a dead
         # or stalled relay cannot hold the request thread longer than the configured budget.
         client: smtplib.SMTP
         if self.security == "tls":
-            client = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=self._context()
-            )
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         with client:

@@ -82,12 +82,9 @@ def tc3_authorization(
     secret_date = _hmac_sha256(("TC3" + secret_key).encode("utf-8"), date)
     secret_service = _hmac_sha256(secret_date, service)
     secret_signing = _hmac_sha256(secret_service, "tc3_request")
-    signature = hmac.new(
-        secret_signing, string_to_sign.encode("utf-8"), hashlib.sha256
-    ).hexdigest()
+    signature = hmac.new(secret_signing, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     return (
-        f"{ALGORITHM} Credential={secret_id}/{credential_scope}, "
-        f"SignedHeaders={SIGNED_HEADERS}, Signature={signature}"
+        f"{ALGORITHM} Credential={secret_id}/{credential_scope}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}"
     )
 
 
@@ -161,19 +158,7 @@ class TencentSmsSender:
         # Tencent rejects a timestamp more than 5 minutes off its clock; the host clock
         # must be NTP-synchronised, as for TLS and token lifetimes anyway.
         headers, payload = self.build_request(message, int(time.time()))
-        try:
-            with self.session.post(
-                self.url,
-                data=payload,
-                headers=headers,
-                timeout=self.timeout,  # bounds connect and each read
-                allow_redirects=False,
-            ) as response:
-                status = response.status_code
-                body = _json_or_none(response)
-        except requests.RequestException as exc:
-            # Class name only; the chained cause is dropped because it can carry the request.
-            raise DeliveryError(f"Tencent Cloud SMS unreachable ({type(exc).__name__})") from None
+        status, body = self._post(headers, payload)
         result = body.get("Response") if isinstance(body, dict) else None
         if not isinstance(result, dict):
             # API 3.0 answers HTTP 200 with a JSON envelope even for errors; anything else is
@@ -185,9 +170,7 @@ class TencentSmsSender:
             # Request-level failure (AuthFailure.SignatureFailure, InvalidParameterValue...).
             # Code and RequestId are what Tencent support asks for; the free-text Message is
             # omitted because it can quote parameters, the OTP among them.
-            raise DeliveryError(
-                f"Tencent Cloud SMS error {error.get('Code', 'unknown')} (RequestId {request_id})"
-            )
+            raise DeliveryError(f"Tencent Cloud SMS error {error.get('Code', 'unknown')} (RequestId {request_id})")
         statuses = result.get("SendStatusSet")
         if not isinstance(statuses, list) or not statuses or not isinstance(statuses[0], dict):
             raise DeliveryError(f"Tencent Cloud SMS returned no send status (RequestId {request_id})")
@@ -195,9 +178,23 @@ class TencentSmsSender:
         # IncorrectPhoneNumber...): the call succeeded but this number was not sent to.
         code = statuses[0].get("Code")
         if code != "Ok":
-            raise DeliveryError(
-                f"Tencent Cloud SMS did not send: {code} (RequestId {request_id})"
-            )
+            raise DeliveryError(f"Tencent Cloud SMS did not send: {code} (RequestId {request_id})")
+
+    def _post(self, headers: dict[str, str], payload: bytes) -> tuple[int, Any]:
+        # The response lives only in this frame: a DeliveryError raised (and perhaps kept by
+        # a logger) in ``deliver`` must not pin the pooled socket through a local variable.
+        try:
+            with self.session.post(
+                self.url,
+                data=payload,
+                headers=headers,
+                timeout=self.timeout,  # bounds connect and each read
+                allow_redirects=False,
+            ) as response:
+                return response.status_code, _json_or_none(response)
+        except requests.RequestException as exc:
+            # Class name only; the chained cause is dropped because it can carry the request.
+            raise DeliveryError(f"Tencent Cloud SMS unreachable ({type(exc).__name__})") from None
 
     def close(self) -> None:
         """Release pooled connections (tests, or a worker shutting down)."""

@@ -35,28 +35,12 @@ class TwilioSmsSender:
         self.from_number = from_number
         self.timeout = timeout
         # The SID is quoted so a stray character in the setting cannot change the URL path.
-        self.url = (
-            f"{base_url.rstrip('/')}/2010-04-01/Accounts/{quote(account_sid, safe='')}"
-            "/Messages.json"
-        )
+        self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{quote(account_sid, safe='')}/Messages.json"
         # Keep-alive across messages: one TLS handshake with Twilio instead of one per OTP.
         self.session = requests.Session()
 
     def deliver(self, message: Message) -> None:
-        form = {"To": message.to, "From": self.from_number, "Body": message.text}
-        try:
-            with self.session.post(
-                self.url,
-                data=form,  # Twilio's API takes application/x-www-form-urlencoded, not JSON
-                auth=(self.account_sid, self.auth_token),
-                timeout=self.timeout,  # bounds connect and each read
-                allow_redirects=False,
-            ) as response:
-                status = response.status_code
-                body = _json_or_none(response)
-        except requests.RequestException as exc:
-            # Class name only: requests' messages quote the URL and could grow to quote more.
-            raise DeliveryError(f"Twilio unreachable ({type(exc).__name__})") from None
+        status, body = self._post({"To": message.to, "From": self.from_number, "Body": message.text})
         if status in (200, 201):
             return
         # Twilio's numeric error code (21211 invalid To, 21608 unverified trial number, 20003
@@ -65,6 +49,22 @@ class TwilioSmsSender:
         code = body.get("code") if isinstance(body, dict) else None
         detail = f", Twilio error {code}" if code is not None else ""
         raise DeliveryError(f"Twilio refused the message (HTTP {status}{detail})")
+
+    def _post(self, form: dict[str, str]) -> tuple[int, Any]:
+        # The response lives only in this frame: a DeliveryError raised (and perhaps kept by
+        # a logger) in ``deliver`` must not pin the pooled socket through a local variable.
+        try:
+            with self.session.post(
+                self.url,
+                data=form,  # Twilio's API takes application/x-www-form-urlencoded, not JSON
+                auth=(self.account_sid, self.auth_token),
+                timeout=self.timeout,  # bounds connect and each read
+                allow_redirects=False,
+            ) as response:
+                return response.status_code, _json_or_none(response)
+        except requests.RequestException as exc:
+            # Class name only: requests' messages quote the URL and could grow to quote more.
+            raise DeliveryError(f"Twilio unreachable ({type(exc).__name__})") from None
 
     def close(self) -> None:
         """Release pooled connections (tests, or a worker shutting down)."""

@@ -25,22 +25,24 @@ class WebhookSmsSender:
         self.session = requests.Session()
 
     def deliver(self, message: Message) -> None:
-        payload = {"to": message.to, "text": message.text, "usage": message.usage}
+        status = self._post({"to": message.to, "text": message.text, "usage": message.usage})
+        if not 200 <= status < 300:
+            # The response body is not repeated: a gateway may echo the SMS text back.
+            raise DeliveryError(f"SMS webhook answered HTTP {status}")
+
+    def _post(self, payload: dict[str, str]) -> int:
+        # The response lives only in this frame: a DeliveryError raised (and perhaps kept by
+        # a logger) in ``deliver`` must not pin the pooled socket through a local variable.
         try:
             # ``timeout`` bounds the connect and each read, so a stalled gateway cannot hold
             # the request thread. Redirects are not followed: a 3xx would otherwise re-send
             # (as a GET, without the body) to a host nobody configured.
-            with self.session.post(
-                self.url, json=payload, timeout=self.timeout, allow_redirects=False
-            ) as response:
-                status = response.status_code
+            with self.session.post(self.url, json=payload, timeout=self.timeout, allow_redirects=False) as response:
+                return response.status_code
         except requests.RequestException as exc:
             # Only the exception class: requests' messages quote the URL, which may hold a
             # token in its query string.
             raise DeliveryError(f"SMS webhook unreachable ({type(exc).__name__})") from None
-        if not 200 <= status < 300:
-            # The response body is not repeated: a gateway may echo the SMS text back.
-            raise DeliveryError(f"SMS webhook answered HTTP {status}")
 
     def close(self) -> None:
         """Release pooled connections (tests, or a worker shutting down)."""
