@@ -14,7 +14,12 @@ from idp.errors import IdpError
 from idp.migrate import upgrade
 from idp.services import Services
 
-CLI = RequestContext(ip="127.0.0.1", user_agent="flask-cli")
+
+def cli_context() -> RequestContext:
+    """A fresh context per command: ``now`` is taken at creation and audit events use it
+    (a module-level context would stamp every event with the import time)."""
+    return RequestContext(ip="127.0.0.1", user_agent="flask-cli")
+
 
 DEMO = {
     "sms_source": {"id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "kind": "sms", "name": "Demo SMS"},
@@ -49,12 +54,13 @@ def register_commands(app: Flask) -> None:
     keys_group = AppGroup("keys", help="Token signing keys.")
 
     @db_group.command("upgrade")
-    def db_upgrade():
+    @click.option("--json", "as_json", is_flag=True)
+    def db_upgrade(as_json):
         """Apply the migrations and make sure a signing key exists."""
         svc = _services(app)
         upgrade(svc.settings.database_url)
         kid = svc.keys.ensure_key()
-        click.echo(f"schema up to date; active signing key {kid}")
+        _emit({"schema": "up to date", "kid": kid}, as_json, f"schema up to date; active signing key {kid}")
 
     @apps_group.command("create")
     @click.option("--name", required=True)
@@ -70,7 +76,7 @@ def register_commands(app: Flask) -> None:
                 "auth_source_ids": list(auth_source_ids), "client_id": client_id,
                 "auto_signup": auto_signup}
         try:
-            application, secret = _services(app).clients.create_application(data, CLI)
+            application, secret = _services(app).clients.create_application(data, cli_context())
         except IdpError as exc:
             _fail(exc)
         body = render_application(application, secret, created=True)
@@ -89,7 +95,7 @@ def register_commands(app: Flask) -> None:
                 "phone_number": phone_number, "email_verified": bool(email),
                 "phone_verified": bool(phone_number)}
         try:
-            user = _services(app).users.create(data, CLI)
+            user = _services(app).users.create(data, cli_context())
         except IdpError as exc:
             _fail(exc)
         _emit(render_user(user), as_json, f"sub: {user.sub}")
@@ -106,7 +112,10 @@ def register_commands(app: Flask) -> None:
     def demo(as_json):
         """Seed the demo auth sources, application and user (idempotent)."""
         svc = _services(app)
-        data = seed_demo(svc)
+        try:
+            data = seed_demo(svc)
+        except IdpError as exc:  # e.g. the demo phone number already belongs to someone else
+            _fail(exc)
         _emit(data, as_json, demo_instructions(data, svc.settings.issuer))
 
     for group in (db_group, apps_group, users_group, keys_group):
@@ -119,13 +128,13 @@ def seed_demo(svc: Services) -> dict:
     existing = {s.id for s in clients.list_auth_sources()}
     for key in ("sms_source", "email_source"):
         if DEMO[key]["id"] not in existing:
-            clients.create_auth_source(DEMO[key], CLI)
+            clients.create_auth_source(DEMO[key], cli_context())
     application = clients.by_client_id(DEMO["app"]["client_id"])
     if application is None:
-        application, _ = clients.create_application(DEMO["app"], CLI)
+        application, _ = clients.create_application(DEMO["app"], cli_context())
     user = next(iter(users.search(username=DEMO["user"]["username"])), None)
     if user is None:
-        user = users.create(DEMO["user"], CLI)
+        user = users.create(DEMO["user"], cli_context())
     return {
         "client_id": DEMO["app"]["client_id"],
         "client_secret": DEMO["app"]["client_secret"],

@@ -20,6 +20,9 @@ class SettingsError(RuntimeError):
     """A configuration that must not start (raised at boot, with a clear message)."""
 
 
+PROFILES = ("development", "test", "production")
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -149,12 +152,14 @@ def _limits_from_env() -> Limits:
 def load_settings() -> Settings:
     """Read the environment once. Call at app creation, never per request."""
     instance = Path(_str("GATEHOUSE_INSTANCE_PATH", str(ROOT / "instance")))
+    env = _env()
     secret = os.environ.get("GATEHOUSE_SECRET_KEY", "")
     generated = not secret
     if generated:
-        secret = _dev_secret(instance)
+        # DESIGN "Do not copy": no secret is generated and written to disk outside development
+        secret = _dev_secret(instance) if env == "development" else secrets.token_urlsafe(48)
     return Settings(
-        env=_str("GATEHOUSE_ENV", "development"),
+        env=env,
         secret_key=secret,
         secret_key_generated=generated,
         issuer=_str("GATEHOUSE_ISSUER", "http://127.0.0.1:5000").rstrip("/"),
@@ -188,6 +193,15 @@ def load_settings() -> Settings:
         refresh_token_ttl=_int("GATEHOUSE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         limits=_limits_from_env(),
     )
+
+
+def _env() -> str:
+    """The profile. A typo ("prod", "Production ") must not quietly start a development
+    server with the outbox and embedded Redis, so anything unknown is refused."""
+    env = _str("GATEHOUSE_ENV", "development").strip().lower()
+    if env not in PROFILES:
+        raise SettingsError(f"GATEHOUSE_ENV must be one of {', '.join(PROFILES)}, got {env!r}")
+    return env
 
 
 def _dev_secret(instance: Path) -> str:

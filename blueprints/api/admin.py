@@ -6,11 +6,22 @@ import hmac
 
 from flask import Blueprint, jsonify, request
 
+from blueprints.errors import generic, register_renderer
 from blueprints.web import json_body, request_context, services
 from idp.dialects import admin as shapes
 from idp.errors import IdpError, Kind
 
 bp = Blueprint("admin", __name__)
+
+
+def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+    status, body, headers = generic(exc)
+    if status == 401:  # RFC 6750 3: a 401 names the scheme the client must use
+        headers = {**headers, "WWW-Authenticate": 'Bearer realm="gatehouse-admin"'}
+    return status, body, headers
+
+
+register_renderer("admin", render_error)
 
 
 @bp.before_request

@@ -20,6 +20,7 @@ from idp.models.users import USER_STATUSES
 CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
 PROFILE_FIELDS = ("username", "email", "email_verified", "phone_number", "phone_verified", "name",
                   "locale", "status")
+NOT_NULL_FIELDS = ("status", "email_verified", "phone_verified")
 
 
 def new_sub() -> str:
@@ -90,20 +91,24 @@ class UserService:
         self._normalise_contacts(fields)
         password = data.get("password")
         user = User(sub=new_sub(), **fields)
-        if password:
+        if password is not None:  # "" is a too-short password, not "no password"
             user.password_hash = hash_password(password)
         try:
             with self.db.transaction() as session:
                 session.add(user)
                 audit.record(session, "admin.user.create", ctx, sub=user.sub)
         except IntegrityError as exc:
-            raise _duplicate(exc) from exc
+            raise self._duplicate(fields, None) from exc
         return user
 
     def update(self, sub: str, data: dict[str, Any], ctx: RequestContext) -> User:
-        """Raises account.not_found, account.*_taken, password.*."""
+        """Raises account.not_found, account.*_taken, account.invalid_*, password.*."""
         data = dict(data)
-        _check_status(data.get("status") or "active")
+        if "status" in data:
+            _check_status(data["status"])
+        for key in NOT_NULL_FIELDS:
+            if key in data and data[key] is None:
+                raise invalid(f"account.invalid_{key}", f"{key} cannot be null")
         self._normalise_contacts(data)
         try:
             with self.db.transaction() as session:
@@ -113,35 +118,46 @@ class UserService:
                 for key in PROFILE_FIELDS:
                     if key in data:
                         setattr(user, key, data[key])
-                if data.get("password"):
+                if data.get("password") is not None:
                     user.password_hash = hash_password(data["password"])
                 user.sequence += 1
+                # field names only: never the values (a password may be among them)
                 audit.record(session, "admin.user.update", ctx, sub=sub, fields=sorted(data))
         except IntegrityError as exc:
-            raise _duplicate(exc) from exc
+            raise self._duplicate(data, sub) from exc
         return user
+
+    def _duplicate(self, fields: dict[str, Any], sub: str | None) -> IdpError:
+        """Which unique field clashed, asked of the database rather than parsed from its
+        error text (PostgreSQL's text quotes the clashing value, which may contain "phone")."""
+        for column, code in (("phone_number", "account.phone_taken"), ("email", "account.email_taken"),
+                             ("username", "account.username_taken")):
+            value = fields.get(column)
+            if value is None:
+                continue
+            query = select(User.sub).where(getattr(User, column) == value)
+            if sub is not None:
+                query = query.where(User.sub != sub)
+            if self.db.session.scalar(query) is not None:
+                return IdpError(code, Kind.CONFLICT, f"{column} is already used")
+        return IdpError("account.conflict", Kind.CONFLICT, "user already exists")
 
     def search(self, *, username: str | None = None, email: str | None = None,
                phone_number: str | None = None, limit: int = 100) -> list[User]:
+        """Filters combine with AND; contacts are normalised like stored values.
+
+        Raises contact.malformed_phone / contact.malformed_email.
+        """
         query = select(User).order_by(User.id).limit(limit)
         if username:
             query = query.where(User.username == username)
         if email:
-            query = query.where(User.email == email)
+            query = query.where(User.email == normalise_email(email, ()))
         if phone_number:
-            query = query.where(User.phone_number == phone_number)
+            query = query.where(User.phone_number == normalise_phone(phone_number, self.default_region))
         return list(self.db.session.scalars(query))
 
 
 def _check_status(status: str) -> None:
     if status not in USER_STATUSES:
         raise invalid("account.invalid_status_value", f"status must be one of {', '.join(USER_STATUSES)}")
-
-
-def _duplicate(exc: IntegrityError) -> IdpError:
-    text = str(exc.orig).lower()
-    for column, code in (("phone", "account.phone_taken"), ("email", "account.email_taken"),
-                         ("username", "account.username_taken")):
-        if column in text:
-            return IdpError(code, Kind.CONFLICT, f"{column} is already used")
-    return IdpError("account.conflict", Kind.CONFLICT, "user already exists")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -101,5 +102,13 @@ def render_user(user: User) -> dict:
         "phone_verified": user.phone_verified, "status": user.status, "name": user.name,
         "locale": user.locale, "has_password": user.password_hash is not None,
         "sequence": user.sequence,
-        "created_at": user.created_at.isoformat() if user.created_at else None,
+        "created_at": _iso(user.created_at),
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC. SQLite hands stored timestamps back naive (they were written in UTC),
+    so the same user must not read ``+00:00`` at creation and no offset afterwards."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()

@@ -105,8 +105,9 @@ class ClientService:
         kind = data.get("kind")
         if kind not in ("sms", "email"):
             raise invalid("auth_source.invalid_kind", "kind must be sms or email")
-        length = int(data.get("code_length") or 6)
-        ttl = int(data.get("code_ttl") or 60)
+        # `is None`, not `or`: an explicit 0 is a bad value to refuse, not "use the default"
+        length = _int_field(data, "code_length", 6)
+        ttl = _int_field(data, "code_ttl", 60)
         if not 4 <= length <= 10:
             raise invalid("auth_source.invalid_code_length", "code_length must be 4 to 10")
         if not 30 <= ttl <= 900:
@@ -126,3 +127,15 @@ class ClientService:
 
     def list_applications(self) -> list[Application]:
         return list(self.db.session.scalars(select(Application).order_by(Application.id)))
+
+
+def _int_field(data: dict[str, Any], name: str, default: int) -> int:
+    value = data.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise invalid(f"auth_source.invalid_{name}", f"{name} must be an integer")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise invalid(f"auth_source.invalid_{name}", f"{name} must be an integer") from exc
