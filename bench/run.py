@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import datetime as dt
 import http.client
 import itertools
@@ -55,13 +56,14 @@ SMS_SOURCE = "MOCK_SMS_OTP_AUTH_SOURCE_ID"
 OTP_SMS_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/sms"
 DEMO_PHONE = "13612345678"
 
-TARGETS = {"send": 400, "otp": 300, "refresh": 400}
+TARGETS = {"send": 400, "otp": 300, "refresh": 400, "floor": None}
 LABELS = {
+    "floor": "GET /.well-known/openid-configuration",
     "send": "POST /otp/send (SMS, login)",
     "otp": "POST /oauth2/token otp/sms grant",
     "refresh": "POST /oauth2/token refresh_token",
 }
-EXPECT = {"send": b'"otp_token"', "otp": b'"refresh_token"', "refresh": b'"refresh_token"'}
+EXPECT = {"floor": b'"issuer"', "send": b'"otp_token"', "otp": b'"refresh_token"', "refresh": b'"refresh_token"'}
 
 # High ceilings (not 0) so the send limiter's Lua script still runs as in production; every
 # number is sent to once, so the per-number rules keep their real defaults.
@@ -101,14 +103,46 @@ def machine_info() -> dict:
     }
 
 
+def system_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds summed over all cores since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
+def proc_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def redis_server_pid(redis_url: str, worker: int | None) -> int | None:
+    """The redis-server serving the bench (read-only /proc lookup, to report its CPU)."""
+    candidates = []
+    if redis_url:
+        port = str(urllib.parse.urlparse(redis_url).port or 6379)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                if b"redis-server" in cmd and f":{port}".encode() in cmd:
+                    candidates.append(int(entry.name))
+    elif worker:
+        try:
+            for child in Path(f"/proc/{worker}/task/{worker}/children").read_text().split():
+                if b"redis-server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    candidates.append(int(child))
+        except OSError:
+            pass
+    return candidates[0] if len(candidates) == 1 else None
 
 
 # -- redis (raw RESP, stdlib only) ------------------------------------------------------------
@@ -214,10 +248,8 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)  # our own session: gunicorn master, worker, any child
         proc.wait(timeout=15)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 
@@ -260,6 +292,7 @@ def refresh_body(refresh_token: str) -> bytes:
 
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 HEADERS = {
+    "floor": ("/.well-known/openid-configuration", {}),  # calibration: no DB, no Redis
     "send": ("/otp/send", {"Content-Type": "application/json", "Authorization": BASIC}),
     "otp": ("/oauth2/token", {"Content-Type": "application/json"}),
     "refresh": ("/oauth2/token", {"Content-Type": "application/json"}),
@@ -277,14 +310,23 @@ def read_outbox(path: Path) -> dict[str, str]:
 
 
 # -- load generator -----------------------------------------------------------------------
+def _safe_cpu(pid: int | None) -> tuple[float, float] | None:
+    try:
+        return proc_cpu_seconds(pid) if pid else None
+    except OSError:
+        return None
+
+
 class Phase:
     def __init__(self, name: str, bodies: list[bytes], port: int, concurrency: int,
                  duration: float) -> None:
         self.name, self.bodies, self.port = name, bodies, port
         self.concurrency, self.duration = concurrency, duration
         self.path, self.headers = HEADERS[name]
+        self.method = "GET" if name == "floor" else "POST"
         # per request: (status, latency seconds, end time, body)
         self.results: list[tuple[int, float, float, bytes] | None] = [None] * len(bodies)
+        self.connect_errors: list[str] = []
 
     def _connect(self) -> http.client.HTTPConnection:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -293,10 +335,19 @@ class Phase:
         return conn
 
     def _loop(self, counter, barrier: threading.Barrier) -> None:
-        conn = self._connect()
-        bodies, results, path, headers = self.bodies, self.results, self.path, self.headers
+        try:
+            conn = self._connect()
+        except OSError as exc:
+            self.connect_errors.append(repr(exc))
+            conn = None
+        bodies, results, path, headers, method = self.bodies, self.results, self.path, self.headers, self.method
         n, clock = len(bodies), time.perf_counter
-        barrier.wait()
+        try:
+            barrier.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            return
+        if conn is None:
+            return
         deadline = self.start + self.duration
         while True:
             i = next(counter)
@@ -306,7 +357,7 @@ class Phase:
             if t0 >= deadline:
                 break
             try:
-                conn.request("POST", path, bodies[i], headers)
+                conn.request(method, path, bodies[i], headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 status = resp.status
@@ -316,12 +367,16 @@ class Phase:
             except (OSError, http.client.HTTPException) as exc:
                 status, data = 0, repr(exc).encode()
                 conn.close()
-                conn = self._connect()
+                try:
+                    conn = self._connect()
+                except OSError:  # the server is gone: record this failure and stop
+                    results[i] = (status, clock() - t0, clock(), data)
+                    return
             t1 = clock()
             results[i] = (status, t1 - t0, t1, data)
         conn.close()
 
-    def run(self, worker: int | None) -> dict:
+    def run(self, worker: int | None, redis_pid: int | None = None) -> dict:
         counter = itertools.count()
         barrier = threading.Barrier(self.concurrency + 1)
         threads = [threading.Thread(target=self._loop, args=(counter, barrier), daemon=True)
@@ -329,15 +384,27 @@ class Phase:
         for t in threads:
             t.start()
         load_before = loadavg()
-        cpu0 = proc_cpu_seconds(worker) if worker else 0.0
+        cpu0 = proc_cpu_seconds(worker) if worker else (0.0, 0.0)
+        own0 = time.process_time()
+        redis0 = _safe_cpu(redis_pid)
+        sys0 = system_cpu()
         self.start = time.perf_counter()
-        barrier.wait()
+        barrier.wait(timeout=60)
         for t in threads:
             t.join()
-        cpu1 = proc_cpu_seconds(worker) if worker else 0.0
-        return self.summary(cpu1 - cpu0, load_before)
+        own = time.process_time() - own0
+        redis1 = _safe_cpu(redis_pid)
+        sys1 = system_cpu()
+        self.system_busy, self.steal = sys1[0] - sys0[0], sys1[1] - sys0[1]
+        self.redis_cpu = (sum(redis1) - sum(redis0)) if redis0 and redis1 else None
+        cpu1 = proc_cpu_seconds(worker) if worker else (0.0, 0.0)
+        if self.connect_errors:
+            raise SystemExit(f"{self.name}: cannot connect to the app: {self.connect_errors[0]}")
+        return self.summary(cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], own, load_before)
 
-    def summary(self, worker_cpu: float, load_before: list[float]) -> dict:
+    def summary(self, worker_user: float, worker_sys: float, client_cpu: float,
+                load_before: list[float]) -> dict:
+        worker_cpu = worker_user + worker_sys
         done = [r for r in self.results if r is not None]
         expect = EXPECT[self.name]
         ok = [r for r in done if r[0] == 200 and expect in r[3]]
@@ -369,10 +436,21 @@ class Phase:
             "worker_cpu_s": round(worker_cpu, 3),
             "worker_cpu_ms_per_req": round(worker_cpu / len(done) * 1000, 3) if done else 0.0,
             "worker_core_busy": round(worker_cpu / elapsed, 3) if elapsed > 0 else 0.0,
+            "worker_user_s": round(worker_user, 3),
+            "worker_sys_s": round(worker_sys, 3),
+            "client_core_busy": round(client_cpu / elapsed, 3) if elapsed > 0 else 0.0,
+            "redis_cpu_ms_per_req": (round(self.redis_cpu / len(done) * 1000, 3)
+                                     if self.redis_cpu is not None and done else None),
+            # everything else running on the machine meanwhile (other processes: tests...)
+            "other_processes_cores": round(max(0.0, self.system_busy - worker_cpu - client_cpu
+                                               - (self.redis_cpu or 0.0)) / elapsed, 3)
+            if elapsed > 0 else 0.0,
+            "steal_cores": round(self.steal / elapsed, 3) if elapsed > 0 else 0.0,
             "loadavg_before": load_before,
             "loadavg_after": loadavg(),
             "target_rps": TARGETS[self.name],
-            "target_met": bool(done) and not errors and rps >= TARGETS[self.name],
+            "target_met": (bool(done) and not errors and rps >= TARGETS[self.name]
+                           if TARGETS[self.name] else None),
         }
 
     def bodies_ok(self) -> list[tuple[int, bytes]]:
@@ -389,8 +467,9 @@ def start_profiler(args, worker: int, name: str, duration: float):
         print("  (--profile: py-spy not installed in .venv; `.venv/bin/pip install py-spy`)")
         return None
     out = OUT / f"profile-{name}.txt"
+    # --gil: only the thread holding the GIL, i.e. where the one core's time goes
     cmd = [str(pyspy), "record", "--pid", str(worker), "--rate", "250", "--format", "raw",
-           "--nonblocking", "--duration", str(int(duration) + 2), "--output", str(out)]
+           "--gil", "--nonblocking", "--duration", str(int(duration) + 2), "--output", str(out)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
@@ -407,28 +486,51 @@ def stop_profiler(handle) -> Path | None:
     return out if out.exists() else None
 
 
-def summarise_profile(path: Path, top: int = 12) -> dict:
-    """Collapsed stacks -> top frames by self and by inclusive share of the samples."""
-    self_t: collections.Counter = collections.Counter()
-    incl: collections.Counter = collections.Counter()
+APP_DIRS = ("idp/", "blueprints/", "app.py", "cli.py")
+
+
+def _frame(raw: str) -> tuple[str, str]:
+    """'func (path/file.py:123)' -> ('func (path/file.py)', 'path/file.py')."""
+    func, _, where = raw.partition(" (")
+    path = where.rsplit(":", 1)[0].rstrip(")")
+    return f"{func} ({path})", path
+
+
+def _package(path: str) -> str:
+    if path.startswith(APP_DIRS):
+        return "app: " + path
+    if "/" not in path:
+        return "stdlib: " + path
+    top = path.split("/", 1)[0]
+    return top if top not in ("concurrent", "json", "http", "email", "logging", "importlib") else "stdlib: " + top
+
+
+def summarise_profile(path: Path, top: int = 15) -> dict:
+    """Collapsed py-spy stacks -> where the samples go: self time by package/module, and
+    inclusive time of the app's own functions (a function counted once per sample)."""
+    self_pkg: collections.Counter = collections.Counter()
+    incl_app: collections.Counter = collections.Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [f.split(" (", 1)[0] + " (" + f.split(" (", 1)[1].split(":")[0].split("/")[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        frames = [_frame(f) for f in stack.split(";")]
         total += n
-        self_t[frames[-1]] += n
-        for f in set(frames):
-            incl[f] += n
-    share = lambda c: [(f, round(100 * n / total, 1)) for f, n in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "self_pct": share(self_t), "inclusive_pct": share(incl)}
+        self_pkg[_package(frames[-1][1])] += n
+        for name in {name for name, p in frames if p.startswith(APP_DIRS)}:
+            incl_app[name] += n
+
+    def share(counter):
+        return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(top)] if total else []
+
+    return {"samples": total, "self_by_module_pct": share(self_pkg), "app_inclusive_pct": share(incl_app)}
 
 
 # -- main ---------------------------------------------------------------------------------
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per timed phase (cap)")
     ap.add_argument("--requests", type=int, default=6000,
@@ -461,16 +563,17 @@ def main() -> int:
     print(f"Redis: {redis_mode}")
 
     instance = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
-    log = open(instance / "bench.log", "w")
+    log = open(instance / "bench.log", "w")  # noqa: SIM115 (open for the whole run)
     env = app_env(instance, redis_url)
     proc = None
+    finished = False
     try:
         t = time.monotonic()
         run_cli(["db", "upgrade"], env, log)
         run_cli(["demo", "--json"], env, log)
         port = free_port()
         cmd = gunicorn_cmd(port, args.threads)
-        glog = open(instance / "gunicorn.log", "w")
+        glog = open(instance / "gunicorn.log", "w")  # noqa: SIM115 (gunicorn's stdout)
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=glog, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         wait_ready(port, proc)
@@ -479,6 +582,7 @@ def main() -> int:
         print(f"Setup {time.monotonic() - t:.1f}s: instance {instance}, gunicorn worker pid {worker} "
               f"on cpus {worker_affinity}, port {port}")
         print("  " + " ".join(cmd))
+        redis_pid = redis_server_pid(redis_url, worker)
 
         # the load generator (this process and its threads) on the other core(s)
         others = sorted(set(os.sched_getaffinity(0)) - {0}) or [0]
@@ -488,25 +592,34 @@ def main() -> int:
         rng = random.Random(args.seed)
         outbox = instance / "outbox.jsonl"
 
+        def timed(summaries, label, name, bodies, duration, profile):
+            phase = Phase(name, bodies, port, args.concurrency, duration)
+            if proc.poll() is not None:
+                raise SystemExit(f"gunicorn is gone (exit {proc.returncode}) before {label} {name}; "
+                                 f"was it killed from outside? log: {instance / 'gunicorn.log'}")
+            prof = start_profiler(args, worker, name, duration) if profile else None
+            summary = phase.run(worker, redis_pid)
+            prof_out = stop_profiler(prof)
+            if prof_out:
+                summary["profile"] = {"file": str(prof_out.relative_to(ROOT)),
+                                      **summarise_profile(prof_out)}
+            summaries.append(summary)
+            print(f"  {label:7} {name:8} {summary['requests']:6} req {summary['elapsed_s']:6.2f}s "
+                  f"{summary['rps']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
+                  f"p99 {summary['p99_ms']:7.2f} ms  errors {summary['errors']:<4} "
+                  f"worker {summary['worker_cpu_ms_per_req']:.2f} ms CPU/req, core "
+                  f"{summary['worker_core_busy']:.0%} busy; client core {summary['client_core_busy']:.0%}"
+                  + (f"; redis {summary['redis_cpu_ms_per_req']:.2f} ms CPU/req"
+                     if summary["redis_cpu_ms_per_req"] is not None else "")
+                  + f"; other processes {summary['other_processes_cores']:.2f} cores")
+            return phase
+
         def chain(numbers: list[str], label: str, duration: float, profile: bool) -> list[dict]:
-            summaries = []
-
-            def timed(name, bodies):
-                phase = Phase(name, bodies, port, args.concurrency, duration)
-                prof = start_profiler(args, worker, name, duration) if profile else None
-                summary = phase.run(worker)
-                prof_out = stop_profiler(prof)
-                if prof_out:
-                    summary["profile"] = {"file": str(prof_out.relative_to(ROOT)),
-                                          **summarise_profile(prof_out)}
-                summaries.append(summary)
-                print(f"  {label:7} {name:8} {summary['requests']:6} req {summary['elapsed_s']:6.2f}s "
-                      f"{summary['rps']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
-                      f"p99 {summary['p99_ms']:7.2f} ms  errors {summary['errors']}"
-                      f"  worker cpu {summary['worker_cpu_ms_per_req']:.2f} ms/req")
-                return phase
-
-            send = timed("send", [send_body(n) for n in numbers])
+            summaries: list[dict] = []
+            # calibration first: a route with no database or Redis (the server + Flask floor)
+            floor_n = args.warmup if label == "warmup" else 10**6
+            timed(summaries, label, "floor", [None] * floor_n, min(duration, 3.0), False)
+            send = timed(summaries, label, "send", [send_body(n) for n in numbers], duration, profile)
             codes = read_outbox(outbox)
             otp_bodies = []
             for i, body in send.bodies_ok():
@@ -514,9 +627,9 @@ def main() -> int:
                 code = codes.get("+86" + number)
                 if code:
                     otp_bodies.append(otp_body(number, json.loads(body)["otp_token"], code))
-            otp = timed("otp", otp_bodies)
+            otp = timed(summaries, label, "otp", otp_bodies, duration, profile)
             refresh_bodies = [refresh_body(json.loads(body)["refresh_token"]) for _, body in otp.bodies_ok()]
-            timed("refresh", refresh_bodies)
+            timed(summaries, label, "refresh", refresh_bodies, duration, profile)
             return summaries
 
         all_numbers = phone_numbers(args.warmup + args.requests, rng, set())
@@ -527,12 +640,18 @@ def main() -> int:
                     print(f"warm-up {s['scenario']} errors: {s['error_statuses']} {s['error_samples'][:2]}")
             raise SystemExit("warm-up failed; not running the timed phases")
         results = chain(all_numbers[args.warmup:], "timed", args.duration, True)
+        finished = True
     finally:
         if proc is not None:
             stop(proc)
+        if redis_url:
+            with contextlib.suppress(OSError):
+                redis_command(redis_url, ["FLUSHDB"])
         log.close()
-        if not args.keep:
+        if finished and not args.keep:
             shutil.rmtree(instance, ignore_errors=True)
+        elif not finished:
+            print(f"instance dir kept for inspection: {instance}")
 
     valid = all(s["errors"] == 0 and s["requests"] > 0 for s in results)
     report = {
@@ -557,16 +676,17 @@ def main() -> int:
         path.write_text(json.dumps(report, indent=2) + "\n")
 
     print()
-    print(f"{'scenario':34} {'reqs':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+    print(f"{'scenario':38} {'reqs':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
           f"{'cpu ms/req':>10} {'target':>7}  result")
     for s in results:
-        verdict = "INVALID" if s["errors"] else ("met" if s["target_met"] else "MISSED")
-        print(f"{s['label']:34} {s['requests']:6} {s['rps']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
-              f"{s['errors']:6} {s['worker_cpu_ms_per_req']:10.2f} {s['target_rps']:7}  {verdict}")
+        verdict = "INVALID" if s["errors"] else (
+            "calibration" if s["target_met"] is None else "met" if s["target_met"] else "MISSED")
+        print(f"{s['label']:38} {s['requests']:6} {s['rps']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
+              f"{s['errors']:6} {s['worker_cpu_ms_per_req']:10.2f} {s['target_rps'] or '-':>7}  {verdict}")
         if s["errors"]:
             print(f"    error statuses {s['error_statuses']}; first: {s['error_samples'][:1]}")
         if "profile" in s:
-            top = ", ".join(f"{f} {p}%" for f, p in s["profile"]["inclusive_pct"][:6])
+            top = ", ".join(f"{f} {p}%" for f, p in s["profile"]["self_by_module_pct"][:6])
             print(f"    profile {s['profile']['file']}: {top}")
     print(f"\nload average at end {loadavg()}; results in {OUT.relative_to(ROOT)}/latest.json")
     if not valid:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, jsonify, request
@@ -56,13 +57,23 @@ class GatehouseServer(AuthorizationServer):
         return request_context()
 
     def save_token(self, token, oauth_request):
-        """Store the refresh token (hashed) and the audit event in one transaction."""
+        """Rotate the presented refresh token, store the new one (hashed) and the audit event:
+        one short transaction, after signing, so no lock is held while tokens are signed."""
         svc, client, principal = self.services, oauth_request.client, oauth_request.user
-        with svc.db.transaction() as session:
-            if token.get("refresh_token"):
-                svc.refresh_tokens.add(token["refresh_token"], client, principal, token.get("scope", ""))
-            audit.record(session, "login.token", request_context(client.client_id), sub=principal.user.sub,
-                         grant_type=oauth_request.payload.grant_type, amr=principal.amr)
+        presented = getattr(oauth_request, "refresh_token", None)
+        store = svc.refresh_tokens
+        try:
+            with svc.db.transaction() as session:
+                if presented is not None and not store.rotate(session, presented):
+                    raise _LostRotation
+                if token.get("refresh_token"):
+                    store.add(token["refresh_token"], client, principal, token.get("scope", ""))
+                audit.record(session, "login.token", request_context(client.client_id),
+                             sub=principal.user.sub, grant_type=oauth_request.payload.grant_type,
+                             amr=principal.amr)
+        except _LostRotation:
+            store.reject_reuse(presented, request_context(client.client_id))
+            raise InvalidGrantError("Invalid 'refresh_token' in request.") from None
 
     def create_oauth2_request(self, _request):
         uri = self.services.settings.issuer + request.full_path.rstrip("?")
@@ -77,6 +88,10 @@ class GatehouseServer(AuthorizationServer):
         response = super().handle_response(status_code, payload, headers)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+class _LostRotation(Exception):
+    """Another request rotated the same refresh token first (a replay racing the owner)."""
 
 
 class Revocation(RevocationEndpoint):

@@ -92,7 +92,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str):
-        return self.server.services.refresh_tokens.claim(refresh_token, self.server.request_context())
+        return self.server.services.refresh_tokens.find_live(refresh_token, self.server.request_context())
 
     def authenticate_user(self, refresh_token) -> Principal | None:
         user = self.server.services.users.by_sub(refresh_token.sub)
@@ -107,7 +107,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return issue_token_response(self, principal, scope)
 
     def revoke_old_credential(self, refresh_token) -> None:
-        """Done atomically in ``authenticate_refresh_token`` (the row is claimed there)."""
+        """Done atomically in ``GatehouseServer.save_token``, with the new token's insert."""
 
 
 def issue_token_response(grant: grants.BaseGrant, principal: Principal, requested_scope: str | None):

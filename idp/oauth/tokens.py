@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.context import RequestContext
@@ -111,6 +112,9 @@ def _left_half_hash(value: str) -> str:
     return urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
 
 
+_INSERT_TOKEN = insert(RefreshToken.__table__)
+
+
 class RefreshTokenStore:
     """Refresh tokens, stored as SHA-256, rotated on use, revoked by family on reuse."""
 
@@ -119,10 +123,11 @@ class RefreshTokenStore:
         self.settings = settings
 
     def add(self, raw: str, client: Application, principal: Principal, scope: str) -> None:
-        """Stage a new token in the current unit of work (committed by the caller)."""
+        """Insert a new token in the current transaction (committed by the caller)."""
         ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
-        self.db.session.add(
-            RefreshToken(
+        self.db.session.execute(  # Core INSERT: the row is not read back in this request
+            _INSERT_TOKEN,
+            dict(
                 token_hash=hash_secret(raw),
                 family_id=principal.family_id or new_token(12),
                 client_id=client.client_id,
@@ -134,31 +139,35 @@ class RefreshTokenStore:
             )
         )
 
-    def claim(self, raw: str, ctx: RequestContext) -> RefreshToken | None:
-        """Find a live token and mark it rotated, atomically; None if it cannot be used.
+    def find_live(self, raw: str, ctx: RequestContext) -> RefreshToken | None:
+        """The token if it can be rotated now; None if unknown, revoked, expired or rotated.
 
-        Presenting a token that was already rotated (or losing the race to rotate it) is
-        reuse: the whole family is revoked (OAuth 2.0 Security BCP 4.14.2).
+        Presenting a token that was already rotated is reuse: the whole family is revoked
+        (OAuth 2.0 Security BCP 4.14.2). Nothing is written for a live token: ``rotate`` marks
+        it in the same short transaction that stores its successor, so no database lock is
+        held while the new tokens are signed.
         """
-        session = self.db.session
-        token = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(raw)))
-        if token is None or token.revoked_at is not None:
+        token = self.find(raw)
+        if token is None or token.revoked_at is not None or _aware(token.expires_at) <= datetime.now(UTC):
             return None
-        now = datetime.now(UTC)
-        if _aware(token.expires_at) <= now:
-            return None
-        won = session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None),
-                   RefreshToken.revoked_at.is_(None))
-            .values(rotated_at=now)
-        ).rowcount
-        if won != 1:
-            session.rollback()
-            self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub,
-                               client_id=token.client_id)
+        if token.rotated_at is not None:
+            self.reject_reuse(token, ctx)
             return None
         return token
+
+    @staticmethod
+    def rotate(session: Session, token: RefreshToken) -> bool:
+        """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
+        rotated (or revoked) it first: exactly one of N racing requests wins."""
+        table = RefreshToken.__table__  # Core UPDATE: no ORM session synchronisation needed
+        return session.execute(
+            update(table)
+            .where(table.c.id == token.id, table.c.rotated_at.is_(None), table.c.revoked_at.is_(None))
+            .values(rotated_at=datetime.now(UTC))
+        ).rowcount == 1
+
+    def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
+        self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
 
     def revoke_family(self, family_id: str, ctx: RequestContext, *, reason: str,
                       sub: str | None = None, client_id: str | None = None) -> None:

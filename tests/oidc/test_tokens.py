@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -50,6 +52,28 @@ def test_reuse_of_a_rotated_token_revokes_the_family(client, tokens, services):
 
     events = services.db.session.query(AuditEvent).filter_by(type="token.revoke_family").all()
     assert [e.details["reason"] for e in events] == ["reuse"]
+
+
+def test_exactly_one_of_many_concurrent_refreshes_wins(app, tokens, services):
+    """Racing copies of one refresh token: one gets new tokens, the race counts as reuse."""
+    barrier = threading.Barrier(8)
+    results: list[dict] = []
+
+    def attempt():
+        client = app.test_client()
+        barrier.wait()
+        results.append(refresh(client, tokens["refresh_token"]).get_json())
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [r for r in results if "refresh_token" in r]
+    assert len(winners) == 1
+    assert {r["error"] for r in results if r not in winners} == {"invalid_grant"}
+    # the losers were replays: the winner's new token died with the family
+    assert refresh(app.test_client(), winners[0]["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
 def test_refresh_tokens_are_stored_hashed(tokens, services):

@@ -36,10 +36,16 @@ def wrong(code: str) -> str:
 
 # -- codes --------------------------------------------------------------------------------
 
-def test_code_length_comes_from_the_auth_source(services, tenant, outbox):
+def edit_sms_source(services, **values):
+    """Change the auth source in SQL; returns the tenant as the app sees it afterwards."""
     with services.db.transaction() as session:
-        session.execute(update(AuthSource).where(AuthSource.id == SMS_SOURCE).values(code_length=8))
-    send(services, tenant)
+        session.execute(update(AuthSource).where(AuthSource.id == SMS_SOURCE).values(**values))
+    services.clients.forget("TENANT_CLIENT_ID")  # applications (and their sources) are cached
+    return services.clients.by_client_id("TENANT_CLIENT_ID")
+
+
+def test_code_length_comes_from_the_auth_source(seeded, services, outbox):
+    send(services, edit_sms_source(services, code_length=8))
     code = outbox.last_code()
     assert len(code) == 8 and code.isdigit()
 
@@ -51,9 +57,8 @@ def test_codes_are_stored_only_as_hashes(services, tenant, outbox):
     assert stored and all(code not in value for value in stored.values())
 
 
-def test_code_expires_after_the_auth_source_lifetime(services, tenant, outbox):
-    with services.db.transaction() as session:
-        session.execute(update(AuthSource).where(AuthSource.id == SMS_SOURCE).values(code_ttl=1))
+def test_code_expires_after_the_auth_source_lifetime(seeded, services, outbox):
+    tenant = edit_sms_source(services, code_ttl=1)
     result = send(services, tenant)
     time.sleep(1.2)
     with pytest.raises(IdpError) as caught:

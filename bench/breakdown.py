@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Where one request's time goes, per scenario, measured in-process and single-threaded.
+
+Companion to bench/run.py. Builds a fresh instance the same way (SQLite + the bench Redis),
+creates the app in this process and drives the same three chained scenarios through the
+Flask test client, one request at a time, with timers wrapped around the app's own service
+methods and a few library calls (SQLAlchemy session commit/queries, JWT signing, Redis
+commands). Prints, per scenario, each timed call's calls/request and inclusive wall and CPU
+milliseconds per request. Wall minus CPU is time spent waiting (mostly Redis round trips).
+
+Nothing about the app is changed on disk: the timers are wrappers installed in this process.
+
+    .venv/bin/python bench/breakdown.py [--requests 400] [--redis auto|system|embedded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import functools
+import importlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # bench/run.py: shared setup and request builders
+
+# (module, attribute path) of the calls to time; inclusive, so nested entries overlap.
+TIMED = [
+    ("flask.app", "Flask.wsgi_app"),
+    ("blueprints.web", "request_context"),
+    ("idp.oauth.clients", "ClientService.authenticate_basic"),
+    ("idp.oauth.clients", "ClientService.by_client_id"),
+    ("idp.models.clients", "Application.check_client_secret"),
+    ("idp.otp.service", "OtpService.send"),
+    ("idp.otp.service", "OtpService.normalise_target"),
+    ("idp.otp.service", "OtpService.code_policy"),
+    ("idp.otp.service", "OtpService._live_code"),
+    ("idp.otp.limits", "SendLimiter.rules"),
+    ("idp.otp.limits", "SendLimiter.reserve"),
+    ("idp.otp.service", "render_code_message"),
+    ("idp.otp.senders.outbox", "OutboxSender.deliver"),
+    ("idp.otp.service", "OtpService._store"),
+    ("idp.otp.service", "OtpService._audit"),
+    ("idp.otp.service", "OtpService.verify"),
+    ("blueprints.oauth", "GatehouseServer.create_oauth2_request"),
+    ("blueprints.oauth", "GatehouseServer.query_client"),
+    ("idp.oauth.grants", "OtpGrant.validate_token_request"),
+    ("idp.oauth.grants", "OtpGrant._authenticate"),
+    ("idp.accounts.users", "UserService.by_contact"),
+    ("idp.accounts.users", "UserService.create_from_verified_contact"),
+    ("idp.accounts.users", "UserService.by_sub"),
+    ("idp.oauth.grants", "RefreshTokenGrant.authenticate_refresh_token"),
+    ("idp.oauth.tokens", "RefreshTokenStore.claim"),
+    ("idp.oauth.grants", "issue_token_response"),
+    ("idp.oauth.tokens", "AccessTokenGenerator.__call__"),
+    ("idp.oauth.tokens", "IdTokenIssuer.issue"),
+    ("joserfc.jwt", "encode"),
+    ("blueprints.oauth", "GatehouseServer.save_token"),
+    ("idp.oauth.tokens", "RefreshTokenStore.add"),
+    ("idp.audit", "record"),
+    ("idp.db", "Database.remove"),
+    ("sqlalchemy.orm.session", "Session.commit"),
+    ("sqlalchemy.orm.session", "Session.scalar"),
+    ("sqlalchemy.orm.session", "Session.execute"),
+    ("sqlalchemy.orm.session", "Session.rollback"),
+    ("redis.client", "Redis.execute_command"),
+    ("redis.commands.core", "Script.__call__"),
+]
+
+STATS: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])  # calls, wall, cpu
+_depth: dict[str, int] = collections.Counter()
+
+
+def install_timers() -> list[str]:
+    installed = []
+    for module_name, path in TIMED:
+        try:
+            module = importlib.import_module(module_name)
+            *owners, attr = path.split(".")
+            owner = module
+            for name in owners:
+                owner = getattr(owner, name)
+            original = getattr(owner, attr)
+        except (ImportError, AttributeError):
+            print(f"  (not timed: {module_name}.{path} not found)")
+            continue
+        label = path
+
+        def make(original, label):
+            @functools.wraps(original)
+            def timed(*args, **kwargs):
+                if _depth[label]:  # recursion/re-entry: count the outer call only
+                    return original(*args, **kwargs)
+                _depth[label] += 1
+                w0, c0 = time.perf_counter(), time.thread_time()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    stat = STATS[label]
+                    stat[0] += 1
+                    stat[1] += time.perf_counter() - w0
+                    stat[2] += time.thread_time() - c0
+                    _depth[label] -= 1
+            return timed
+
+        wrapped = make(original, label)
+        if isinstance(owner.__dict__.get(attr) if hasattr(owner, "__dict__") else None, staticmethod):
+            wrapped = staticmethod(wrapped)
+        setattr(owner, attr, wrapped)
+        installed.append(label)
+    return installed
+
+
+def phase(client, name: str, bodies: list[bytes], headers: dict) -> tuple[dict, list[dict]]:
+    STATS.clear()
+    path = run.HEADERS[name][0]
+    responses = []
+    w0, c0 = time.perf_counter(), time.thread_time()
+    for body in bodies:
+        resp = client.post(path, data=body, headers=headers)
+        if resp.status_code != 200:
+            raise SystemExit(f"{name}: HTTP {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+        responses.append(resp.get_json())
+    wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
+    n = len(bodies)
+    rows = {label: {"calls_per_req": round(s[0] / n, 2), "wall_ms": round(s[1] / n * 1000, 3),
+                    "cpu_ms": round(s[2] / n * 1000, 3)} for label, s in STATS.items()}
+    return {"requests": n, "wall_ms_per_req_incl_test_client": round(wall / n * 1000, 3),
+            "cpu_ms_per_req_incl_test_client": round(cpu / n * 1000, 3), "calls": rows}, responses
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--redis", choices=["auto", "system", "embedded"], default="auto")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    args = ap.parse_args()
+
+    redis_url = ""
+    if args.redis in ("auto", "system") and run.system_redis_ok(args.redis_url):
+        redis_url = args.redis_url
+        run.redis_command(redis_url, ["FLUSHDB"])
+    instance = Path(tempfile.mkdtemp(prefix="gatehouse-breakdown-"))
+    env = run.app_env(instance, redis_url)
+    try:
+        with open(instance / "bench.log", "w") as log:
+            run.run_cli(["db", "upgrade"], env, log)
+            run.run_cli(["demo", "--json"], env, log)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(run.ROOT)
+        sys.path.insert(0, str(run.ROOT))
+        from app import create_app
+
+        install_timers()
+        app = create_app()
+        client = app.test_client()
+        basic = {"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(
+                     f"{run.CLIENT_ID}:{run.CLIENT_SECRET}".encode()).decode()}
+        plain = {"Content-Type": "application/json"}
+        numbers = run.phone_numbers(args.warmup + args.requests, random.Random(), set())
+        outbox = instance / "outbox.jsonl"
+        report = {"redis": redis_url or "embedded", "scenarios": {}}
+
+        def chain(nums: list[str]) -> dict:
+            out = {}
+            out["send"], sent = phase(client, "send", [run.send_body(n) for n in nums], basic)
+            codes = run.read_outbox(outbox)
+            bodies = [run.otp_body(n, r["otp_token"], codes["+86" + n]) for n, r in zip(nums, sent, strict=True)]
+            out["otp"], grants = phase(client, "otp", bodies, plain)
+            out["refresh"], _ = phase(client, "refresh",
+                                      [run.refresh_body(g["refresh_token"]) for g in grants], plain)
+            return out
+
+        chain(numbers[:args.warmup])
+        report["scenarios"] = chain(numbers[args.warmup:])
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)
+
+    order = [label for _, label in TIMED]
+    for name, data in report["scenarios"].items():
+        print(f"\n== {run.LABELS[name]}: {data['requests']} sequential requests; per request "
+              f"{data['wall_ms_per_req_incl_test_client']:.2f} ms wall, "
+              f"{data['cpu_ms_per_req_incl_test_client']:.2f} ms CPU (incl. Flask test client)")
+        print(f"   {'call (inclusive)':52} {'calls':>6} {'wall ms':>8} {'cpu ms':>8}")
+        for label in sorted(data["calls"], key=order.index):
+            row = data["calls"][label]
+            print(f"   {label:52} {row['calls_per_req']:6} {row['wall_ms']:8.3f} {row['cpu_ms']:8.3f}")
+    run.OUT.mkdir(parents=True, exist_ok=True)
+    (run.OUT / "breakdown.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {(run.OUT / 'breakdown.json').relative_to(run.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
