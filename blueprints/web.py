@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Response, current_app, request
 
 from idp.context import RequestContext
 from idp.services import Services
+from idp.sessions import SsoSession
 
 
 def services() -> Services:
@@ -26,3 +27,25 @@ def request_context(client_id: str | None = None) -> RequestContext:
 def json_body() -> object:
     """The JSON body, or None when it is missing or not JSON (callers answer 400)."""
     return request.get_json(silent=True)
+
+
+# -- the SSO session cookie (SPEC 6: random id only, HttpOnly, SameSite=Lax, Secure on https) --
+SESSION_COOKIE = "gh_sso"
+
+
+def current_sso_session() -> SsoSession | None:
+    """The signed-in browser's SSO session, or None (no cookie, expired, signed out)."""
+    return services().sessions.get(request.cookies.get(SESSION_COOKIE))
+
+
+def set_sso_cookie(response: Response, session: SsoSession) -> Response:
+    response.set_cookie(
+        SESSION_COOKIE, session.id, max_age=services().settings.session_ttl, httponly=True,
+        samesite="Lax", secure=services().settings.issuer.startswith("https://"), path="/",
+    )
+    return response
+
+
+def clear_sso_cookie(response: Response) -> Response:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+    return response

@@ -6,13 +6,17 @@ from dataclasses import dataclass
 
 import redis
 
+from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
 from idp.db import Database
+from idp.flows.login import LoginFlow
+from idp.oauth.authorize import AuthorizationService
 from idp.oauth.clients import ClientService
 from idp.oauth.keys import KeyService
 from idp.oauth.tokens import AccessTokenGenerator, IdTokenIssuer, RefreshTokenStore
 from idp.otp.senders import Sender, build_senders
 from idp.otp.service import OtpService
+from idp.sessions import SsoSessionStore
 from idp.settings import Settings
 from idp.store import connect
 
@@ -30,6 +34,10 @@ class Services:
     access_tokens: AccessTokenGenerator
     id_tokens: IdTokenIssuer
     refresh_tokens: RefreshTokenStore
+    sessions: SsoSessionStore
+    authz: AuthorizationService
+    self_service: SelfService
+    login: LoginFlow
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -39,6 +47,8 @@ class Services:
         users = UserService(db, settings.default_region)
         # a retired key stays published for longer than any token it signed can live
         keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
+        otp = OtpService(settings, db, redis_client, senders, users)
+        sessions = SsoSessionStore(redis_client, settings.session_ttl)
         return cls(
             settings=settings,
             db=db,
@@ -46,9 +56,13 @@ class Services:
             senders=senders,
             users=users,
             clients=ClientService(db),
-            otp=OtpService(settings, db, redis_client, senders, users),
+            otp=otp,
             keys=keys,
             access_tokens=AccessTokenGenerator(settings, keys),
             id_tokens=IdTokenIssuer(settings, keys),
             refresh_tokens=RefreshTokenStore(db, settings),
+            sessions=sessions,
+            authz=AuthorizationService(settings, db, redis_client),
+            self_service=SelfService(settings, db, users, otp, sessions),
+            login=LoginFlow(settings, db, users, otp, sessions),
         )

@@ -103,6 +103,8 @@ class Settings:
     id_token_ttl: int = 1800
     refresh_token_ttl: int = 30 * 24 * 3600
     otp_token_ttl: int = 300
+    # hosted pages: the SSO session lives this long after sign-in (absolute, seconds)
+    session_ttl: int = 12 * 3600
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -191,6 +193,7 @@ def load_settings() -> Settings:
         access_token_ttl=_int("GATEHOUSE_ACCESS_TOKEN_TTL", 300),
         id_token_ttl=_int("GATEHOUSE_ID_TOKEN_TTL", 1800),
         refresh_token_ttl=_int("GATEHOUSE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        session_ttl=_int("GATEHOUSE_SESSION_TTL", 12 * 3600),
         limits=_limits_from_env(),
     )
 

@@ -13,6 +13,10 @@ Keys (all prefixed ``gh:``):
 | otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
 | otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
 | rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py)     |
+| sso:{session_id}                            | string | session_ttl        | SSO session (JSON, sessions/) |
+| sso:user:{sub}                              | set    | session_ttl        | a user's session ids          |
+| authz:req:{authz_id}                        | string | 600 s              | a pending authorize request   |
+| authz:code:{sha256(code)}                   | string | 60 s               | an authorization code         |
 """
 
 from __future__ import annotations
@@ -50,6 +54,22 @@ class Keys:
     @staticmethod
     def rate(rule: str, subject: str, window_start: int) -> str:
         return f"{PREFIX}rl:{rule}:{subject}:{window_start}"
+
+    @staticmethod
+    def sso_session(session_id: str) -> str:
+        return f"{PREFIX}sso:{session_id}"
+
+    @staticmethod
+    def user_sessions(sub: str) -> str:
+        return f"{PREFIX}sso:user:{sub}"
+
+    @staticmethod
+    def authz_request(authz_id: str) -> str:
+        return f"{PREFIX}authz:req:{authz_id}"
+
+    @staticmethod
+    def auth_code(code_hash: str) -> str:
+        return f"{PREFIX}authz:code:{code_hash}"
 
 
 def embedded_socket(instance_path: Path) -> str:

@@ -1,0 +1,23 @@
+"""Self-service account operations shared by the hosted pages and the CIAM JSON siblings.
+
+STUB — filled in by the account work (issue 3): sign-up with a verified phone/email code,
+password reset by code, password change, profile update, phone/email change by code.
+"""
+
+from __future__ import annotations
+
+from idp.accounts.users import UserService
+from idp.db import Database
+from idp.otp.service import OtpService
+from idp.sessions import SsoSessionStore
+from idp.settings import Settings
+
+
+class SelfService:
+    def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
+                 sessions: SsoSessionStore) -> None:
+        self.settings = settings
+        self.db = db
+        self.users = users
+        self.otp = otp
+        self.sessions = sessions

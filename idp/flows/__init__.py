@@ -1,0 +1,1 @@
+"""Browser flows (login, and later MFA): they return results, each face renders them."""

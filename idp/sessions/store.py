@@ -1,0 +1,104 @@
+"""Server-side SSO sessions in Redis. The browser cookie holds only the random session id.
+
+A session records who signed in, when (``auth_time``, for ``max_age`` and the ID token) and
+with which checks (``amr``, from which ``acr`` is derived), and which applications were
+given codes from it (for logout). Signing in again replaces the session under a new id
+(session fixation defence, SPEC 6); "sign out everywhere" removes every session of a user.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import redis
+
+from idp.context import RequestContext
+from idp.crypto import new_token
+from idp.store import Keys, guarded
+
+ACR_SINGLE_FACTOR = "urn:gatehouse:acr:1fa"
+ACR_MULTI_FACTOR = "urn:gatehouse:acr:2fa"
+
+
+def acr_for(amr: list[str]) -> str:
+    """The assurance level follows from the checks passed; it is never stored as a flag."""
+    return ACR_MULTI_FACTOR if "mfa" in amr else ACR_SINGLE_FACTOR
+
+
+@dataclass
+class SsoSession:
+    id: str
+    sub: str
+    auth_time: int
+    amr: list[str]
+    created_at: int
+    ip: str = ""
+    user_agent: str = ""
+    clients: list[str] = field(default_factory=list)
+
+    @property
+    def acr(self) -> str:
+        return acr_for(self.amr)
+
+    def age(self, now: float | None = None) -> int:
+        """Seconds since the person last authenticated (for ``max_age``)."""
+        return int((now or time.time()) - self.auth_time)
+
+
+class SsoSessionStore:
+    def __init__(self, redis_client: redis.Redis, ttl: int) -> None:
+        self.redis = redis_client
+        self.ttl = ttl
+
+    @guarded
+    def create(self, sub: str, amr: list[str], ctx: RequestContext, *, replaces: str | None = None) -> SsoSession:
+        """A fresh session (new id) for a completed login; ``replaces`` is the old id, removed."""
+        now = int(time.time())
+        session = SsoSession(id=new_token(32), sub=sub, auth_time=now, amr=list(amr), created_at=now,
+                             ip=ctx.ip, user_agent=(ctx.user_agent or "")[:200])
+        pipe = self.redis.pipeline()
+        if replaces:
+            pipe.delete(Keys.sso_session(replaces))
+            pipe.srem(Keys.user_sessions(sub), replaces)
+        pipe.set(Keys.sso_session(session.id), json.dumps(asdict(session)), ex=self.ttl)
+        pipe.sadd(Keys.user_sessions(sub), session.id)
+        pipe.expire(Keys.user_sessions(sub), self.ttl)
+        pipe.execute()
+        return session
+
+    @guarded
+    def get(self, session_id: str | None) -> SsoSession | None:
+        if not session_id or len(session_id) > 100:
+            return None
+        raw = self.redis.get(Keys.sso_session(session_id))
+        return SsoSession(**json.loads(raw)) if raw else None
+
+    @guarded
+    def add_client(self, session: SsoSession, client_id: str) -> None:
+        """Remember that ``client_id`` got a code from this session (kept for logout)."""
+        if client_id in session.clients:
+            return
+        session.clients.append(client_id)
+        ttl = self.redis.ttl(Keys.sso_session(session.id))
+        if ttl > 0:
+            self.redis.set(Keys.sso_session(session.id), json.dumps(asdict(session)), ex=ttl)
+
+    @guarded
+    def delete(self, session: SsoSession) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(Keys.sso_session(session.id))
+        pipe.srem(Keys.user_sessions(session.sub), session.id)
+        pipe.execute()
+
+    @guarded
+    def delete_all(self, sub: str) -> int:
+        """Sign out everywhere: every session of ``sub``; returns how many there were."""
+        ids = list(self.redis.smembers(Keys.user_sessions(sub)))
+        pipe = self.redis.pipeline()
+        for session_id in ids:
+            pipe.delete(Keys.sso_session(session_id))
+        pipe.delete(Keys.user_sessions(sub))
+        pipe.execute()
+        return len(ids)
