@@ -27,9 +27,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ciam.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api/v1")
     if not settings.production:
-        from blueprints import dev
+        from blueprints import demo, dev
 
         app.register_blueprint(dev.bp)
+        app.register_blueprint(demo.bp)
     from cli import register_commands
 
     register_commands(app)
