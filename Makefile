@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 export FLASK_APP := app
 
-.PHONY: install run test bench lint clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install browser run test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +20,22 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The page tests drive Debian's Chromium through Playwright (`playwright install` cannot
+# download browsers on a closed network, so the distribution's package is used).
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo
 	$(BIN)/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:$(PORT) \
 		--access-logfile - 'app:create_app()'
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install
