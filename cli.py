@@ -26,7 +26,7 @@ DEMO = {
     "email_source": {"id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "kind": "email", "name": "Demo email"},
     "app": {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
             "name": "Demo web app", "type": "web",
-            "redirect_uris": ["http://127.0.0.1:5000/demo/callback"],
+            # redirect_uris / post_logout_redirect_uris: built from the issuer in seed_demo
             "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"],
             "scopes": ["openid", "profile", "email", "phone", "offline_access"]},
     "user": {"username": "demo", "password": "demo-password-1", "name": "Demo User",
@@ -131,7 +131,10 @@ def seed_demo(svc: Services) -> dict:
             clients.create_auth_source(DEMO[key], cli_context())
     application = clients.by_client_id(DEMO["app"]["client_id"])
     if application is None:
-        application, _ = clients.create_application(DEMO["app"], cli_context())
+        issuer = svc.settings.issuer
+        data = {**DEMO["app"], "redirect_uris": [f"{issuer}/demo/callback"],
+                "post_logout_redirect_uris": [f"{issuer}/demo"]}
+        application, _ = clients.create_application(data, cli_context())
     user = next(iter(users.search(username=DEMO["user"]["username"])), None)
     if user is None:
         user = users.create(DEMO["user"], cli_context())
@@ -153,7 +156,10 @@ Gatehouse demo is ready.
   Discovery   {issuer}/.well-known/openid-configuration
   Dev outbox  {issuer}/dev/outbox      (every SMS and email sent, with its code)
   Client      client_id={data["client_id"]}  client_secret={data["client_secret"]}
-  Demo user   phone {data["user"]["phone_number"]}, email {data["user"]["email"]}
+  Demo user   username demo, password {data["user"]["password"]},
+              phone {data["user"]["phone_number"]}, email {data["user"]["email"]}
+
+Sign in through the hosted pages as a web app would: open {issuer}/demo
 
 1. Send an SMS code (seed 001):
 
