@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import errors, oauth
+from blueprints import errors, hosted, oauth
 from blueprints.api import admin, ciam
 from idp.services import Services
 from idp.settings import load_settings
@@ -24,6 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.teardown_appcontext(lambda _exc: services.db.remove())
     errors.init_app(app)
     oauth.init_app(app, services)
+    hosted.init_app(app)
     app.register_blueprint(ciam.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api/v1")
     if not settings.production:

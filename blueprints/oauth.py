@@ -155,6 +155,16 @@ def jwks():
     return response
 
 
+@bp.get("/oauth2/authorize")
+def authorize():  # placeholder until the authorization endpoint lands
+    return "authorize", 501
+
+
+@bp.get("/oauth2/authorize/continue")
+def authorize_continue():  # placeholder: the hosted pages send the browser here when done
+    return "continue", 501
+
+
 @bp.post("/oauth2/token")
 def token():
     return _server().create_token_response()

@@ -69,6 +69,10 @@ class Application(Base):
     def has_auth_source(self, auth_source_id: str) -> bool:
         return any(source.id == auth_source_id for source in self.auth_sources)
 
+    def auth_source_for(self, kind: str) -> str | None:
+        """The first linked auth source of ``kind`` (sms | email): what the hosted pages use."""
+        return next((source.id for source in self.auth_sources if source.kind == kind), None)
+
     # -- Authlib ClientMixin -------------------------------------------------------------
     def get_client_id(self) -> str:
         return self.client_id

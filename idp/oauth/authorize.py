@@ -11,13 +11,19 @@ redirects to ``/oauth2/authorize/continue?authz=<id>``, which finishes the reque
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import time
+from dataclasses import asdict, dataclass, field
 
 import redis
 
 from idp.context import RequestContext
+from idp.crypto import new_token
 from idp.db import Database
 from idp.settings import Settings
+from idp.store import Keys, guarded
+
+PENDING_TTL = 600  # seconds a person has to sign in before the authorize request is forgotten
 
 
 @dataclass
@@ -48,9 +54,21 @@ class AuthorizationService:
         self.db = db
         self.redis = redis_client
 
+    @guarded
+    def stash(self, pending: AuthzRequest) -> str:
+        """Keep a validated request while the browser signs in; returns its new ``id``."""
+        pending.id = new_token(24)
+        pending.created_at = pending.created_at or int(time.time())
+        self.redis.set(Keys.authz_request(pending.id), json.dumps(asdict(pending)), ex=PENDING_TTL)
+        return pending.id
+
+    @guarded
     def peek(self, authz_id: str | None) -> AuthzRequest | None:
         """The pending request (for the pages to show the app's name, login_hint, locale)."""
-        raise NotImplementedError
+        if not authz_id or len(authz_id) > 100:
+            return None
+        raw = self.redis.get(Keys.authz_request(authz_id))
+        return AuthzRequest(**json.loads(raw)) if raw else None
 
     def decide_consent(self, authz_id: str, sub: str, allow: bool, ctx: RequestContext) -> None:
         """Record the person's answer on the consent page (and remember an "allow")."""

@@ -24,6 +24,7 @@ OTP_SMS_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/sms"
 OTP_EMAIL_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/email"
 USER_GRANTS = ["authorization_code", "refresh_token", OTP_SMS_GRANT, OTP_EMAIL_GRANT]
 SUPPORTED_GRANTS = (*USER_GRANTS, "client_credentials")
+ACCOUNT_CLIENT_ID = "gatehouse-account"  # reserved: Gatehouse's own pages (account_client)
 
 
 class ClientService:
@@ -36,6 +37,7 @@ class ClientService:
         self.db = db
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, Application]] = {}
+        self._account: tuple[float, Application] | None = None
 
     def by_client_id(self, client_id: str | None) -> Application | None:
         """A detached, read-only Application (its auth sources loaded), or None."""
@@ -53,6 +55,23 @@ class ClientService:
                 session.expunge(obj)
             self._cache[client_id] = (time.monotonic() + self.cache_ttl, app)
         return app
+
+    def account_client(self) -> Application:
+        """The built-in first-party client of Gatehouse's own pages (a person who opens /login
+        or /account directly, with no application asking): every login method, every auth
+        source. It lives in memory only and cannot be used at the token endpoint."""
+        if self._account and self._account[0] > time.monotonic():
+            return self._account[1]
+        session = self.db.session
+        sources = list(session.scalars(select(AuthSource).order_by(AuthSource.created_at)))
+        for source in sources:
+            session.expunge(source)
+        client = Application(client_id=ACCOUNT_CLIENT_ID, name="Gatehouse", type="web", redirect_uris=[],
+                             post_logout_redirect_uris=[], grant_types=[], scopes=["openid", "profile"],
+                             login_methods=list(LOGIN_METHODS), mfa="optional", auto_signup=False,
+                             first_party=True, auth_sources=sources)
+        self._account = (time.monotonic() + self.cache_ttl, client)
+        return client
 
     def forget(self, client_id: str) -> None:
         self._cache.pop(client_id, None)
@@ -91,6 +110,8 @@ class ClientService:
         grants = list(data.get("grant_types") or default_grants)
         if not set(grants) <= set(SUPPORTED_GRANTS):
             raise invalid("client.invalid_grant_types", "unsupported grant type")
+        if data.get("client_id") == ACCOUNT_CLIENT_ID:
+            raise IdpError("client.exists", Kind.CONFLICT, "client_id is reserved")
         secret = None if app_type in PUBLIC_TYPES else (data.get("client_secret") or new_token(32))
         app = Application(
             client_id=data.get("client_id") or new_token(16),
