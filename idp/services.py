@@ -49,6 +49,7 @@ class Services:
         keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
         otp = OtpService(settings, db, redis_client, senders, users)
         sessions = SsoSessionStore(redis_client, settings.session_ttl)
+        refresh_tokens = RefreshTokenStore(db, settings)
         return cls(
             settings=settings,
             db=db,
@@ -60,9 +61,9 @@ class Services:
             keys=keys,
             access_tokens=AccessTokenGenerator(settings, keys),
             id_tokens=IdTokenIssuer(settings, keys),
-            refresh_tokens=RefreshTokenStore(db, settings),
+            refresh_tokens=refresh_tokens,
             sessions=sessions,
             authz=AuthorizationService(settings, db, redis_client),
-            self_service=SelfService(settings, db, users, otp, sessions),
+            self_service=SelfService(settings, db, users, otp, sessions, refresh_tokens),
             login=LoginFlow(settings, db, users, otp, sessions),
         )

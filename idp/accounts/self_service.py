@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from idp.accounts.users import UserService
 from idp.db import Database
+from idp.oauth.tokens import RefreshTokenStore
 from idp.otp.service import OtpService
 from idp.sessions import SsoSessionStore
 from idp.settings import Settings
@@ -15,9 +16,10 @@ from idp.settings import Settings
 
 class SelfService:
     def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
-                 sessions: SsoSessionStore) -> None:
+                 sessions: SsoSessionStore, refresh_tokens: RefreshTokenStore) -> None:
         self.settings = settings
         self.db = db
         self.users = users
         self.otp = otp
         self.sessions = sessions
+        self.refresh_tokens = refresh_tokens

@@ -180,6 +180,17 @@ class RefreshTokenStore:
             audit.record(session, "token.revoke_family", ctx, sub=sub, client_id=client_id,
                          reason=reason, result="success" if reason != "reuse" else "failure")
 
+    def revoke_all(self, sub: str, ctx: RequestContext, *, reason: str) -> int:
+        """Every live refresh token of ``sub`` (password reset, sign out everywhere)."""
+        with self.db.transaction() as session:
+            count = session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.sub == sub, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            ).rowcount
+            audit.record(session, "token.revoke_all", ctx, sub=sub, reason=reason, count=count)
+        return count
+
     def find(self, raw: str) -> RefreshToken | None:
         return self.db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(raw)))
 
