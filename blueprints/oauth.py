@@ -1,21 +1,40 @@
-"""OpenID Connect provider endpoints: discovery, JWKS, token, userinfo, revoke."""
+"""OpenID Connect provider endpoints: discovery, JWKS, authorize, token, userinfo, revoke,
+introspect, logout."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
+from wtforms import HiddenField, SubmitField
 
-from blueprints.web import request_context, services
+from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
 from idp import audit
+from idp.oauth.authorize import Failed, Outcome, ToClient, ToConsent, ToLogin
 from idp.oauth.bearer import BearerError, userinfo_claims
 from idp.oauth.clients import SUPPORTED_GRANTS
-from idp.oauth.grants import OtpEmailGrant, OtpSmsGrant, RefreshTokenGrant
+from idp.oauth.grants import (
+    ClientCredentialsGrant,
+    CodeGrant,
+    EndSession,
+    Introspection,
+    OpenIDNonce,
+    OtpEmailGrant,
+    OtpSmsGrant,
+    PkceS256,
+    RefreshTokenGrant,
+)
 from idp.services import Services
+from idp.sessions.store import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 
 bp = Blueprint("oauth", __name__)
 
@@ -68,9 +87,11 @@ class GatehouseServer(AuthorizationServer):
                     raise _LostRotation
                 if token.get("refresh_token"):
                     store.add(token["refresh_token"], client, principal, token.get("scope", ""))
+                # client_credentials has no user: the token is the application's own
                 audit.record(session, "login.token", request_context(client.client_id),
-                             sub=principal.user.sub, grant_type=oauth_request.payload.grant_type,
-                             amr=principal.amr)
+                             sub=principal.user.sub if principal else None,
+                             grant_type=oauth_request.payload.grant_type,
+                             amr=principal.amr if principal else None)
         except _LostRotation:
             store.reject_reuse(presented, request_context(client.client_id))
             raise InvalidGrantError("Invalid 'refresh_token' in request.") from None
@@ -113,7 +134,11 @@ def init_app(app: Flask, svc: Services) -> None:
     server.register_grant(OtpSmsGrant)
     server.register_grant(OtpEmailGrant)
     server.register_grant(RefreshTokenGrant)
+    server.register_grant(CodeGrant, [PkceS256(required=True), OpenIDNonce()])
+    server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    server.register_endpoint(EndSession)
     app.extensions["gatehouse.oauth"] = server
     app.register_blueprint(bp)
 
@@ -134,14 +159,25 @@ def discovery():
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         "jwks_uri": f"{issuer}/oauth2/jwks",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
         "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": list(SUPPORTED_GRANTS),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
+        "ui_locales_supported": ["en", "zh-CN"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "azp",
                              "name", "preferred_username", "locale", "email", "email_verified",
                              "phone_number", "phone_number_verified"],
@@ -155,14 +191,53 @@ def jwks():
     return response
 
 
-@bp.get("/oauth2/authorize")
-def authorize():  # placeholder until the authorization endpoint lands
-    return "authorize", 501
+@bp.route("/oauth2/authorize", methods=["GET", "POST"])  # OIDC Core 3.1.2.1: GET and POST
+def authorize():
+    try:
+        grant: CodeGrant = _server().get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        if not error.redirect_uri:  # RFC 6749 4.1.2.1: unknown client or redirect URI: never redirect
+            return _error_page(error.error, error.get_error_description())
+        mode = request.values.get("response_mode") or "query"
+        return _to_client(ToClient(error.redirect_uri, error.get_body(), mode))
+    return _render(services().authz.start(grant.pending_request(), current_sso_session()))
 
 
 @bp.get("/oauth2/authorize/continue")
-def authorize_continue():  # placeholder: the hosted pages send the browser here when done
-    return "continue", 501
+def authorize_continue():
+    """The hosted pages send the browser here when sign-in or consent is done."""
+    return _render(services().authz.resume(request.args.get("authz"), current_sso_session()))
+
+
+def _render(outcome: Outcome):
+    if isinstance(outcome, ToLogin):
+        return redirect(url_for("hosted.login", authz=outcome.authz_id))
+    if isinstance(outcome, ToConsent):
+        return redirect(url_for("hosted.consent", authz=outcome.authz_id))
+    if isinstance(outcome, ToClient):
+        return _to_client(outcome)
+    assert isinstance(outcome, Failed)
+    return _error_page(outcome.error)
+
+
+def _to_client(outcome: ToClient):
+    # RFC 9207: name the issuer in every authorization response (mix-up defence)
+    params = [*outcome.params, ("iss", services().settings.issuer)]
+    if outcome.response_mode == "form_post" and urlsplit(outcome.redirect_uri).scheme in ("http", "https"):
+        # OAuth 2.0 Form Post Response Mode: a page that POSTs the parameters to the client
+        response = make_response(render_template("oauth/form_post.html", action=outcome.redirect_uri,
+                                                     params=params))
+    else:
+        response = redirect(add_params_to_uri(outcome.redirect_uri, params))
+    response.headers["Cache-Control"] = "no-store"  # the code must not be cached anywhere
+    return response
+
+
+def _error_page(error: str, description: str | None = None, status: int = 400):
+    response = make_response(render_template("oauth/error.html", error=error, description=description))
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/oauth2/token")
@@ -173,6 +248,48 @@ def token():
 @bp.post("/oauth2/revoke")
 def revoke():
     return _server().create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+
+
+@bp.post("/oauth2/introspect")
+def introspect():
+    return _server().create_endpoint_response(Introspection.ENDPOINT_NAME)
+
+
+class LogoutForm(FlaskForm):
+    """The confirmation page's form: the logout request's parameters travel in hidden fields."""
+
+    id_token_hint = HiddenField()
+    client_id = HiddenField()
+    post_logout_redirect_uri = HiddenField()
+    state = HiddenField()
+    ui_locales = HiddenField()
+    submit = SubmitField(_l("Sign out"))
+
+
+LOGOUT_PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
+
+
+@bp.route("/oauth2/logout", methods=["GET", "POST"])
+def logout():
+    """RP-Initiated Logout 1.0. Signed out at once when the id_token_hint names the signed-in
+    person (or nobody is signed in); otherwise the person confirms first (RP-Initiated 6)."""
+    params = {name: request.values[name] for name in LOGOUT_PARAMS if request.values.get(name)}
+    if request.method == "POST" and "csrf_token" not in request.form:
+        # an RP's cross-site POST carries no SameSite=Lax cookie: re-ask as a same-site GET
+        return redirect(url_for("oauth.logout", **params), 303)
+    try:
+        req = _server().validate_endpoint_request(EndSession.ENDPOINT_NAME)
+    except OAuth2Error as error:  # RP-Initiated 4: on errors, no redirect
+        return _error_page(error.error, error.get_error_description())
+    session, form = current_sso_session(), LogoutForm(data=params)
+    hinted = session is not None and (req.id_token_claims or {}).get("sub") == session.sub
+    if session is not None and not hinted and not form.validate_on_submit():
+        return render_template("oauth/logout_confirm.html", form=form, client=req.client)
+    client_id = req.client.client_id if req.client else None
+    services().authz.end_session(session, request_context(client_id), client_id=client_id)
+    response = redirect(req.redirect_uri) if req.redirect_uri else make_response(
+        render_template("oauth/logged_out.html", client=req.client))
+    return clear_sso_cookie(response)
 
 
 @bp.route("/oauth2/userinfo", methods=["GET", "POST"])

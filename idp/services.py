@@ -63,7 +63,7 @@ class Services:
             id_tokens=IdTokenIssuer(settings, keys),
             refresh_tokens=refresh_tokens,
             sessions=sessions,
-            authz=AuthorizationService(settings, db, redis_client),
+            authz=AuthorizationService(settings, db, redis_client, sessions),
             self_service=SelfService(settings, db, users, otp, sessions, refresh_tokens),
             login=LoginFlow(settings, db, users, otp, sessions),
         )

@@ -17,6 +17,8 @@ Keys (all prefixed ``gh:``):
 | sso:user:{sub}                              | set    | session_ttl        | a user's session ids          |
 | authz:req:{authz_id}                        | string | 600 s              | a pending authorize request   |
 | authz:code:{sha256(code)}                   | string | 60 s               | an authorization code         |
+| authz:code:used:{sha256(code)}              | string | 600 s              | a redeemed code's token family|
+| authz:family:replayed:{family_id}           | string | 600 s              | its code was presented again  |
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ class Keys:
     @staticmethod
     def auth_code(code_hash: str) -> str:
         return f"{PREFIX}authz:code:{code_hash}"
+
+    @staticmethod
+    def used_auth_code(code_hash: str) -> str:
+        return f"{PREFIX}authz:code:used:{code_hash}"
+
+    @staticmethod
+    def replayed_family(family_id: str) -> str:
+        return f"{PREFIX}authz:family:replayed:{family_id}"
 
 
 def embedded_socket(instance_path: Path) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp.errors import IdpError, Kind
 from idp.models import User
 
 
@@ -59,3 +61,30 @@ def claims_for(user: User, scopes: set[str]) -> dict:
     if "phone" in scopes:
         out.update({"phone_number": user.phone_number, "phone_number_verified": bool(user.phone_verified)})
     return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """What a valid access token says: who, through which application, with which scopes."""
+
+    sub: str
+    client_id: str | None
+    scopes: frozenset[str]
+    claims: dict
+
+
+def authenticate_bearer(services, authorization: str, *, scope: str = "openid") -> AccessGrant:
+    """The ``AccessGrant`` of an ``Authorization: Bearer`` access token that carries ``scope``.
+
+    Raises bearer.invalid_token (401) and bearer.insufficient_scope (403, RFC 6750 3.1). The
+    user's status is the caller's business (a locked user gets the surface's own error).
+    """
+    try:
+        claims = validate_access_token(services, authorization)
+    except BearerError as exc:
+        raise IdpError("bearer.invalid_token", Kind.UNAUTHENTICATED, exc.description) from exc
+    scopes = frozenset(str(claims.get("scope", "")).split())
+    if scope not in scopes:
+        raise IdpError("bearer.insufficient_scope", Kind.FORBIDDEN, f"The access token lacks the {scope} scope.",
+                       {"scope": scope})
+    return AccessGrant(sub=str(claims["sub"]), client_id=claims.get("client_id"), scopes=scopes, claims=claims)

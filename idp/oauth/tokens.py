@@ -24,6 +24,7 @@ from idp.crypto import hash_secret, new_token
 from idp.db import Database
 from idp.models import Application, RefreshToken, User
 from idp.oauth.keys import KeyService
+from idp.sessions.store import acr_for
 from idp.settings import Settings
 
 
@@ -34,10 +35,14 @@ class Principal:
     user: User
     auth_time: int
     amr: list[str]
-    acr: str = "1"
-    nonce: str | None = None
-    family_id: str | None = None  # set when refreshing: the new token joins the family
+    nonce: str | None = None  # OIDC Core 3.1.2.1: only from an authorize request, never on refresh
+    family_id: str | None = None  # refresh: join the family; code: the family its replay revokes
     extra: dict = field(default_factory=dict)
+
+    @property
+    def acr(self) -> str:
+        """DESIGN rule 4: the assurance level follows from the checks passed (``amr``)."""
+        return acr_for(self.amr)
 
     def get_user_id(self) -> str:
         return self.user.sub
@@ -154,6 +159,14 @@ class RefreshTokenStore:
             self.reject_reuse(token, ctx)
             return None
         return token
+
+    def find_active(self, raw: str) -> RefreshToken | None:
+        """The token if it is live (not rotated, revoked or expired). Looking is not using it:
+        no reuse detection here (introspection, RFC 7662)."""
+        token = self.find(raw)
+        if token is None or token.revoked_at is not None or token.rotated_at is not None:
+            return None
+        return token if _aware(token.expires_at) > datetime.now(UTC) else None
 
     @staticmethod
     def rotate(session: Session, token: RefreshToken) -> bool:
