@@ -153,6 +153,7 @@ def demo_instructions(data: dict, issuer: str) -> str:
     return f"""
 Gatehouse demo is ready.
 
+  Demo app    {issuer}/demo            ("Sign in with Gatehouse": OIDC code flow + PKCE)
   Discovery   {issuer}/.well-known/openid-configuration
   Dev outbox  {issuer}/dev/outbox      (every SMS and email sent, with its code)
   Client      client_id={data["client_id"]}  client_secret={data["client_secret"]}

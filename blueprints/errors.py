@@ -37,6 +37,7 @@ _renderers: dict[str, Renderer] = {}
 
 
 def register_renderer(blueprint_name: str, renderer: Renderer) -> None:
+    """``blueprint_name`` is a blueprint ("ciam") or one endpoint of it ("ciam.signup")."""
     _renderers[blueprint_name] = renderer
 
 
@@ -46,7 +47,8 @@ def generic(exc: IdpError) -> tuple[int, dict, dict]:
 
 
 def render(exc: IdpError):
-    renderer = _renderers.get(request.blueprint or "", generic)
+    # an endpoint ("ciam.change_user_password") may refine its blueprint's renderer
+    renderer = _renderers.get(request.endpoint or "") or _renderers.get(request.blueprint or "", generic)
     status, body, headers = renderer(exc)
     response = jsonify(body)
     response.status_code = status

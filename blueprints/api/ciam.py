@@ -1,4 +1,9 @@
-"""Tencent CIAM dialect routes (SPEC 4.2): ``POST /otp/send``."""
+"""Tencent CIAM dialect routes (SPEC 4.2): ``POST /otp/send`` and its siblings ``PATCH /userinfo``,
+``POST /signup``, ``POST /reset_user_password``, ``POST /change_user_password``.
+
+``GET /userinfo`` lives with the OIDC endpoints (blueprints/oauth.py); the same URL answers
+PATCH here.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,19 @@ from flask import Blueprint, jsonify, request
 from blueprints.errors import register_renderer
 from blueprints.web import json_body, request_context, services
 from idp.dialects import ciam
+from idp.oauth.bearer import authenticate_bearer
 
 bp = Blueprint("ciam", __name__)
 register_renderer("ciam", ciam.render_error)
+for _operation in ciam.OPERATION_ERRORS:
+    register_renderer(f"ciam.{_operation}", ciam.render_operation_error(_operation))
+
+
+def _private(body: dict):
+    """Answers about a person are never cached (RFC 9111 ``no-store``)."""
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/otp/send")
@@ -20,3 +35,42 @@ def otp_send():
     result = svc.otp.send(client, body.channel, body.target, body.usage, body.auth_source_id,
                           request_context(client.client_id))
     return jsonify({"otp_token": result.otp_token})
+
+
+@bp.post("/signup")
+def signup():
+    svc = services()
+    client = svc.clients.authenticate_basic(request.headers)
+    command = ciam.parse(ciam.SignupRequest, json_body()).command()
+    user = svc.self_service.signup(client, request_context(client.client_id), **command)
+    return _private(ciam.render_new_user(user))
+
+
+@bp.post("/reset_user_password")
+def reset_user_password():
+    svc = services()
+    client = svc.clients.authenticate_basic(request.headers)
+    command = ciam.parse(ciam.ResetPasswordRequest, json_body()).command()
+    svc.self_service.reset_password(client, request_context(client.client_id), **command)
+    return _private({})  # the vendor answers a bare 200 OK
+
+
+@bp.post("/change_user_password")
+def change_user_password():
+    svc = services()
+    grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
+    body = ciam.parse(ciam.ChangePasswordRequest, json_body())
+    svc.self_service.change_password(grant.sub, request_context(grant.client_id),
+                                     old_password=body.old_password, new_password=body.new_password)
+    return _private({})  # the vendor answers a bare 200 OK
+
+
+@bp.patch("/userinfo", endpoint="update_userinfo")
+def update_userinfo():
+    svc = services()
+    grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
+    body = ciam.parse(ciam.UserinfoUpdateRequest, json_body())
+    user = svc.self_service.update_userinfo(svc.clients.by_client_id(grant.client_id), grant.sub,
+                                            request_context(grant.client_id), profile=body.profile,
+                                            contacts=body.proofs())
+    return _private(ciam.render_userinfo(user, grant.scopes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,16 @@ CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
 PROFILE_FIELDS = ("username", "email", "email_verified", "phone_number", "phone_verified", "name",
                   "locale", "status")
 NOT_NULL_FIELDS = ("status", "email_verified", "phone_verified")
+# One username rule for every face (seed 002's: 2-48 characters, letters (case-sensitive),
+# digits and -_.:+@, starting with a letter or digit).
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+@-]{1,47}")
+
+
+def check_username(username: str) -> None:
+    """Raises account.invalid_username."""
+    if not isinstance(username, str) or not USERNAME_PATTERN.fullmatch(username):
+        raise invalid("account.invalid_username",
+                      "username must be 2-48 letters, digits or -_.:+@, starting with a letter or digit")
 
 
 def new_sub() -> str:
@@ -126,6 +137,10 @@ class UserService:
         except IntegrityError as exc:
             raise self._duplicate(data, sub) from exc
         return user
+
+    def duplicate_error(self, fields: dict[str, Any], sub: str | None = None) -> IdpError:
+        """The conflict error for an IntegrityError on insert/update of ``fields``."""
+        return self._duplicate(fields, sub)
 
     def _duplicate(self, fields: dict[str, Any], sub: str | None) -> IdpError:
         """Which unique field clashed, asked of the database rather than parsed from its

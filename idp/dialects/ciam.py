@@ -1,4 +1,4 @@
-"""Tencent CIAM dialect (seeds 000 and 001): request models and the one error table.
+"""Tencent CIAM dialect (seeds 000 and 001 and their siblings): request models, error tables.
 
 The dialect translates; it never decides. Each domain error code maps to the exact
 ``{"error", "error_description"}`` pair the seeds show.
@@ -11,7 +11,10 @@ from typing import Literal
 from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from idp.accounts.self_service import ContactProof
 from idp.errors import IdpError, Kind, invalid
+from idp.models import User
+from idp.oauth.bearer import claims_for
 
 SMS_RATE_DESCRIPTIONS = {
     "target_interval": "SMS rate limit exceeded for same phone number",
@@ -125,3 +128,186 @@ def parse_otp_send(payload: object) -> OtpSendRequest:
     if bool(request.phone_number) == bool(request.email):
         raise invalid("request.invalid", "Exactly one of 'phone_number' and 'email' is required.")
     return request
+
+
+# -- the siblings of /otp/send and the OTP grant (SPEC 4.2) ---------------------------------
+# Each endpoint answers some domain errors with its own vendor code (Tencent CIAM's "Modify
+# User Password" and "Reset User Password" documents); everything else falls back to ERRORS.
+_PASSWORD_POLICY = ("password.too_short", "password.too_long", "password.common")
+_STATUS = (400, "abnormal_user_status", "Abnormal user status")
+OPERATION_ERRORS: dict[str, dict[str, tuple[int, str, str | None]]] = {
+    "change_user_password": {
+        "password.mismatch": (400, "wrong_old_password", None),
+        "password.same_as_old": (400, "duplicate_password", None),
+        "password.not_set": (400, "password_not_set", "The user has no password."),
+        "account.not_found": (400, "user_not_found", None),
+        "account.abnormal_status": _STATUS,
+        **{code: (400, "invalid_new_password", None) for code in _PASSWORD_POLICY},
+    },
+    "reset_user_password": {
+        "account.user_not_found": (400, "user_not_found", None),
+        "account.abnormal_status": _STATUS,
+        **{code: (400, "invalid_new_password", None) for code in _PASSWORD_POLICY},
+    },
+    "signup": {
+        "account.username_taken": (400, "username_is_used", None),
+        **{code: (400, "invalid_password", None) for code in _PASSWORD_POLICY},
+    },
+    "update_userinfo": {
+        "account.username_taken": (400, "username_is_used", None),
+        "account.not_found": (400, "user_not_found", None),
+        "account.abnormal_status": _STATUS,
+    },
+}
+
+# RFC 6750 3.1: a bad bearer token is 401, a token without the needed scope 403
+BEARER_ERRORS = {"bearer.invalid_token": (401, "invalid_token"),
+                 "bearer.insufficient_scope": (403, "insufficient_scope")}
+
+
+def render_operation_error(operation: str):
+    """The renderer of one sibling endpoint: its own codes first, then the dialect's."""
+    table = OPERATION_ERRORS.get(operation, {})
+
+    def render(exc: IdpError) -> tuple[int, dict, dict]:
+        if exc.code in BEARER_ERRORS:
+            status, error = BEARER_ERRORS[exc.code]
+            challenge = f'Bearer error="{error}"'
+            if exc.details.get("scope"):
+                challenge += f', scope="{exc.details["scope"]}"'
+            return status, {"error": error, "error_description": exc.message}, {"WWW-Authenticate": challenge}
+        if exc.code in table:
+            status, error, description = table[exc.code]
+            body = {"error": error}
+            if description:
+                body["error_description"] = description
+            elif exc.message and error.startswith("invalid_"):
+                body["error_description"] = exc.message  # say which rule the password broke
+            return status, body, {}
+        return render_error(exc)
+
+    return render
+
+
+class _Contacts(BaseModel):
+    """Phone/email with their codes, under the vendor's names (``phone_number_otp_token``,
+    ``email_otp``…); the bare ``otp_token``/``otp`` are accepted when one contact is given."""
+
+    phone_number: str | None = None
+    phone_number_otp_token: str | None = None
+    phone_number_otp: str | None = None
+    email: str | None = None
+    email_otp_token: str | None = None
+    email_otp: str | None = None
+    otp_token: str | None = None
+    otp: str | None = None
+
+    def proofs(self, auth_source_id: str | None = None) -> list[ContactProof]:
+        """Raises request.invalid naming the missing parameter."""
+        given = [(c, f) for c, f in (("sms", "phone_number"), ("email", "email")) if getattr(self, f)]
+        proofs = []
+        for channel, field in given:
+            token = getattr(self, f"{field}_otp_token") or (self.otp_token if len(given) == 1 else None)
+            code = getattr(self, f"{field}_otp") or (self.otp if len(given) == 1 else None)
+            for name, value in ((f"{field}_otp_token", token), (f"{field}_otp", code)):
+                if not value:
+                    raise invalid("request.invalid", f"Missing '{name}' in request.")
+            proofs.append(ContactProof(channel, getattr(self, field), token, code, auth_source_id))
+        return proofs
+
+
+class SignupRequest(_Contacts):
+    """``POST /signup``: username + password, or a phone/email with its ``usage=signup`` code."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    username: str | None = None
+    password: str | None = None
+    name: str | None = None
+    locale: str | None = None
+    auth_source_id: str | None = None
+
+    def command(self) -> dict:
+        """Keyword arguments of ``SelfService.signup`` (after the client and context)."""
+        proofs = self.proofs(self.auth_source_id)
+        if len(proofs) > 1:
+            raise invalid("request.invalid", "Only one of 'phone_number' and 'email' can be given.")
+        if not proofs and not (self.username and self.password):
+            raise invalid("request.invalid", "Missing 'username' and 'password', or 'phone_number' or 'email'.")
+        proof = proofs[0] if proofs else None
+        profile = {k: getattr(self, k) for k in ("name", "locale") if getattr(self, k) is not None}
+        return dict(channel=proof.channel if proof else None, target=proof.target if proof else None,
+                    otp_token=proof.otp_token if proof else None, code=proof.code if proof else None,
+                    auth_source_id=self.auth_source_id, username=self.username, password=self.password,
+                    profile=profile)
+
+
+class ResetPasswordRequest(_Contacts):
+    """``POST /reset_user_password``: ``password`` + a phone/email with its ``usage=reset_password`` code."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    password: str
+    auth_source_id: str | None = None
+
+    def command(self) -> dict:
+        proofs = self.proofs(self.auth_source_id)
+        if len(proofs) != 1:
+            raise invalid("request.invalid", "Exactly one of 'phone_number' and 'email' is required.")
+        proof = proofs[0]
+        return dict(channel=proof.channel, target=proof.target, otp_token=proof.otp_token, code=proof.code,
+                    new_password=self.password, auth_source_id=self.auth_source_id)
+
+
+class ChangePasswordRequest(BaseModel):
+    """``POST /change_user_password``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    old_password: str
+    new_password: str
+
+
+class UserinfoUpdateRequest(_Contacts):
+    """``PATCH /userinfo``: profile attributes, and contacts with ``usage=update_userinfo`` codes.
+
+    Unknown attributes are refused (the vendor answers an error for them too) rather than
+    silently dropped: Gatehouse keeps ``name``, ``locale`` and ``username``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    locale: str | None = None
+    username: str | None = None
+
+    @property
+    def profile(self) -> dict:
+        """Only the attributes sent: ``null`` clears one, absent leaves it alone."""
+        return {k: getattr(self, k) for k in ("name", "locale", "username") if k in self.model_fields_set}
+
+
+def parse(model: type[BaseModel], payload: object):
+    """A request model from a JSON body. Raises request.invalid naming the problem."""
+    if not isinstance(payload, dict):
+        raise invalid("request.invalid", "The request body must be a JSON object.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        if first["type"] == "extra_forbidden":
+            raise invalid("request.invalid", f"Unsupported attribute '{field}'.") from exc
+        if first["type"] == "missing":
+            raise invalid("request.invalid", f"Missing '{field}' in request.") from exc
+        raise invalid("request.invalid", f"Invalid '{field}': {first['msg']}.") from exc
+
+
+def render_userinfo(user: User, scopes: frozenset[str] | set[str]) -> dict:
+    """The userinfo of ``user`` as the token's scopes release it (like ``GET /userinfo``)."""
+    return claims_for(user, set(scopes))
+
+
+def render_new_user(user: User) -> dict:
+    """``POST /signup`` answers the new user's claims; like the vendor, it signs nobody in."""
+    return claims_for(user, {"profile", "email", "phone"})
