@@ -46,3 +46,13 @@ lint: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# Hosted-page translations: re-extract the strings, merge them into every catalogue, compile
+# the .mo files (committed, so a fresh checkout needs no build step). Translate any new or
+# fuzzy entry in translations/<locale>/LC_MESSAGES/messages.po, then run this again.
+.PHONY: translations
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project Gatehouse -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --ignore-obsolete
+	$(BIN)/pybabel compile -d translations --statistics

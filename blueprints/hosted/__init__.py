@@ -1,32 +1,19 @@
 """Hosted pages (SPEC 4.6): login, sign-up, reset, consent, logout, account, errors.
 
 ``init_app`` installs what every page needs: Flask-Babel (English, Simplified Chinese) and
-the security headers (CSP without inline script, ``frame-ancestors 'none'``).
-
-SKELETON — the pages are filled in by issue 3's hosted-pages work.
+the security headers (CSP without inline script, ``frame-ancestors 'none'``). The pages live
+in one module per area; ``base`` holds what they share.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
-from flask_babel import Babel
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
 
-bp = Blueprint("hosted", __name__)
+from blueprints.hosted import account, consent, errors, login, recovery, signup  # noqa: F401 (routes)
+from blueprints.hosted.base import LOCALES, bp, html_lang, page_url, select_locale, switch_locale_url
 
-LOCALES = ("en", "zh_Hans")
-
-
-def select_locale() -> str:
-    """``ui_locales`` (OIDC) first, then Accept-Language; Chinese variants map to zh_Hans."""
-    wanted = (request.args.get("ui_locales") or "").split()
-    for tag in wanted:
-        if tag.lower().startswith("zh"):
-            return "zh_Hans"
-        if tag.lower().startswith("en"):
-            return "en"
-    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-SG"])
-    return "zh_Hans" if best and best.startswith("zh") else "en"
-
+__all__ = ["LOCALES", "bp", "init_app", "select_locale"]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -38,20 +25,30 @@ def security_headers(response):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.blueprint == "hosted":
+        # pages carry CSRF tokens and personal data: never from a shared cache
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
-@bp.get("/login")
-def login():  # placeholder until the pages land
-    return "login", 501
-
-
-@bp.get("/consent")
-def consent():  # placeholder until the pages land
-    return "consent", 501
-
-
 def init_app(app: Flask) -> None:
+    from flask_babel import Babel
+
     Babel(app, locale_selector=select_locale)
+    # the Flask session holds CSRF secrets and otp_token handles: same cookie rules as gh_sso
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.extensions["gatehouse"].settings.issuer.startswith("https://")
+    app.jinja_env.globals.update(html_lang=html_lang, page_url=page_url, switch_locale_url=switch_locale_url)
     app.after_request(security_headers)
+    app.register_error_handler(404, not_found)
     app.register_blueprint(bp)
+
+
+def not_found(exc: HTTPException):
+    """An address no route matches: the friendly page for browsers; API clients (and every
+    blueprint's own 404s) keep their usual answer."""
+    wants_html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    if request.blueprint is None and wants_html:
+        return errors.http_error(exc)
+    return exc
+

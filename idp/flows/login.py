@@ -1,16 +1,67 @@
 """The login flow behind the hosted pages: first factor (password, SMS code, email code).
 
-STUB — filled in by the hosted pages work (issue 3). Returns results (``Completed``), never
-responses; the MFA step (issue 4) will add ``NeedsFactor``.
+Returns results (``Completed``), never responses; the MFA step (issue 4) will add
+``NeedsFactor``. Every rule the JSON faces share (code budget, rate limits, user status)
+stays in the services this flow calls; what is added here is the page's own policy:
+
+- the application decides which methods are offered (``login.method_disabled``);
+- no user enumeration (SPEC 6): an unknown identifier, a wrong password and a user without a
+  password all answer ``login.invalid_credentials`` after one argon2 verification each; a
+  code for an unknown number answers like a wrong code and is not spent;
+- every success and failure writes an audit event.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from idp import audit
+from idp.accounts import passwords
 from idp.accounts.users import UserService
+from idp.context import RequestContext
 from idp.db import Database
-from idp.otp.service import OtpService
-from idp.sessions import SsoSessionStore
+from idp.errors import IdpError, Kind
+from idp.models import Application, User
+from idp.otp.service import OtpService, SendResult
+from idp.sessions import SsoSession, SsoSessionStore
 from idp.settings import Settings
+
+METHOD_FOR_CHANNEL = {"sms": "sms_otp", "email": "email_otp"}
+CHANNELS = tuple(METHOD_FOR_CHANNEL)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The person passed the first factor: who, and with which checks (``amr``)."""
+
+    user: User
+    amr: list[str] = field(default_factory=list)
+    auth_time: int = field(default_factory=lambda: int(time.time()))
+
+
+def invalid_credentials() -> IdpError:
+    return IdpError("login.invalid_credentials", Kind.UNAUTHENTICATED, "wrong username or password")
+
+
+def method_disabled(method: str) -> IdpError:
+    return IdpError("login.method_disabled", Kind.FORBIDDEN, f"{method} is not enabled for this application")
+
+
+class _DummyHash:
+    """A hash to verify against when there is no user (or no password): same argon2 work,
+    so the answer time does not tell whether an account exists (DESIGN rule 7). Made with
+    whatever hasher is current, so cheap test parameters stay cheap."""
+
+    def __init__(self) -> None:
+        self._made: tuple[object, str] | None = None
+
+    def get(self) -> str:
+        if self._made is None or self._made[0] is not passwords.hasher:
+            self._made = (passwords.hasher, passwords.hasher.hash("gatehouse-dummy-password"))
+        return self._made[1]
 
 
 class LoginFlow:
@@ -21,3 +72,133 @@ class LoginFlow:
         self.users = users
         self.otp = otp
         self.sessions = sessions
+        self._dummy = _DummyHash()
+
+    # -- password ---------------------------------------------------------------------
+    def password(self, client: Application, ctx: RequestContext, identifier: str, password: str) -> Completed:
+        """``identifier`` is a username, an email address or a phone number.
+
+        Raises login.method_disabled, login.invalid_credentials, account.abnormal_status.
+        """
+        self._require(client, "password", ctx)
+        user = self.find_user(identifier or "")
+        stored = user.password_hash if user is not None and user.password_hash else None
+        ok = passwords.verify_password(stored or self._dummy.get(), password or "")
+        if not ok or stored is None or user is None:
+            raise self._failed(client, ctx, invalid_credentials(), user, "password")
+        if not user.is_active:
+            raise self._failed(client, ctx, _abnormal(), user, "password")
+        self._rehash_if_needed(user, password, stored)
+        return self._succeeded(client, ctx, Completed(user, ["pwd"]), "password")
+
+    def find_user(self, identifier: str) -> User | None:
+        """Username first, then email address, then phone number (all exact, normalised)."""
+        identifier = identifier.strip()
+        if not identifier or len(identifier) > 320:
+            return None
+        user = self.users.search(username=identifier, limit=1)
+        if user:
+            return user[0]
+        channel = "email" if "@" in identifier else "sms"
+        try:
+            return self.users.by_contact(channel, self.otp.normalise_target(channel, identifier))
+        except IdpError:
+            return None
+
+    def _rehash_if_needed(self, user: User, password: str, stored: str) -> None:
+        """SPEC 6: rehash on login when the argon2 parameters changed."""
+        if not passwords.hasher.check_needs_rehash(stored):
+            return
+        with self.db.transaction() as session:
+            session.merge(user).password_hash = passwords.hash_password(password)
+
+    # -- one-time codes ---------------------------------------------------------------
+    def send_code(self, client: Application, ctx: RequestContext, channel: str, target: str) -> SendResult:
+        """Send a login code whether or not the number is registered (no enumeration).
+
+        Raises login.method_disabled, contact.*, otp.rate_limited, otp.quota_exhausted,
+        otp.delivery_failed.
+        """
+        source = self._code_source(client, channel, ctx)
+        return self.otp.send(client, channel, target, "login", source, ctx)
+
+    def verify_code(self, client: Application, ctx: RequestContext, channel: str, target: str,
+                    otp_token: str, code: str) -> Completed:
+        """Like the OTP grant (``idp.oauth.grants.OtpGrant``): the code is spent only when the
+        person can log in; an unknown number without auto sign-up answers ``otp.wrong_code``.
+
+        Raises login.method_disabled, contact.*, otp.*, account.abnormal_status.
+        """
+        source = self._code_source(client, channel, ctx)
+        target = self.otp.normalise_target(channel, target)
+        user = self.users.by_contact(channel, target)
+        can_login = (user is None and client.auto_signup) or (user is not None and user.is_active)
+        try:
+            self.otp.verify(client, channel, target, "login", source, otp_token, code, consume=can_login)
+        except IdpError as exc:
+            raise self._failed(client, ctx, exc, user, channel) from None
+        if user is not None and not user.is_active:
+            raise self._failed(client, ctx, _abnormal(), user, channel)
+        if user is None and not client.auto_signup:
+            wrong = IdpError("otp.wrong_code", Kind.WRONG_CODE, "wrong code")
+            raise self._failed(client, ctx, wrong, None, channel)
+        if user is None:
+            user = self.users.create_from_verified_contact(channel, target, ctx)
+        return self._succeeded(client, ctx, Completed(user, ["otp", channel]), channel)
+
+    def _code_source(self, client: Application, channel: str, ctx: RequestContext) -> str:
+        if channel not in METHOD_FOR_CHANNEL:
+            raise IdpError("login.method_disabled", Kind.FORBIDDEN, "unknown login method")
+        self._require(client, METHOD_FOR_CHANNEL[channel], ctx)
+        source = client.auth_source_for(channel)
+        if source is None:  # enabled but no channel configured: nothing could deliver it
+            raise method_disabled(METHOD_FOR_CHANNEL[channel])
+        return source
+
+    # -- session ----------------------------------------------------------------------
+    def start_session(self, completed: Completed, ctx: RequestContext, replaces: str | None = None) -> SsoSession:
+        """A new SSO session under a new id; the browser's previous id is removed (SPEC 6)."""
+        return self.sessions.create(completed.user.sub, completed.amr, ctx, replaces=replaces)
+
+    def end_session(self, session: SsoSession, ctx: RequestContext) -> None:
+        self.sessions.delete(session)
+        with self.db.transaction() as db_session:
+            audit.record(db_session, "logout", ctx, sub=session.sub)
+
+    # -- helpers ----------------------------------------------------------------------
+    def _require(self, client: Application, method: str, ctx: RequestContext) -> None:
+        if method not in client.login_methods:
+            raise self._failed(client, ctx, method_disabled(method), None, method)
+
+    def _succeeded(self, client: Application, ctx: RequestContext, done: Completed, method: str) -> Completed:
+        with self.db.transaction() as session:
+            audit.record(session, "login.success", ctx, sub=done.user.sub, client_id=client.client_id,
+                         method=method, amr=done.amr)
+        return done
+
+    def _failed(self, client: Application, ctx: RequestContext, exc: IdpError, user: User | None,
+                method: str) -> IdpError:
+        if exc.kind is not Kind.UNAVAILABLE:
+            with self.db.transaction() as session:
+                audit.record(session, "login.failure", ctx, result="failure", client_id=client.client_id,
+                             sub=user.sub if user is not None else None, method=method, reason=exc.code)
+        return exc
+
+
+def _abnormal() -> IdpError:
+    return IdpError("account.abnormal_status", Kind.USER_STATUS, "Abnormal user status")
+
+
+def mask_target(channel: str, target: str) -> str:
+    """``+86 136****5678`` or ``a***@example.com``: enough to recognise, not to harvest."""
+    if channel == "email":
+        local, _, domain = target.partition("@")
+        return f"{local[:1]}***@{domain}"
+    try:
+        number = phonenumbers.parse(target)
+    except phonenumbers.NumberParseException:
+        return "****"
+    national = str(number.national_number)
+    if len(national) < 8:
+        return f"+{number.country_code} ****{national[-2:]}"
+    return f"+{number.country_code} {national[:3]}****{national[-4:]}"

@@ -1,0 +1,142 @@
+"""The account page: profile, password, phone and email, sign out everywhere (SPEC 4.6).
+
+Each form posts to its own URL; a form with errors is shown again on the account page with
+the other forms untouched."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import flash, redirect
+from flask_babel import lazy_gettext as _l
+
+from blueprints.hosted.base import (
+    bp,
+    code_page,
+    forget_code,
+    page_url,
+    pending_code,
+    resolve_page,
+    respond,
+    send_code,
+    signed_in_user,
+)
+from blueprints.hosted.errors import attach
+from blueprints.hosted.forms import (
+    ChangePasswordForm,
+    CodeForm,
+    ProfileForm,
+    SignOutEverywhereForm,
+    target_form,
+)
+from blueprints.web import clear_sso_cookie, services
+from idp.errors import IdpError
+
+CHANNEL = "<any(sms, email):channel>"
+
+
+def login_required(view):
+    """Pass the signed-in person's ``sso`` and ``user``; otherwise go to the login page."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        sso, user = signed_in_user()
+        if sso is None or user is None:
+            return redirect(page_url("hosted.login"))
+        return view(sso, user, *args, **kwargs)
+
+    return wrapper
+
+
+def account_page(user, status: int | None = None, **forms):
+    """The page with every form; ``forms`` replaces the blank ones (one being answered)."""
+    blank = {
+        "profile_form": ProfileForm(formdata=None, data={"name": user.name, "locale": user.locale or ""}),
+        "password_form": ChangePasswordForm(formdata=None),
+        "phone_form": target_form("sms", formdata=None),
+        "email_form": target_form("email", formdata=None),
+        "everywhere_form": SignOutEverywhereForm(formdata=None),
+    }
+    return respond("hosted/account.html", resolve_page(), None, status, user=user, **{**blank, **forms})
+
+
+@bp.get("/account")
+@login_required
+def account(sso, user):
+    return account_page(user)
+
+
+@bp.post("/account/profile")
+@login_required
+def account_profile(sso, user):
+    form, status = ProfileForm(), 400
+    if form.validate_on_submit():
+        try:
+            fields = {"name": form.name.data or None, "locale": form.locale.data or None}
+            services().self_service.update_profile(sso.sub, resolve_page().context(), fields)
+            flash(str(_l("Your profile was saved.")), "success")
+            return redirect(page_url("hosted.account"))
+        except IdpError as exc:
+            status = attach(form, exc)
+    return account_page(user, status, profile_form=form)
+
+
+@bp.post("/account/password")
+@login_required
+def account_password(sso, user):
+    form, status = ChangePasswordForm(), 400
+    if form.validate_on_submit():
+        try:
+            services().self_service.change_password(sso.sub, resolve_page().context(),
+                                                    old_password=form.current_password.data or "",
+                                                    new_password=form.password.data)
+            flash(str(_l("Your password was changed.")), "success")
+            return redirect(page_url("hosted.account"))
+        except IdpError as exc:
+            status = attach(form, exc)
+    return account_page(user, status, password_form=form)
+
+
+@bp.post(f"/account/contact/{CHANNEL}")
+@login_required
+def account_contact(sso, user, channel: str):
+    form, status = target_form(channel), 400
+    if form.validate_on_submit():
+        try:
+            send_code("update_userinfo", resolve_page(), channel, form.target.data)
+            return redirect(page_url("hosted.account_contact_verify", channel=channel))
+        except IdpError as exc:
+            status = attach(form, exc)
+    return account_page(user, status, **{"phone_form" if channel == "sms" else "email_form": form})
+
+
+@bp.route(f"/account/contact/{CHANNEL}/verify", methods=["GET", "POST"])
+@login_required
+def account_contact_verify(sso, user, channel: str):
+    page, status, state = resolve_page(), None, pending_code("update_userinfo", channel)
+    if state is None:
+        return redirect(page_url("hosted.account"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            services().self_service.change_contact(
+                page.client, sso.sub, page.context(), channel=channel, target=state["target"],
+                otp_token=state["otp_token"], code=form.code.data.strip(),
+                auth_source_id=page.client.auth_source_for(channel))
+            forget_code("update_userinfo")
+            flash(str(_l("Your contact details were updated.")), "success")
+            return redirect(page_url("hosted.account"))
+        except IdpError as exc:
+            status = attach(form, exc)
+    return code_page("hosted/account_verify.html", page, form, state, "update_userinfo", status)
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def account_sign_out_everywhere(sso, user):
+    form = SignOutEverywhereForm()
+    if not form.validate_on_submit():
+        return account_page(user, 400, everywhere_form=form)
+    services().self_service.sign_out_everywhere(sso.sub, resolve_page().context())
+    flash(str(_l("You were signed out on every device.")), "success")
+    return clear_sso_cookie(redirect(page_url("hosted.logout")))

@@ -1,0 +1,135 @@
+"""The HTML face of ``IdpError`` (SPEC 5, "HTML page" column).
+
+Errors about what someone typed go next to the field (``attach``); errors about the whole
+request (store down, locked account, expired sign-in, method not offered) get a full error
+page. The handlers are the blueprint's own, so the JSON surfaces keep their JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import render_template
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from blueprints.errors import STATUS
+from blueprints.hosted.base import bp
+from idp.errors import IdpError, Kind
+
+log = logging.getLogger("gatehouse")
+
+EXPIRED_CODE = _l("This code has expired. Request a new one.")
+# code -> (field the message belongs to, message); field None = the form as a whole
+FIELD_ERRORS = {
+    "login.invalid_credentials": ("password", _l("The username or password is incorrect.")),
+    "otp.wrong_code": ("code", _l("That code is not right. Check it and try again.")),
+    "otp.expired_code": ("code", EXPIRED_CODE),
+    "otp.unknown_token": ("code", EXPIRED_CODE),
+    "otp.mismatch": ("code", EXPIRED_CODE),
+    "otp.too_many_failures": ("code", _l("Too many wrong codes. Request a new one.")),
+    "otp.quota_exhausted": (None, _l("We cannot send more codes right now. Try again later.")),
+    "otp.delivery_failed": (None, _l("We could not send the code. Try again in a moment.")),
+    "contact.malformed_phone": ("phone_number", _l("Enter a valid phone number.")),
+    "contact.malformed_email": ("email", _l("Enter a valid email address.")),
+    "contact.blocked_email": ("email", _l("This email address is not accepted.")),
+    "account.phone_taken": ("phone_number", _l("This phone number is already registered.")),
+    "account.email_taken": ("email", _l("This email address is already registered.")),
+    "account.username_taken": ("username", _l("This username is taken.")),
+    "password.too_short": ("password", _l("Use at least 8 characters.")),
+    "password.too_long": ("password", _l("Use at most 256 characters.")),
+    "password.too_common": ("password", _l("This password is too common. Choose another one.")),
+    "password.common": ("password", _l("This password is too common. Choose another one.")),
+    "password.mismatch": ("current_password", _l("Your current password is not right.")),
+    "password.not_set": ("current_password",
+                         _l("You have no password yet. Use “Forgot password” to set one.")),
+    "account.invalid_username": ("username", _l("Use 2 to 48 letters, digits or -_.:+@.")),
+    "account.invalid_name": ("name", _l("Use at most 200 characters.")),
+    "account.user_not_found": ("code", _l("No account uses this phone number or email address.")),
+}
+BY_KIND = {
+    Kind.INVALID_INPUT: _l("Check what you entered and try again."),
+    Kind.NOT_FOUND: _l("This request has expired. Please start again."),
+    Kind.WRONG_CODE: _l("That code is not right. Check it and try again."),
+    Kind.CONFLICT: _l("This is already in use."),
+    Kind.UNAUTHENTICATED: _l("The username or password is incorrect."),
+}
+# whole-page errors: code or kind -> (title, message)
+PAGES = {
+    "authz.expired": (_l("This sign-in has expired"),
+                      _l("Go back to the application and start again.")),
+    "login.method_disabled": (_l("Not available"),
+                              _l("This way of signing in is not available for this application.")),
+    Kind.USER_STATUS: (_l("Account unavailable"),
+                       _l("This account is locked or disabled. Contact the service's support.")),
+    Kind.UNAVAILABLE: (_l("Temporarily unavailable"),
+                       _l("We are having trouble right now. Please try again in a few minutes.")),
+    Kind.FORBIDDEN: (_l("Not allowed"), _l("This action is not allowed for this application.")),
+}
+HTTP_PAGES = {
+    400: (_l("Bad request"), _l("Something in this request was not right. Please go back and try again.")),
+    403: (_l("Not allowed"), _l("You are not allowed to open this page.")),
+    404: (_l("Page not found"), _l("There is no page at this address.")),
+    405: (_l("Bad request"), _l("Something in this request was not right. Please go back and try again.")),
+    503: PAGES[Kind.UNAVAILABLE],
+}
+CSRF_MESSAGE = _l("This form has expired. Please submit it again.")
+
+
+def rate_limited(retry_after: int | None):
+    return _l("Too many codes requested. You can request a new code in %(seconds)s s", seconds=retry_after or 60)
+
+
+def full_page(exc: IdpError) -> bool:
+    return exc.code in PAGES or exc.kind in (Kind.UNAVAILABLE, Kind.USER_STATUS, Kind.FORBIDDEN)
+
+
+def describe(exc: IdpError):
+    """(field name or None, message) for an error shown on the form.
+    Errors about the whole request are re-raised for the error page."""
+    if full_page(exc):
+        raise exc
+    if exc.kind in (Kind.RATE_LIMITED, Kind.QUOTA_EXHAUSTED) and exc.code != "otp.quota_exhausted":
+        return None, rate_limited(exc.retry_after)
+    return FIELD_ERRORS.get(exc.code, (None, BY_KIND.get(exc.kind, BY_KIND[Kind.INVALID_INPUT])))
+
+
+def attach(form, exc: IdpError) -> int:
+    """Put ``exc`` next to the field it concerns; returns the HTTP status to answer with."""
+    name, message = describe(exc)
+    field = getattr(form, name, None) if name else None
+    if field is not None:
+        field.errors = [*field.errors, message]
+    else:
+        form.form_errors = [*form.form_errors, message]
+    return STATUS[exc.kind]
+
+
+def error_page(status: int, title, message, headers: dict | None = None):
+    return render_template("hosted/error.html", page=None, title=title, message=message,
+                           status=status), status, headers or {}
+
+
+@bp.errorhandler(IdpError)
+def idp_error(exc: IdpError):
+    title, message = PAGES.get(exc.code) or PAGES.get(exc.kind) or HTTP_PAGES[400]
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    return error_page(STATUS[exc.kind], title, message, headers)
+
+
+def store_outage(exc: Exception):
+    log.warning("store unavailable: %s", type(exc).__name__)
+    return error_page(503, *PAGES[Kind.UNAVAILABLE])
+
+
+for _outage in (redis.RedisError, OperationalError, InterfaceError):
+    bp.register_error_handler(_outage, store_outage)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    status = exc.code or 500
+    title, message = HTTP_PAGES.get(status, HTTP_PAGES[400])
+    return error_page(status, title, message)

@@ -1,0 +1,119 @@
+"""Forms of the hosted pages: shape only (DESIGN rule 2). Every one is a ``FlaskForm``, so
+every POST carries and checks a CSRF token. Field names are pinned (SPEC 4.8)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, SubmitField, TelField
+from wtforms.validators import InputRequired, Length, Optional, Regexp
+
+CODE_ATTRS = {"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]*",
+              "maxlength": "10", "class": "code-input"}
+REQUIRED = _l("This field is required.")
+TOO_LONG = _l("This is too long.")
+BAD_CODE = _l("Enter the code you received.")
+BAD_USERNAME = _l("Use 2 to 48 letters, digits or -_.:+@.")
+
+
+def required():
+    return InputRequired(message=REQUIRED)
+
+
+class PasswordLoginForm(FlaskForm):
+    username = StringField(_l("Username, email or phone number"), [required(), Length(max=320, message=TOO_LONG)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
+    password = PasswordField(_l("Password"), [required(), Length(max=256, message=TOO_LONG)],
+                             render_kw={"autocomplete": "current-password"})
+    submit = SubmitField(_l("Sign in"))
+
+
+class PhoneForm(FlaskForm):
+    phone_number = TelField(_l("Phone number"), [required(), Length(max=32, message=TOO_LONG)],
+                            render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    submit = SubmitField(_l("Send code"))
+
+    @property
+    def target(self):
+        return self.phone_number
+
+
+class EmailForm(FlaskForm):
+    email = EmailField(_l("Email address"), [required(), Length(max=320, message=TOO_LONG)],
+                       render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"})
+    submit = SubmitField(_l("Send code"))
+
+    @property
+    def target(self):
+        return self.email
+
+
+def target_form(channel: str, **kwargs) -> PhoneForm | EmailForm:
+    return (PhoneForm if channel == "sms" else EmailForm)(**kwargs)
+
+
+def code_field():
+    return StringField(_l("Verification code"),
+                       [required(), Length(min=4, max=10, message=BAD_CODE), Regexp(r"^\s*\d+\s*$", message=BAD_CODE)],
+                       render_kw=CODE_ATTRS)
+
+
+class CodeForm(FlaskForm):
+    code = code_field()
+    submit = SubmitField(_l("Verify"))
+
+
+class ResendForm(FlaskForm):
+    resend = SubmitField(_l("Resend code"))
+
+
+class ConsentForm(FlaskForm):
+    allow = SubmitField(_l("Allow"))
+    deny = SubmitField(_l("Deny"))
+
+
+class LogoutForm(FlaskForm):
+    submit = SubmitField(_l("Sign out"))
+
+
+def new_password_field(label=None):
+    return PasswordField(label or _l("Password"), [required(), Length(max=256, message=TOO_LONG)],
+                         render_kw={"autocomplete": "new-password", "minlength": "8"})
+
+
+class SignupForm(FlaskForm):
+    code = code_field()
+    name = StringField(_l("Name (optional)"), [Optional(), Length(max=200, message=TOO_LONG)],
+                       render_kw={"autocomplete": "name"})
+    username = StringField(_l("Username (optional)"), [Optional(), Length(min=2, max=48, message=BAD_USERNAME)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    password = PasswordField(_l("Password (optional)"), [Optional(), Length(max=256, message=TOO_LONG)],
+                             render_kw={"autocomplete": "new-password", "minlength": "8"})
+    submit = SubmitField(_l("Create account"))
+
+
+class ResetForm(FlaskForm):
+    code = code_field()
+    password = new_password_field(_l("New password"))
+    submit = SubmitField(_l("Set new password"))
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Name"), [Optional(), Length(max=200, message=TOO_LONG)], render_kw={"autocomplete": "name"})
+    locale = SelectField(_l("Language"), choices=[
+        SelectChoice("", _l("Automatic")),
+        SelectChoice("en", "English", render_kw={"lang": "en"}),
+        SelectChoice("zh-CN", "简体中文", render_kw={"lang": "zh-Hans"}),
+    ])
+    submit = SubmitField(_l("Save"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), [Optional(), Length(max=256, message=TOO_LONG)],
+                                     render_kw={"autocomplete": "current-password"})
+    password = new_password_field(_l("New password"))
+    submit = SubmitField(_l("Change password"))
+
+
+class SignOutEverywhereForm(FlaskForm):
+    submit = SubmitField(_l("Sign out everywhere"))

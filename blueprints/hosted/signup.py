@@ -1,0 +1,53 @@
+"""Sign-up with a phone number or email address proven by a code (SPEC 4.6)."""
+
+from __future__ import annotations
+
+from flask import redirect
+
+from blueprints.hosted.base import bp, code_page, finish_login, pending_code, resolve_page, respond, send_code
+from blueprints.hosted.errors import attach
+from blueprints.hosted.forms import SignupForm, target_form
+from blueprints.web import services
+from idp.errors import IdpError
+from idp.flows.login import Completed
+
+CHANNEL = "<any(sms, email):channel>"
+
+
+@bp.route("/signup", methods=["GET"])
+@bp.route(f"/signup/{CHANNEL}", methods=["GET", "POST"])
+def signup(channel: str | None = None):
+    page, status = resolve_page(), None
+    if channel is None or channel not in page.channels:
+        if not page.channels:
+            return respond("hosted/signup.html", page, None, channel=None)
+        return redirect(page.url("hosted.signup", channel=page.channels[0]))
+    form = target_form(channel)
+    if form.validate_on_submit():
+        try:
+            send_code("signup", page, channel, form.target.data)
+            return redirect(page.url("hosted.signup_verify", channel=channel))
+        except IdpError as exc:
+            status = attach(form, exc)
+    return respond("hosted/signup.html", page, form, status, channel=channel)
+
+
+@bp.route(f"/signup/{CHANNEL}/verify", methods=["GET", "POST"])
+def signup_verify(channel: str):
+    page, status = resolve_page(), None
+    state = pending_code("signup", channel)
+    if state is None:
+        return redirect(page.url("hosted.signup", channel=channel))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = services().self_service.signup(
+                page.client, page.context(), channel=channel, target=state["target"], otp_token=state["otp_token"],
+                code=form.code.data.strip(), auth_source_id=page.client.auth_source_for(channel),
+                username=form.username.data or None, password=form.password.data or None,
+                profile={"name": form.name.data} if form.name.data else None)
+            return finish_login(Completed(user, ["otp", channel]), page)
+        except IdpError as exc:
+            status = attach(form, exc)
+    return code_page("hosted/signup_verify.html", page, form, state, "signup", status)
+
