@@ -27,6 +27,7 @@ STATUS: dict[Kind, int] = {
     Kind.CONFLICT: 409,
     Kind.RATE_LIMITED: 429,
     Kind.QUOTA_EXHAUSTED: 429,
+    Kind.FAILED_PRECONDITION: 400,
     Kind.USER_STATUS: 403,
     Kind.DELIVERY_FAILED: 503,
     Kind.UNAVAILABLE: 503,

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CONFLICT = "conflict"  # already used / already exists
     RATE_LIMITED = "rate_limited"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    FAILED_PRECONDITION = "failed_precondition"  # e.g. a factor needs a verified phone first
     USER_STATUS = "user_status"  # locked / disabled
     DELIVERY_FAILED = "delivery_failed"
     UNAVAILABLE = "unavailable"  # Redis or the database is down

@@ -9,7 +9,9 @@ import redis
 from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
 from idp.db import Database
+from idp.factors import FactorService, RememberedDevices
 from idp.flows.login import LoginFlow
+from idp.flows.mfa import MfaFlow
 from idp.oauth.authorize import AuthorizationService
 from idp.oauth.clients import ClientService
 from idp.oauth.keys import KeyService
@@ -38,6 +40,9 @@ class Services:
     authz: AuthorizationService
     self_service: SelfService
     login: LoginFlow
+    factors: FactorService
+    devices: RememberedDevices
+    mfa: MfaFlow
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -50,6 +55,8 @@ class Services:
         otp = OtpService(settings, db, redis_client, senders, users)
         sessions = SsoSessionStore(redis_client, settings.session_ttl)
         refresh_tokens = RefreshTokenStore(db, settings)
+        factors = FactorService(settings, db, users, otp)
+        devices = RememberedDevices(settings, db)
         return cls(
             settings=settings,
             db=db,
@@ -66,4 +73,7 @@ class Services:
             authz=AuthorizationService(settings, db, redis_client, sessions),
             self_service=SelfService(settings, db, users, otp, sessions, refresh_tokens),
             login=LoginFlow(settings, db, users, otp, sessions),
+            factors=factors,
+            devices=devices,
+            mfa=MfaFlow(settings, db, redis_client, users, otp, factors, devices),
         )

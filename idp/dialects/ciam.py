@@ -57,6 +57,7 @@ BY_KIND: dict[Kind, tuple[int, str]] = {
     Kind.CONFLICT: (400, "invalid_request"),
     Kind.RATE_LIMITED: (400, "sms_rate_limit_exceeded"),
     Kind.QUOTA_EXHAUSTED: (400, "invalid_request"),
+    Kind.FAILED_PRECONDITION: (400, "invalid_request"),
     Kind.USER_STATUS: (400, "invalid_grant"),
     Kind.DELIVERY_FAILED: (503, "temporarily_unavailable"),
     Kind.UNAVAILABLE: (503, "temporarily_unavailable"),
