@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 $(CHROMIUM):
 	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	$$sudo apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei
 
 browser: $(CHROMIUM)
 

@@ -83,12 +83,12 @@ def sms_source(services):
     return services.clients.create_auth_source({"kind": "sms"}, CTX)
 
 
-def sign_in_with_password(page, shot, username="ada", password=PASSWORD):
+def sign_in_with_password(page, shot, username="ada", password=PASSWORD, button="Sign in"):
     page.wait_for_selector("input[name=username]")
     shot("login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name=button, exact=True).click()
 
 
 def test_password_login_through_code_and_pkce(live_server, services, user, page, shot):
@@ -210,3 +210,35 @@ def test_sso_into_a_second_app_and_logout(live_server, services, user, page, sho
 
     page.goto(first.authorize_url())  # the session is gone: the login page again
     page.wait_for_selector("input[name=password]")
+
+
+def test_demo_app_signs_in_through_the_hosted_pages(live_server, app, services, page, shot):
+    """What `make run` offers a newcomer: /demo → hosted login → decoded ID token and userinfo."""
+    from cli import DEMO, seed_demo
+
+    with app.app_context():
+        seed_demo(services)
+    page.goto(f"{live_server}/demo")
+    shot("demo")
+    page.get_by_role("link", name="Sign in with Gatehouse").click()
+    sign_in_with_password(page, shot, username=DEMO["user"]["username"], password=DEMO["user"]["password"])
+    page.wait_for_url(f"{live_server}/demo/**")
+    shot("demo-signed-in")
+    text = page.content()
+    demo_user = next(iter(services.users.search(username="demo")))
+    assert demo_user.sub in text  # in the decoded ID token and in the userinfo
+    assert '"amr"' in text and "pwd" in text
+
+
+def test_login_page_in_chinese(live_server, services, user, page, shot):
+    rp = RelyingParty(services, live_server, name="zh-app")
+    page.goto(rp.authorize_url(ui_locales="zh-CN"))
+    page.wait_for_selector("input[name=username]")
+    assert page.get_attribute("html", "lang") == "zh-Hans"
+    assert "登录" in page.content()
+    shot("login-zh")
+    sign_in_with_password(page, shot, password="wrong password 1", button="登录")
+    page.wait_for_selector("[role=alert]")
+    shot("login-zh-error")
+    sign_in_with_password(page, shot, button="登录")
+    rp.finish(wait_for_callback(page, rp))
