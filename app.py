@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import errors, hosted, oauth
-from blueprints.api import admin, ciam
+from blueprints.api import admin, ciam, cloudbase, oneaccess, zitadel
 from idp.services import Services
 from idp.settings import load_settings
 
@@ -16,7 +16,8 @@ from idp.settings import load_settings
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings = load_settings().with_overrides(overrides).check()
     app = Flask(__name__, instance_path=str(settings.instance_path))
-    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=settings.secret_key)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # bodies keep the vendor documents' order
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     services = Services.build(settings)
@@ -26,6 +27,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     oauth.init_app(app, services)
     hosted.init_app(app)
     app.register_blueprint(ciam.bp)
+    app.register_blueprint(oneaccess.bp)
+    app.register_blueprint(zitadel.bp)
+    app.register_blueprint(cloudbase.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api/v1")
     if not settings.production:
         from blueprints import demo, dev

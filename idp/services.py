@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import redis
 
+from idp.accounts.captcha import CaptchaService
 from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
+from idp.accounts.verification import VerificationService
 from idp.db import Database
 from idp.factors import FactorService, RememberedDevices
 from idp.flows.login import LoginFlow
@@ -43,6 +45,8 @@ class Services:
     factors: FactorService
     devices: RememberedDevices
     mfa: MfaFlow
+    captcha: CaptchaService
+    verifications: VerificationService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -57,6 +61,7 @@ class Services:
         refresh_tokens = RefreshTokenStore(db, settings)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db)
+        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices)
         return cls(
             settings=settings,
             db=db,
@@ -70,10 +75,12 @@ class Services:
             id_tokens=IdTokenIssuer(settings, keys),
             refresh_tokens=refresh_tokens,
             sessions=sessions,
-            authz=AuthorizationService(settings, db, redis_client, sessions),
-            self_service=SelfService(settings, db, users, otp, sessions, refresh_tokens),
+            authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected),
+            self_service=SelfService(settings, db, users, otp, sessions, refresh_tokens, devices),
             login=LoginFlow(settings, db, users, otp, sessions),
             factors=factors,
             devices=devices,
-            mfa=MfaFlow(settings, db, redis_client, users, otp, factors, devices),
+            mfa=mfa,
+            captcha=CaptchaService(settings, redis_client),
+            verifications=VerificationService(db, redis_client, otp, users, sessions),
         )

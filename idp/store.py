@@ -19,6 +19,19 @@ Keys (all prefixed ``gh:``):
 | authz:code:{sha256(code)}                   | string | 60 s               | an authorization code         |
 | authz:code:used:{sha256(code)}              | string | 600 s              | a redeemed code's token family|
 | authz:family:replayed:{family_id}           | string | 600 s              | its code was presented again  |
+| mfa:state:{state_token}                     | hash   | ≤ 300 s (absolute) | first factor passed, second   |
+|                                             |        |                    | pending (flows/mfa.py): JSON  |
+|                                             |        |                    | StateData + binding, otp_token|
+|                                             |        |                    | of the sent code, failures    |
+| captcha:chal:{sha256(token)}                | string | 300 s              | an image captcha's answer     |
+|                                             |        |                    | (HMAC) + client; one attempt  |
+| captcha:pass:{sha256(captcha_token)}        | string | 300 s              | a solved captcha (client id), |
+|                                             |        |                    | single use (accounts/captcha) |
+| verify:id:{sha256(verification_id)}         | string | otp_token_ttl      | CloudBase verification: JSON  |
+|                                             |        |                    | channel, target, usage, source|
+| verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
+|                                             |        |                    | target, usage, client), single|
+|                                             |        |                    | use (accounts/verification)   |
 """
 
 from __future__ import annotations
@@ -80,6 +93,26 @@ class Keys:
     @staticmethod
     def replayed_family(family_id: str) -> str:
         return f"{PREFIX}authz:family:replayed:{family_id}"
+
+    @staticmethod
+    def mfa_state(state_token: str) -> str:
+        return f"{PREFIX}mfa:state:{state_token}"
+
+    @staticmethod
+    def captcha_challenge(token_hash: str) -> str:
+        return f"{PREFIX}captcha:chal:{token_hash}"
+
+    @staticmethod
+    def captcha_pass(token_hash: str) -> str:
+        return f"{PREFIX}captcha:pass:{token_hash}"
+
+    @staticmethod
+    def verification_id(id_hash: str) -> str:
+        return f"{PREFIX}verify:id:{id_hash}"
+
+    @staticmethod
+    def verification_token(token_hash: str) -> str:
+        return f"{PREFIX}verify:tok:{token_hash}"
 
 
 def embedded_socket(instance_path: Path) -> str:

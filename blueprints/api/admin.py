@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 
 from blueprints.errors import generic, register_renderer
 from blueprints.web import json_body, request_context, services
+from idp import audit
 from idp.dialects import admin as shapes
 from idp.errors import IdpError, Kind
 
@@ -85,3 +86,15 @@ def patch_user(sub: str):
     data = shapes.parse(shapes.UserPatch, json_body(), partial=True)
     user = services().users.update(sub, data, request_context())
     return jsonify(shapes.render_user(user))
+
+
+@bp.get("/audit-events")
+def list_audit_events():
+    """Newest first; ``Link: <...>; rel="next"`` (RFC 8288) carries the cursor to older events."""
+    page = audit.search(services().db, shapes.parse_audit_query(request.args))
+    response = jsonify([shapes.render_audit_event(e) for e in page.events])
+    if page.next_before_id is not None:
+        args = {**request.args.to_dict(), "before_id": page.next_before_id}
+        response.headers["Link"] = f'<{url_for(".list_audit_events", **args)}>; rel="next"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,4 +1,4 @@
-"""Hosted pages (SPEC 4.6): login, sign-up, reset, consent, logout, account, errors.
+"""Hosted pages (SPEC 4.6): login, MFA, sign-up, reset, consent, logout, account, errors.
 
 ``init_app`` installs what every page needs: Flask-Babel (English, Simplified Chinese) and
 the security headers (CSP without inline script, ``frame-ancestors 'none'``). The pages live
@@ -10,7 +10,16 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from blueprints.hosted import account, consent, errors, login, recovery, signup  # noqa: F401 (routes)
+from blueprints.hosted import (  # noqa: F401 (routes)
+    account,
+    account_security,
+    consent,
+    errors,
+    login,
+    mfa,
+    recovery,
+    signup,
+)
 from blueprints.hosted.base import LOCALES, bp, html_lang, page_url, select_locale, switch_locale_url
 
 __all__ = ["LOCALES", "bp", "init_app", "select_locale"]

@@ -1,4 +1,5 @@
-"""The account page: profile, password, phone and email, sign out everywhere (SPEC 4.6).
+"""The account page: profile, password, phone and email, second factors and remembered
+devices (``account_security``), sign out everywhere (SPEC 4.6).
 
 Each form posts to its own URL; a form with errors is shown again on the account page with
 the other forms untouched."""
@@ -23,6 +24,7 @@ from blueprints.hosted.base import (
 )
 from blueprints.hosted.errors import attach
 from blueprints.hosted.forms import (
+    ActionForm,
     ChangePasswordForm,
     CodeForm,
     ProfileForm,
@@ -56,8 +58,17 @@ def account_page(user, status: int | None = None, **forms):
         "phone_form": target_form("sms", formdata=None),
         "email_form": target_form("email", formdata=None),
         "everywhere_form": SignOutEverywhereForm(formdata=None),
+        "action_form": ActionForm(formdata=None),
     }
-    return respond("hosted/account.html", resolve_page(), None, status, user=user, **{**blank, **forms})
+    return respond("hosted/account.html", resolve_page(), None, status, user=user, **security(user.sub),
+                   **{**blank, **forms})
+
+
+def security(sub: str) -> dict:
+    """Second factors (by type), recovery codes left and remembered devices, for the page."""
+    factors = services().factors
+    return {"factors": {factor.type: factor for factor in factors.list(sub)},
+            "recovery_left": factors.recovery_codes_left(sub), "devices": services().devices.list(sub)}
 
 
 @bp.get("/account")

@@ -16,6 +16,7 @@ from blueprints.web import SESSION_COOKIE, current_sso_session, request_context,
 from idp.context import RequestContext
 from idp.errors import IdpError, Kind
 from idp.flows.login import CHANNELS, Completed
+from idp.flows.mfa import NeedsFactor
 from idp.models import Application
 from idp.oauth.authorize import AuthzRequest
 from idp.otp.service import SendResult
@@ -142,16 +143,53 @@ def respond(template: str, page: Page | None, form=None, status: int | None = No
 
 
 # -- finishing a login ------------------------------------------------------------------
-def finish_login(done: Completed, page: Page):
+# Remember this device (issue 4 point 5): the raw credential lives only in this HttpOnly
+# cookie; the server keeps its hash and decides (``MfaFlow.after_first_factor``).
+DEVICE_COOKIE = "gh_device"
+# The second step (issue 4 point 1): the signed session holds the opaque state token and when
+# a code was last sent; the user, the first factor and amr stay in Redis behind the token.
+MFA_KEY = "gh_mfa"
+
+
+def finish_login(done: Completed, page: Page, *, second_factor: bool = True):
+    """The first factor passed: ask the MFA flow whether a second one is needed (an application
+    policy, an enrolled factor, a remembered device). ``NeedsFactor`` → the state token goes
+    into the signed session and the browser to /mfa; ``Completed`` → signed in."""
+    if second_factor:
+        result = services().mfa.after_first_factor(page.client, page.context(), done,
+                                                    remembered_device=request.cookies.get(DEVICE_COOKIE))
+        if isinstance(result, NeedsFactor):
+            for purpose in PURPOSES:
+                forget_code(purpose)
+            session[MFA_KEY] = {"token": result.state_token, "sent": {}}
+            return redirect(page.url("hosted.mfa_enrol" if result.enrol else "hosted.mfa"))
+        done = result
+    return complete_login(done, page)
+
+
+def complete_login(done: Completed, page: Page, remember: bool = False):
     """Start the SSO session under a fresh id (rotating the browser's old one), set the
-    cookie, and go back to the authorize request or to the account page."""
+    cookie, and go back to the authorize request or to the account page. ``remember`` (the
+    person ticked "remember this device" after MFA) also sets the device credential cookie."""
     sso = services().login.start_session(done, page.context(), replaces=request.cookies.get(SESSION_COOKIE))
     for purpose in PURPOSES:
         forget_code(purpose)
+    session.pop(MFA_KEY, None)
     session.pop("csrf_token", None)  # a fresh CSRF secret for the signed-in browser, too
     if page.authz_id:
-        return set_sso_cookie(redirect(url_for("oauth.authorize_continue", authz=page.authz_id)), sso)
-    return set_sso_cookie(redirect(page_url("hosted.account")), sso)
+        response = redirect(url_for("oauth.authorize_continue", authz=page.authz_id))
+    else:
+        response = redirect(page_url("hosted.account"))
+    raw = services().mfa.remember_device(page.client, page.context(), done) if remember else None
+    if raw:
+        response.set_cookie(DEVICE_COOKIE, raw, max_age=remember_device_days(page) * 86400, httponly=True,
+                            samesite="Lax", secure=services().settings.issuer.startswith("https://"), path="/")
+    return set_sso_cookie(response, sso)
+
+
+def remember_device_days(page: Page) -> int:
+    """Days "remember this device" lasts for the page's application; 0 = not offered."""
+    return int(getattr(page.client, "remember_device_days", 0) or 0)
 
 
 def signed_in_user():

@@ -48,6 +48,13 @@ FIELD_ERRORS = {
     "account.invalid_username": ("username", _l("Use 2 to 48 letters, digits or -_.:+@.")),
     "account.invalid_name": ("name", _l("Use at most 200 characters.")),
     "account.user_not_found": ("code", _l("No account uses this phone number or email address.")),
+    "totp.wrong_code": ("code", _l("That code is not right. Check the time on your device and try again.")),
+    "recovery.wrong_code": ("code", _l("That recovery code is not right, or it was used before.")),
+    "factor.contact_not_verified": (None, _l("Add and verify the phone number or email address first.")),
+    "factor.exists": (None, _l("This is already turned on.")),
+    "factor.not_found": (None, _l("This is not turned on.")),
+    "device.not_found": (None, _l("This device is not remembered any more.")),
+    "mfa.target_mismatch": (None, _l("Check what you entered and try again.")),
 }
 BY_KIND = {
     Kind.INVALID_INPUT: _l("Check what you entered and try again."),
@@ -60,6 +67,9 @@ BY_KIND = {
 PAGES = {
     "authz.expired": (_l("This sign-in has expired"),
                       _l("Go back to the application and start again.")),
+    "mfa.invalid_state_token": (_l("This sign-in has expired"),
+                                _l("For your security, the second step must be finished within a few minutes. "
+                                   "Please sign in again.")),
     "login.method_disabled": (_l("Not available"),
                               _l("This way of signing in is not available for this application.")),
     Kind.USER_STATUS: (_l("Account unavailable"),

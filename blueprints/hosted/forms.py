@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, SubmitField, TelField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TelField,
+)
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 
 CODE_ATTRS = {"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]*",
@@ -117,3 +126,38 @@ class ChangePasswordForm(FlaskForm):
 
 class SignOutEverywhereForm(FlaskForm):
     submit = SubmitField(_l("Sign out everywhere"))
+
+
+# -- second factors (issue 4) -------------------------------------------------------------
+RECOVERY_ATTRS = {"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false",
+                  "maxlength": "32", "class": "code-input"}
+BAD_RECOVERY_CODE = _l("Enter one of your recovery codes.")
+
+
+class MfaCodeForm(FlaskForm):
+    """The second step: a code by SMS or email, or from an authenticator app."""
+
+    code = code_field()
+    remember = BooleanField()  # label in the template: it names the number of days
+    submit = SubmitField(_l("Verify"))
+
+
+class RecoveryCodeForm(FlaskForm):
+    code = StringField(_l("Recovery code"),
+                       [required(), Length(min=6, max=32, message=BAD_RECOVERY_CODE),
+                        Regexp(r"^[\sA-Za-z0-9-]+$", message=BAD_RECOVERY_CODE)],
+                       render_kw=RECOVERY_ATTRS)
+    remember = BooleanField()
+    submit = SubmitField(_l("Verify"))
+
+
+class TotpConfirmForm(FlaskForm):
+    code = code_field()
+    submit = SubmitField(_l("Verify"))
+
+
+class ActionForm(FlaskForm):
+    """A button-only form (turn a factor on or off, new recovery codes, forget a device): the
+    CSRF token is all it carries; the button's text is the page's."""
+
+    submit = SubmitField()

@@ -46,7 +46,11 @@ def signup_verify(channel: str):
                 code=form.code.data.strip(), auth_source_id=page.client.auth_source_for(channel),
                 username=form.username.data or None, password=form.password.data or None,
                 profile={"name": form.name.data} if form.name.data else None)
-            return finish_login(Completed(user, ["otp", channel]), page)
+            # No second step at sign-up: the account is seconds old and has no factor to check
+            # (MFA guards existing accounts), and the person just proved the phone/email that
+            # would be challenged (an SMS sign-up would even be refused a second SMS by the
+            # per-number interval). The application's policy applies from the next sign-in.
+            return finish_login(Completed(user, ["otp", channel]), page, second_factor=False)
         except IdpError as exc:
             status = attach(form, exc)
     return code_page("hosted/signup_verify.html", page, form, state, "signup", status)

@@ -16,33 +16,53 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.accounts import passwords
 from idp.accounts.passwords import hash_password, verify_password
 from idp.accounts.users import CONTACT_COLUMN, UserService, check_username, new_sub
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind, invalid
-from idp.models import Application, RefreshToken, User
+from idp.factors.devices import RememberedDevices
+from idp.models import Application, Factor, User
 from idp.oauth.tokens import RefreshTokenStore
 from idp.otp.service import OtpService, VerifiedCode
 from idp.sessions import SsoSessionStore
 from idp.settings import Settings
+from idp.store import PREFIX, guarded
 
 # What a person may edit about themselves (status, verified flags and contacts are not here:
 # contacts change only with a code, status only through an admin).
 SELF_PROFILE_FIELDS = ("name", "locale", "username")
 LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
+# A phone number set but not yet verified (ZITADEL ``PUT /users/me/phone``) waits here, with the
+# otp_token of its code, until ``verify_phone``; the verified number stays in use meanwhile.
+PENDING_PHONE_TTL = 24 * 3600
+
+
+def pending_phone_key(sub: str) -> str:
+    """``gh:phone:pending:{sub}`` (string, JSON, PENDING_PHONE_TTL): a phone change awaiting its code."""
+    return f"{PREFIX}phone:pending:{sub}"
+
+
+@dataclass(frozen=True)
+class PhoneState:
+    """What a person sees of their phone: the number awaiting verification while there is one
+    (``verified`` False), else the stored number and its flag."""
+
+    user: User
+    phone: str | None
+    verified: bool
 
 
 @dataclass(frozen=True)
@@ -88,13 +108,15 @@ def _audit_failures(type_: str) -> Callable:
 
 class SelfService:
     def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
-                 sessions: SsoSessionStore, refresh_tokens: RefreshTokenStore) -> None:
+                 sessions: SsoSessionStore, refresh_tokens: RefreshTokenStore,
+                 devices: RememberedDevices) -> None:
         self.settings = settings
         self.db = db
         self.users = users
         self.otp = otp
         self.sessions = sessions
         self.refresh_tokens = refresh_tokens
+        self.devices = devices
 
     # -- sign-up ------------------------------------------------------------------------
     @_audit_failures("user.signup")
@@ -161,9 +183,10 @@ class SelfService:
             setattr(user, VERIFIED_COLUMN[channel], True)  # receiving the code proves the contact
             user.sequence += 1
             session.flush()
-            revoked = _revoke_refresh_tokens(session, user.sub)
+            revoked = self.refresh_tokens.revoke_all_in(session, user.sub)
+            devices = self.devices.revoke_all_in(session, user.sub, ctx)
             audit.record(session, "password.reset", ctx, sub=user.sub, client_id=client.client_id,
-                         channel=channel, refresh_tokens_revoked=revoked)
+                         channel=channel, refresh_tokens_revoked=revoked, devices_revoked=devices)
             # sessions first: if spending then loses a race, the person is merely signed out
             self.sessions.delete_all(user.sub)
             self._spend(client, [checked])
@@ -181,7 +204,7 @@ class SelfService:
         """
         user = self._active_user(sub)
         if not user.password_hash:
-            raise IdpError("password.not_set", Kind.INVALID_INPUT, "password not set")
+            raise passwords.not_set()
         if not verify_password(user.password_hash, old_password or ""):
             raise IdpError("password.mismatch", Kind.WRONG_CODE, "the current password is wrong")
         if new_password == old_password:  # Tencent CIAM: duplicate_password
@@ -249,18 +272,124 @@ class SelfService:
             raise self.users.duplicate_error(fields, sub) from exc
         return user
 
+    # -- phone with verification (ZITADEL /auth/v1/users/me/phone) ----------------------
+    def active_user(self, sub: str) -> User:
+        """The bearer's user, if it may act. Raises account.not_found, account.abnormal_status."""
+        return self._active_user(sub)
+
+    @guarded
+    def phone(self, sub: str) -> PhoneState:
+        """Raises account.not_found, account.abnormal_status, store.unavailable."""
+        user = self._active_user(sub)
+        pending = self._pending_phone(sub)
+        if pending:
+            return PhoneState(user, pending["phone"], False)
+        return PhoneState(user, user.phone_number, bool(user.phone_number and user.phone_verified))
+
+    @guarded
+    @_audit_failures("phone.set")
+    def set_phone(self, client: Application, sub: str, ctx: RequestContext, phone: str) -> User:
+        """Start a phone change: send a ``usage=update_userinfo`` code to ``phone`` and keep the
+        number pending until ``verify_phone``. The number is stored only once proven, so nobody
+        can claim someone else's number, log in with it or receive MFA codes at it unproven;
+        whether another account holds it is told only to whoever proves it (at verification).
+
+        Raises contact.malformed_phone, phone.not_changed (already the verified number),
+        otp.rate_limited, otp.quota_exhausted, otp.delivery_failed, account.not_found,
+        account.abnormal_status, store.unavailable.
+        """
+        user = self._active_user(sub)
+        target = self.otp.normalise_target("sms", phone)
+        if target == user.phone_number and user.phone_verified:
+            raise IdpError("phone.not_changed", Kind.FAILED_PRECONDITION, "the phone number is already verified")
+        auth_source_id = client.auth_source_for("sms")
+        sent = self.otp.send(client, "sms", target, "update_userinfo", auth_source_id, ctx)
+        pending = {"phone": target, "otp_token": sent.otp_token, "client_id": client.client_id,
+                   "auth_source_id": auth_source_id}
+        self.otp.redis.set(pending_phone_key(sub), json.dumps(pending), ex=PENDING_PHONE_TTL)
+        with self.db.transaction() as session:
+            user.sequence += 1
+            audit.record(session, "phone.set", ctx, sub=sub, client_id=client.client_id, verified=False)
+        return user
+
+    @guarded
+    @_audit_failures("phone.resend")
+    def resend_phone_code(self, client: Application, sub: str, ctx: RequestContext) -> User:
+        """Send the pending number's code again (the same code while it is valid, SPEC 3).
+
+        Raises phone.not_pending, otp.rate_limited, otp.quota_exhausted, otp.delivery_failed,
+        account.not_found, account.abnormal_status, store.unavailable."""
+        user = self._active_user(sub)
+        pending = self._require_pending(sub)
+        sent = self.otp.send(client, "sms", pending["phone"], "update_userinfo", pending["auth_source_id"], ctx)
+        pending.update(otp_token=sent.otp_token, client_id=client.client_id)
+        self.otp.redis.set(pending_phone_key(sub), json.dumps(pending), keepttl=True)
+        return user
+
+    @guarded
+    def verify_phone(self, client: Application, sub: str, ctx: RequestContext, code: str) -> User:
+        """Prove the pending number with its code: it becomes the user's verified phone (and
+        what an ``otp_sms`` factor sends to). The code is single use; a wrong one keeps the
+        change pending.
+
+        Raises phone.not_pending, otp.unknown_token, otp.wrong_code, otp.expired_code,
+        otp.too_many_failures, otp.mismatch (another application sent the code),
+        account.phone_taken, account.not_found, account.abnormal_status, store.unavailable."""
+        self._active_user(sub)
+        pending = self._require_pending(sub)
+        user = self.change_contact(client, sub, ctx, channel="sms", target=pending["phone"],
+                                   otp_token=pending["otp_token"], code=code,
+                                   auth_source_id=pending["auth_source_id"])
+        self.otp.redis.delete(pending_phone_key(sub))
+        return user
+
+    @guarded
+    @_audit_failures("phone.remove")
+    def remove_phone(self, sub: str, ctx: RequestContext) -> User:
+        """Remove the phone number (and any pending change). Its ``otp_sms`` factor goes with
+        it, in the same transaction, as in ZITADEL: SMS codes need a verified number.
+
+        Raises phone.not_found, account.not_found, account.abnormal_status, store.unavailable."""
+        user = self._active_user(sub)
+        had_pending = bool(self.otp.redis.delete(pending_phone_key(sub)))
+        if not user.phone_number and not had_pending:
+            raise IdpError("phone.not_found", Kind.NOT_FOUND, "the user has no phone number")
+        with self.db.transaction() as session:
+            user.phone_number = None
+            user.phone_verified = False
+            user.sequence += 1
+            session.flush()
+            table = Factor.__table__
+            removed = session.execute(
+                delete(table).where(table.c.sub == sub, table.c.type == "otp_sms")).rowcount
+            audit.record(session, "account.update", ctx, sub=sub, fields=["phone_number", "phone_verified"])
+            if removed:
+                audit.record(session, "factor.remove", ctx, sub=sub, type="otp_sms", reason="phone_removed")
+        return user
+
+    def _pending_phone(self, sub: str) -> dict | None:
+        raw = self.otp.redis.get(pending_phone_key(sub))
+        return json.loads(raw) if raw else None
+
+    def _require_pending(self, sub: str) -> dict:
+        pending = self._pending_phone(sub)
+        if pending is None:
+            raise IdpError("phone.not_pending", Kind.FAILED_PRECONDITION, "no phone number awaits verification")
+        return pending
+
     # -- sessions -----------------------------------------------------------------------
     @_audit_failures("account.sign_out_everywhere")
     def sign_out_everywhere(self, sub: str, ctx: RequestContext) -> int:
-        """End every SSO session and revoke every refresh token of ``sub``.
+        """End every SSO session and revoke every refresh token and remembered device of ``sub``.
 
         Returns the number of SSO sessions ended. Raises store.unavailable.
         """
         with self.db.transaction() as session:
-            revoked = _revoke_refresh_tokens(session, sub)
+            revoked = self.refresh_tokens.revoke_all_in(session, sub)
+            devices = self.devices.revoke_all_in(session, sub, ctx)
             ended = self.sessions.delete_all(sub)
             audit.record(session, "account.sign_out_everywhere", ctx, sub=sub, sessions=ended,
-                         refresh_tokens_revoked=revoked)
+                         refresh_tokens_revoked=revoked, devices_revoked=devices)
         return ended
 
     # -- helpers ------------------------------------------------------------------------
@@ -295,15 +424,6 @@ class SelfService:
         with self.db.transaction() as session:
             audit.record(session, type_, ctx, result="failure", sub=sub,
                          client_id=client.client_id if client else None, reason=reason)
-
-
-def _revoke_refresh_tokens(session: Session, sub: str) -> int:
-    """Every live refresh token of ``sub``, in the caller's transaction (``RefreshTokenStore.
-    revoke_all`` commits on its own, which would split this unit of work in two)."""
-    table = RefreshToken.__table__
-    return session.execute(
-        update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
-    ).rowcount
 
 
 def _profile_fields(data: dict[str, Any], *, allow_username: bool) -> dict[str, Any]:

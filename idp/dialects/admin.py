@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
 from idp.errors import invalid
-from idp.models import Application, AuthSource, User
+from idp.models import Application, AuditEvent, AuthSource, User
 
 
 class _Strict(BaseModel):
@@ -112,3 +115,69 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+# -- audit events (GET /admin/api/v1/audit-events) -------------------------------------------
+
+AUDIT_FILTERS = ("sub", "type", "client_id", "result", "since", "until", "limit", "before_id")
+_EPOCH = re.compile(r"\d{1,12}(\.\d{1,6})?")
+
+
+def parse_audit_query(args: Mapping[str, str]) -> AuditQuery:
+    """The query string of ``GET /audit-events``. An unknown parameter (a typo such as
+    ``user=``) is refused rather than ignored: ignoring it would list every event.
+
+    Raises request.invalid naming the parameter.
+    """
+    unknown = sorted(set(args) - set(AUDIT_FILTERS))
+    if unknown:
+        raise invalid("request.invalid", f"{unknown[0]}: unknown filter; use {', '.join(AUDIT_FILTERS)}")
+    text = {name: args[name].strip() for name in AUDIT_FILTERS if args.get(name, "").strip()}
+    return AuditQuery(
+        sub=text.get("sub"), type=_type_pattern(text.get("type")), client_id=text.get("client_id"),
+        result=text.get("result"), since=_instant("since", text.get("since")),
+        until=_instant("until", text.get("until")),
+        limit=_int("limit", text.get("limit"), 1, MAX_LIMIT) or DEFAULT_LIMIT,
+        before_id=_int("before_id", text.get("before_id"), 1, 2**63 - 1),
+    )
+
+
+def _type_pattern(value: str | None) -> str | None:
+    if value is not None and "*" in value[:-1]:
+        raise invalid("request.invalid", "type: '*' may only end the pattern (login.*)")
+    return value
+
+
+def _instant(name: str, value: str | None) -> datetime | None:
+    """ISO 8601 (``2026-12-06T07:00:00Z``, an offset, or naive meaning UTC) or epoch seconds."""
+    if value is None:
+        return None
+    try:
+        if _EPOCH.fullmatch(value):
+            return datetime.fromtimestamp(float(value), UTC)
+        parsed = datetime.fromisoformat(value)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise invalid("request.invalid", f"{name}: expected ISO 8601 or epoch seconds") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _int(name: str, value: str | None, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 19 and low <= int(value) <= high):
+        raise invalid("request.invalid", f"{name}: expected an integer from {low} to {high}")
+    return int(value)
+
+
+def render_audit_event(event: AuditEvent) -> dict:
+    return {
+        "id": event.id, "type": event.type, "at": _iso_z(event.at), "sub": event.sub,
+        "client_id": event.client_id, "ip": event.ip, "user_agent": event.user_agent or None,
+        "result": event.result, "details": event.details or {},
+    }
+
+
+def _iso_z(value: datetime) -> str:
+    """``2026-12-06T07:00:00.123456Z``: UTC, fixed width, sorts as text."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -134,7 +134,7 @@ def parse_otp_send(payload: object) -> OtpSendRequest:
 # -- the siblings of /otp/send and the OTP grant (SPEC 4.2) ---------------------------------
 # Each endpoint answers some domain errors with its own vendor code (Tencent CIAM's "Modify
 # User Password" and "Reset User Password" documents); everything else falls back to ERRORS.
-_PASSWORD_POLICY = ("password.too_short", "password.too_long", "password.common")
+_PASSWORD_POLICY = ("password.too_short", "password.too_long", "password.too_common")
 _STATUS = (400, "abnormal_user_status", "Abnormal user status")
 OPERATION_ERRORS: dict[str, dict[str, tuple[int, str, str | None]]] = {
     "change_user_password": {

@@ -75,8 +75,10 @@ class LoginFlow:
         self._dummy = _DummyHash()
 
     # -- password ---------------------------------------------------------------------
-    def password(self, client: Application, ctx: RequestContext, identifier: str, password: str) -> Completed:
-        """``identifier`` is a username, an email address or a phone number.
+    def password(self, client: Application, ctx: RequestContext, identifier: str, password: str, *,
+                 captcha_token: str | None = None) -> Completed:
+        """``identifier`` is a username, an email address or a phone number. ``captcha_token``
+        (a solved captcha) is what the brute-force policy asks for after repeated failures.
 
         Raises login.method_disabled, login.invalid_credentials, account.abnormal_status.
         """
@@ -107,10 +109,10 @@ class LoginFlow:
 
     def _rehash_if_needed(self, user: User, password: str, stored: str) -> None:
         """SPEC 6: rehash on login when the argon2 parameters changed."""
-        if not passwords.hasher.check_needs_rehash(stored):
+        if not passwords.needs_rehash(stored):
             return
         with self.db.transaction() as session:
-            session.merge(user).password_hash = passwords.hash_password(password)
+            session.merge(user).password_hash = passwords.rehash_password(password)
 
     # -- one-time codes ---------------------------------------------------------------
     def send_code(self, client: Application, ctx: RequestContext, channel: str, target: str) -> SendResult:

@@ -3,8 +3,20 @@
 from idp.models.audit import AuditEvent
 from idp.models.clients import Application, AuthSource
 from idp.models.consents import Consent
+from idp.models.factors import Factor, RecoveryCode, RememberedDevice
 from idp.models.keys import SigningKey
 from idp.models.tokens import RefreshToken
 from idp.models.users import User
 
-__all__ = ["Application", "AuditEvent", "AuthSource", "Consent", "RefreshToken", "SigningKey", "User"]
+__all__ = [
+    "Application",
+    "AuditEvent",
+    "AuthSource",
+    "Consent",
+    "Factor",
+    "RecoveryCode",
+    "RefreshToken",
+    "RememberedDevice",
+    "SigningKey",
+    "User",
+]

@@ -50,6 +50,8 @@ class Application(Base):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     login_methods: Mapped[list] = mapped_column(JSON, default=list)
     mfa: Mapped[str] = mapped_column(String(16), default="off")
+    # issue 4 point 5: days a browser may skip the second factor after MFA; 0 = never
+    remember_device_days: Mapped[int] = mapped_column(default=0, server_default="0")
     auto_signup: Mapped[bool] = mapped_column(default=False)
     first_party: Mapped[bool] = mapped_column(default=True)
     access_token_ttl: Mapped[int | None] = mapped_column(default=None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import redis
@@ -60,6 +61,7 @@ class AuthzRequest:
     consent_sub: str | None = None  # who answered: an answer binds only that person's session
     first_party: bool = True  # SPEC 1: first-party applications skip consent
     stale_session: str | None = None  # prompt=login: this session may not finish the request
+    mfa: str = "off"  # the application's MFA policy: a session without "mfa" in amr may need a step-up
 
 
 # -- outcomes: what the web layer renders ---------------------------------------------------
@@ -160,11 +162,14 @@ def _error(pending: AuthzRequest, error: str, description: str) -> ToClient:
 
 class AuthorizationService:
     def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis,
-                 sessions: SsoSessionStore | None = None) -> None:
+                 sessions: SsoSessionStore | None = None,
+                 second_factor_expected: Callable[[str, str], bool] | None = None) -> None:
         self.settings = settings
         self.db = db
         self.redis = redis_client
         self.sessions = sessions or SsoSessionStore(redis_client, settings.session_ttl)
+        # MfaFlow.second_factor_expected(policy, sub): the MFA rule lives there, once
+        self.second_factor_expected = second_factor_expected or (lambda policy, sub: policy == "required")
         self.code_ttl = CODE_TTL  # seconds (fractions allowed: tests use a real, short TTL)
         self._redeem = redis_client.register_script(_REDEEM)
 
@@ -198,11 +203,12 @@ class AuthorizationService:
         ``prompt=none`` never shows a page, it answers ``login_required``/``consent_required``.
         """
         prompt = set(pending.prompt)
-        usable = session is not None and "login" not in prompt and not _too_old(session, pending)
+        usable = (session is not None and "login" not in prompt and not _too_old(session, pending)
+                  and self._assured(pending, session))
         if not usable:
             if "none" in prompt:
                 return _error(pending, "login_required", "The user is not signed in.")
-            if session is not None and "login" in prompt:
+            if session is not None and ("login" in prompt or not self._assured(pending, session)):
                 pending.stale_session = session.id
             return ToLogin(self.stash(pending))
         assert session is not None
@@ -219,9 +225,16 @@ class AuthorizationService:
         # A sign-in made for this request (a new session id, since every login rotates it, and
         # not older than the request) satisfies prompt=login and max_age, so they cannot loop.
         fresh = session.id != pending.stale_session and session.auth_time >= pending.created_at
-        if not fresh and (pending.stale_session is not None or _too_old(session, pending)):
+        if not fresh and (pending.stale_session is not None or _too_old(session, pending)
+                          or not self._assured(pending, session)):
             return ToLogin(pending.id)
         return self._finish(pending, session)
+
+    def _assured(self, pending: AuthzRequest, session: SsoSession) -> bool:
+        """Step-up: a session signed in with one factor does not satisfy an application whose
+        MFA policy asks this person for a second one; they sign in again (the login flow then
+        applies the policy, including a remembered device)."""
+        return "mfa" in session.amr or not self.second_factor_expected(pending.mfa, session.sub)
 
     def _finish(self, pending: AuthzRequest, session: SsoSession) -> Outcome:
         answered = pending.consent is not None and pending.consent_sub == session.sub

@@ -106,6 +106,9 @@ class ClientService:
         mfa = data.get("mfa", "off")
         if mfa not in MFA_POLICIES:
             raise invalid("client.invalid_mfa", f"mfa must be one of {', '.join(MFA_POLICIES)}")
+        remember_days = data.get("remember_device_days") or 0
+        if isinstance(remember_days, bool) or not isinstance(remember_days, int) or not 0 <= remember_days <= 365:
+            raise invalid("client.invalid_remember_device_days", "remember_device_days must be 0 to 365")
         default_grants = ["client_credentials"] if app_type == "m2m" else USER_GRANTS
         grants = list(data.get("grant_types") or default_grants)
         if not set(grants) <= set(SUPPORTED_GRANTS):
@@ -123,6 +126,7 @@ class ClientService:
             scopes=list(data.get("scopes") or ["openid", "profile", "email", "phone"]),
             login_methods=methods,
             mfa=mfa,
+            remember_device_days=remember_days,
             auto_signup=bool(data.get("auto_signup", False)),
             first_party=bool(data.get("first_party", True)),
         )

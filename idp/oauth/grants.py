@@ -232,6 +232,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             prompt=(data.get("prompt") or "").split(), max_age=int(max_age) if max_age is not None else None,
             login_hint=data.get("login_hint"), ui_locales=data.get("ui_locales"),
             login_methods=list(client.login_methods), first_party=bool(client.first_party),
+            mfa=client.mfa or "off",
         )
 
     # -- token endpoint ---------------------------------------------------------------------

@@ -196,13 +196,17 @@ class RefreshTokenStore:
     def revoke_all(self, sub: str, ctx: RequestContext, *, reason: str) -> int:
         """Every live refresh token of ``sub`` (password reset, sign out everywhere)."""
         with self.db.transaction() as session:
-            count = session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.sub == sub, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC))
-            ).rowcount
+            count = self.revoke_all_in(session, sub)
             audit.record(session, "token.revoke_all", ctx, sub=sub, reason=reason, count=count)
         return count
+
+    @staticmethod
+    def revoke_all_in(session: Session, sub: str) -> int:
+        """``revoke_all`` inside the caller's unit of work (no commit, no audit of its own)."""
+        table = RefreshToken.__table__
+        return session.execute(
+            update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+        ).rowcount
 
     def find(self, raw: str) -> RefreshToken | None:
         return self.db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(raw)))

@@ -25,7 +25,7 @@ from idp.otp.senders import DeliveryError, Sender
 from idp.settings import Settings
 from idp.store import Keys, guarded
 
-USAGES = ("login", "signup", "update_userinfo", "reset_password")
+USAGES = ("login", "signup", "update_userinfo", "reset_password", "mfa")  # mfa: issue 4
 CHANNELS = ("sms", "email")
 DEFAULT_CODE_LENGTH = 6  # seed 001: "A 6-digit verification code will be used by default,
 DEFAULT_CODE_TTL = 60  # which is valid for 60 seconds."

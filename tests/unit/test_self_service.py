@@ -60,6 +60,7 @@ def give_sessions_and_tokens(services, user, client, ctx, n=2):
         for i in range(n):
             services.refresh_tokens.add(f"refresh-{user.sub}-{i}", client,
                                         Principal(user=user, auth_time=0, amr=["pwd"]), "openid")
+    return services.devices.remember(user.sub, ctx, days=30)  # a "remember this device" credential
 
 
 def live_refresh_tokens(services, sub) -> int:
@@ -206,7 +207,8 @@ def person(services):
 
 
 def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc, tenant, outbox, ctx, person):
-    give_sessions_and_tokens(services, person, tenant, ctx)
+    device = give_sessions_and_tokens(services, person, tenant, ctx)
+    assert services.devices.is_remembered(person.sub, device)
     token = send(services, tenant, ctx, "email", EMAIL, "reset_password")
     selfsvc.reset_password(tenant, ctx, channel="email", target=EMAIL, otp_token=token,
                            code=outbox.last_code(EMAIL), new_password="brand new password",
@@ -217,6 +219,7 @@ def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc
     assert stored.email_verified  # receiving the code proved the address
     assert services.redis.smembers(f"gh:sso:user:{person.sub}") == set()
     assert live_refresh_tokens(services, person.sub) == 0
+    assert not services.devices.is_remembered(person.sub, device)  # MFA is asked again
     [event] = events(services, "password.reset")
     assert event.details["refresh_tokens_revoked"] == 2
     assert "brand new password" not in str(event.details)
@@ -417,13 +420,15 @@ def test_update_userinfo_profile_and_contacts_together(services, selfsvc, tenant
 # -- sign out everywhere --------------------------------------------------------------------
 
 def test_sign_out_everywhere(services, selfsvc, tenant, ctx, person):
-    give_sessions_and_tokens(services, person, tenant, ctx, n=3)
+    device = give_sessions_and_tokens(services, person, tenant, ctx, n=3)
     other = create_user(services, username="bystander")
-    give_sessions_and_tokens(services, other, tenant, ctx, n=1)
+    other_device = give_sessions_and_tokens(services, other, tenant, ctx, n=1)
     assert selfsvc.sign_out_everywhere(person.sub, ctx) == 3
     assert live_refresh_tokens(services, person.sub) == 0
     assert live_refresh_tokens(services, other.sub) == 1
     assert len(services.redis.smembers(f"gh:sso:user:{other.sub}")) == 1
+    assert not services.devices.is_remembered(person.sub, device)
+    assert services.devices.is_remembered(other.sub, other_device)
     [event] = events(services, "account.sign_out_everywhere")
-    assert event.details == {"sessions": 3, "refresh_tokens_revoked": 3}
+    assert event.details == {"sessions": 3, "refresh_tokens_revoked": 3, "devices_revoked": 1}
     assert selfsvc.sign_out_everywhere(person.sub, ctx) == 0

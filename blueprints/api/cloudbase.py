@@ -1,0 +1,164 @@
+"""Tencent CloudBase dialect routes (SPEC 4.3, seed 002): ``/auth/v1/*``. Wire choices the seed
+leaves open are documented in ``idp/dialects/cloudbase.py``.
+
+``/auth/v1/users/me/...`` (plural) is the ZITADEL face (blueprints/api/zitadel.py); this one
+owns ``/auth/v1/user/me`` (singular) and the rest of ``/auth/v1``.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from flask import Blueprint, Response, current_app, g, request
+
+from blueprints.errors import register_renderer
+from blueprints.oauth import JsonBodyRequest
+from blueprints.web import json_body, request_context, services
+from idp.accounts.captcha import PASS_TTL
+from idp.context import RequestContext
+from idp.dialects import cloudbase
+from idp.errors import IdpError, Kind
+from idp.flows.login import Completed
+from idp.flows.mfa import NeedsFactor
+from idp.models import Application
+from idp.oauth.bearer import authenticate_bearer
+from idp.oauth.tokens import Principal
+
+bp = Blueprint("cloudbase", __name__, url_prefix="/auth/v1")
+register_renderer("cloudbase", cloudbase.render_error)
+
+
+@bp.before_request
+def _request_id() -> None:
+    g.request_id = cloudbase.request_id(request.headers.get("X-Request-Id"))
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.get("request_id") or cloudbase.request_id(None)
+    response.headers["Cache-Control"] = "no-store"  # tokens and personal data (RFC 9111)
+    return response
+
+
+def _reply(body: dict) -> Response:
+    return current_app.json.response(body)
+
+
+def _call() -> tuple[Application, RequestContext]:
+    """The Basic-authenticated application (SPEC 4.8) and the core's view of the request."""
+    client = services().clients.authenticate_basic(request.headers)
+    return client, request_context(client.client_id)
+
+
+def _uri() -> str:
+    return services().settings.issuer + request.path  # never the Host header (SPEC 2)
+
+
+def _captcha_token() -> str | None:
+    return request.headers.get("X-Captcha-Token") or request.args.get("captcha_token")
+
+
+def _signed_in(client: Application, ctx: RequestContext, done: Completed, grant_type: str) -> Response:
+    """Tokens for a passed first factor, saved like every grant's (GatehouseServer.save_token)."""
+    if isinstance(services().mfa.after_first_factor(client, ctx, done), NeedsFactor):
+        raise cloudbase.two_factor_required()
+    server = current_app.extensions["gatehouse.oauth"]
+    principal = Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
+    oauth_request = JsonBodyRequest(_uri(), {"grant_type": grant_type, "client_id": client.client_id})
+    oauth_request.client, oauth_request.user = client, principal
+    token = server.generate_token(grant_type, client, user=principal, scope=client.get_allowed_scope(None),
+                                  include_refresh_token=client.check_grant_type("refresh_token"))
+    server.save_token(token, oauth_request)
+    return _reply(cloudbase.render_token(token, done.user.sub))
+
+
+@bp.post("/verification")
+def verification():
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.VerificationRequest, json_body())
+    channel, target = body.one_contact()
+    sent = services().verifications.send(client, ctx, channel, target, body.otp_usage, body.target)
+    return _reply(cloudbase.render_sent(sent))
+
+
+@bp.post("/verification/verify")
+def verification_verify():
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.VerifyRequest, json_body())
+    issued = services().verifications.verify(client, ctx, body.verification_id, body.verification_code)
+    return _reply(cloudbase.render_verified(issued))
+
+
+@bp.post("/signin")
+def signin():
+    svc = services()
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.SigninRequest, json_body())
+    if body.mode() == "password":
+        done = svc.login.password(client, ctx, body.username, body.password, captcha_token=_captcha_token())
+        return _signed_in(client, ctx, done, "password")
+    return _signed_in(client, ctx, svc.verifications.sign_in(client, ctx, body.verification_token),
+                      "verification_token")
+
+
+@bp.post("/signup")
+def signup():
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.SignupRequest, json_body())
+    done = services().verifications.sign_up(client, ctx, body.verification_token, contact=body.contact,
+                                            username=body.username, password=body.password, profile=body.profile)
+    return _signed_in(client, ctx, done, "verification_token")
+
+
+@bp.post("/reset")
+def reset():
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.ResetRequest, json_body())
+    services().verifications.reset_password(client, ctx, body.verification_token, body.new_password,
+                                            contact=body.contact)
+    return _reply({})
+
+
+@bp.post("/token")
+def token():
+    """``password`` as ``/signin``; the other grants through the OAuth server, unchanged."""
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.TokenRequest, json_body())
+    if body.grant_type == "password":
+        done = services().login.password(client, ctx, body.username or "", body.password or "",
+                                         captcha_token=_captcha_token())
+        return _signed_in(client, ctx, done, "password")
+    server = current_app.extensions["gatehouse.oauth"]
+    oauth_request = JsonBodyRequest(_uri(), body.oauth_params(client.client_id))
+    try:
+        grant = server.get_token_grant(oauth_request)
+        grant.validate_token_request()
+        _status, token, _headers = grant.create_token_response()
+    except OAuth2Error as error:
+        raise cloudbase.oauth_failure(error.error, error.get_error_description(), error.status_code) from None
+    principal = oauth_request.user
+    sub = principal.user.sub if isinstance(principal, Principal) else client.client_id
+    return _reply(cloudbase.render_token_extras(token, sub))
+
+
+@bp.get("/user/me")
+def user_me():
+    svc = services()
+    grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
+    user = svc.users.by_sub(grant.sub)
+    if user is None:
+        raise IdpError("bearer.invalid_token", Kind.UNAUTHENTICATED, "The access token's user is unknown.")
+    svc.users.ensure_active(user)
+    return _reply(cloudbase.render_user(user))
+
+
+@bp.post("/captcha/data")
+def captcha_data():
+    _client, ctx = _call()
+    return _reply(cloudbase.render_captcha(services().captcha.new(ctx)))
+
+
+@bp.post("/captcha/data/verify")
+def captcha_verify():
+    _client, ctx = _call()
+    body = cloudbase.parse(cloudbase.CaptchaVerifyRequest, json_body())
+    return _reply(cloudbase.render_captcha_token(services().captcha.solve(body.token, body.key, ctx), PASS_TTL))

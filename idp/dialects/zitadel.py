@@ -1,0 +1,213 @@
+"""ZITADEL dialect (seed 003, SPEC 4.4): the auth API v1 ``/auth/v1/users/me`` shapes.
+
+The dialect translates; it never decides. Requests are parsed into pydantic models, the
+blueprint makes one core call, and the result is rendered in ZITADEL's JSON (protobuf JSON
+mapping: 64-bit integers as strings, timestamps as RFC 3339 with milliseconds and ``Z``,
+lowerCamelCase names). Domain errors map through one table to
+``{"code": <gRPC code>, "message", "details": [ErrorDetail]}`` with the HTTP status
+grpc-gateway gives that code.
+
+``resourceOwner`` is the organisation owning the user. Gatehouse has one organisation per
+deployment and no setting names it, so its id is derived from the issuer: a stable decimal
+string shaped like ZITADEL's snowflake ids (the same on every instance of a deployment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import IntEnum
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from idp.errors import IdpError, Kind, invalid
+from idp.models import User
+
+
+class Code(IntEnum):
+    """gRPC status codes (google.rpc.Code)."""
+
+    INVALID_ARGUMENT = 3
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    UNAUTHENTICATED = 16
+
+
+# grpc-gateway's runtime.HTTPStatusFromCode
+HTTP_STATUS: dict[Code, int] = {
+    Code.INVALID_ARGUMENT: 400,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.PERMISSION_DENIED: 403,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.FAILED_PRECONDITION: 400,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
+    Code.UNAUTHENTICATED: 401,
+}
+
+# domain code -> (gRPC code, HTTP status override or None). SPEC 4.8 pins three of them:
+# no/bad bearer 16, unverified phone/email 9 (400), a second otp_sms 6 (409); SPEC 5 pins a
+# locked/disabled user to 412 with code 9.
+ERRORS: dict[str, tuple[Code, int | None]] = {
+    "bearer.invalid_token": (Code.UNAUTHENTICATED, None),
+    "bearer.insufficient_scope": (Code.PERMISSION_DENIED, None),
+    "request.invalid": (Code.INVALID_ARGUMENT, None),
+    "factor.contact_not_verified": (Code.FAILED_PRECONDITION, None),
+    "factor.exists": (Code.ALREADY_EXISTS, None),
+    "factor.not_found": (Code.NOT_FOUND, None),
+    "totp.wrong_code": (Code.INVALID_ARGUMENT, None),
+    "otp.unknown_token": (Code.NOT_FOUND, None),
+    "otp.wrong_code": (Code.INVALID_ARGUMENT, None),
+    "otp.expired_code": (Code.INVALID_ARGUMENT, None),
+    "otp.too_many_failures": (Code.INVALID_ARGUMENT, None),
+    "otp.mismatch": (Code.INVALID_ARGUMENT, None),
+    "otp.rate_limited": (Code.RESOURCE_EXHAUSTED, None),
+    "otp.quota_exhausted": (Code.RESOURCE_EXHAUSTED, None),
+    "otp.delivery_failed": (Code.UNAVAILABLE, None),
+    "contact.malformed_phone": (Code.INVALID_ARGUMENT, None),
+    "account.not_found": (Code.NOT_FOUND, None),
+    "account.abnormal_status": (Code.FAILED_PRECONDITION, 412),
+    "account.phone_taken": (Code.ALREADY_EXISTS, None),
+    "phone.not_changed": (Code.FAILED_PRECONDITION, None),
+    "phone.not_pending": (Code.FAILED_PRECONDITION, None),
+    "phone.not_found": (Code.NOT_FOUND, None),
+    "store.unavailable": (Code.UNAVAILABLE, None),
+}
+
+# when a code has no entry, its kind decides
+BY_KIND: dict[Kind, tuple[Code, int | None]] = {
+    Kind.INVALID_INPUT: (Code.INVALID_ARGUMENT, None),
+    Kind.UNAUTHENTICATED: (Code.UNAUTHENTICATED, None),
+    Kind.FORBIDDEN: (Code.PERMISSION_DENIED, None),
+    Kind.NOT_FOUND: (Code.NOT_FOUND, None),
+    Kind.WRONG_CODE: (Code.INVALID_ARGUMENT, None),
+    Kind.CONFLICT: (Code.ALREADY_EXISTS, None),
+    Kind.RATE_LIMITED: (Code.RESOURCE_EXHAUSTED, None),
+    Kind.QUOTA_EXHAUSTED: (Code.RESOURCE_EXHAUSTED, None),
+    Kind.FAILED_PRECONDITION: (Code.FAILED_PRECONDITION, None),
+    Kind.USER_STATUS: (Code.FAILED_PRECONDITION, 412),
+    Kind.DELIVERY_FAILED: (Code.UNAVAILABLE, None),
+    Kind.UNAVAILABLE: (Code.UNAVAILABLE, None),
+}
+
+ERROR_DETAIL_TYPE = "type.googleapis.com/zitadel.v1.ErrorDetail"
+
+
+def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+    """(status, body, headers) in ZITADEL's shape for any domain error.
+
+    Like ZITADEL, ``message`` ends with the error id in parentheses and ``details`` carries
+    the id (our stable dotted code) and the bare message.
+    """
+    code, status = ERRORS.get(exc.code) or BY_KIND[exc.kind]
+    text = exc.message or exc.code
+    body = {"code": int(code), "message": f"{text} ({exc.code})",
+            "details": [{"@type": ERROR_DETAIL_TYPE, "id": exc.code, "message": text}]}
+    headers: dict[str, str] = {}
+    if code is Code.UNAUTHENTICATED:  # RFC 6750 3.1
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif exc.code == "bearer.insufficient_scope":
+        headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{exc.details.get("scope", "")}"'
+    if exc.retry_after is not None and code is Code.RESOURCE_EXHAUSTED:
+        headers["Retry-After"] = str(exc.retry_after)
+    return status or HTTP_STATUS[code], body, headers
+
+
+# -- requests --------------------------------------------------------------------------------
+class _Request(BaseModel):
+    # grpc-gateway discards unknown fields (ZITADEL's gateway is built that way)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class EmptyRequest(_Request):
+    """``AddMyAuthFactorOTPSMSRequest`` and friends: ``{}``."""
+
+
+class CodeRequest(_Request):
+    """``VerifyMyAuthFactorOTPRequest`` / ``VerifyMyPhoneRequest``: ``{"code": "123456"}``."""
+
+    code: str = Field(min_length=1, max_length=200)
+
+
+class SetPhoneRequest(_Request):
+    """``SetMyPhoneRequest``: ``{"phone": "+8613612345678"}``."""
+
+    phone: str = Field(min_length=1, max_length=50)
+
+
+def parse(model: type[_Request], payload: object) -> _Request:
+    """A request model from a JSON body (a missing body is ``{}``, as grpc-gateway reads it).
+
+    Raises request.invalid naming the field, in ZITADEL's validation wording."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise invalid("request.invalid", "The request body must be a JSON object.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        name = model.__name__.removesuffix("Request")
+        raise invalid("request.invalid", f"invalid {name}Request.{field.title()}: {first['msg']}") from exc
+
+
+# -- responses -------------------------------------------------------------------------------
+FACTOR_FIELD = {"otp_sms": "otpSms", "otp_email": "otpEmail", "totp": "otp"}
+FACTOR_STATE = {"ready": "AUTH_FACTOR_STATE_READY", "not_ready": "AUTH_FACTOR_STATE_NOT_READY"}
+
+
+@cache
+def resource_owner(issuer: str) -> str:
+    """The organisation id of this deployment, derived from the issuer (see module doc)."""
+    digest = hashlib.sha256(f"gatehouse-org:{issuer}".encode()).digest()
+    return str(int.from_bytes(digest[:8], "big") >> 10)
+
+
+def timestamp(value: datetime | None) -> str:
+    """RFC 3339 UTC with milliseconds and ``Z`` (protobuf JSON ``Timestamp``, as seed 003)."""
+    value = value or datetime.now(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)  # SQLite is naive UTC
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def object_details(user: User, issuer: str, *, created: datetime | None = None) -> dict:
+    """``zitadel.v1.ObjectDetails`` after a change to ``user``: its sequence (a string: uint64),
+    the change's time as both dates (ZITADEL's ``ToObjectDetails`` does the same) unless
+    ``created`` gives the object's creation, and the owning organisation."""
+    changed = timestamp(user.updated_at)
+    return {"sequence": str(user.sequence), "creationDate": timestamp(created) if created else changed,
+            "changeDate": changed, "resourceOwner": resource_owner(issuer)}
+
+
+def render_details(user: User, issuer: str) -> dict:
+    """Every mutation's answer: ``{"details": ObjectDetails}``."""
+    return {"details": object_details(user, issuer)}
+
+
+def render_factors(user: User, factors: list, issuer: str) -> dict:
+    """``ListMyAuthFactorsResponse`` (with grpc-gateway's ``ListDetails``)."""
+    result = [{FACTOR_FIELD[f.type]: {}, "state": FACTOR_STATE.get(f.state, "AUTH_FACTOR_STATE_UNSPECIFIED")}
+              for f in factors if f.type in FACTOR_FIELD]
+    return {"details": {"totalResult": str(len(result)), "processedSequence": str(user.sequence),
+                        "viewTimestamp": timestamp(None)},
+            "result": result}
+
+
+def render_totp_setup(user: User, setup, issuer: str) -> dict:
+    """``AddMyAuthFactorOTPResponse``: the otpauth URI, the secret for manual entry, details."""
+    return {"url": setup.uri, "secret": setup.secret, "details": object_details(user, issuer)}
+
+
+def render_phone(phone: str | None, verified: bool, user: User, issuer: str) -> dict:
+    """``GetMyPhoneResponse``. A user without a phone answers ``"phone": {}`` (empty message)."""
+    body: dict = {"details": object_details(user, issuer, created=user.created_at)}
+    body["phone"] = {"phone": phone, "isPhoneVerified": bool(verified)} if phone else {}
+    return body
