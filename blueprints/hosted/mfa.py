@@ -10,7 +10,6 @@ enough to add an attacker's authenticator to an account that has one.
 
 from __future__ import annotations
 
-import base64
 import functools
 import time
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ from idp.flows.login import mask_target
 METHODS = {"totp": "totp", "sms": "otp_sms", "email": "otp_email", "recovery": "recovery_code"}
 METHOD = "<any(totp, sms, email, recovery):method>"
 CHANNEL = "<any(sms, email):channel>"
-SVG_NS = "http://www.w3.org/2000/svg"
 
 
 @dataclass
@@ -207,13 +205,7 @@ def mfa_enrol_totp_confirm(page: Page, challenge: Challenge):
 def totp_page(page: Page, form, setup: TotpSetup | None, endpoint: str, status: int | None = None):
     """The authenticator-app setup (login enrolment and account page): the QR code as an
     ``<img>`` data URI (CSP ``img-src data:``) and the secret for manual entry, shown once."""
-    qr = "data:image/svg+xml;base64," + base64.b64encode(standalone_svg(setup.qr_svg).encode()).decode() \
-        if setup else None
+    qr = setup.qr_data_uri if setup else None
     return respond("hosted/totp_setup.html", page, form, status, setup=setup, qr=qr,
                    start_url=page.url(endpoint), confirm_url=page.url(f"{endpoint}_confirm"),
                    restart_form=ActionForm(formdata=None), in_login=endpoint.startswith("hosted.mfa"))
-
-
-def standalone_svg(svg: str) -> str:
-    """An inline SVG (no namespace) made loadable as an image of its own."""
-    return svg if "xmlns=" in svg[:200] else svg.replace("<svg ", f'<svg xmlns="{SVG_NS}" ', 1)

@@ -33,7 +33,7 @@ OTP_FACTOR = {"sms": "otp_sms", "email": "otp_email"}
 class TotpSetup:
     secret: str  # base32, shown once for manual entry
     uri: str  # otpauth://totp/...
-    qr_svg: str  # the URI as an SVG QR code (no inline script; safe to embed)
+    qr_data_uri: str  # the URI as an SVG QR code, ``data:image/svg+xml`` for an <img>
     sequence: int = 0  # the user's change sequence after the change (ZITADEL details)
     created_at: datetime | None = None
 
@@ -131,7 +131,7 @@ class FactorService:
             self._changed(session, user, "factor.totp.start", ctx, "totp")
         label = user.username or user.email or user.phone_number or user.sub
         uri = totp.provisioning_uri(secret, label)
-        return TotpSetup(secret, uri, totp.qr_svg(uri), user.sequence, factor.created_at)
+        return TotpSetup(secret, uri, totp.qr_data_uri(uri), user.sequence, factor.created_at)
 
     def confirm_totp(self, sub: str, code: str, ctx: RequestContext) -> Factor:
         """Make the TOTP factor ready with a first code. Raises factor.not_found,

@@ -27,9 +27,10 @@ def provisioning_uri(secret: str, label: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ISSUER)
 
 
-def qr_svg(uri: str) -> str:
-    """The URI as an inline SVG (paths only: no script, no external reference)."""
-    return segno.make(uri, error="m").svg_inline(scale=4)
+def qr_data_uri(uri: str) -> str:
+    """The URI as an SVG QR code in a ``data:`` URI, ready for ``<img src>`` (CSP allows
+    ``img-src data:``; an image cannot run script)."""
+    return segno.make(uri, error="m").svg_data_uri(scale=4)
 
 
 def matching_step(secret: str, code: str, now: float, after: int | None) -> int | None:

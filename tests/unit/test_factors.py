@@ -98,7 +98,7 @@ def test_totp_enrol_and_confirm(services, alice):
     assert len(setup.secret) == 32  # 160 bits of base32
     assert setup.uri.startswith("otpauth://totp/Gatehouse:alice?")
     assert "issuer=Gatehouse" in setup.uri and f"secret={setup.secret}" in setup.uri
-    assert setup.qr_svg.startswith("<svg") and "<script" not in setup.qr_svg.lower()
+    assert setup.qr_data_uri.startswith("data:image/svg+xml") and "script" not in setup.qr_data_uri.lower()
     assert services.factors.get(alice.sub, "totp").state == "not_ready"
     assert services.factors.ready_types(alice.sub) == []
     # the secret is sealed at rest
