@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CONFLICT = "conflict"  # already used / already exists
     RATE_LIMITED = "rate_limited"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    CAPTCHA_REQUIRED = "captcha_required"  # repeated failures: prove a person is there
     FAILED_PRECONDITION = "failed_precondition"  # e.g. a factor needs a verified phone first
     USER_STATUS = "user_status"  # locked / disabled
     DELIVERY_FAILED = "delivery_failed"

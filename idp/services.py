@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis
 
+from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.captcha import CaptchaService
 from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
@@ -46,6 +47,7 @@ class Services:
     devices: RememberedDevices
     mfa: MfaFlow
     captcha: CaptchaService
+    bruteforce: BruteForceGuard
     verifications: VerificationService
 
     @classmethod
@@ -61,6 +63,8 @@ class Services:
         refresh_tokens = RefreshTokenStore(db, settings)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db)
+        captcha = CaptchaService(settings, redis_client)
+        bruteforce = BruteForceGuard(settings, db, redis_client, captcha)
         mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices)
         return cls(
             settings=settings,
@@ -81,6 +85,7 @@ class Services:
             factors=factors,
             devices=devices,
             mfa=mfa,
-            captcha=CaptchaService(settings, redis_client),
+            captcha=captcha,
+            bruteforce=bruteforce,
             verifications=VerificationService(db, redis_client, otp, users, sessions),
         )
