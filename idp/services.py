@@ -8,6 +8,7 @@ import redis
 
 from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.captcha import CaptchaService
+from idp.accounts.phone import PhoneChanges
 from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
 from idp.accounts.verification import VerificationService
@@ -42,6 +43,7 @@ class Services:
     sessions: SsoSessionStore
     authz: AuthorizationService
     self_service: SelfService
+    phones: PhoneChanges
     login: LoginFlow
     factors: FactorService
     devices: RememberedDevices
@@ -66,6 +68,7 @@ class Services:
         captcha = CaptchaService(settings, redis_client)
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha)
         mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices)
+        self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
         return cls(
             settings=settings,
             db=db,
@@ -80,7 +83,8 @@ class Services:
             refresh_tokens=refresh_tokens,
             sessions=sessions,
             authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected),
-            self_service=SelfService(settings, db, users, otp, sessions, refresh_tokens, devices),
+            self_service=self_service,
+            phones=PhoneChanges(db, redis_client, otp, self_service),
             login=LoginFlow(settings, db, users, otp, sessions),
             factors=factors,
             devices=devices,

@@ -27,6 +27,10 @@ Keys (all prefixed ``gh:``):
 |                                             |        |                    | (HMAC) + client; one attempt  |
 | captcha:pass:{sha256(captcha_token)}        | string | 300 s              | a solved captcha (client id), |
 |                                             |        |                    | single use (accounts/captcha) |
+| phone:pending:{sub}                         | string | 24 h               | a phone set but not yet proven|
+|                                             |        |                    | (accounts/phone.py): JSON     |
+| oa:ticket:{sha256(sso_ticket)}              | string | 120 s              | OneAccess sso_ticket: JSON    |
+|                                             |        |                    | sub, client, session; 1 use   |
 | verify:id:{sha256(verification_id)}         | string | otp_token_ttl      | CloudBase verification: JSON  |
 |                                             |        |                    | channel, target, usage, source|
 | verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
@@ -93,6 +97,10 @@ class Keys:
     @staticmethod
     def replayed_family(family_id: str) -> str:
         return f"{PREFIX}authz:family:replayed:{family_id}"
+
+    @staticmethod
+    def pending_phone(sub: str) -> str:
+        return f"{PREFIX}phone:pending:{sub}"
 
     @staticmethod
     def mfa_state(state_token: str) -> str:

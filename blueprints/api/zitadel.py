@@ -98,7 +98,7 @@ def remove_totp():
 @bp.get("/phone")
 def get_phone():
     grant, _ = _caller()
-    state = services().self_service.phone(grant.sub)
+    state = services().phones.phone(grant.sub)
     return _private(zitadel.render_phone(state.phone, state.verified, state.user, services().settings.issuer))
 
 
@@ -106,7 +106,7 @@ def get_phone():
 def set_phone():
     grant, _ = _caller()
     body = zitadel.parse(zitadel.SetPhoneRequest, json_body())
-    services().self_service.set_phone(_client(grant), grant.sub, request_context(grant.client_id), body.phone)
+    services().phones.set_phone(_client(grant), grant.sub, request_context(grant.client_id), body.phone)
     return _details(grant.sub)
 
 
@@ -114,19 +114,19 @@ def set_phone():
 def verify_phone():
     grant, _ = _caller()
     body = zitadel.parse(zitadel.CodeRequest, json_body())
-    services().self_service.verify_phone(_client(grant), grant.sub, request_context(grant.client_id), body.code)
+    services().phones.verify_phone(_client(grant), grant.sub, request_context(grant.client_id), body.code)
     return _details(grant.sub)
 
 
 @bp.post("/phone/_resend_verification")
 def resend_phone_verification():
     grant, _ = _caller()
-    services().self_service.resend_phone_code(_client(grant), grant.sub, request_context(grant.client_id))
+    services().phones.resend_phone_code(_client(grant), grant.sub, request_context(grant.client_id))
     return _details(grant.sub)
 
 
 @bp.delete("/phone")
 def remove_phone():
     grant, _ = _caller()
-    services().self_service.remove_phone(grant.sub, request_context(grant.client_id))
+    services().phones.remove_phone(grant.sub, request_context(grant.client_id))
     return _details(grant.sub)

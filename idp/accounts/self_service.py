@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
@@ -33,38 +31,17 @@ from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind, invalid
 from idp.factors.devices import RememberedDevices
-from idp.models import Application, Factor, User
+from idp.models import Application, User
 from idp.oauth.tokens import RefreshTokenStore
 from idp.otp.service import OtpService, VerifiedCode
 from idp.sessions import SsoSessionStore
 from idp.settings import Settings
-from idp.store import PREFIX, guarded
 
 # What a person may edit about themselves (status, verified flags and contacts are not here:
 # contacts change only with a code, status only through an admin).
 SELF_PROFILE_FIELDS = ("name", "locale", "username")
 LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
-# A phone number set but not yet verified (ZITADEL ``PUT /users/me/phone``) waits here, with the
-# otp_token of its code, until ``verify_phone``; the verified number stays in use meanwhile.
-PENDING_PHONE_TTL = 24 * 3600
-
-
-def pending_phone_key(sub: str) -> str:
-    """``gh:phone:pending:{sub}`` (string, JSON, PENDING_PHONE_TTL): a phone change awaiting its code."""
-    return f"{PREFIX}phone:pending:{sub}"
-
-
-@dataclass(frozen=True)
-class PhoneState:
-    """What a person sees of their phone: the number awaiting verification while there is one
-    (``verified`` False), else the stored number and its flag."""
-
-    user: User
-    phone: str | None
-    verified: bool
-
-
 @dataclass(frozen=True)
 class ContactProof:
     """A new phone number or email address with the code sent to it (``usage=update_userinfo``)."""
@@ -83,7 +60,7 @@ class _Checked:
     code: str
 
 
-def _audit_failures(type_: str) -> Callable:
+def audit_failures(type_: str) -> Callable:
     """Every refusal of a public method writes a ``type_`` failure event (SPEC 6) with the
     error code as its reason; an outage does not (there is nowhere to write it)."""
 
@@ -91,7 +68,7 @@ def _audit_failures(type_: str) -> Callable:
         signature = inspect.signature(method)
 
         @functools.wraps(method)
-        def wrapper(self: SelfService, *args: Any, **kwargs: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
             except IdpError as exc:
@@ -119,7 +96,7 @@ class SelfService:
         self.devices = devices
 
     # -- sign-up ------------------------------------------------------------------------
-    @_audit_failures("user.signup")
+    @audit_failures("user.signup")
     def signup(self, client: Application, ctx: RequestContext, *, channel: str | None, target: str | None,
                otp_token: str | None, code: str | None, auth_source_id: str | None,
                username: str | None = None, password: str | None = None,
@@ -160,7 +137,7 @@ class SelfService:
         return user
 
     # -- passwords ----------------------------------------------------------------------
-    @_audit_failures("password.reset")
+    @audit_failures("password.reset")
     def reset_password(self, client: Application, ctx: RequestContext, *, channel: str, target: str,
                        otp_token: str, code: str, new_password: str, auth_source_id: str | None) -> User:
         """Set a new password with a ``usage=reset_password`` code; ends every SSO session and
@@ -192,7 +169,7 @@ class SelfService:
             self._spend(client, [checked])
         return user
 
-    @_audit_failures("password.change")
+    @audit_failures("password.change")
     def change_password(self, sub: str, ctx: RequestContext, *, old_password: str, new_password: str) -> None:
         """Change a password knowing the old one.
 
@@ -234,7 +211,7 @@ class SelfService:
         proof = ContactProof(channel, target, otp_token, code, auth_source_id)
         return self.update_userinfo(client, sub, ctx, contacts=[proof])
 
-    @_audit_failures("account.update")
+    @audit_failures("account.update")
     def update_userinfo(self, client: Application | None, sub: str, ctx: RequestContext, *,
                         profile: dict[str, Any] | None = None, contacts: Iterable[ContactProof] = ()) -> User:
         """Profile fields and contact changes in one unit of work (CIAM ``PATCH /userinfo``).
@@ -272,113 +249,8 @@ class SelfService:
             raise self.users.duplicate_error(fields, sub) from exc
         return user
 
-    # -- phone with verification (ZITADEL /auth/v1/users/me/phone) ----------------------
-    def active_user(self, sub: str) -> User:
-        """The bearer's user, if it may act. Raises account.not_found, account.abnormal_status."""
-        return self._active_user(sub)
-
-    @guarded
-    def phone(self, sub: str) -> PhoneState:
-        """Raises account.not_found, account.abnormal_status, store.unavailable."""
-        user = self._active_user(sub)
-        pending = self._pending_phone(sub)
-        if pending:
-            return PhoneState(user, pending["phone"], False)
-        return PhoneState(user, user.phone_number, bool(user.phone_number and user.phone_verified))
-
-    @guarded
-    @_audit_failures("phone.set")
-    def set_phone(self, client: Application, sub: str, ctx: RequestContext, phone: str) -> User:
-        """Start a phone change: send a ``usage=update_userinfo`` code to ``phone`` and keep the
-        number pending until ``verify_phone``. The number is stored only once proven, so nobody
-        can claim someone else's number, log in with it or receive MFA codes at it unproven;
-        whether another account holds it is told only to whoever proves it (at verification).
-
-        Raises contact.malformed_phone, phone.not_changed (already the verified number),
-        otp.rate_limited, otp.quota_exhausted, otp.delivery_failed, account.not_found,
-        account.abnormal_status, store.unavailable.
-        """
-        user = self._active_user(sub)
-        target = self.otp.normalise_target("sms", phone)
-        if target == user.phone_number and user.phone_verified:
-            raise IdpError("phone.not_changed", Kind.FAILED_PRECONDITION, "the phone number is already verified")
-        auth_source_id = client.auth_source_for("sms")
-        sent = self.otp.send(client, "sms", target, "update_userinfo", auth_source_id, ctx)
-        pending = {"phone": target, "otp_token": sent.otp_token, "client_id": client.client_id,
-                   "auth_source_id": auth_source_id}
-        self.otp.redis.set(pending_phone_key(sub), json.dumps(pending), ex=PENDING_PHONE_TTL)
-        with self.db.transaction() as session:
-            user.sequence += 1
-            audit.record(session, "phone.set", ctx, sub=sub, client_id=client.client_id, verified=False)
-        return user
-
-    @guarded
-    @_audit_failures("phone.resend")
-    def resend_phone_code(self, client: Application, sub: str, ctx: RequestContext) -> User:
-        """Send the pending number's code again (the same code while it is valid, SPEC 3).
-
-        Raises phone.not_pending, otp.rate_limited, otp.quota_exhausted, otp.delivery_failed,
-        account.not_found, account.abnormal_status, store.unavailable."""
-        user = self._active_user(sub)
-        pending = self._require_pending(sub)
-        sent = self.otp.send(client, "sms", pending["phone"], "update_userinfo", pending["auth_source_id"], ctx)
-        pending.update(otp_token=sent.otp_token, client_id=client.client_id)
-        self.otp.redis.set(pending_phone_key(sub), json.dumps(pending), keepttl=True)
-        return user
-
-    @guarded
-    def verify_phone(self, client: Application, sub: str, ctx: RequestContext, code: str) -> User:
-        """Prove the pending number with its code: it becomes the user's verified phone (and
-        what an ``otp_sms`` factor sends to). The code is single use; a wrong one keeps the
-        change pending.
-
-        Raises phone.not_pending, otp.unknown_token, otp.wrong_code, otp.expired_code,
-        otp.too_many_failures, otp.mismatch (another application sent the code),
-        account.phone_taken, account.not_found, account.abnormal_status, store.unavailable."""
-        self._active_user(sub)
-        pending = self._require_pending(sub)
-        user = self.change_contact(client, sub, ctx, channel="sms", target=pending["phone"],
-                                   otp_token=pending["otp_token"], code=code,
-                                   auth_source_id=pending["auth_source_id"])
-        self.otp.redis.delete(pending_phone_key(sub))
-        return user
-
-    @guarded
-    @_audit_failures("phone.remove")
-    def remove_phone(self, sub: str, ctx: RequestContext) -> User:
-        """Remove the phone number (and any pending change). Its ``otp_sms`` factor goes with
-        it, in the same transaction, as in ZITADEL: SMS codes need a verified number.
-
-        Raises phone.not_found, account.not_found, account.abnormal_status, store.unavailable."""
-        user = self._active_user(sub)
-        had_pending = bool(self.otp.redis.delete(pending_phone_key(sub)))
-        if not user.phone_number and not had_pending:
-            raise IdpError("phone.not_found", Kind.NOT_FOUND, "the user has no phone number")
-        with self.db.transaction() as session:
-            user.phone_number = None
-            user.phone_verified = False
-            user.sequence += 1
-            session.flush()
-            table = Factor.__table__
-            removed = session.execute(
-                delete(table).where(table.c.sub == sub, table.c.type == "otp_sms")).rowcount
-            audit.record(session, "account.update", ctx, sub=sub, fields=["phone_number", "phone_verified"])
-            if removed:
-                audit.record(session, "factor.remove", ctx, sub=sub, type="otp_sms", reason="phone_removed")
-        return user
-
-    def _pending_phone(self, sub: str) -> dict | None:
-        raw = self.otp.redis.get(pending_phone_key(sub))
-        return json.loads(raw) if raw else None
-
-    def _require_pending(self, sub: str) -> dict:
-        pending = self._pending_phone(sub)
-        if pending is None:
-            raise IdpError("phone.not_pending", Kind.FAILED_PRECONDITION, "no phone number awaits verification")
-        return pending
-
     # -- sessions -----------------------------------------------------------------------
-    @_audit_failures("account.sign_out_everywhere")
+    @audit_failures("account.sign_out_everywhere")
     def sign_out_everywhere(self, sub: str, ctx: RequestContext) -> int:
         """End every SSO session and revoke every refresh token and remembered device of ``sub``.
 
@@ -411,6 +283,10 @@ class SelfService:
         which rolls back the caller's transaction."""
         for item in checked:
             self.otp.consume(client, item.verified, item.otp_token, item.code)
+
+    def active_user(self, sub: str) -> User:
+        """The user, if they may act on their account. Raises account.not_found, account.abnormal_status."""
+        return self._active_user(sub)
 
     def _active_user(self, sub: str) -> User:
         user = self.users.by_sub(sub)
