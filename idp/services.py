@@ -60,14 +60,15 @@ class Services:
         users = UserService(db, settings.default_region)
         # a retired key stays published for longer than any token it signed can live
         keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
-        otp = OtpService(settings, db, redis_client, senders, users)
+        captcha = CaptchaService(settings, redis_client)
+        bruteforce = BruteForceGuard(settings, db, redis_client, captcha)  # issue 5: every way in
+        otp = OtpService(settings, db, redis_client, senders, users, bruteforce)
         sessions = SsoSessionStore(redis_client, settings.session_ttl)
         refresh_tokens = RefreshTokenStore(db, settings)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db)
-        captcha = CaptchaService(settings, redis_client)
-        bruteforce = BruteForceGuard(settings, db, redis_client, captcha)
-        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices)
+        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce)
+        login = LoginFlow(settings, db, users, otp, sessions, bruteforce)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
         return cls(
             settings=settings,
@@ -85,11 +86,11 @@ class Services:
             authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected),
             self_service=self_service,
             phones=PhoneChanges(db, redis_client, otp, self_service),
-            login=LoginFlow(settings, db, users, otp, sessions),
+            login=login,
             factors=factors,
             devices=devices,
             mfa=mfa,
             captcha=captcha,
             bruteforce=bruteforce,
-            verifications=VerificationService(db, redis_client, otp, users, sessions),
+            verifications=VerificationService(db, redis_client, otp, users, sessions, login),
         )

@@ -63,6 +63,16 @@ class Limits:
     token_attempts: int = 5
     target_failures: int = 10
     target_failure_window: int = 3600
+    # brute-force policy (idp/accounts/bruteforce.py): failed logins, wrong passwords and
+    # wrong codes alike, counted within ``login_failure_window`` seconds
+    login_captcha_after: int = 3  # per identifier and client IP
+    login_captcha_after_identifier: int = 5  # per identifier, from any IP
+    login_captcha_after_ip: int = 20  # per client IP, over all identifiers (spraying)
+    login_lock_after: int = 10  # per identifier: then locked for every IP
+    login_failure_window: int = 900
+    login_lock_seconds: int = 900  # a lock is never extended by attempts made during it
+    # image captchas handed out (CloudBase /auth/v1/captcha/data) per client IP per minute
+    captcha_ip_per_minute: int = 30
 
 
 @dataclass(frozen=True)

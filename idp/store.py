@@ -36,6 +36,12 @@ Keys (all prefixed ``gh:``):
 | verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
 |                                             |        |                    | target, usage, client), single|
 |                                             |        |                    | use (accounts/verification)   |
+| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | a temporary lock (brute-force |
+|                                             |        |                    | policy, accounts/bruteforce); |
+|                                             |        |                    | never extended                |
+| bf:id:{sha256(subject)}                     | int    | failure window     | failures per identifier       |
+| bf:idip:{sha256(subject)}                   | hash   | failure window     | failures per identifier, by IP|
+| bf:ip:{ip}                                  | int    | failure window     | failures per client IP        |
 """
 
 from __future__ import annotations
@@ -121,6 +127,22 @@ class Keys:
     @staticmethod
     def verification_token(token_hash: str) -> str:
         return f"{PREFIX}verify:tok:{token_hash}"
+
+    @staticmethod
+    def login_lock(subject_hash: str) -> str:
+        return f"{PREFIX}bf:lock:{subject_hash}"
+
+    @staticmethod
+    def login_failures(subject_hash: str) -> str:
+        return f"{PREFIX}bf:id:{subject_hash}"
+
+    @staticmethod
+    def login_failures_by_ip(subject_hash: str) -> str:
+        return f"{PREFIX}bf:idip:{subject_hash}"
+
+    @staticmethod
+    def ip_failures(ip: str) -> str:
+        return f"{PREFIX}bf:ip:{ip}"
 
 
 def embedded_socket(instance_path: Path) -> str:

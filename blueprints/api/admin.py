@@ -85,7 +85,16 @@ def get_user(sub: str):
 def patch_user(sub: str):
     data = shapes.parse(shapes.UserPatch, json_body(), partial=True)
     user = services().users.update(sub, data, request_context())
+    if data.get("status") == "active":  # "make this account usable": a temporary lock goes too
+        services().bruteforce.unlock(sub, request_context(), sub=sub)
     return jsonify(shapes.render_user(user))
+
+
+@bp.post("/users/<sub>/unlock")
+def unlock_user(sub: str):
+    """Lift a temporary lock (brute-force policy) and clear the account's failure counts."""
+    unlocked = services().bruteforce.unlock_account(sub, request_context())
+    return jsonify(shapes.render_unlock(sub, unlocked))
 
 
 @bp.get("/audit-events")

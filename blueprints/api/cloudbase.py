@@ -154,7 +154,7 @@ def user_me():
 @bp.post("/captcha/data")
 def captcha_data():
     _client, ctx = _call()
-    return _reply(cloudbase.render_captcha(services().captcha.new(ctx)))
+    return _reply(cloudbase.render_captcha(services().bruteforce.new_captcha(ctx)))  # per-IP limited
 
 
 @bp.post("/captcha/data/verify")

@@ -62,7 +62,8 @@ def login():
     svc = services()
     client, ctx = _call()
     body = oneaccess.parse(oneaccess.LoginRequest, json_body())
-    result = svc.mfa.after_first_factor(client, ctx, svc.login.password(client, ctx, body.user_name, body.password))
+    done = svc.login.password(client, ctx, body.user_name, body.password, captcha_token=g.sdk.captcha_token)
+    result = svc.mfa.after_first_factor(client, ctx, done)
     if isinstance(result, NeedsFactor):
         return _reply(oneaccess.render_mfa_required(result.state_token, result.factors, result.expires_in))
     return _signed_in(client, ctx, result)

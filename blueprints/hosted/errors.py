@@ -8,6 +8,7 @@ page. The handlers are the blueprint's own, so the JSON surfaces keep their JSON
 from __future__ import annotations
 
 import logging
+import math
 
 import redis
 from flask import render_template
@@ -22,9 +23,14 @@ from idp.errors import IdpError, Kind
 log = logging.getLogger("gatehouse")
 
 EXPIRED_CODE = _l("This code has expired. Request a new one.")
+WRONG_CREDENTIALS = _l("The username or password is incorrect.")
 # code -> (field the message belongs to, message); field None = the form as a whole
 FIELD_ERRORS = {
-    "login.invalid_credentials": ("password", _l("The username or password is incorrect.")),
+    "login.invalid_credentials": ("password", WRONG_CREDENTIALS),
+    # the brute-force policy (issue 5): the captcha block of the sign-in pages
+    "login.captcha_required": ("captcha", _l("For your security, type the characters in the image.")),
+    "captcha.wrong_answer": ("captcha", _l("That was not what the image showed. Try this new image.")),
+    "captcha.unknown_token": ("captcha", _l("That image has expired. Type the characters in this new one.")),
     "otp.wrong_code": ("code", _l("That code is not right. Check it and try again.")),
     "otp.expired_code": ("code", EXPIRED_CODE),
     "otp.unknown_token": ("code", EXPIRED_CODE),
@@ -61,7 +67,8 @@ BY_KIND = {
     Kind.NOT_FOUND: _l("This request has expired. Please start again."),
     Kind.WRONG_CODE: _l("That code is not right. Check it and try again."),
     Kind.CONFLICT: _l("This is already in use."),
-    Kind.UNAUTHENTICATED: _l("The username or password is incorrect."),
+    Kind.UNAUTHENTICATED: WRONG_CREDENTIALS,
+    Kind.CAPTCHA_REQUIRED: _l("For your security, type the characters in the image."),
 }
 # whole-page errors: code or kind -> (title, message)
 PAGES = {
@@ -85,6 +92,9 @@ HTTP_PAGES = {
     405: (_l("Bad request"), _l("Something in this request was not right. Please go back and try again.")),
     503: PAGES[Kind.UNAVAILABLE],
 }
+# a page's status where the kind's would mislead: an expired captcha image is a field error
+# on a page that is there (a new image comes with it), not a 404
+PAGE_STATUS = {"captcha.unknown_token": 400}
 CSRF_MESSAGE = _l("This form has expired. Please submit it again.")
 
 
@@ -92,7 +102,31 @@ def rate_limited(retry_after: int | None):
     return _l("Too many codes requested. You can request a new code in %(seconds)s s", seconds=retry_after or 60)
 
 
+def locked(retry_after: int | None):
+    """A temporary lock after too many failures (``account.locked``): when to try again, in
+    whole minutes rounded up. A lock set by an administrator is ``account.abnormal_status``
+    and keeps the "Account unavailable" page."""
+    minutes = max(1, math.ceil((retry_after or 60) / 60))
+    if minutes == 1:
+        return _l("Too many failed attempts. Try again in 1 minute.")
+    return _l("Too many failed attempts. Try again in %(minutes)s minutes.", minutes=minutes)
+
+
+# On the sign-in pages these answer exactly like a wrong password (no enumeration, SPEC 6).
+# Elsewhere (the signed-in person's change-password form) "no password yet" stays helpful.
+AS_WRONG_CREDENTIALS = ("password.not_set",)
+
+
+def for_login(exc: IdpError) -> IdpError:
+    """The error a sign-in page shows for ``exc``."""
+    if exc.code in AS_WRONG_CREDENTIALS:
+        return IdpError("login.invalid_credentials", Kind.UNAUTHENTICATED, "wrong username or password")
+    return exc
+
+
 def full_page(exc: IdpError) -> bool:
+    if exc.code == "account.locked":  # a message on the form the person can retry later
+        return False
     return exc.code in PAGES or exc.kind in (Kind.UNAVAILABLE, Kind.USER_STATUS, Kind.FORBIDDEN)
 
 
@@ -101,6 +135,10 @@ def describe(exc: IdpError):
     Errors about the whole request are re-raised for the error page."""
     if full_page(exc):
         raise exc
+    if exc.code == "account.locked":
+        return None, locked(exc.retry_after)
+    if exc.code == "captcha.rate_limited":  # images drawn for one IP (BruteForceGuard.new_captcha)
+        return None, _l("Too many images requested. Try again in %(seconds)s s.", seconds=exc.retry_after or 60)
     if exc.kind in (Kind.RATE_LIMITED, Kind.QUOTA_EXHAUSTED) and exc.code != "otp.quota_exhausted":
         return None, rate_limited(exc.retry_after)
     return FIELD_ERRORS.get(exc.code, (None, BY_KIND.get(exc.kind, BY_KIND[Kind.INVALID_INPUT])))
@@ -114,7 +152,7 @@ def attach(form, exc: IdpError) -> int:
         field.errors = [*field.errors, message]
     else:
         form.form_errors = [*form.form_errors, message]
-    return STATUS[exc.kind]
+    return PAGE_STATUS.get(exc.code) or STATUS[exc.kind]
 
 
 def error_page(status: int, title, message, headers: dict | None = None):
@@ -125,6 +163,8 @@ def error_page(status: int, title, message, headers: dict | None = None):
 @bp.errorhandler(IdpError)
 def idp_error(exc: IdpError):
     title, message = PAGES.get(exc.code) or PAGES.get(exc.kind) or HTTP_PAGES[400]
+    if exc.code == "account.locked":  # raised outside a form: the page still says when
+        title, message = PAGES[Kind.USER_STATUS][0], locked(exc.retry_after)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
     return error_page(STATUS[exc.kind], title, message, headers)
 

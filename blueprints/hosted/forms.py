@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     PasswordField,
     SelectChoice,
     SelectField,
@@ -29,11 +30,29 @@ def required():
     return InputRequired(message=REQUIRED)
 
 
+# The image captcha the brute-force policy asks for after repeated failures (issue 5). Both
+# fields are optional in the form: the page shows them only when a captcha is due, and the view
+# checks them (``blueprints.hosted.login``). Answers are 4-6 characters, not case-sensitive.
+CAPTCHA_ATTRS = {"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",
+                 "spellcheck": "false", "maxlength": "16", "class": "captcha-input"}
+
+
+def captcha_field():
+    return StringField(_l("Characters in the image"), [Optional(), Length(max=16, message=TOO_LONG)],
+                       render_kw=CAPTCHA_ATTRS)
+
+
+def captcha_challenge_field():
+    return HiddenField()  # the challenge's token; ``CaptchaService.solve`` checks it
+
+
 class PasswordLoginForm(FlaskForm):
     username = StringField(_l("Username, email or phone number"), [required(), Length(max=320, message=TOO_LONG)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     password = PasswordField(_l("Password"), [required(), Length(max=256, message=TOO_LONG)],
                              render_kw={"autocomplete": "current-password"})
+    captcha = captcha_field()
+    captcha_challenge = captcha_challenge_field()
     submit = SubmitField(_l("Sign in"))
 
 
@@ -70,6 +89,13 @@ def code_field():
 class CodeForm(FlaskForm):
     code = code_field()
     submit = SubmitField(_l("Verify"))
+
+
+class LoginCodeForm(CodeForm):
+    """The login code step: a captcha joins it when the brute-force policy asks for one."""
+
+    captcha = captcha_field()
+    captcha_challenge = captcha_challenge_field()
 
 
 class ResendForm(FlaskForm):

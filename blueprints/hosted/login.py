@@ -1,9 +1,21 @@
-"""Sign in (password, SMS code, email code), resend a code, sign out (SPEC 4.6)."""
+"""Sign in (password, SMS code, email code), resend a code, sign out (SPEC 4.6).
+
+The brute-force policy (issue 5) lives in the domain (``BruteForceGuard``, called by
+``LoginFlow``); these pages only show what it decides:
+
+- a captcha block once a captcha is due for what the person typed (or the flow answered
+  ``login.captcha_required``). The typed answer is solved here (``CaptchaService.solve``, one
+  attempt per image) and the resulting ``captcha_token`` goes to the flow; a wrong answer is an
+  error on the captcha input, comes with a new image and checks no password. "Show a new image"
+  is a plain link: the identifier it is for waits in the signed session, never in the URL.
+- ``account.locked`` (a temporary lock): a message on the form saying when to try again.
+"""
 
 from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, request, session
 from flask_babel import gettext
+from flask_wtf import FlaskForm
 
 from blueprints.hosted.base import (
     VERIFY_ENDPOINT,
@@ -16,9 +28,12 @@ from blueprints.hosted.base import (
     respond,
     send_code,
 )
-from blueprints.hosted.errors import attach, describe
-from blueprints.hosted.forms import CodeForm, LogoutForm, PasswordLoginForm, ResendForm, target_form
+from blueprints.hosted.errors import attach, describe, for_login
+from blueprints.hosted.forms import LoginCodeForm, LogoutForm, PasswordLoginForm, ResendForm, target_form
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
+from idp.accounts.bruteforce import captcha_required, locked
+from idp.accounts.captcha import CaptchaChallenge
+from idp.context import RequestContext
 from idp.errors import IdpError
 
 CHANNEL = "<any(sms, email):channel>"
@@ -30,21 +45,103 @@ def hint_for(field: str, hint: str) -> dict:
     return {field: hint} if hint and (looks == field or field == "username") else {}
 
 
+# -- the captcha block ------------------------------------------------------------------
+# The identifier the password page's captcha was shown for, so that "Show a new image" (a GET)
+# keeps the typed username without putting it in the URL.
+CAPTCHA_FOR = "gh_captcha_for"
+CAPTCHA_ERRORS = ("login.captcha_required", "captcha.wrong_answer", "captcha.unknown_token")
+
+
+def solve_captcha(form: FlaskForm, ctx: RequestContext) -> str | None:
+    """The ``captcha_token`` for the captcha the person answered; None when the form showed
+    none. Raises login.captcha_required (shown, not answered), captcha.wrong_answer,
+    captcha.unknown_token (a challenge gets one attempt either way)."""
+    challenge = (form.captcha_challenge.data or "").strip()
+    if not challenge:
+        return None
+    answer = (form.captcha.data or "").strip()
+    if not answer:
+        raise captcha_required()
+    return services().captcha.solve(challenge, answer, ctx)
+
+
+def captcha_due(identifier: str | None, ctx: RequestContext) -> bool:
+    identifier = (identifier or "").strip()
+    return bool(identifier) and services().bruteforce.captcha_due(identifier, ctx)
+
+
+def new_captcha(form: FlaskForm, ctx: RequestContext) -> CaptchaChallenge | None:
+    """A new image for ``form``; what was typed for the previous one is cleared. None (and a
+    message on the form) when this IP has drawn too many images this minute."""
+    form.captcha.data = ""
+    try:
+        challenge = services().bruteforce.new_captcha(ctx)
+    except IdpError as exc:
+        if exc.code != "captcha.rate_limited":
+            raise
+        form.captcha_challenge.data = ""
+        attach(form, exc)
+        return None
+    form.captcha_challenge.data = challenge.token
+    form.captcha.flags.required = True  # shown, so needed: `required` on the input
+    return challenge
+
+
+def lock_started(failure: IdpError, identifier: str | None) -> IdpError | None:
+    """After a failure that started a lock (the last one allowed), the lock, so the page says
+    when to try again right away instead of on the next attempt."""
+    if failure.code == "account.locked" or not (identifier or "").strip():
+        return None
+    retry_after = services().bruteforce.locked_for(identifier.strip())
+    return locked(retry_after) if retry_after else None
+
+
+def locked_response(response, exc: IdpError | None):
+    """``Retry-After`` on a page that says the identifier is temporarily locked."""
+    body, status = response
+    if exc is None or exc.code != "account.locked" or exc.retry_after is None:
+        return body, status
+    return body, status, {"Retry-After": str(exc.retry_after)}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    page, status = resolve_page(), None
+    page, status, failure = resolve_page(), None, None
     if request.method == "GET" and "password" not in page.methods and page.methods:
         return redirect(page.url("hosted.login_code", channel=page.methods[0]))
     if request.method == "GET" and not page.authz_id and current_sso_session():
         return redirect(page_url("hosted.account"))
+    ctx = page.context()  # the captcha is bound to this application: solve and redeem under it
     form = PasswordLoginForm(data=hint_for("username", page.login_hint))
-    if form.validate_on_submit():
+    show_captcha = False
+    if request.method == "GET":
+        show_captcha = bool(request.args.get("captcha"))  # "Show a new image"
+        remembered = session.get(CAPTCHA_FOR)
+        if isinstance(remembered, str) and remembered and (show_captcha or captcha_due(remembered, ctx)):
+            form.username.data, show_captcha = remembered, True
+    elif form.validate_on_submit():
         try:
-            done = services().login.password(page.client, page.context(), form.username.data, form.password.data)
+            token = solve_captcha(form, ctx)
+            done = services().login.password(page.client, ctx, form.username.data, form.password.data,
+                                             captcha_token=token)
+            session.pop(CAPTCHA_FOR, None)
             return finish_login(done, page)
         except IdpError as exc:
-            status = attach(form, exc)
-    return respond("hosted/login.html", page, form, status, method="password")
+            failure = for_login(exc)
+            status = attach(form, failure)
+            lock = lock_started(failure, form.username.data)
+            if lock is not None:
+                failure, status = lock, attach(form, lock)
+        show_captcha = failure.code != "account.locked" and (
+            failure.code in CAPTCHA_ERRORS or captcha_due(form.username.data, ctx))
+    else:  # a field or the CSRF token is missing: a shown captcha stays (its image is redrawn)
+        show_captcha = bool(form.captcha_challenge.data)
+    challenge = None
+    if show_captcha:
+        challenge = new_captcha(form, ctx)
+        session[CAPTCHA_FOR] = (form.username.data or "").strip()
+    return locked_response(respond("hosted/login.html", page, form, status, method="password", captcha=challenge,
+                                   new_captcha_url=page.url("hosted.login", captcha="new")), failure)
 
 
 @bp.route(f"/login/{CHANNEL}", methods=["GET", "POST"])
@@ -68,15 +165,32 @@ def login_verify(channel: str):
     state = pending_code("login", channel)
     if state is None:
         return redirect(page.url("hosted.login_code", channel=channel))
-    form = CodeForm()
-    if form.validate_on_submit():
+    ctx, failure = page.context(), None
+    form = LoginCodeForm()
+    show_captcha = False
+    if request.method == "GET":
+        show_captcha = bool(request.args.get("captcha")) or captcha_due(state["target"], ctx)
+    elif form.validate_on_submit():
         try:
-            done = services().login.verify_code(page.client, page.context(), channel, state["target"],
-                                                state["otp_token"], form.code.data.strip())
+            token = solve_captcha(form, ctx)
+            done = services().login.verify_code(page.client, ctx, channel, state["target"],
+                                                state["otp_token"], form.code.data.strip(), captcha_token=token)
             return finish_login(done, page)
         except IdpError as exc:
+            failure = exc
             status = attach(form, exc)
-    return code_page("hosted/login_verify.html", page, form, state, "login", status, method=channel)
+            lock = lock_started(failure, state["target"])
+            if lock is not None:
+                failure, status = lock, attach(form, lock)
+        show_captcha = failure.code != "account.locked" and (
+            failure.code in CAPTCHA_ERRORS or captcha_due(state["target"], ctx))
+    else:
+        show_captcha = bool(form.captcha_challenge.data)
+    challenge = new_captcha(form, ctx) if show_captcha else None
+    return locked_response(code_page("hosted/login_verify.html", page, form, state, "login", status, method=channel,
+                                     captcha=challenge,
+                                     new_captcha_url=page.url("hosted.login_verify", channel=channel, captcha="new")),
+                           failure)
 
 
 @bp.post(f"/code/<any(login, signup, reset_password, update_userinfo):purpose>/resend/{CHANNEL}")

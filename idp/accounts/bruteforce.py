@@ -1,52 +1,318 @@
 """One brute-force policy for every way in (issue 5 point 2, SPEC 6).
 
-SKELETON — signatures are pinned: ``LoginFlow.password``, the OTP verifications, the hosted
-login page and the JSON dialects (CIAM, CloudBase, OneAccess) use exactly these.
+Signatures are pinned: ``LoginFlow.password``, the OTP verifications, the hosted login page
+and the JSON dialects (CIAM, CloudBase, OneAccess) use exactly these.
 
 Failures are counted in Redis per (identifier, IP) and per identifier, so the counters hold
 across app instances. After a few failures a solved captcha is required; after more, the
 identifier is locked for a configured time and unlocks by itself (or by an admin). A lock
 never extends itself: an attacker cannot keep a person locked out forever.
+
+The rules (thresholds are ``Limits`` settings, README "Limits"):
+
+- **Subject.** What is counted is the *account* when the identifier names one (its ``sub``:
+  ``ada`` and ``ada@example.com`` share one budget), else the identifier normalised (lower-case
+  email, E.164 phone, exact username). Unknown identifiers are counted, captcha'd and locked
+  exactly like known ones, so the policy's answers tell nothing about who is registered.
+  Subjects are stored hashed (a password typed into the username box never lands in Redis).
+- **Captcha** (``login.captcha_required``) once the failures reach ``login_captcha_after`` for
+  this identifier from this IP, or ``login_captcha_after_identifier`` from anywhere, or
+  ``login_captcha_after_ip`` from this IP over all identifiers (password spraying). A valid
+  ``captcha_token`` is spent by the attempt; one that is not needed is left alone. Only ways
+  in whose wire format can carry a captcha ask for one (``check(..., captcha=False)`` for the
+  others: the CIAM OTP grants, CloudBase verification codes, MFA codes — their guesses are
+  bounded by the OTP budget and the lock).
+- **Lock** (``account.locked``, USER_STATUS, ``retry_after``) when the identifier's failures
+  reach ``login_lock_after`` within ``login_failure_window``: for ``login_lock_seconds``, for
+  every IP, whatever the password. Attempts during the lock check no secret and count nothing
+  (SET NX: the lock's expiry is never moved), and the per-identifier count restarts with the
+  lock, so the lock ends when it said it would and the person starts afresh.
+- **Success** clears the identifier's count for this IP (the per-identifier count runs out
+  with its window).
+- **Unlock** by an admin clears the lock and the identifier's counters (``login.unlocked``).
+
+A user whose ``status`` is ``locked`` (set by an admin) is another thing: permanent until an
+admin changes it, ``account.abnormal_status``.
+
+Audit events: ``login.captcha_required`` (a captcha was asked for), ``login.locked`` (a lock
+started), ``login.unlocked`` (by an admin; unlocking by time is implicit).
+
+Redis (``idp/store.py``): ``bf:lock:{h}`` (string, ttl = lock time), ``bf:id:{h}`` (int),
+``bf:idip:{h}`` (hash ip -> int), ``bf:ip:{ip}`` (int); counters live for the failure window
+from their first failure. Every rule is one round trip (a pipeline or a Lua script).
 """
 
 from __future__ import annotations
 
-import redis
+import hashlib
+import time
+from typing import Final
 
-from idp.accounts.captcha import CaptchaService
+import redis
+from sqlalchemy import or_, select
+
+from idp import audit
+from idp.accounts.captcha import CaptchaChallenge, CaptchaService
+from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.db import Database
+from idp.errors import IdpError, Kind
+from idp.models import User
 from idp.settings import Settings
+from idp.store import Keys, guarded
+
+MAX_IDENTIFIER = 320
+
+
+class _LookUp:
+    """``sub=LOOK_UP``: the caller has not resolved the identifier; the guard looks it up."""
+
+    def __repr__(self) -> str:
+        return "LOOK_UP"
+
+
+LOOK_UP: Final = _LookUp()
+
+# KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window,
+# lock_after, lock_seconds, now. Returns {per-identifier count, 1 if this failure started a
+# lock}. During a lock nothing is counted and the lock's expiry is never touched.
+_FAILED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
+local window = tonumber(ARGV[2])
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], window) end
+local fresh = redis.call('EXISTS', KEYS[3]) == 0
+redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+if fresh then redis.call('EXPIRE', KEYS[3], window) end
+if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], window) end
+local lock_after = tonumber(ARGV[3])
+if lock_after > 0 and n >= lock_after then
+  local started = redis.call('SET', KEYS[1], ARGV[5], 'EX', tonumber(ARGV[4]), 'NX')
+  redis.call('DEL', KEYS[2])
+  if started then return {n, 1} end
+end
+return {n, 0}
+"""
+
+# KEYS: the per-IP captcha counter. ARGV: limit, window. Returns the seconds to wait, or 0.
+_CAPTCHA_RATE = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl < 1 then ttl = 1 end
+  return ttl
+end
+return 0
+"""
+
+
+def locked(retry_after: int) -> IdpError:
+    """A temporary lock. Said the same way whether or not the identifier has an account."""
+    return IdpError("account.locked", Kind.USER_STATUS, "Abnormal user status", {"retry_after": retry_after})
+
+
+def captcha_required() -> IdpError:
+    return IdpError("login.captcha_required", Kind.CAPTCHA_REQUIRED, "too many failed attempts: solve a captcha")
+
+
+def captcha_rate_limited(retry_after: int) -> IdpError:
+    return IdpError("captcha.rate_limited", Kind.RATE_LIMITED, "too many captchas requested",
+                    {"retry_after": retry_after, "rule": "captcha_ip"})
 
 
 class BruteForceGuard:
     def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis,
                  captcha: CaptchaService) -> None:
         self.settings = settings
+        self.limits = settings.limits
         self.db = db
         self.redis = redis_client
         self.captcha = captcha
+        self._failed = redis_client.register_script(_FAILED)
+        self._captcha_rate = redis_client.register_script(_CAPTCHA_RATE)
 
-    def check(self, identifier: str, ctx: RequestContext, captcha_token: str | None = None) -> None:
+    # -- the pinned interface -------------------------------------------------------------
+    @guarded
+    def check(self, identifier: str, ctx: RequestContext, captcha_token: str | None = None, *,
+              sub: str | _LookUp | None = LOOK_UP, captcha: bool = True) -> None:
         """Before checking a secret for ``identifier`` (a normalised username, email, phone
         number, or a user's sub). Raises account.locked (USER_STATUS, with ``retry_after``),
         login.captcha_required (CAPTCHA_REQUIRED) when a captcha is due and ``captcha_token``
-        is missing or not valid (a valid one is spent)."""
-        raise NotImplementedError
+        is missing or not valid (a valid one is spent).
 
-    def captcha_due(self, identifier: str, ctx: RequestContext) -> bool:
+        ``sub``: the account the caller already found for ``identifier`` (None: none), so the
+        guard need not look it up again. ``captcha=False`` for ways in that cannot carry one:
+        only the lock applies there.
+        """
+        keys = self._keys(identifier, sub)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.ttl(keys.lock)
+        pipe.get(keys.per_identifier)
+        pipe.hget(keys.by_ip, ctx.ip)
+        pipe.get(keys.per_ip(ctx.ip))
+        lock_ttl, per_identifier, by_ip, per_ip = pipe.execute()
+        if lock_ttl and int(lock_ttl) > 0:
+            raise locked(int(lock_ttl))
+        if not captcha or not self._due(per_identifier, by_ip, per_ip):
+            return
+        if captcha_token and self.captcha.redeem(captcha_token, ctx):
+            return
+        self._audit("login.captcha_required", ctx, keys.sub, result="failure",
+                    reason="invalid_captcha" if captcha_token else "no_captcha")
+        raise captcha_required()
+
+    @guarded
+    def captcha_due(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
         """Whether the next attempt for ``identifier`` from this IP must carry a captcha (the
-        hosted page shows the captcha before the person submits)."""
-        raise NotImplementedError
+        hosted page shows the captcha before the person submits). False while locked."""
+        keys = self._keys(identifier, sub)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(keys.lock)
+        pipe.get(keys.per_identifier)
+        pipe.hget(keys.by_ip, ctx.ip)
+        pipe.get(keys.per_ip(ctx.ip))
+        is_locked, per_identifier, by_ip, per_ip = pipe.execute()
+        return not is_locked and self._due(per_identifier, by_ip, per_ip)
 
-    def failed(self, identifier: str, ctx: RequestContext) -> None:
-        """Count one failure (wrong password or wrong code); may start a lock (audited)."""
-        raise NotImplementedError
+    @guarded
+    def failed(self, identifier: str, ctx: RequestContext, *,
+               sub: str | _LookUp | None = LOOK_UP) -> IdpError | None:
+        """Count one failure (wrong password or wrong code); may start a lock (audited).
 
-    def succeeded(self, identifier: str, ctx: RequestContext) -> None:
+        Returns the ``account.locked`` error when this failure started the lock (else None): the
+        flows still answer that attempt with its own error (wrong password/code) and every later
+        one with the lock; the hosted page may announce the lock at once (``locked_for``)."""
+        keys = self._keys(identifier, sub)
+        limits = self.limits
+        _count, started = self._failed(
+            keys=[keys.lock, keys.per_identifier, keys.by_ip, keys.per_ip(ctx.ip)],
+            args=[ctx.ip, max(1, limits.login_failure_window), limits.login_lock_after,
+                  max(1, limits.login_lock_seconds), int(time.time())])
+        if not started:
+            return None
+        self._audit("login.locked", ctx, keys.sub, result="failure", lock_seconds=limits.login_lock_seconds,
+                    failures=limits.login_lock_after)
+        return locked(max(1, limits.login_lock_seconds))
+
+    @guarded
+    def succeeded(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> None:
         """A success clears the counters of ``identifier`` for this IP."""
-        raise NotImplementedError
+        self.redis.hdel(self._keys(identifier, sub).by_ip, ctx.ip)
 
-    def unlock(self, identifier: str, ctx: RequestContext) -> bool:
+    @guarded
+    def unlock(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
         """Admin unlock: clear the lock and the counters (audited). True if it was locked."""
-        raise NotImplementedError
+        keys = self._keys(identifier, sub)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.lock)
+        pipe.delete(keys.per_identifier, keys.by_ip)
+        was_locked, _ = pipe.execute()
+        if was_locked:
+            self._audit("login.unlocked", ctx, keys.sub, by="admin")
+        return bool(was_locked)
+
+    # -- beyond the pinned interface ------------------------------------------------------
+    def unlock_account(self, sub: str, ctx: RequestContext) -> bool:
+        """``POST /admin/api/v1/users/<sub>/unlock``: clear the account's lock and counters.
+        Audited as ``admin.user.unlock`` (and ``login.unlocked`` when it was locked).
+        Raises account.not_found. True if it was locked."""
+        if self.db.session.scalar(select(User.sub).where(User.sub == sub)) is None:
+            raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+        was_locked = self.unlock(sub, ctx, sub=sub)
+        self._audit("admin.user.unlock", ctx, sub, was_locked=was_locked)
+        return was_locked
+
+    @guarded
+    def locked_for(self, identifier: str, *, sub: str | _LookUp | None = LOOK_UP) -> int:
+        """Seconds the identifier stays locked (0: not locked). For the admin API."""
+        ttl = self.redis.ttl(self._keys(identifier, sub).lock)
+        return max(0, int(ttl or 0))
+
+    @guarded
+    def new_captcha(self, ctx: RequestContext) -> CaptchaChallenge:
+        """A captcha image, at most ``captcha_ip_per_minute`` per client IP (drawing one costs
+        CPU; nobody needs more). Raises captcha.rate_limited (RATE_LIMITED, ``retry_after``)."""
+        limit = self.limits.captcha_ip_per_minute
+        if limit > 0:
+            window_start = int(time.time()) // 60 * 60
+            wait = int(self._captcha_rate(keys=[Keys.rate("captcha_ip", ctx.ip, window_start)], args=[limit, 60]))
+            if wait:
+                raise captcha_rate_limited(wait)
+        return self.captcha.new(ctx)
+
+    def find_user(self, identifier: str) -> User | None:
+        """Username first, then email address, then phone number (exact, normalised): the one
+        lookup of ``LoginFlow.find_user`` and of the policy, so both name the same account."""
+        identifier = (identifier or "").strip()
+        if not identifier or len(identifier) > MAX_IDENTIFIER:
+            return None
+        email, phone = self._as_email(identifier), self._as_phone(identifier)
+        clauses = [User.username == identifier]
+        if email:
+            clauses.append(User.email == email)
+        if phone:
+            clauses.append(User.phone_number == phone)
+        found = list(self.db.session.scalars(select(User).where(or_(*clauses)).limit(3)))
+        for matches in (lambda u: u.username == identifier, lambda u: bool(email) and u.email == email,
+                        lambda u: bool(phone) and u.phone_number == phone):
+            user = next((u for u in found if matches(u)), None)
+            if user is not None:
+                return user
+        return None
+
+    def normalise(self, identifier: str) -> str:
+        """Lower-case email, E.164 phone, else the exact (trimmed) text."""
+        identifier = (identifier or "").strip()[:MAX_IDENTIFIER]
+        return self._as_email(identifier) or self._as_phone(identifier) or identifier
+
+    # -- helpers --------------------------------------------------------------------------
+    def _as_email(self, identifier: str) -> str | None:
+        if "@" not in identifier:
+            return None
+        try:
+            return normalise_email(identifier, self.settings.email_blocklist)
+        except IdpError:
+            return None
+
+    def _as_phone(self, identifier: str) -> str | None:
+        if "@" in identifier or not identifier[:1] or identifier[:1] not in "+0123456789(":
+            return None
+        try:
+            return normalise_phone(identifier, self.settings.default_region)
+        except IdpError:
+            return None
+
+    def _keys(self, identifier: str, sub: str | _LookUp | None) -> _Keys:
+        if isinstance(sub, _LookUp):
+            user = self.find_user(identifier)
+            sub = user.sub if user is not None else None
+        subject = f"sub:{sub}" if sub else f"id:{self.normalise(identifier)}"
+        return _Keys(hashlib.sha256(subject.encode()).hexdigest(), sub)
+
+    def _due(self, per_identifier: str | None, by_ip: str | None, per_ip: str | None) -> bool:
+        limits = self.limits
+        return any(limit > 0 and int(count or 0) >= limit for limit, count in (
+            (limits.login_captcha_after, by_ip),
+            (limits.login_captcha_after_identifier, per_identifier),
+            (limits.login_captcha_after_ip, per_ip)))
+
+    def _audit(self, type_: str, ctx: RequestContext, sub: str | None, *, result: str = "success",
+               **details: object) -> None:
+        with self.db.transaction() as session:
+            audit.record(session, type_, ctx, result=result, sub=sub, **details)
+
+
+class _Keys:
+    __slots__ = ("by_ip", "lock", "per_identifier", "sub")
+
+    def __init__(self, subject_hash: str, sub: str | None) -> None:
+        self.lock = Keys.login_lock(subject_hash)
+        self.per_identifier = Keys.login_failures(subject_hash)
+        self.by_ip = Keys.login_failures_by_ip(subject_hash)
+        self.sub = sub
+
+    @staticmethod
+    def per_ip(ip: str) -> str:
+        return Keys.ip_failures(ip)
+

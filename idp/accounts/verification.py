@@ -17,7 +17,8 @@ rules stay the OTP service's (limits, code budget, single use); this module adds
 Choices (documented for integrators):
 
 - sign-in with a token for an unregistered contact creates the user when the application has
-  ``auto_signup`` (as the CIAM OTP grant does), else ``account.user_not_found``;
+  ``auto_signup`` (as the CIAM OTP grant does), else ``account.user_not_found``; the rules of
+  that sign-in are ``LoginFlow.verified_contact``'s (one place for every way in);
 - a token from a ``login`` or ``signup`` verification serves sign-in and sign-up; password
   reset takes ``reset_password`` or ``login`` tokens; ``update_userinfo`` tokens serve none of
   these three (they are for contact changes).
@@ -41,7 +42,7 @@ from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind, invalid
-from idp.flows.login import METHOD_FOR_CHANNEL, Completed
+from idp.flows.login import METHOD_FOR_CHANNEL, Completed, LoginFlow, user_not_found
 from idp.models import Application, RefreshToken, User
 from idp.otp.service import OtpService
 from idp.sessions import SsoSessionStore
@@ -83,14 +84,11 @@ def invalid_token() -> IdpError:
     return invalid("verification.invalid_token", "unknown, used or expired verification_token")
 
 
-def user_not_found() -> IdpError:
-    return IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
-
-
 class VerificationService:
     def __init__(self, db: Database, redis_client: redis.Redis, otp: OtpService, users: UserService,
-                 sessions: SsoSessionStore, token_ttl: int = VERIFICATION_TOKEN_TTL) -> None:
+                 sessions: SsoSessionStore, login: LoginFlow, token_ttl: int = VERIFICATION_TOKEN_TTL) -> None:
         self.db = db
+        self.login = login
         self.redis = redis_client
         self.otp = otp
         self.users = users
@@ -125,15 +123,17 @@ class VerificationService:
     @guarded
     def verify(self, client: Application, ctx: RequestContext, verification_id: str, code: str) -> Issued:
         """Spend the code; a ``verification_token`` for it. Raises otp.unknown_token (unknown id
-        or another application's), otp.wrong_code, otp.expired_code, otp.too_many_failures."""
+        or another application's), account.locked, otp.wrong_code, otp.expired_code,
+        otp.too_many_failures."""
         if not verification_id or len(verification_id) > MAX_TOKEN_LENGTH:
             raise IdpError("otp.unknown_token", Kind.NOT_FOUND, "unknown or expired verification_id")
         raw = self.redis.get(Keys.verification_id(hash_secret(verification_id)))
         record = json.loads(raw) if raw else None
         if record is None or record["client_id"] != client.client_id:
             raise IdpError("otp.unknown_token", Kind.NOT_FOUND, "unknown or expired verification_id")
+        # a wrong code counts against the contact (brute-force policy, in the OTP service)
         self.otp.verify(client, record["channel"], record["target"], record["usage"], record["auth_source_id"],
-                        verification_id, code or "", consume=True)
+                        verification_id, code or "", consume=True, ctx=ctx)
         token = new_token(32)
         proof = {k: record[k] for k in ("channel", "target", "usage", "client_id")}
         pipe = self.redis.pipeline(transaction=True)
@@ -165,32 +165,22 @@ class VerificationService:
 
     # -- what a token buys ----------------------------------------------------------------
     def sign_in(self, client: Application, ctx: RequestContext, token: str | None) -> Completed:
-        """The first factor passed by a verified code (amr ``otp`` + channel).
+        """The first factor passed by a verified code (amr ``otp`` + channel): the login rules
+        (method, lock, status, auto sign-up, audit) are ``LoginFlow.verified_contact``'s; the
+        token is spent only once they all pass.
 
-        Raises verification.invalid_token, login.method_disabled, account.user_not_found,
-        account.abnormal_status, store.unavailable. Audited as ``login.success``/``login.failure``.
+        Raises verification.invalid_token, login.method_disabled, account.locked,
+        account.user_not_found, account.abnormal_status, store.unavailable. Audited as
+        ``login.success``/``login.failure``.
         """
-        user: User | None = None
         try:
             proof = self.peek(client, token, SIGN_IN_USAGES)
-            if METHOD_FOR_CHANNEL[proof.channel] not in client.login_methods:
-                raise IdpError("login.method_disabled", Kind.FORBIDDEN, "this login method is not enabled")
-            user = self.users.by_contact(proof.channel, proof.target)
-            if user is None and not client.auto_signup:
-                raise user_not_found()
-            if user is not None:
-                self.users.ensure_active(user)
-            self.redeem(client, token or "")
         except IdpError as exc:
-            self._audit_failure(ctx, "login.failure", client, user, exc, method="verification_token")
+            self._audit_failure(ctx, "login.failure", client, None, exc, method="verification_token")
             raise
-        if user is None:
-            user = self.users.create_from_verified_contact(proof.channel, proof.target, ctx)
-        done = Completed(user, ["otp", proof.channel], int(time.time()))
-        with self.db.transaction() as session:
-            audit.record(session, "login.success", ctx, sub=user.sub, client_id=client.client_id,
-                         method=METHOD_FOR_CHANNEL[proof.channel], amr=done.amr)
-        return done
+        return self.login.verified_contact(client, ctx, proof.channel, proof.target,
+                                           spend=lambda: self.redeem(client, token or ""),
+                                           method="verification_token")
 
     def sign_up(self, client: Application, ctx: RequestContext, token: str | None, *, contact: str | None = None,
                 username: str | None = None, password: str | None = None,

@@ -98,6 +98,11 @@ def render_application(app: Application, secret: str | None = None, *, created: 
     return body
 
 
+def render_unlock(sub: str, was_locked: bool) -> dict:
+    """``POST /users/<sub>/unlock``: ``{"sub", "was_locked"}`` (200 either way: idempotent)."""
+    return {"sub": sub, "was_locked": was_locked}
+
+
 def render_user(user: User) -> dict:
     return {
         "sub": user.sub, "username": user.username, "email": user.email,

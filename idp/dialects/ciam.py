@@ -43,6 +43,10 @@ ERRORS: dict[str, tuple[int, str, str | None]] = {
     "otp.mismatch": (400, "invalid_request", "Mismatched OTP token and OTP sending parameters"),
     "account.user_not_found": (400, "invalid_grant", "User not found"),
     "account.abnormal_status": (400, "invalid_grant", "Abnormal user status"),
+    # the brute-force policy (issue 5): a temporary lock is an abnormal status (SPEC 5); the
+    # seeds name no captcha error, so it is an OAuth invalid_grant with its own description
+    "account.locked": (400, "invalid_grant", "Abnormal user status"),
+    "login.captcha_required": (400, "invalid_grant", "Captcha required"),
     "client.unauthenticated": (401, "invalid_client", "Client authentication failed."),
     "store.unavailable": (503, "temporarily_unavailable", "Service temporarily unavailable. Please try again later."),
 }
@@ -58,6 +62,7 @@ BY_KIND: dict[Kind, tuple[int, str]] = {
     Kind.RATE_LIMITED: (400, "sms_rate_limit_exceeded"),
     Kind.QUOTA_EXHAUSTED: (400, "invalid_request"),
     Kind.FAILED_PRECONDITION: (400, "invalid_request"),
+    Kind.CAPTCHA_REQUIRED: (400, "invalid_grant"),
     Kind.USER_STATUS: (400, "invalid_grant"),
     Kind.DELIVERY_FAILED: (503, "temporarily_unavailable"),
     Kind.UNAVAILABLE: (503, "temporarily_unavailable"),
@@ -143,11 +148,13 @@ OPERATION_ERRORS: dict[str, dict[str, tuple[int, str, str | None]]] = {
         "password.not_set": (400, "password_not_set", "The user has no password."),
         "account.not_found": (400, "user_not_found", None),
         "account.abnormal_status": _STATUS,
+        "account.locked": _STATUS,
         **{code: (400, "invalid_new_password", None) for code in _PASSWORD_POLICY},
     },
     "reset_user_password": {
         "account.user_not_found": (400, "user_not_found", None),
         "account.abnormal_status": _STATUS,
+        "account.locked": _STATUS,
         **{code: (400, "invalid_new_password", None) for code in _PASSWORD_POLICY},
     },
     "signup": {
@@ -158,6 +165,7 @@ OPERATION_ERRORS: dict[str, dict[str, tuple[int, str, str | None]]] = {
         "account.username_taken": (400, "username_is_used", None),
         "account.not_found": (400, "user_not_found", None),
         "account.abnormal_status": _STATUS,
+        "account.locked": _STATUS,
     },
 }
 

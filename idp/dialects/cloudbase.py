@@ -45,7 +45,8 @@ of the error's nature (CloudBase's ``error`` strings are gRPC names plus named e
 | 400  | captcha_required               | 9          | too many failures: solve a captcha         |
 | 400  | captcha_invalid                | 3          | wrong answer / unknown captcha token       |
 | 400  | password_not_set               | 9          | the user has no password                   |
-| 400  | invalid_status                 | 9          | the account is locked or disabled          |
+| 400  | invalid_status                 | 9          | the account is locked (too many failures,  |
+|      |                                |            | temporary) or disabled                     |
 | 400  | invalid_password               | 3          | the new password breaks the policy         |
 | 400  | two_factor_required            | 9          | the application requires MFA               |
 | 400  | invalid_grant, invalid_request…| 3          | OAuth errors of ``/token`` (RFC 6749 5.2)  |
@@ -53,7 +54,8 @@ of the error's nature (CloudBase's ``error`` strings are gRPC names plus named e
 | 403  | permission_denied              | 7          | not allowed (e.g. token lacks ``openid``)  |
 | 404  | not_found                      | 5          | no user for the contact                    |
 | 409  | already_exists                 | 6          | phone, email or username already used      |
-| 429  | resource_exhausted             | 8          | send limits or quota; ``Retry-After``      |
+| 429  | resource_exhausted             | 8          | send limits, quota, captcha images per IP; |
+|      |                                |            | ``Retry-After``                            |
 | 501  | unimplemented                  | 12         | login method disabled for the application  |
 | 503  | unavailable                    | 14         | delivery failed, Redis or database down    |
 """
@@ -127,6 +129,7 @@ BY_KIND: dict[Kind, tuple[int, str, int]] = {
     Kind.RATE_LIMITED: (429, "resource_exhausted", RESOURCE_EXHAUSTED),
     Kind.QUOTA_EXHAUSTED: (429, "resource_exhausted", RESOURCE_EXHAUSTED),
     Kind.FAILED_PRECONDITION: (400, "failed_precondition", FAILED_PRECONDITION),
+    Kind.CAPTCHA_REQUIRED: (400, "captcha_required", FAILED_PRECONDITION),
     Kind.USER_STATUS: _INVALID_STATUS,
     Kind.DELIVERY_FAILED: (503, "unavailable", UNAVAILABLE),
     Kind.UNAVAILABLE: (503, "unavailable", UNAVAILABLE),
@@ -141,6 +144,8 @@ DESCRIPTIONS = {
     "login.captcha_required": "Too many login attempts: a captcha is required.",
     "password.not_set": "The user has not set a password.",
     "account.abnormal_status": "The account is locked or disabled.",
+    "account.locked": "Account locked due to too many retries, please try again later.",
+    "captcha.rate_limited": "Too many captchas requested from this address, please try again later.",
     "login.method_disabled": "This login method is not enabled for the application.",
     "verification.invalid_token": "The verification_token is invalid, used or expired.",
 }

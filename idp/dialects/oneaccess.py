@@ -12,6 +12,12 @@ Wire details the seed leaves open, chosen here and documented for integrators:
   language of ``error_msg``; ``X-device-ip`` is informational (the IP the core sees is the
   socket's, SPEC 4.8). The tenant SSO endpoints take the same headers.
 - ``POST /api/v2/sdk/sms/send`` answers ``{"status": "SUCCESS"}``.
+- Brute-force policy (the same as every way in, ``idp/accounts/bruteforce.py``): after repeated
+  failures ``/login`` answers ``SDK.LOGIN.1003`` until a solved captcha comes in the
+  ``X-captcha-token`` header (a captcha is fetched and solved at ``POST /auth/v1/captcha/data``
+  and ``/captcha/data/verify`` with HTTP Basic ``client_id:``); after more, the account is
+  temporarily locked: ``SDK.LOGIN.1002``, like a disabled account. A user without a password
+  answers ``SDK.LOGIN.1001`` (OneAccess has no code of its own for it).
 - ``GET /api/v2/sdk/mobile-by-token`` answers ``{"mobile": "+86 152****7312"}`` (masked).
 - ``POST /api/v2/tenant/sso/session-token/sso-ticket`` takes ``{"session_token"}`` and answers
   ``{"sso_ticket", "expire"}``; ``POST /api/v2/tenant/sso/sso-ticket/verify`` takes
@@ -34,7 +40,8 @@ Error codes (``error_code``; 400 unless noted; "denied" rows also carry
 | SDK.COMMON.1429   | 429: too many requests (send limits, quota); ``Retry-After``   |
 | SDK.COMMON.1503   | 503: store or SMS delivery unavailable                         |
 | SDK.LOGIN.1001    | denied: wrong user name or password                            |
-| SDK.LOGIN.1002    | denied: the account is locked or disabled                      |
+| SDK.LOGIN.1002    | denied: the account is locked (too many failures, temporary) or disabled |
+| SDK.LOGIN.1003    | denied: too many failures: send a solved captcha in ``X-captcha-token`` |
 | SDK.MFA.1001      | denied: unknown, used, expired or foreign ``X-state-token``    |
 | SDK.MFA.1002      | denied: wrong verification code                                |
 | SDK.MFA.1003      | denied: code expired or too many wrong codes: request a new one |
@@ -70,6 +77,7 @@ from idp.store import PREFIX, guarded
 
 REQUIRED_HEADERS = ("X-operating-sys-version", "X-device-fingerprint", "X-agent", "X-client-id")
 STATE_TOKEN_HEADER = "X-state-token"
+CAPTCHA_TOKEN_HEADER = "X-captcha-token"
 SESSION_TOKEN_HEADER = "X-session-token"
 SSO_TICKET_TTL = 120
 
@@ -94,6 +102,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "SDK.COMMON.1503": ("Service temporarily unavailable. Please try again later.", "服务暂不可用，请稍后再试。"),  # noqa: RUF001
     "SDK.LOGIN.1001": ("Incorrect user name or password.", "用户名或密码错误。"),
     "SDK.LOGIN.1002": ("The account is locked or disabled.", "账号已被锁定或禁用。"),
+    "SDK.LOGIN.1003": ("Too many failed attempts. Please complete the captcha.", "失败次数过多，请完成图形验证码。"),  # noqa: RUF001
     "SDK.MFA.1001": ("The state_token is invalid or has expired. Please log in again.",
                      "state_token无效或已过期，请重新登录。"),  # noqa: RUF001
     "SDK.MFA.1002": ("Incorrect verification code.", "验证码错误。"),
@@ -118,6 +127,9 @@ ERRORS: dict[str, tuple[int, str, bool]] = {
     "otp.invalid_auth_source": (400, "SDK.COMMON.1004", False),
     "login.invalid_credentials": (400, "SDK.LOGIN.1001", True),
     "account.abnormal_status": (400, "SDK.LOGIN.1002", True),
+    "account.locked": (400, "SDK.LOGIN.1002", True),
+    "login.captcha_required": (400, "SDK.LOGIN.1003", True),
+    "password.not_set": (400, "SDK.LOGIN.1001", True),
     "mfa.invalid_state_token": (400, "SDK.MFA.1001", True),
     "otp.wrong_code": (400, "SDK.MFA.1002", True),
     "totp.wrong_code": (400, "SDK.MFA.1002", True),
@@ -143,6 +155,7 @@ BY_KIND: dict[Kind, tuple[int, str, bool]] = {
     Kind.RATE_LIMITED: (429, "SDK.COMMON.1429", False),
     Kind.QUOTA_EXHAUSTED: (429, "SDK.COMMON.1429", False),
     Kind.FAILED_PRECONDITION: (400, "SDK.MFA.1005", True),
+    Kind.CAPTCHA_REQUIRED: (400, "SDK.LOGIN.1003", True),
     Kind.USER_STATUS: (400, "SDK.LOGIN.1002", True),
     Kind.DELIVERY_FAILED: (503, "SDK.COMMON.1503", False),
     Kind.UNAVAILABLE: (503, "SDK.COMMON.1503", False),
@@ -182,6 +195,7 @@ class SdkHeaders:
     client_id: str
     lang: str
     device_ip: str | None = None
+    captcha_token: str | None = None  # ``X-captcha-token``: a solved captcha (brute-force policy)
 
     def context(self, ip: str) -> RequestContext:
         """The core's view of the call: ``ip`` is the socket's, never ``X-device-ip``."""
@@ -197,7 +211,8 @@ def parse_headers(headers: Mapping[str, str]) -> SdkHeaders:
             raise missing(name)
     return SdkHeaders(os_version=values["X-operating-sys-version"], device=values["X-device-fingerprint"],
                       agent=values["X-agent"], client_id=values["X-client-id"], lang=language(headers.get("X-L")),
-                      device_ip=(headers.get("X-device-ip") or "").strip() or None)
+                      device_ip=(headers.get("X-device-ip") or "").strip() or None,
+                      captcha_token=(headers.get(CAPTCHA_TOKEN_HEADER) or "").strip()[:256] or None)
 
 
 def required_header(headers: Mapping[str, str], name: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 import redis
 
 from idp import audit
+from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.users import UserService
 from idp.context import RequestContext
 from idp.crypto import new_token
@@ -127,8 +128,10 @@ def factor_not_allowed(factor: str) -> IdpError:
 
 class MfaFlow:
     def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis, users: UserService,
-                 otp: OtpService, factors: FactorService, devices: RememberedDevices) -> None:
+                 otp: OtpService, factors: FactorService, devices: RememberedDevices,
+                 guard: BruteForceGuard | None = None) -> None:
         self.settings = settings
+        self.guard = guard  # the brute-force policy: wrong second-factor codes are failures too
         self.db = db
         self.redis = redis_client
         self.users = users
@@ -282,12 +285,34 @@ class MfaFlow:
                 self._check_target(channel, target, own)
             if state.otp_channel != channel or not state.otp_token or state.otp_target != own:
                 raise IdpError("otp.unknown_token", Kind.NOT_FOUND, "no code was sent for this step")
-            self.otp.verify(client, channel, own, "mfa", state.otp_source, state.otp_token, code)
-        elif factor_type == "totp":
-            if not self.factors.check_totp(user.sub, code, ctx):
-                raise IdpError("totp.wrong_code", Kind.WRONG_CODE, "wrong code")
-        elif not self.factors.use_recovery_code(user.sub, code, ctx):
-            raise IdpError("recovery.wrong_code", Kind.WRONG_CODE, "wrong recovery code")
+            # the OTP service applies the brute-force policy to the number (this account)
+            self.otp.verify(client, channel, own, "mfa", state.otp_source, state.otp_token, code, ctx=ctx)
+            return
+        self._check_lock(user, ctx)
+        if factor_type == "totp":
+            ok = self.factors.check_totp(user.sub, code, ctx)
+            wrong = IdpError("totp.wrong_code", Kind.WRONG_CODE, "wrong code")
+        else:
+            ok = self.factors.use_recovery_code(user.sub, code, ctx)
+            wrong = IdpError("recovery.wrong_code", Kind.WRONG_CODE, "wrong recovery code")
+        self._count(user, ctx, ok)
+        if not ok:
+            raise wrong
+
+    def _check_lock(self, user: User, ctx: RequestContext) -> None:
+        """A temporarily locked account checks no second factor either (account.locked)."""
+        if self.guard is not None:
+            self.guard.check(user.sub, ctx, sub=user.sub, captcha=False)
+
+    def _count(self, user: User, ctx: RequestContext, ok: bool) -> None:
+        """Wrong TOTP and recovery codes count under the user's sub (OTP codes are counted by
+        the OTP service under the number, which resolves to the same sub)."""
+        if self.guard is None:
+            return
+        if ok:
+            self.guard.succeeded(user.sub, ctx, sub=user.sub)
+        else:
+            self.guard.failed(user.sub, ctx, sub=user.sub)
 
     # -- enrolment during login (policy required, nothing usable yet) -----------------------
     @guarded
@@ -311,7 +336,13 @@ class MfaFlow:
             if not state.enrol:
                 raise factor_not_allowed("enrolment")
             user = self._user(state)
-            self.factors.confirm_totp(state.sub, code, ctx)
+            self._check_lock(user, ctx)
+            try:
+                self.factors.confirm_totp(state.sub, code, ctx)
+            except IdpError as exc:
+                if exc.kind is Kind.WRONG_CODE:
+                    self._count(user, ctx, ok=False)
+                raise
         except BaseException as exc:
             counted = isinstance(exc, IdpError) and exc.kind is Kind.WRONG_CODE
             self._release(keys=[Keys.mfa_state(state_token)], args=[1 if counted else 0, MAX_FAILURES])

@@ -73,8 +73,9 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         auto_signup = _truthy(form.get("auto_signup")) or client.auto_signup
         user = users.by_contact(self.CHANNEL, target)
         can_login = (user is None and auto_signup) or (user is not None and user.is_active)
+        # the brute-force policy (lock, failure count) applies inside the OTP service
         otp.verify(client, self.CHANNEL, target, "login", policy.auth_source_id,
-                   form.get("otp_token"), form.get("otp"), consume=can_login)
+                   form.get("otp_token"), form.get("otp"), consume=can_login, ctx=ctx)
         if not can_login:
             users.user_for_code_login(self.CHANNEL, target, auto_signup=auto_signup)  # raises
         if user is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from idp import audit
+from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.users import UserService
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
@@ -101,8 +102,10 @@ class OtpService:
         redis_client: redis.Redis,
         senders: dict[str, Sender],
         users: UserService,
+        guard: BruteForceGuard | None = None,
     ) -> None:
         self.settings = settings
+        self.guard = guard  # the brute-force policy, for every code verification (issue 5)
         self.db = db
         self.redis = redis_client
         self.senders = senders
@@ -223,14 +226,26 @@ class OtpService:
         code: str,
         *,
         consume: bool = True,
+        ctx: RequestContext | None = None,
     ) -> VerifiedCode:
         """Check ``code`` against ``otp_token`` (``target`` already normalised).
 
-        Raises otp.unknown_token, otp.mismatch, otp.wrong_code, otp.expired_code,
+        Every way a code is checked shares the brute-force policy: a temporarily locked
+        number/address (its account, when it has one) checks no code, and a wrong code counts
+        as a failure of it (``ctx`` gives the client IP; without it only the per-identifier
+        rules apply). No captcha here: the code's own budget bounds guessing.
+
+        Raises otp.unknown_token, account.locked, otp.mismatch, otp.wrong_code, otp.expired_code,
         otp.too_many_failures, store.unavailable.
         """
         if not otp_token or len(otp_token) > 128:
             raise IdpError(*_VERIFY_ERRORS["unknown_token"])
+        ctx = ctx or RequestContext()
+        sub: str | None = None
+        if self.guard is not None:
+            account = self.users.by_contact(channel, target)
+            sub = account.sub if account is not None else None
+            self.guard.check(target, ctx, sub=sub, captcha=False)
         limits = self.settings.limits
         outcome = self._verify(
             keys=[
@@ -250,7 +265,11 @@ class OtpService:
             ],
         )
         if outcome != "ok":
+            if self.guard is not None and outcome in ("wrong_code", "too_many_failures"):
+                self.guard.failed(target, ctx, sub=sub)
             raise IdpError(*_VERIFY_ERRORS[outcome])
+        if self.guard is not None:
+            self.guard.succeeded(target, ctx, sub=sub)
         return VerifiedCode(channel, target, usage, auth_source_id or "")
 
     @guarded

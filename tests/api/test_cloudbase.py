@@ -146,10 +146,9 @@ def test_wrong_password(client, user):
 
 def test_user_without_password(client, apps):
     create_user(apps, username="codesonly", phone_number="+8613712345678")
-    # TODO(brute-force policy): LoginFlow answers login.invalid_credentials today (no enumeration);
-    # once it raises password.not_set this is 400 password_not_set (9), already in the ERRORS table.
-    response = post(client, "/signin", {"username": "codesonly", "password": PASSWORD})
-    assert response.get_json()["error"] in ("invalid_username_or_password", "password_not_set")
+    body = assert_error(post(client, "/signin", {"username": "codesonly", "password": PASSWORD}),
+                        400, "password_not_set", 9)
+    assert body["error_description"] == "The user has not set a password."
 
 
 def test_locked_user_is_invalid_status(client, user, services):
