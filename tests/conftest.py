@@ -166,3 +166,16 @@ def seeded(services):
         {"client_id": "SPA_CLIENT_ID", "name": "spa", "type": "spa", "auth_source_ids": sources,
          "scopes": ["openid"]}, ctx)
     return services
+
+
+@pytest.fixture
+def own_redis(settings_overrides, tmp_path):
+    """The app on a Redis server of its own, which the test may stop (outage) and restart."""
+    from tests.helpers import RedisProcess, free_port
+
+    server = RedisProcess(free_port(), tmp_path)
+    server.start()
+    settings_overrides["redis_url"] = f"redis://127.0.0.1:{server.port}/0"
+    settings_overrides["redis_timeout"] = 0.5
+    yield server
+    server.stop()

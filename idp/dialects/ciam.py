@@ -12,6 +12,7 @@ from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from idp.accounts.self_service import ContactProof
+from idp.dialects.common import parse_json
 from idp.errors import IdpError, Kind, invalid
 from idp.models import User
 from idp.oauth.bearer import claims_for
@@ -296,20 +297,7 @@ class UserinfoUpdateRequest(_Contacts):
         return {k: getattr(self, k) for k in ("name", "locale", "username") if k in self.model_fields_set}
 
 
-def parse(model: type[BaseModel], payload: object):
-    """A request model from a JSON body. Raises request.invalid naming the problem."""
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        if first["type"] == "extra_forbidden":
-            raise invalid("request.invalid", f"Unsupported attribute '{field}'.") from exc
-        if first["type"] == "missing":
-            raise invalid("request.invalid", f"Missing '{field}' in request.") from exc
-        raise invalid("request.invalid", f"Invalid '{field}': {first['msg']}.") from exc
+parse = parse_json  # the shared reader (idp/dialects/common.py)
 
 
 def render_userinfo(user: User, scopes: frozenset[str] | set[str]) -> dict:

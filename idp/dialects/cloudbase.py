@@ -67,11 +67,12 @@ import uuid
 from typing import Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from idp.accounts.captcha import CaptchaChallenge
 from idp.accounts.users import check_username
 from idp.accounts.verification import Issued, Sent
+from idp.dialects.common import parse_json
 from idp.errors import IdpError, Kind, invalid
 from idp.models import User
 
@@ -291,18 +292,7 @@ class CaptchaVerifyRequest(_Body):
     key: str = Field(min_length=1, max_length=16)
 
 
-def parse(model: type[BaseModel], payload: object):
-    """A request model from a JSON body. Raises request.invalid naming the problem."""
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        if first["type"] == "missing":
-            raise invalid("request.invalid", f"Missing '{field}' in request.") from exc
-        raise invalid("request.invalid", f"Invalid '{field}': {first['msg']}.") from exc
+parse = parse_json  # the shared reader (idp/dialects/common.py)
 
 
 # -- results -------------------------------------------------------------------------------

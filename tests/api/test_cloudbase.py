@@ -14,7 +14,6 @@ from idp.crypto import hash_secret
 from idp.dialects import cloudbase
 from idp.errors import IdpError, Kind
 from idp.store import Keys
-from tests.api.test_outage import RedisProcess, free_port
 from tests.conftest import basic
 from tests.helpers import create_user
 
@@ -528,16 +527,6 @@ def test_request_id_is_echoed(client, user):
 def test_request_id_that_is_not_a_plain_token_is_replaced(client, user):
     response = post(client, "/signin", {}, **{"X-Request-Id": "a b<c>"})
     assert uuid.UUID(response.headers["X-Request-Id"]).version == 4
-
-
-@pytest.fixture
-def own_redis(settings_overrides, tmp_path):
-    server = RedisProcess(free_port(), tmp_path)
-    server.start()
-    settings_overrides["redis_url"] = f"redis://127.0.0.1:{server.port}/0"
-    settings_overrides["redis_timeout"] = 0.5
-    yield server
-    server.stop()
 
 
 def test_redis_down_is_503_unavailable(own_redis, client, user):

@@ -10,7 +10,6 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.context import RequestContext
-from tests.api.test_outage import RedisProcess, free_port
 from tests.helpers import create_user
 
 # seed 004's request headers and body
@@ -430,16 +429,6 @@ def test_logout_needs_the_session_token(client, apps):
 
 
 # -- outage ---------------------------------------------------------------------------------
-@pytest.fixture
-def own_redis(settings_overrides, tmp_path):
-    server = RedisProcess(free_port(), tmp_path)
-    server.start()
-    settings_overrides["redis_url"] = f"redis://127.0.0.1:{server.port}/0"
-    settings_overrides["redis_timeout"] = 0.5
-    yield server
-    server.stop()
-
-
 def test_redis_down_is_503_json(own_redis, client, user):
     token = session_token(client)
     own_redis.stop()

