@@ -22,7 +22,7 @@ from idp.oauth.keys import KeyService
 from idp.oauth.tokens import AccessTokenGenerator, IdTokenIssuer, RefreshTokenStore
 from idp.otp.senders import Sender, build_senders
 from idp.otp.service import OtpService
-from idp.sessions import SsoSessionStore
+from idp.sessions import SsoSessionStore, SsoTickets
 from idp.settings import Settings
 from idp.store import connect
 
@@ -41,6 +41,7 @@ class Services:
     id_tokens: IdTokenIssuer
     refresh_tokens: RefreshTokenStore
     sessions: SsoSessionStore
+    sso_tickets: SsoTickets
     authz: AuthorizationService
     self_service: SelfService
     phones: PhoneChanges
@@ -83,6 +84,7 @@ class Services:
             id_tokens=IdTokenIssuer(settings, keys),
             refresh_tokens=refresh_tokens,
             sessions=sessions,
+            sso_tickets=SsoTickets(redis_client, sessions, users),
             authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected),
             self_service=self_service,
             phones=PhoneChanges(db, redis_client, otp, self_service),

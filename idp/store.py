@@ -105,6 +105,10 @@ class Keys:
         return f"{PREFIX}authz:family:replayed:{family_id}"
 
     @staticmethod
+    def sso_ticket(ticket_hash: str) -> str:
+        return f"{PREFIX}oa:ticket:{ticket_hash}"
+
+    @staticmethod
     def pending_phone(sub: str) -> str:
         return f"{PREFIX}phone:pending:{sub}"
 

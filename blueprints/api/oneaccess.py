@@ -118,8 +118,8 @@ def sso_ticket():
     svc = services()
     client, _ctx = _call()
     body = oneaccess.parse(oneaccess.SsoTicketRequest, json_body())
-    ticket = oneaccess.SsoTickets(svc.redis).issue(svc.sessions.get(body.session_token), client.client_id)
-    return _reply(oneaccess.render_ticket(ticket))
+    ticket = svc.sso_tickets.issue(body.session_token, client.client_id)
+    return _reply(oneaccess.render_ticket(ticket, svc.sso_tickets.ttl))
 
 
 @bp.post("/api/v2/tenant/sso/sso-ticket/verify")
@@ -127,6 +127,4 @@ def sso_ticket_verify():
     svc = services()
     client, _ctx = _call()
     body = oneaccess.parse(oneaccess.SsoTicketVerifyRequest, json_body())
-    record = oneaccess.SsoTickets(svc.redis).redeem(body.sso_ticket, client.client_id)
-    session, user = svc.sessions.get(record["session_id"]), svc.users.by_sub(record["sub"])
-    return _reply(oneaccess.render_user(session, user))
+    return _reply(oneaccess.render_user(svc.sso_tickets.redeem(body.sso_ticket, client.client_id)))

@@ -51,35 +51,28 @@ Error codes (``error_code``; 400 unless noted; "denied" rows also carry
 | SDK.SESSION.1001  | unknown or ended ``session_token``                             |
 | SDK.SSO.1001      | unknown, used or expired ``sso_ticket``                        |
 
-Redis key (add to the table in ``idp/store.py``):
-``gh:oa:ticket:{sha256(sso_ticket)}`` — string (JSON: sub, client_id, session_id),
-ttl ``SSO_TICKET_TTL`` (120 s), single use (read and deleted in one MULTI).
+The tickets themselves live in ``idp/sessions/tickets.py`` (120 s, single use, hashed).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idp.context import RequestContext
-from idp.crypto import hash_secret, new_token
 from idp.errors import IdpError, Kind, invalid
 from idp.flows.login import Completed, mask_target
 from idp.models import Application, User
 from idp.oauth.tokens import Principal
 from idp.sessions import SsoSession
-from idp.store import PREFIX, guarded
 
 REQUIRED_HEADERS = ("X-operating-sys-version", "X-device-fingerprint", "X-agent", "X-client-id")
 STATE_TOKEN_HEADER = "X-state-token"
 CAPTCHA_TOKEN_HEADER = "X-captcha-token"
 SESSION_TOKEN_HEADER = "X-session-token"
-SSO_TICKET_TTL = 120
 
 # OneAccess names of Gatehouse's factor types (``mfa_types``). Recovery codes have no
 # OneAccess name or endpoint: they are offered on the hosted pages only.
@@ -140,8 +133,8 @@ ERRORS: dict[str, tuple[int, str, bool]] = {
     "mfa.target_mismatch": (400, "SDK.MFA.1004", True),
     "mfa.no_factor": (400, "SDK.MFA.1005", True),
     "account.phone_taken": (400, "SDK.SMS.1001", False),
-    "oneaccess.invalid_session_token": (400, "SDK.SESSION.1001", False),
-    "oneaccess.invalid_sso_ticket": (400, "SDK.SSO.1001", False),
+    "sso.invalid_session_token": (400, "SDK.SESSION.1001", False),
+    "sso.invalid_ticket": (400, "SDK.SSO.1001", False),
 }
 
 # when a code has no entry, its kind decides
@@ -301,64 +294,11 @@ def render_mobile(user: User | None) -> dict:
     return {"mobile": mask_target("sms", user.phone_number)}
 
 
-def render_ticket(ticket: str) -> dict:
-    return {"sso_ticket": ticket, "expire": SSO_TICKET_TTL}
+def render_ticket(ticket: str, expire: int) -> dict:
+    return {"sso_ticket": ticket, "expire": expire}
 
 
-def render_user(session: SsoSession | None, user: User | None) -> dict:
-    """The ticket's user, while the session it came from lives and the account is active."""
-    if session is None or user is None or not user.is_active or session.sub != user.sub:
-        raise invalid_sso_ticket()
+def render_user(user: User) -> dict:
     info = {"id": user.sub, "userName": user.username, "name": user.name, "mobile": user.phone_number,
             "email": user.email}
     return {"code": "200", "message": "success", "data": {"user": info}}
-
-
-def invalid_session_token() -> IdpError:
-    return IdpError("oneaccess.invalid_session_token", Kind.NOT_FOUND, "unknown or ended session_token")
-
-
-def invalid_sso_ticket() -> IdpError:
-    return IdpError("oneaccess.invalid_sso_ticket", Kind.NOT_FOUND, "unknown, used or expired sso_ticket")
-
-
-# -- sso tickets ------------------------------------------------------------------------
-class SsoTickets:
-    """One-time tickets standing for an SSO session (``session_token``), for one application.
-
-    Stored as SHA-256 of the ticket (a Redis dump reveals nothing usable); redeeming reads and
-    deletes in one MULTI, so of N concurrent redemptions exactly one gets the user.
-    """
-
-    def __init__(self, redis_client: redis.Redis, ttl: int = SSO_TICKET_TTL) -> None:
-        self.redis = redis_client
-        self.ttl = ttl
-
-    @staticmethod
-    def key(ticket: str) -> str:
-        return f"{PREFIX}oa:ticket:{hash_secret(ticket)}"
-
-    @guarded
-    def issue(self, session: SsoSession | None, client_id: str) -> str:
-        """Raises oneaccess.invalid_session_token for an unknown or ended session."""
-        if session is None:
-            raise invalid_session_token()
-        ticket = new_token(32)
-        record = {"sub": session.sub, "client_id": client_id, "session_id": session.id}
-        self.redis.set(self.key(ticket), json.dumps(record), ex=self.ttl)
-        return ticket
-
-    @guarded
-    def redeem(self, ticket: str, client_id: str) -> dict:
-        """The ticket's record, spent. Raises oneaccess.invalid_sso_ticket (unknown, used,
-        expired, or issued to another application: that one is spent too)."""
-        if len(ticket) > 100:
-            raise invalid_sso_ticket()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.get(self.key(ticket))
-        pipe.delete(self.key(ticket))
-        raw, _ = pipe.execute()
-        record = json.loads(raw) if raw else None
-        if record is None or record["client_id"] != client_id:
-            raise invalid_sso_ticket()
-        return record
