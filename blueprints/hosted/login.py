@@ -96,6 +96,18 @@ def lock_started(failure: IdpError, identifier: str | None) -> IdpError | None:
     return locked(retry_after) if retry_after else None
 
 
+def refused(form: FlaskForm, exc: IdpError, identifier: str | None) -> tuple[IdpError, int]:
+    """Show a refusal on ``form``; when it was the failure that started a lock, show the lock."""
+    status = attach(form, exc)
+    lock = lock_started(exc, identifier)
+    return (lock, attach(form, lock)) if lock is not None else (exc, status)
+
+
+def captcha_after(failure: IdpError, identifier: str | None, ctx: RequestContext) -> bool:
+    """Whether the page shown after ``failure`` carries a captcha (never while locked)."""
+    return failure.code != "account.locked" and (failure.code in CAPTCHA_ERRORS or captcha_due(identifier, ctx))
+
+
 def locked_response(response, exc: IdpError | None):
     """``Retry-After`` on a page that says the identifier is temporarily locked."""
     body, status = response
@@ -127,13 +139,8 @@ def login():
             session.pop(CAPTCHA_FOR, None)
             return finish_login(done, page)
         except IdpError as exc:
-            failure = for_login(exc)
-            status = attach(form, failure)
-            lock = lock_started(failure, form.username.data)
-            if lock is not None:
-                failure, status = lock, attach(form, lock)
-        show_captcha = failure.code != "account.locked" and (
-            failure.code in CAPTCHA_ERRORS or captcha_due(form.username.data, ctx))
+            failure, status = refused(form, for_login(exc), form.username.data)
+        show_captcha = captcha_after(failure, form.username.data, ctx)
     else:  # a field or the CSRF token is missing: a shown captcha stays (its image is redrawn)
         show_captcha = bool(form.captcha_challenge.data)
     challenge = None
@@ -177,13 +184,8 @@ def login_verify(channel: str):
                                                 state["otp_token"], form.code.data.strip(), captcha_token=token)
             return finish_login(done, page)
         except IdpError as exc:
-            failure = exc
-            status = attach(form, exc)
-            lock = lock_started(failure, state["target"])
-            if lock is not None:
-                failure, status = lock, attach(form, lock)
-        show_captcha = failure.code != "account.locked" and (
-            failure.code in CAPTCHA_ERRORS or captcha_due(state["target"], ctx))
+            failure, status = refused(form, exc, state["target"])
+        show_captcha = captcha_after(failure, state["target"], ctx)
     else:
         show_captcha = bool(form.captcha_challenge.data)
     challenge = new_captcha(form, ctx) if show_captcha else None
