@@ -177,9 +177,36 @@ def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.
         "health_check_interval": 30,
         "decode_responses": True,
     }
+    if redis_url.startswith(SENTINEL_SCHEME):
+        return _sentinel_master(redis_url, options)
     if redis_url:
         return redis.Redis.from_url(redis_url, **options)
     return redis.Redis(unix_socket_path=embedded_socket(instance_path), **options)
+
+
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def _sentinel_master(redis_url: str, options: dict) -> redis.Redis:
+    """``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: the master
+    the Sentinels name, found again by redis-py after a failover."""
+    from urllib.parse import unquote, urlsplit
+
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(redis_url)
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if userinfo else None
+    nodes = []
+    for node in hostlist.split(","):
+        host, _, port = node.rpartition(":")
+        nodes.append((host or node, int(port) if host else 26379))
+    path = [piece for piece in parts.path.split("/") if piece]
+    if not path:
+        raise ValueError("REDIS_URL: redis+sentinel:// needs a service name (…/mymaster/0)")
+    sentinel = Sentinel(nodes, socket_timeout=options["socket_timeout"],
+                        socket_connect_timeout=options["socket_connect_timeout"])
+    return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password, **options)
 
 
 P = ParamSpec("P")
