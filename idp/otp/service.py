@@ -161,7 +161,13 @@ class OtpService:
         binding = _binding(channel, target, usage, client.client_id, policy.auth_source_id)
         live = self._live_code(usage, channel, target, binding, now)
         rules = self.limiter.rules(channel, target, ctx.ip, client.client_id, int(now))
-        self.limiter.reserve(rules, channel)
+        try:
+            self.limiter.reserve(rules, channel)
+        except IdpError as exc:  # a refused send is audited too: pumping runs show in the log
+            if exc.kind is not Kind.UNAVAILABLE:
+                self._audit("otp.send", ctx, client, "failure", channel=channel, usage=usage, reason=exc.code,
+                            rule=exc.details.get("rule"))
+            raise
         try:
             if live:
                 token, code, code_ttl = live

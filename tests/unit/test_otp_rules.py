@@ -148,6 +148,17 @@ def test_one_send_per_30_seconds_per_number(services, tenant):
     assert 25 <= caught.value.retry_after <= 30
 
 
+def test_a_refused_send_is_audited_with_its_rule(services, tenant):
+    from idp.audit import AuditQuery, search
+
+    send(services, tenant)
+    with pytest.raises(IdpError):
+        send(services, tenant)
+    events = search(services.db, AuditQuery(type="otp.send", limit=10)).events
+    assert [(e.result, e.details.get("reason"), e.details.get("rule")) for e in events] == [
+        ("failure", "otp.rate_limited", "target_interval"), ("success", None, None)]
+
+
 @pytest.mark.limits(target_interval=0, target_daily=3)
 def test_daily_count_per_number(services, tenant):
     for _ in range(3):
