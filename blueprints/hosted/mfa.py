@@ -102,14 +102,16 @@ def send_mfa_code(page: Page, challenge: Challenge, channel: str) -> bool:
     """Send the code to the person's own number/address; remember when (also after a refused
     send, so the cooldown shows and a refresh does not ask again)."""
     ok, now, retry_after = True, int(time.time()), None
+    state = session.get(MFA_KEY) or {}
     try:
         services().mfa.send_code(page.client, page.context(), challenge.token, channel)
+        # issue 4: the state token is rotated after each step (the code it now carries goes along)
+        state["token"] = challenge.token = services().mfa.rotate(page.client, page.context(), challenge.token)
     except IdpError as exc:
         flash(str(describe(exc)[1]), "error")
         ok, retry_after = False, exc.retry_after
     if retry_after is not None:  # show the service's own wait
         now += retry_after - services().settings.limits.target_interval
-    state = session.get(MFA_KEY) or {}
     session[MFA_KEY] = {**state, "sent": {**(state.get("sent") or {}), channel: now}}
     return ok
 

@@ -14,6 +14,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp.errors import IdpError
 from tests.helpers import create_user
 from tests.web.conftest import PASSWORD, PHONE, csrf_token, submit, text
 
@@ -136,6 +137,19 @@ def test_only_the_opaque_state_token_travels(app, client, services, mfa_app, use
     location = client.get(response.headers["Location"]).headers["Location"]
     assert token not in location
     assert services.mfa.peek(mfa_app, _ctx(), token).sub == user.sub  # the facts stay in Redis
+
+
+def test_the_state_token_is_rotated_when_the_code_is_sent(app, client, services, mfa_app, user, outbox):
+    location = password_step(client, authorize(client, mfa_app.client_id)).headers["Location"]
+    before = flask_session(app, client)["gh_mfa"]["token"]
+    url = follow(client, location)[0]  # the SMS page: the code goes out on arrival
+    after = flask_session(app, client)["gh_mfa"]["token"]
+    assert after != before
+    with pytest.raises(IdpError):
+        services.mfa.peek(mfa_app, _ctx(), before)  # the old token is spent
+    page = text(client.get(url))
+    done = post_form(client, url, page, {"code": outbox.last_code(PHONE)})
+    assert done.status_code == 302  # the rotated token carried the sent code
 
 
 def _ctx():
