@@ -146,14 +146,9 @@ class BruteForceGuard:
         only the lock applies there.
         """
         keys = self._keys(identifier, sub)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.ttl(keys.lock)
-        pipe.get(keys.per_identifier)
-        pipe.hget(keys.by_ip, ctx.ip)
-        pipe.get(keys.per_ip(ctx.ip))
-        lock_ttl, per_identifier, by_ip, per_ip = pipe.execute()
-        if lock_ttl and int(lock_ttl) > 0:
-            raise locked(int(lock_ttl))
+        lock_ttl, per_identifier, by_ip, per_ip = self._read(keys, ctx)
+        if lock_ttl > 0:
+            raise locked(lock_ttl)
         if not captcha or not self._due(per_identifier, by_ip, per_ip):
             return
         if captcha_token and self.captcha.redeem(captcha_token, ctx):
@@ -166,14 +161,18 @@ class BruteForceGuard:
     def captcha_due(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
         """Whether the next attempt for ``identifier`` from this IP must carry a captcha (the
         hosted page shows the captcha before the person submits). False while locked."""
-        keys = self._keys(identifier, sub)
+        lock_ttl, per_identifier, by_ip, per_ip = self._read(self._keys(identifier, sub), ctx)
+        return lock_ttl <= 0 and self._due(per_identifier, by_ip, per_ip)
+
+    def _read(self, keys: _Keys, ctx: RequestContext) -> tuple[int, str | None, str | None, str | None]:
+        """One round trip: the lock's seconds left (≤ 0: none) and the three failure counts."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(keys.lock)
+        pipe.ttl(keys.lock)
         pipe.get(keys.per_identifier)
         pipe.hget(keys.by_ip, ctx.ip)
         pipe.get(keys.per_ip(ctx.ip))
-        is_locked, per_identifier, by_ip, per_ip = pipe.execute()
-        return not is_locked and self._due(per_identifier, by_ip, per_ip)
+        lock_ttl, per_identifier, by_ip, per_ip = pipe.execute()
+        return int(lock_ttl or 0), per_identifier, by_ip, per_ip
 
     @guarded
     def failed(self, identifier: str, ctx: RequestContext, *,
