@@ -13,14 +13,17 @@ from idp.services import Services
 from idp.settings import load_settings
 
 
-def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    settings = load_settings().with_overrides(overrides).check()
+def create_app(overrides: dict[str, Any] | None = None, *, services: Services | None = None) -> Flask:
+    """The app from the environment (``overrides`` replace settings), or around ``services``
+    built by the caller (a test with its own clock)."""
+    if services is None:
+        services = Services.build(load_settings().with_overrides(overrides).check())
+    settings = services.settings
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(SECRET_KEY=settings.secret_key)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # bodies keep the vendor documents' order
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
-    services = Services.build(settings)
     app.extensions["gatehouse"] = services
     app.teardown_appcontext(lambda _exc: services.db.remove())
     errors.init_app(app)

@@ -8,8 +8,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from idp.admin.shapes import render_application, render_auth_source, render_user
 from idp.context import RequestContext
-from idp.dialects.admin import render_application, render_auth_source, render_user
 from idp.errors import IdpError
 from idp.migrate import upgrade
 from idp.services import Services

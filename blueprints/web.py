@@ -21,6 +21,7 @@ def request_context(client_id: str | None = None) -> RequestContext:
         user_agent=request.headers.get("User-Agent", ""),
         locale=request.accept_languages.best_match(["en", "zh"]) or "en",
         client_id=client_id,
+        now=services().clock.now(),
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from idp.context import RequestContext
 from idp.db import Database
-from idp.errors import IdpError, invalid
+from idp.errors import IdpError, Kind, invalid
 from idp.models import AuditEvent
 
 log = logging.getLogger("gatehouse")
@@ -66,6 +66,20 @@ def record(
             at=ctx.now,
         )
     )
+
+
+def write(db: Database, type_: str, ctx: RequestContext, **fields: Any) -> None:
+    """``record`` in a transaction of its own: an event that belongs to no other change."""
+    with db.transaction() as session:
+        record(session, type_, ctx, **fields)
+
+
+def failure(db: Database, type_: str, ctx: RequestContext, exc: IdpError, **fields: Any) -> None:
+    """A refusal, with the error's code as ``reason``, in a transaction of its own. An outage
+    is not recorded: there is nowhere to write it, and the caller answers 503 anyway."""
+    if exc.kind is Kind.UNAVAILABLE:
+        return
+    write(db, type_, ctx, result="failure", reason=exc.code, **fields)
 
 
 def is_secret_name(name: str) -> bool:

@@ -54,5 +54,16 @@ def normalise_email(raw: str, blocklist: tuple[str, ...]) -> str:
     return email
 
 
-def mask_phone(e164: str) -> str:
-    return e164[:-8] + "****" + e164[-4:] if len(e164) > 8 else "****"
+def mask_target(channel: str, target: str) -> str:
+    """``+86 136****5678`` or ``a***@example.com``: enough to recognise, not to harvest."""
+    if channel == "email":
+        local, _, domain = target.partition("@")
+        return f"{local[:1]}***@{domain}"
+    try:
+        number = phonenumbers.parse(target)
+    except phonenumbers.NumberParseException:
+        return "****"
+    national = str(number.national_number)
+    if len(national) < 8:
+        return f"+{number.country_code} ****{national[-2:]}"
+    return f"+{number.country_code} {national[:3]}****{national[-4:]}"

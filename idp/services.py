@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 
-from idp.accounts.bruteforce import BruteForceGuard
-from idp.accounts.captcha import CaptchaService
+from idp.accounts.passwords import Passwords
 from idp.accounts.phone import PhoneChanges
 from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
-from idp.accounts.verification import VerificationService
+from idp.clock import Clock, SystemClock
 from idp.db import Database
 from idp.factors import FactorService, RememberedDevices
 from idp.flows.login import LoginFlow
 from idp.flows.mfa import MfaFlow
+from idp.flows.verification import VerificationService
+from idp.guard.bruteforce import BruteForceGuard
+from idp.guard.captcha import CaptchaService
 from idp.oauth.authorize import AuthorizationService
 from idp.oauth.clients import ClientService
 from idp.oauth.keys import KeyService
@@ -30,6 +33,7 @@ from idp.store import connect
 @dataclass
 class Services:
     settings: Settings
+    clock: Clock
     db: Database
     redis: redis.Redis
     senders: dict[str, Sender]
@@ -54,25 +58,32 @@ class Services:
     verifications: VerificationService
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, *, clock: Clock | None = None,
+              captcha_answers: Callable[[], str] | None = None) -> Services:
+        """Everything, from ``settings``. ``clock`` (default: the system's) is the one every
+        time-dependent rule reads; ``captcha_answers`` replaces the random captcha texts (a
+        test that must read what an image says)."""
+        clock = clock or SystemClock()
         db = Database(settings.database_url)
         redis_client = connect(settings.redis_url, settings.instance_path, settings.redis_timeout)
         senders = build_senders(settings)
-        users = UserService(db, settings.default_region)
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+        users = UserService(db, settings.default_region, passwords)
         # a retired key stays published for longer than any token it signed can live
         keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
-        captcha = CaptchaService(settings, redis_client)
-        bruteforce = BruteForceGuard(settings, db, redis_client, captcha)  # issue 5: every way in
-        otp = OtpService(settings, db, redis_client, senders, users, bruteforce)
-        sessions = SsoSessionStore(redis_client, settings.session_ttl)
-        refresh_tokens = RefreshTokenStore(db, settings)
+        captcha = CaptchaService(settings, redis_client, answers=captcha_answers)
+        bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
+        otp = OtpService(settings, db, redis_client, senders, users, bruteforce, clock)
+        sessions = SsoSessionStore(redis_client, settings.session_ttl, clock)
+        refresh_tokens = RefreshTokenStore(db, settings, clock)
         factors = FactorService(settings, db, users, otp)
-        devices = RememberedDevices(settings, db)
-        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce)
-        login = LoginFlow(settings, db, users, otp, sessions, bruteforce)
+        devices = RememberedDevices(settings, db, clock)
+        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock)
+        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, clock)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
         return cls(
             settings=settings,
+            clock=clock,
             db=db,
             redis=redis_client,
             senders=senders,
@@ -81,11 +92,11 @@ class Services:
             otp=otp,
             keys=keys,
             access_tokens=AccessTokenGenerator(settings, keys),
-            id_tokens=IdTokenIssuer(settings, keys),
+            id_tokens=IdTokenIssuer(settings, keys, clock),
             refresh_tokens=refresh_tokens,
             sessions=sessions,
             sso_tickets=SsoTickets(redis_client, sessions, users),
-            authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected),
+            authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected, clock),
             self_service=self_service,
             phones=PhoneChanges(db, redis_client, otp, self_service),
             login=login,

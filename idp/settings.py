@@ -63,7 +63,7 @@ class Limits:
     token_attempts: int = 5
     target_failures: int = 10
     target_failure_window: int = 3600
-    # brute-force policy (idp/accounts/bruteforce.py): failed logins, wrong passwords and
+    # brute-force policy (idp/guard/bruteforce.py): failed logins, wrong passwords and
     # wrong codes alike, counted within ``login_failure_window`` seconds
     login_captcha_after: int = 3  # per identifier and client IP
     login_captcha_after_identifier: int = 5  # per identifier, from any IP
@@ -113,6 +113,10 @@ class Settings:
     id_token_ttl: int = 1800
     refresh_token_ttl: int = 30 * 24 * 3600
     otp_token_ttl: int = 300
+    # argon2id cost for people's passwords (OWASP Password Storage Cheat Sheet defaults)
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19 * 1024
+    argon2_parallelism: int = 1
     # hosted pages: the SSO session lives this long after sign-in (absolute, seconds)
     session_ttl: int = 12 * 3600
     limits: Limits = field(default_factory=Limits)
@@ -204,6 +208,9 @@ def load_settings() -> Settings:
         id_token_ttl=_int("GATEHOUSE_ID_TOKEN_TTL", 1800),
         refresh_token_ttl=_int("GATEHOUSE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         session_ttl=_int("GATEHOUSE_SESSION_TTL", 12 * 3600),
+        argon2_time_cost=_int("GATEHOUSE_ARGON2_TIME_COST", 2),
+        argon2_memory_kib=_int("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024),
+        argon2_parallelism=_int("GATEHOUSE_ARGON2_PARALLELISM", 1),
         limits=_limits_from_env(),
     )
 

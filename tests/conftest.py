@@ -15,10 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 
-from idp.accounts import passwords
 from idp.db import Base, normalise_url
 from idp.migrate import upgrade
 from idp.settings import Limits
@@ -43,15 +41,6 @@ def database_url(instance_dir) -> str:
     return url
 
 
-@pytest.fixture(scope="session", autouse=True)
-def cheap_password_hashing():
-    """argon2id with tiny parameters: same code path, milliseconds instead of 26 ms."""
-    original = passwords.hasher
-    passwords.hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    yield
-    passwords.hasher = original
-
-
 def make_overrides(instance_dir: Path, database_url: str, **extra) -> dict:
     overrides = {
         "env": "test",
@@ -64,6 +53,9 @@ def make_overrides(instance_dir: Path, database_url: str, **extra) -> dict:
         "admin_token": ADMIN_TOKEN,
         "sms_sender": "outbox",
         "email_sender": "outbox",
+        # argon2id with tiny parameters: same code path, milliseconds instead of 26 ms
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8,
     }
     overrides.update(extra)
     return overrides
@@ -80,10 +72,27 @@ def settings_overrides(request, instance_dir, database_url) -> dict:
 
 
 @pytest.fixture
-def app(settings_overrides):
-    from app import create_app
+def clock():
+    """The clock every time-dependent rule of the app reads."""
+    from idp.clock import SystemClock
 
-    application = create_app(settings_overrides)
+    return SystemClock()
+
+
+@pytest.fixture
+def captcha_answers():
+    """What the captcha images say: random (None), unless a module overrides this fixture."""
+    return None
+
+
+@pytest.fixture
+def app(settings_overrides, clock, captcha_answers):
+    from app import create_app
+    from idp.services import Services
+    from idp.settings import load_settings
+
+    settings = load_settings().with_overrides(settings_overrides).check()
+    application = create_app(services=Services.build(settings, clock=clock, captcha_answers=captcha_answers))
     services = application.extensions["gatehouse"]
     _reset(services)
     services.keys.ensure_key()

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request, url_for
 from blueprints.errors import generic, register_renderer
 from blueprints.web import json_body, request_context, services
 from idp import audit
-from idp.dialects import admin as shapes
+from idp.admin import shapes
 from idp.errors import IdpError, Kind
 
 bp = Blueprint("admin", __name__)

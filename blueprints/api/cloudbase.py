@@ -13,12 +13,12 @@ from flask import Blueprint, Response, current_app, g, request
 from blueprints.errors import register_renderer
 from blueprints.oauth import JsonBodyRequest
 from blueprints.web import json_body, request_context, services
-from idp.accounts.captcha import PASS_TTL
 from idp.context import RequestContext
 from idp.dialects import cloudbase
 from idp.errors import IdpError, Kind
 from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
+from idp.guard.captcha import PASS_TTL
 from idp.models import Application
 from idp.oauth.bearer import authenticate_bearer
 from idp.oauth.tokens import Principal

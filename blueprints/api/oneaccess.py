@@ -42,7 +42,8 @@ def _reply(body: dict) -> Response:
 def _call() -> tuple[Application, RequestContext]:
     """The calling application (``X-client-id``) and the core's view of the request."""
     client = oneaccess.require_client(services().clients.by_client_id(g.sdk.client_id))
-    return client, g.sdk.context(request.remote_addr or "0.0.0.0")  # noqa: S104 - a placeholder
+    ip = request.remote_addr or "0.0.0.0"  # noqa: S104 - a placeholder, nothing binds to it
+    return client, g.sdk.context(ip, services().clock.now())
 
 
 def _state_token() -> str:

@@ -247,7 +247,7 @@ def send_code(purpose: str, page: Page, channel: str, target: str) -> SendResult
 def code_page(template: str, page: Page, form, state: dict, purpose: str, status: int | None = None, **context):
     """The "enter the code" step: masked target, resend button and its cooldown."""
     from blueprints.hosted.forms import ResendForm
-    from idp.flows.login import mask_target
+    from idp.contacts import mask_target
 
     return respond(template, page, form, status, state=state, purpose=purpose, channel=state["channel"],
                    masked=mask_target(state["channel"], state["target"]), cooldown=cooldown(state),

@@ -31,10 +31,10 @@ from blueprints.hosted.base import (
 from blueprints.hosted.errors import attach, describe, for_login
 from blueprints.hosted.forms import LoginCodeForm, LogoutForm, PasswordLoginForm, ResendForm, target_form
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
-from idp.accounts.bruteforce import captcha_required, locked
-from idp.accounts.captcha import CaptchaChallenge
 from idp.context import RequestContext
 from idp.errors import IdpError
+from idp.guard.bruteforce import captcha_required, locked
+from idp.guard.captcha import CaptchaChallenge
 
 CHANNEL = "<any(sms, email):channel>"
 

@@ -30,9 +30,9 @@ from blueprints.hosted.base import (
 from blueprints.hosted.errors import attach, describe
 from blueprints.hosted.forms import ActionForm, MfaCodeForm, RecoveryCodeForm, ResendForm, TotpConfirmForm
 from blueprints.web import services
+from idp.contacts import mask_target
 from idp.errors import IdpError, Kind
 from idp.factors import TotpSetup
-from idp.flows.login import mask_target
 
 # URL name -> factor type (MfaFlow / FactorService), in the order offered
 METHODS = {"totp": "totp", "sms": "otp_sms", "email": "otp_email", "recovery": "recovery_code"}

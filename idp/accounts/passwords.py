@@ -20,11 +20,6 @@ from idp.errors import IdpError, Kind, invalid
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # long passphrases welcome; the cap only bounds hashing cost
 
-# OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
-_owasp = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-# Tests swap in cheap parameters (tests/conftest.py); production never does.
-hasher: PasswordHasher = _owasp
-
 COMMON_PASSWORDS_FILE = "common-passwords.txt"
 
 
@@ -61,29 +56,50 @@ def not_set() -> IdpError:
     return IdpError("password.not_set", Kind.FAILED_PRECONDITION, "password not set")
 
 
-def hash_password(password: str) -> str:
-    """Hash a new password, enforcing the policy. Raises what ``check_acceptable`` raises."""
-    check_acceptable(password)
-    return hasher.hash(password)
+class Passwords:
+    """Hashing with argon2id at the configured cost (``Settings.argon2_*``; the defaults are
+    the OWASP Password Storage Cheat Sheet's m=19 MiB, t=2, p=1)."""
 
+    def __init__(self, time_cost: int = 2, memory_kib: int = 19 * 1024, parallelism: int = 1) -> None:
+        self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        self._dummy: str | None = None
 
-def rehash_password(password: str) -> str:
-    """Hash an existing, just-verified password with the current parameters (rehash on
-    login). No policy check: a password chosen before the list grew must still sign in."""
-    return hasher.hash(password)
+    def hash(self, password: str) -> str:
+        """Hash a new password, enforcing the policy. Raises what ``check_acceptable`` raises."""
+        check_acceptable(password)
+        return self.hasher.hash(password)
 
+    def rehash(self, password: str) -> str:
+        """Hash an existing, just-verified password with the current parameters (rehash on
+        login). No policy check: a password chosen before the list grew must still sign in."""
+        return self.hasher.hash(password)
 
-def needs_rehash(stored_hash: str) -> bool:
-    """True when ``stored_hash`` was made with other parameters (or another algorithm) than
-    the current hasher's, so a successful login should store a fresh hash."""
-    try:
-        return hasher.check_needs_rehash(stored_hash)
-    except InvalidHashError:
-        return True
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """True when ``stored_hash`` was made with other parameters (or another algorithm) than
+        the current ones, so a successful login should store a fresh hash."""
+        try:
+            return self.hasher.check_needs_rehash(stored_hash)
+        except InvalidHashError:
+            return True
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        """``password`` against ``stored_hash``; with no hash (no such user, no password set)
+        against a dummy one, so every answer costs the same argon2 work and its timing does not
+        tell whether an account exists."""
+        if stored_hash is None:
+            if self._dummy is None:
+                self._dummy = self.hasher.hash("gatehouse-dummy-password")
+            verify_password(self._dummy, password)
+            return False
+        return verify_password(stored_hash, password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
+    """Whatever parameters made ``stored_hash`` (argon2 keeps them in the hash)."""
     try:
-        return hasher.verify(stored_hash, password)
+        return _VERIFIER.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_VERIFIER = PasswordHasher()

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp import audit
 from idp.accounts import passwords
-from idp.accounts.passwords import hash_password, verify_password
+from idp.accounts.passwords import verify_password
 from idp.accounts.users import CONTACT_COLUMN, UserService, check_username, new_sub
 from idp.context import RequestContext
 from idp.db import Database
@@ -116,7 +116,7 @@ class SelfService:
         if channel is None and (not username or password is None):
             raise invalid("signup.identifier_required",
                           "a username and password, or a phone number or email with a code, are required")
-        password_hash = hash_password(password) if password is not None else None
+        password_hash = self.users.passwords.hash(password) if password is not None else None
         checked = None
         if channel is not None:
             checked = self._check_code(client, channel, target, "signup", auth_source_id, otp_token, code, ctx)
@@ -149,7 +149,7 @@ class SelfService:
         Raises password.too_short/too_long, contact.*, otp.*, account.user_not_found,
         account.abnormal_status, store.unavailable.
         """
-        password_hash = hash_password(new_password)
+        password_hash = self.users.passwords.hash(new_password)
         checked = self._check_code(client, channel, target, "reset_password", auth_source_id, otp_token, code, ctx)
         user = self.users.by_contact(channel, checked.verified.target)
         if user is None:
@@ -186,7 +186,7 @@ class SelfService:
             raise IdpError("password.mismatch", Kind.WRONG_CODE, "the current password is wrong")
         if new_password == old_password:  # Tencent CIAM: duplicate_password
             raise invalid("password.same_as_old", "the new password is the same as the current one")
-        password_hash = hash_password(new_password)
+        password_hash = self.users.passwords.hash(new_password)
         with self.db.transaction() as session:
             user.password_hash = password_hash
             user.sequence += 1

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
-from idp.accounts.passwords import hash_password
+from idp.accounts.passwords import Passwords
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.crypto import new_token
@@ -39,9 +39,10 @@ def new_sub() -> str:
 
 
 class UserService:
-    def __init__(self, db: Database, default_region: str = "CN") -> None:
+    def __init__(self, db: Database, default_region: str = "CN", passwords: Passwords | None = None) -> None:
         self.db = db
         self.default_region = default_region
+        self.passwords = passwords or Passwords()
 
     def _normalise_contacts(self, fields: dict[str, Any]) -> None:
         """Contacts are stored canonical (E.164, normalised email) so lookups match."""
@@ -103,7 +104,7 @@ class UserService:
         password = data.get("password")
         user = User(sub=new_sub(), **fields)
         if password is not None:  # "" is a too-short password, not "no password"
-            user.password_hash = hash_password(password)
+            user.password_hash = self.passwords.hash(password)
         try:
             with self.db.transaction() as session:
                 session.add(user)
@@ -130,7 +131,7 @@ class UserService:
                     if key in data:
                         setattr(user, key, data[key])
                 if data.get("password") is not None:
-                    user.password_hash = hash_password(data["password"])
+                    user.password_hash = self.passwords.hash(data["password"])
                 user.sequence += 1
                 # field names only: never the values (a password may be among them)
                 audit.record(session, "admin.user.update", ctx, sub=sub, fields=sorted(data))

@@ -69,11 +69,11 @@ from typing import Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
-from idp.accounts.captcha import CaptchaChallenge
 from idp.accounts.users import check_username
-from idp.accounts.verification import Issued, Sent
 from idp.dialects.common import parse_json
 from idp.errors import IdpError, Kind, invalid
+from idp.flows.verification import Issued, Sent
+from idp.guard.captcha import CaptchaChallenge
 from idp.models import User
 
 # gRPC status numbers

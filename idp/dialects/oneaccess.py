@@ -12,7 +12,7 @@ Wire details the seed leaves open, chosen here and documented for integrators:
   language of ``error_msg``; ``X-device-ip`` is informational (the IP the core sees is the
   socket's, SPEC 4.8). The tenant SSO endpoints take the same headers.
 - ``POST /api/v2/sdk/sms/send`` answers ``{"status": "SUCCESS"}``.
-- Brute-force policy (the same as every way in, ``idp/accounts/bruteforce.py``): after repeated
+- Brute-force policy (the same as every way in, ``idp/guard/bruteforce.py``): after repeated
   failures ``/login`` answers ``SDK.LOGIN.1003`` until a solved captcha comes in the
   ``X-captcha-token`` header (a captcha is fetched and solved at ``POST /auth/v1/captcha/data``
   and ``/captcha/data/verify`` with HTTP Basic ``client_id:``); after more, the account is
@@ -58,13 +58,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from idp.contacts import mask_target
 from idp.context import RequestContext
 from idp.errors import IdpError, Kind, invalid
-from idp.flows.login import Completed, mask_target
+from idp.flows.login import Completed
 from idp.models import Application, User
 from idp.oauth.tokens import Principal
 from idp.sessions import SsoSession
@@ -190,10 +192,10 @@ class SdkHeaders:
     device_ip: str | None = None
     captcha_token: str | None = None  # ``X-captcha-token``: a solved captcha (brute-force policy)
 
-    def context(self, ip: str) -> RequestContext:
+    def context(self, ip: str, now: datetime) -> RequestContext:
         """The core's view of the call: ``ip`` is the socket's, never ``X-device-ip``."""
         return RequestContext(ip=ip, user_agent=self.agent[:500], locale=self.lang, client_id=self.client_id,
-                              device=self.device)
+                              device=self.device, now=now)
 
 
 def parse_headers(headers: Mapping[str, str]) -> SdkHeaders:

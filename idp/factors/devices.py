@@ -14,9 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
-from idp.db import Database, utcnow
+from idp.db import Database
 from idp.errors import IdpError, Kind
 from idp.models import RememberedDevice
 from idp.settings import Settings
@@ -26,9 +27,10 @@ MAX_TOKEN_LENGTH = 128
 
 
 class RememberedDevices:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: Clock | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.clock = clock or SystemClock()
 
     def remember(self, sub: str, ctx: RequestContext, days: int | None = None) -> str:
         """A new device credential for ``sub``, valid ``days`` (default 30); returns the raw
@@ -48,7 +50,7 @@ class RememberedDevices:
         """True when ``raw`` is a live, unrevoked credential of ``sub`` (touches last_used_at)."""
         if not raw or len(raw) > MAX_TOKEN_LENGTH:
             return False
-        now = utcnow()
+        now = self.clock.now()
         with self.db.transaction() as session:
             # the lookup is by hash (an index), so its timing says nothing about the value
             touched = session.execute(
@@ -64,7 +66,7 @@ class RememberedDevices:
         """The user's live remembered devices (id, user_agent, ip, created_at, last_used_at, expires_at)."""
         query = (select(RememberedDevice)
                  .where(RememberedDevice.sub == sub, RememberedDevice.revoked_at.is_(None),
-                        RememberedDevice.expires_at > utcnow())
+                        RememberedDevice.expires_at > self.clock.now())
                  .order_by(RememberedDevice.id)
                  .execution_options(populate_existing=True))
         return builtins.list(self.db.session.scalars(query))
@@ -98,9 +100,9 @@ class RememberedDevices:
         ).rowcount
 
 
-def expires_in(device: RememberedDevice, now: datetime | None = None) -> int:
+def expires_in(device: RememberedDevice, now: datetime) -> int:
     """Seconds left, for a cookie's Max-Age."""
     expires_at = device.expires_at
     if expires_at.tzinfo is None:  # SQLite hands back naive UTC
         expires_at = expires_at.replace(tzinfo=UTC)
-    return max(0, int((expires_at - (now or utcnow())).total_seconds()))
+    return max(0, int((expires_at - now).total_seconds()))

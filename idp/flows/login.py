@@ -19,15 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import phonenumbers
-
 from idp import audit
 from idp.accounts import passwords
-from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.users import UserService
+from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind
+from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
 from idp.otp.service import OtpService, SendResult
 from idp.sessions import SsoSession, SsoSessionStore
@@ -58,30 +57,16 @@ def method_disabled(method: str) -> IdpError:
     return IdpError("login.method_disabled", Kind.FORBIDDEN, f"{method} is not enabled for this application")
 
 
-class _DummyHash:
-    """A hash to verify against when there is no user (or no password): same argon2 work,
-    so the answer time does not tell whether an account exists (DESIGN rule 7). Made with
-    whatever hasher is current, so cheap test parameters stay cheap."""
-
-    def __init__(self) -> None:
-        self._made: tuple[object, str] | None = None
-
-    def get(self) -> str:
-        if self._made is None or self._made[0] is not passwords.hasher:
-            self._made = (passwords.hasher, passwords.hasher.hash("gatehouse-dummy-password"))
-        return self._made[1]
-
-
 class LoginFlow:
     def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
-                 sessions: SsoSessionStore, guard: BruteForceGuard) -> None:
+                 sessions: SsoSessionStore, guard: BruteForceGuard, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.db = db
         self.users = users
         self.otp = otp
         self.sessions = sessions
         self.guard = guard
-        self._dummy = _DummyHash()
 
     # -- password ---------------------------------------------------------------------
     def password(self, client: Application, ctx: RequestContext, identifier: str, password: str, *,
@@ -101,7 +86,7 @@ class LoginFlow:
             raise self._failed(client, ctx, exc, user, "password") from None
         stored = user.password_hash if user is not None and user.password_hash else None
         # one argon2 verification on every path (unknown user, no password, wrong password)
-        ok = passwords.verify_password(stored or self._dummy.get(), password or "")
+        ok = self.users.passwords.verify(stored, password or "")
         if user is not None and stored is None:
             self.guard.failed(identifier or "", ctx, sub=sub)
             raise self._failed(client, ctx, passwords.not_set(), user, "password")
@@ -112,7 +97,7 @@ class LoginFlow:
             raise self._failed(client, ctx, _abnormal(), user, "password")
         self.guard.succeeded(identifier or "", ctx, sub=sub)
         self._rehash_if_needed(user, password, stored)
-        return self._succeeded(client, ctx, Completed(user, ["pwd"]), "password")
+        return self._succeeded(client, ctx, Completed(user, ["pwd"], int(self.clock.time())), "password")
 
     def find_user(self, identifier: str) -> User | None:
         """Username first, then email address, then phone number (all exact, normalised); the
@@ -121,10 +106,10 @@ class LoginFlow:
 
     def _rehash_if_needed(self, user: User, password: str, stored: str) -> None:
         """SPEC 6: rehash on login when the argon2 parameters changed."""
-        if not passwords.needs_rehash(stored):
+        if not self.users.passwords.needs_rehash(stored):
             return
         with self.db.transaction() as session:
-            session.merge(user).password_hash = passwords.rehash_password(password)
+            session.merge(user).password_hash = self.users.passwords.rehash(password)
 
     # -- one-time codes ---------------------------------------------------------------
     def send_code(self, client: Application, ctx: RequestContext, channel: str, target: str) -> SendResult:
@@ -165,7 +150,7 @@ class LoginFlow:
             raise self._failed(client, ctx, wrong, None, channel)
         if user is None:
             user = self.users.create_from_verified_contact(channel, target, ctx)
-        return self._succeeded(client, ctx, Completed(user, ["otp", channel]), channel)
+        return self._succeeded(client, ctx, Completed(user, ["otp", channel], int(self.clock.time())), channel)
 
     def verified_contact(self, client: Application, ctx: RequestContext, channel: str, target: str, *,
                          spend: Callable[[], object] | None = None, method: str | None = None) -> Completed:
@@ -197,7 +182,7 @@ class LoginFlow:
         if user is None:
             user = self.users.create_from_verified_contact(channel, target, ctx)
         self.guard.succeeded(target, ctx, sub=user.sub)
-        return self._succeeded(client, ctx, Completed(user, ["otp", channel]), login_method)
+        return self._succeeded(client, ctx, Completed(user, ["otp", channel], int(self.clock.time())), login_method)
 
     def _code_source(self, client: Application, channel: str, ctx: RequestContext) -> str:
         if channel not in METHOD_FOR_CHANNEL:
@@ -240,18 +225,3 @@ class LoginFlow:
 
 def _abnormal() -> IdpError:
     return IdpError("account.abnormal_status", Kind.USER_STATUS, "Abnormal user status")
-
-
-def mask_target(channel: str, target: str) -> str:
-    """``+86 136****5678`` or ``a***@example.com``: enough to recognise, not to harvest."""
-    if channel == "email":
-        local, _, domain = target.partition("@")
-        return f"{local[:1]}***@{domain}"
-    try:
-        number = phonenumbers.parse(target)
-    except phonenumbers.NumberParseException:
-        return "****"
-    national = str(number.national_number)
-    if len(national) < 8:
-        return f"+{number.country_code} ****{national[-2:]}"
-    return f"+{number.country_code} {national[:3]}****{national[-4:]}"

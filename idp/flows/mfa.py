@@ -15,20 +15,21 @@ counts a failure; the fifth kills the token (on top of the OTP service's own bud
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 
 import redis
 
 from idp import audit
-from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.users import UserService
+from idp.clock import Clock, SystemClock
+from idp.contacts import mask_target
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind, invalid
 from idp.factors import OTP_FACTOR, FactorService, RememberedDevices, TotpSetup
-from idp.flows.login import Completed, mask_target
+from idp.flows.login import Completed
+from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
 from idp.otp.service import OtpService, SendResult
 from idp.settings import Settings
@@ -113,9 +114,8 @@ class StateData:
     otp_source: str = ""
     failures: int = 0
 
-    @property
-    def expires_in(self) -> int:
-        return max(0, self.expires_at - int(time.time()))
+    def expires_in(self, now: float) -> int:
+        return max(0, self.expires_at - int(now))
 
 
 def invalid_state_token() -> IdpError:
@@ -129,8 +129,9 @@ def factor_not_allowed(factor: str) -> IdpError:
 class MfaFlow:
     def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis, users: UserService,
                  otp: OtpService, factors: FactorService, devices: RememberedDevices,
-                 guard: BruteForceGuard | None = None) -> None:
+                 guard: BruteForceGuard | None = None, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.guard = guard  # the brute-force policy: wrong second-factor codes are failures too
         self.db = db
         self.redis = redis_client
@@ -170,7 +171,7 @@ class MfaFlow:
             factors=factors,
             masked_phone=mask_target("sms", user.phone_number) if "otp_sms" in factors else None,
             masked_email=mask_target("email", user.email) if "otp_email" in factors and user.email else None,
-            expires_in=state.expires_in,
+            expires_in=state.expires_in(self.clock.time()),
             enrol=enrol,
         )
 
@@ -184,7 +185,7 @@ class MfaFlow:
 
     def _new_state(self, client: Application, ctx: RequestContext, done: Completed, factors: list[str],
                    enrol: bool) -> tuple[str, StateData]:
-        now = time.time()
+        now = self.clock.time()
         expires_ms = int((now + self.state_ttl) * 1000)
         state = StateData(sub=done.user.sub, client_id=client.client_id, device=ctx.device, amr=list(done.amr),
                           auth_time=done.auth_time, created_at=int(now), factors=factors, enrol=enrol,
@@ -220,7 +221,7 @@ class MfaFlow:
             raise invalid_state_token()
         keys = [Keys.mfa_state(state_token)] + ([new_key] if new_key else [])
         pairs = [item for pair in fields.items() for item in pair]
-        reply = self._state(keys=keys, args=[mode, client.client_id, ctx.device or "", int(time.time() * 1000),
+        reply = self._state(keys=keys, args=[mode, client.client_id, ctx.device or "", int(self.clock.time() * 1000),
                                              CLAIM_TIMEOUT_MS, *pairs])
         if reply and reply[0] == "foreign":  # another client or device: killed, and worth a record
             sub = json.loads(reply[1]).get("sub")
@@ -392,7 +393,7 @@ class MfaFlow:
                    factor_type: str) -> Completed:
         amr = list(dict.fromkeys([*state.amr, *FACTOR_AMR[factor_type], "mfa"]))
         self._audit("mfa.success", ctx, client, user.sub, factor=factor_type, amr=amr)
-        return Completed(user, amr, int(ctx.now.timestamp()))
+        return Completed(user, amr, int(self.clock.time()))
 
     def _audit(self, type_: str, ctx: RequestContext, client: Application, sub: str, *,
                result: str = "success", **details: object) -> None:

@@ -24,6 +24,9 @@ class AuditEvent(Base):
     result: Mapped[str] = mapped_column(String(16), default="success")
     sub: Mapped[str | None] = mapped_column(String(64), default=None)
     client_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # who acted: "admin_token", an m2m client_id, an administrator's sub; None when the
+    # person acted on their own account
+    actor: Mapped[str | None] = mapped_column(String(128), default=None)
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
     details: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -22,6 +22,8 @@ class RefreshToken(Base):
     scope: Mapped[str] = mapped_column(String(500), default="")
     auth_time: Mapped[int] = mapped_column()
     amr: Mapped[list] = mapped_column(JSON, default=list)
+    # the claims the authorization request asked for (OIDC Core 5.5), kept for every rotation
+    claims: Mapped[dict | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)

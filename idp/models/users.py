@@ -26,6 +26,17 @@ class User(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    # the rest of the standard profile claims (OpenID Connect Core 1.0, 5.1)
+    given_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    family_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    middle_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    nickname: Mapped[str | None] = mapped_column(String(200), default=None)
+    profile: Mapped[str | None] = mapped_column(String(2048), default=None)
+    picture: Mapped[str | None] = mapped_column(String(2048), default=None)
+    website: Mapped[str | None] = mapped_column(String(2048), default=None)
+    gender: Mapped[str | None] = mapped_column(String(32), default=None)
+    birthdate: Mapped[str | None] = mapped_column(String(10), default=None)  # YYYY-MM-DD, 0000-MM-DD or YYYY
+    zoneinfo: Mapped[str | None] = mapped_column(String(64), default=None)  # an IANA time zone
     sequence: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

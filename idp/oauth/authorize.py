@@ -15,7 +15,6 @@ code can revoke what the first redemption got (RFC 6749 4.1.2).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -24,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
+from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database
@@ -163,8 +163,10 @@ def _error(pending: AuthzRequest, error: str, description: str) -> ToClient:
 class AuthorizationService:
     def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis,
                  sessions: SsoSessionStore | None = None,
-                 second_factor_expected: Callable[[str, str], bool] | None = None) -> None:
+                 second_factor_expected: Callable[[str, str], bool] | None = None,
+                 clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.db = db
         self.redis = redis_client
         self.sessions = sessions or SsoSessionStore(redis_client, settings.session_ttl)
@@ -178,7 +180,7 @@ class AuthorizationService:
     def stash(self, pending: AuthzRequest) -> str:
         """Keep a validated request while the browser signs in; returns its new ``id``."""
         pending.id = new_token(24)
-        pending.created_at = pending.created_at or int(time.time())
+        pending.created_at = pending.created_at or int(self.clock.time())
         self.redis.set(Keys.authz_request(pending.id), json.dumps(asdict(pending)), ex=PENDING_TTL)
         return pending.id
 
@@ -203,7 +205,7 @@ class AuthorizationService:
         ``prompt=none`` never shows a page, it answers ``login_required``/``consent_required``.
         """
         prompt = set(pending.prompt)
-        usable = (session is not None and "login" not in prompt and not _too_old(session, pending)
+        usable = (session is not None and "login" not in prompt and not self._too_old(session, pending)
                   and self._assured(pending, session))
         if not usable:
             if "none" in prompt:
@@ -225,10 +227,14 @@ class AuthorizationService:
         # A sign-in made for this request (a new session id, since every login rotates it, and
         # not older than the request) satisfies prompt=login and max_age, so they cannot loop.
         fresh = session.id != pending.stale_session and session.auth_time >= pending.created_at
-        if not fresh and (pending.stale_session is not None or _too_old(session, pending)
+        if not fresh and (pending.stale_session is not None or self._too_old(session, pending)
                           or not self._assured(pending, session)):
             return ToLogin(pending.id)
         return self._finish(pending, session)
+
+    def _too_old(self, session: SsoSession, pending: AuthzRequest) -> bool:
+        # OIDC Core 3.1.2.1: past max_age seconds since the last sign-in, the person signs in again
+        return pending.max_age is not None and session.age(self.clock.time()) > pending.max_age
 
     def _assured(self, pending: AuthzRequest, session: SsoSession) -> bool:
         """Step-up: a session signed in with one factor does not satisfy an application whose
@@ -328,11 +334,6 @@ class AuthorizationService:
         self.sessions.delete(session)
         with self.db.transaction() as db_session:
             audit.record(db_session, "logout", ctx, sub=session.sub, client_id=client_id)
-
-
-def _too_old(session: SsoSession, pending: AuthzRequest) -> bool:
-    # OIDC Core 3.1.2.1: past max_age seconds since the last sign-in, the person signs in again
-    return pending.max_age is not None and session.age() > pending.max_age
 
 
 def _upsert_consent(session, sub: str, client_id: str, scopes: list[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from joserfc import jwt
@@ -34,7 +33,7 @@ def validate_access_token(services, authorization: str) -> dict:
     claims = token.claims
     if token.header.get("typ") != "at+jwt" or claims.get("iss") != services.settings.issuer:
         raise BearerError("invalid_token", "The access token is invalid.")
-    if int(claims.get("exp", 0)) <= int(time.time()):
+    if int(claims.get("exp", 0)) <= int(services.clock.time()):
         raise BearerError("invalid_token", "The access token has expired.")
     return claims
 

@@ -8,7 +8,6 @@ the web layer, so nothing here knows Flask.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from authlib.consts import default_json_headers
@@ -80,7 +79,7 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             users.user_for_code_login(self.CHANNEL, target, auto_signup=auto_signup)  # raises
         if user is None:
             user = users.create_from_verified_contact(self.CHANNEL, target, ctx)
-        return Principal(user=user, auth_time=int(time.time()), amr=["otp", self.CHANNEL])
+        return Principal(user=user, auth_time=int(services.clock.time()), amr=["otp", self.CHANNEL])
 
     def create_token_response(self):
         return issue_token_response(self, self.request.user, self.request.payload.scope)

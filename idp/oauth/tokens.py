@@ -8,7 +8,6 @@ those facts flow from the grant into every token without globals.
 from __future__ import annotations
 
 import hashlib
-import time
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database
@@ -85,13 +85,14 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
 
 class IdTokenIssuer:
-    def __init__(self, settings: Settings, keys: KeyService) -> None:
+    def __init__(self, settings: Settings, keys: KeyService, clock: Clock | None = None) -> None:
         self.settings = settings
         self.keys = keys
+        self.clock = clock or SystemClock()
 
     def issue(self, client: Application, principal: Principal, access_token: str | None) -> str:
         """OIDC Core 2: iss, sub, aud, exp, iat, auth_time, nonce, amr, acr, at_hash, azp."""
-        now = int(time.time())
+        now = int(self.clock.time())
         claims = {
             "iss": self.settings.issuer,
             "sub": principal.user.sub,
@@ -123,9 +124,10 @@ _INSERT_TOKEN = insert(RefreshToken.__table__)
 class RefreshTokenStore:
     """Refresh tokens, stored as SHA-256, rotated on use, revoked by family on reuse."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.clock = clock or SystemClock()
 
     def add(self, raw: str, client: Application, principal: Principal, scope: str) -> None:
         """Insert a new token in the current transaction (committed by the caller)."""
@@ -140,7 +142,7 @@ class RefreshTokenStore:
                 scope=scope,
                 auth_time=principal.auth_time,
                 amr=principal.amr,
-                expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+                expires_at=self.clock.now() + timedelta(seconds=ttl),
             )
         )
 
@@ -153,7 +155,7 @@ class RefreshTokenStore:
         held while the new tokens are signed.
         """
         token = self.find(raw)
-        if token is None or token.revoked_at is not None or _aware(token.expires_at) <= datetime.now(UTC):
+        if token is None or token.revoked_at is not None or _aware(token.expires_at) <= self.clock.now():
             return None
         if token.rotated_at is not None:
             self.reject_reuse(token, ctx)
@@ -166,17 +168,16 @@ class RefreshTokenStore:
         token = self.find(raw)
         if token is None or token.revoked_at is not None or token.rotated_at is not None:
             return None
-        return token if _aware(token.expires_at) > datetime.now(UTC) else None
+        return token if _aware(token.expires_at) > self.clock.now() else None
 
-    @staticmethod
-    def rotate(session: Session, token: RefreshToken) -> bool:
+    def rotate(self, session: Session, token: RefreshToken) -> bool:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
         table = RefreshToken.__table__  # Core UPDATE: no ORM session synchronisation needed
         return session.execute(
             update(table)
             .where(table.c.id == token.id, table.c.rotated_at.is_(None), table.c.revoked_at.is_(None))
-            .values(rotated_at=datetime.now(UTC))
+            .values(rotated_at=self.clock.now())
         ).rowcount == 1
 
     def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
@@ -188,7 +189,7 @@ class RefreshTokenStore:
             session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC))
+                .values(revoked_at=self.clock.now())
             )
             audit.record(session, "token.revoke_family", ctx, sub=sub, client_id=client_id,
                          reason=reason, result="success" if reason != "reuse" else "failure")
@@ -200,12 +201,11 @@ class RefreshTokenStore:
             audit.record(session, "token.revoke_all", ctx, sub=sub, reason=reason, count=count)
         return count
 
-    @staticmethod
-    def revoke_all_in(session: Session, sub: str) -> int:
+    def revoke_all_in(self, session: Session, sub: str) -> int:
         """``revoke_all`` inside the caller's unit of work (no commit, no audit of its own)."""
         table = RefreshToken.__table__
         return session.execute(
-            update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+            update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=self.clock.now())
         ).rowcount
 
     def find(self, raw: str) -> RefreshToken | None:

@@ -6,19 +6,19 @@ and other dialects all call ``send`` and ``verify``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import redis
 
 from idp import audit
-from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.users import UserService
+from idp.clock import Clock, SystemClock
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.crypto import CodeCipher, new_code, new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind, invalid
+from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, AuthSource
 from idp.otp.limits import SendLimiter
 from idp.otp.messages import render_code_message
@@ -103,7 +103,9 @@ class OtpService:
         senders: dict[str, Sender],
         users: UserService,
         guard: BruteForceGuard | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.settings = settings
         self.guard = guard  # the brute-force policy, for every code verification (issue 5)
         self.db = db
@@ -157,7 +159,7 @@ class OtpService:
         if usage == "signup":
             self.users.ensure_contact_free(channel, target)
 
-        now = time.time()
+        now = self.clock.time()
         binding = _binding(channel, target, usage, client.client_id, policy.auth_source_id)
         live = self._live_code(usage, channel, target, binding, now)
         rules = self.limiter.rules(channel, target, ctx.ip, client.client_id, int(now))
@@ -262,7 +264,7 @@ class OtpService:
             args=[
                 _binding(channel, target, usage, client.client_id, auth_source_id or ""),
                 self.cipher.digest(otp_token, code or ""),
-                int(time.time() * 1000),
+                int(self.clock.time() * 1000),
                 limits.token_attempts,
                 limits.target_failures,
                 limits.target_failure_window,

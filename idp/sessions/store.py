@@ -9,11 +9,11 @@ given codes from it (for logout). Signing in again replaces the session under a 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 
 import redis
 
+from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.store import Keys, guarded
@@ -42,20 +42,21 @@ class SsoSession:
     def acr(self) -> str:
         return acr_for(self.amr)
 
-    def age(self, now: float | None = None) -> int:
+    def age(self, now: float) -> int:
         """Seconds since the person last authenticated (for ``max_age``)."""
-        return int((now or time.time()) - self.auth_time)
+        return int(now - self.auth_time)
 
 
 class SsoSessionStore:
-    def __init__(self, redis_client: redis.Redis, ttl: int) -> None:
+    def __init__(self, redis_client: redis.Redis, ttl: int, clock: Clock | None = None) -> None:
         self.redis = redis_client
         self.ttl = ttl
+        self.clock = clock or SystemClock()
 
     @guarded
     def create(self, sub: str, amr: list[str], ctx: RequestContext, *, replaces: str | None = None) -> SsoSession:
         """A fresh session (new id) for a completed login; ``replaces`` is the old id, removed."""
-        now = int(time.time())
+        now = int(self.clock.time())
         session = SsoSession(id=new_token(32), sub=sub, auth_time=now, amr=list(amr), created_at=now,
                              ip=ctx.ip, user_agent=(ctx.user_agent or "")[:200])
         pipe = self.redis.pipeline()

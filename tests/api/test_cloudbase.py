@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
-from idp.accounts.verification import VERIFICATION_TOKEN_TTL
 from idp.context import RequestContext
 from idp.crypto import hash_secret
 from idp.dialects import cloudbase
 from idp.errors import IdpError, Kind
+from idp.flows.verification import VERIFICATION_TOKEN_TTL
 from idp.store import Keys
 from tests.conftest import basic
 from tests.helpers import create_user
@@ -429,12 +429,10 @@ def test_captcha_wrong_answer_burns_the_challenge(client, apps, services):
                  400, "captcha_invalid", 3)
 
 
-@pytest.fixture(autouse=True)
-def known_captcha_answer(monkeypatch):
+@pytest.fixture
+def captcha_answers():
     """The image holds the answer; the tests know it by fixing the draw."""
-    from idp.accounts.captcha import CaptchaService
-
-    monkeypatch.setattr(CaptchaService, "_new_answer", lambda self: "C4TK9")
+    return lambda: "C4TK9"
 
 
 # -- the error table -----------------------------------------------------------------------------

@@ -8,10 +8,10 @@ import io
 import pytest
 from PIL import Image
 
-from idp.accounts.captcha import ALPHABET, CHALLENGE_TTL, PASS_TTL, CaptchaService
 from idp.context import RequestContext
 from idp.crypto import hash_secret
 from idp.errors import IdpError
+from idp.guard.captcha import ALPHABET, CHALLENGE_TTL, PASS_TTL, CaptchaService
 from idp.store import Keys
 
 CTX = RequestContext(ip="127.0.0.1", client_id="app-1")

@@ -38,7 +38,7 @@ def test_remember_and_check(services, alice):
     row = services.db.session.scalar(select(RememberedDevice))
     assert row.token_hash == hash_secret(raw) and raw not in row.token_hash
     assert (row.user_agent, row.ip, row.last_used_at) == ("Firefox", "10.0.0.1", None)
-    assert 29 * 86400 < expires_in(row) <= 30 * 86400
+    assert 29 * 86400 < expires_in(row, services.clock.now()) <= 30 * 86400
     assert services.devices.is_remembered(alice.sub, raw) is True
     listed = services.devices.list(alice.sub)
     assert [d.id for d in listed] == [row.id] and listed[0].last_used_at is not None
@@ -56,7 +56,7 @@ def test_other_user_garbage_and_none(services, alice, bob):
 
 def test_days(services, alice):
     services.devices.remember(alice.sub, CTX, days=7)
-    assert 6 * 86400 < expires_in(services.devices.list(alice.sub)[0]) <= 7 * 86400
+    assert 6 * 86400 < expires_in(services.devices.list(alice.sub)[0], services.clock.now()) <= 7 * 86400
 
 
 def test_expired(services, alice):

@@ -7,9 +7,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from idp.accounts import passwords
+from idp.contacts import mask_target
 from idp.context import RequestContext
 from idp.errors import IdpError
-from idp.flows.login import mask_target
 from idp.models import AuditEvent
 from tests.helpers import create_user
 
@@ -120,14 +120,15 @@ def test_auto_signup(services, app_client, outbox):
     assert done.user.email == "new@example.com" and done.user.email_verified
 
 
-def test_rehash_on_login_when_parameters_change(services, app_client, alice, monkeypatch):
-    old_hash = alice.password_hash
-    monkeypatch.setattr(passwords, "hasher", PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+def test_rehash_on_login_when_parameters_change(services, app_client, alice):
+    old_hash = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash("alice password")
+    with services.db.transaction() as session:  # stored when the parameters were other than today's
+        session.merge(alice).password_hash = old_hash
     services.login.password(app_client(), CTX, "alice", "alice password")
     user = services.users.by_sub(alice.sub)
     services.db.session.refresh(user)
     assert user.password_hash != old_hash
-    assert "t=2" in user.password_hash
+    assert "m=8,t=1" in user.password_hash
 
 
 def test_start_session_rotates(services, app_client, alice):

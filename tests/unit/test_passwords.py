@@ -12,6 +12,7 @@ from idp.errors import IdpError, Kind
 from tests.helpers import create_user
 
 CTX = RequestContext(ip="127.0.0.1")
+CHEAP = passwords.Passwords(time_cost=1, memory_kib=8)
 
 
 def code_of(password: str) -> str | None:
@@ -40,7 +41,7 @@ def test_length_bounds(password, code):
 def test_hash_password_enforces_the_policy():
     for bad in ("short", "password", "x" * 300):
         with pytest.raises(IdpError):
-            passwords.hash_password(bad)
+            CHEAP.hash(bad)
 
 
 @pytest.mark.parametrize("password", [
@@ -48,7 +49,7 @@ def test_hash_password_enforces_the_policy():
     "密码" * 99 + "长a",  # 200 characters, 599 bytes of UTF-8
 ])
 def test_long_passwords_are_not_truncated(password):
-    stored = passwords.hash_password(password)
+    stored = CHEAP.hash(password)
     assert passwords.verify_password(stored, password)
     assert not passwords.verify_password(stored, password[:-1] + "b")  # only the last character differs
     assert not passwords.verify_password(stored, password[:72])
@@ -66,7 +67,7 @@ def test_long_passwords_are_not_truncated(password):
 ])
 def test_no_composition_rules(password):
     assert code_of(password) is None
-    assert passwords.verify_password(passwords.hash_password(password), password)
+    assert passwords.verify_password(CHEAP.hash(password), password)
 
 
 # -- common passwords --------------------------------------------------------------------
@@ -110,25 +111,26 @@ def test_every_way_to_set_a_password_rejects_common_ones(services):
 
 # -- rehash and helpers --------------------------------------------------------------------
 
-def test_needs_rehash_follows_the_current_parameters(monkeypatch):
-    current = passwords.hasher.hash("an uncommon phrase")
-    assert passwords.needs_rehash(current) is False
-    older = PasswordHasher(time_cost=passwords.hasher.time_cost + 1, memory_cost=16, parallelism=1)
-    assert passwords.needs_rehash(older.hash("an uncommon phrase")) is True
-    assert passwords.needs_rehash("$2b$12$" + "a" * 53) is True  # another algorithm
-    monkeypatch.setattr(passwords, "hasher", older)
-    assert passwords.needs_rehash(current) is True
+def test_needs_rehash_follows_the_current_parameters():
+    current = CHEAP.hash("an uncommon phrase")
+    assert CHEAP.needs_rehash(current) is False
+    older = passwords.Passwords(time_cost=2, memory_kib=16)
+    assert CHEAP.needs_rehash(older.hash("an uncommon phrase")) is True
+    assert CHEAP.needs_rehash("$2b$12$" + "a" * 53) is True  # another algorithm
+    assert older.needs_rehash(current) is True
 
 
 def test_production_parameters_are_owasp():
-    owasp = passwords._owasp
-    assert (owasp.time_cost, owasp.memory_cost, owasp.parallelism) == (2, 19 * 1024, 1)
+    from idp.settings import load_settings
+
+    settings = load_settings()
+    owasp = passwords.Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     assert owasp.hash("an uncommon phrase").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
 def test_rehash_password_keeps_a_password_chosen_before_the_list():
     """Rehash on login re-hashes what was just verified: it must not apply today's policy."""
-    stored = passwords.rehash_password("password")
+    stored = CHEAP.rehash("password")
     assert passwords.verify_password(stored, "password")
 
 
@@ -137,12 +139,12 @@ def test_not_set_error():
     assert (error.code, error.kind) == ("password.not_set", Kind.FAILED_PRECONDITION)
 
 
-def test_login_rehash_of_a_password_now_on_the_list(services, monkeypatch):
+def test_login_rehash_of_a_password_now_on_the_list(services):
     app = services.clients.create_application({"client_id": "APP", "name": "App", "type": "web"}, CTX)[0]
     user = create_user(services, username="legacy")
     services.db.session.rollback()
-    with services.db.transaction() as session:  # set before the list existed
-        session.merge(user).password_hash = passwords.hasher.hash("sunshine")
-    monkeypatch.setattr(passwords, "hasher", PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    with services.db.transaction() as session:
+        # set before the list existed, with other argon2 parameters than today's
+        session.merge(user).password_hash = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash("sunshine")
     done = services.login.password(app, CTX, "legacy", "sunshine")
     assert done.user.sub == user.sub

@@ -27,7 +27,6 @@ Choices (documented for integrators):
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,6 @@ import redis
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
-from idp.accounts.passwords import hash_password
 from idp.accounts.self_service import LOCALE_PATTERN
 from idp.accounts.users import CONTACT_COLUMN, UserService, check_username, new_sub
 from idp.context import RequestContext
@@ -199,7 +197,7 @@ class VerificationService:
             if username is not None:
                 check_username(username)
                 fields["username"] = username
-            password_hash = hash_password(password) if password is not None else None
+            password_hash = self.users.passwords.hash(password) if password is not None else None
             self.users.ensure_contact_free(proof.channel, proof.target)
             fields[CONTACT_COLUMN[proof.channel]] = proof.target
             fields[VERIFIED_COLUMN[proof.channel]] = True
@@ -216,7 +214,7 @@ class VerificationService:
         except IdpError as exc:
             self._audit_failure(ctx, "user.signup", client, None, exc)
             raise
-        return Completed(user, ["otp", proof.channel], int(time.time()))
+        return Completed(user, ["otp", proof.channel], int(self.login.clock.time()))
 
     def reset_password(self, client: Application, ctx: RequestContext, token: str | None, new_password: str, *,
                        contact: str | None = None) -> User:
@@ -230,7 +228,7 @@ class VerificationService:
         try:
             proof = self.peek(client, token, RESET_USAGES)
             self._same_contact(proof, contact)
-            password_hash = hash_password(new_password)
+            password_hash = self.users.passwords.hash(new_password)
             user = self.users.by_contact(proof.channel, proof.target)
             if user is None:
                 raise user_not_found()

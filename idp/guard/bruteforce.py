@@ -45,18 +45,18 @@ from their first failure. Every rule is one round trip (a pipeline or a Lua scri
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Final
 
 import redis
 from sqlalchemy import or_, select
 
 from idp import audit
-from idp.accounts.captcha import CaptchaChallenge, CaptchaService
+from idp.clock import Clock, SystemClock
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind
+from idp.guard.captcha import CaptchaChallenge, CaptchaService
 from idp.models import User
 from idp.settings import Settings
 from idp.store import Keys, guarded
@@ -123,7 +123,8 @@ def captcha_rate_limited(retry_after: int) -> IdpError:
 
 class BruteForceGuard:
     def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis,
-                 captcha: CaptchaService) -> None:
+                 captcha: CaptchaService, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.settings = settings
         self.limits = settings.limits
         self.db = db
@@ -187,7 +188,7 @@ class BruteForceGuard:
         _count, started = self._failed(
             keys=[keys.lock, keys.per_identifier, keys.by_ip, keys.per_ip(ctx.ip)],
             args=[ctx.ip, max(1, limits.login_failure_window), limits.login_lock_after,
-                  max(1, limits.login_lock_seconds), int(time.time())])
+                  max(1, limits.login_lock_seconds), int(self.clock.time())])
         if not started:
             return None
         self._audit("login.locked", ctx, keys.sub, result="failure", lock_seconds=limits.login_lock_seconds,
@@ -234,7 +235,7 @@ class BruteForceGuard:
         CPU; nobody needs more). Raises captcha.rate_limited (RATE_LIMITED, ``retry_after``)."""
         limit = self.limits.captcha_ip_per_minute
         if limit > 0:
-            window_start = int(time.time()) // 60 * 60
+            window_start = int(self.clock.time()) // 60 * 60
             wait = int(self._captcha_rate(keys=[Keys.rate("captcha_ip", ctx.ip, window_start)], args=[limit, 60]))
             if wait:
                 raise captcha_rate_limited(wait)

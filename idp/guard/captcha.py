@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -59,20 +60,22 @@ def unknown_token() -> IdpError:
 
 class CaptchaService:
     def __init__(self, settings: Settings, redis_client: redis.Redis, *, length: int = 5,
-                 width: int = 160, height: int = 60) -> None:
+                 width: int = 160, height: int = 60, answers: Callable[[], str] | None = None) -> None:
         if not MIN_LENGTH <= length <= MAX_LENGTH:
             raise ValueError(f"captcha length must be {MIN_LENGTH} to {MAX_LENGTH}")
         self.redis = redis_client
         self.length = length
         self._mac_key = hashlib.sha256(b"gatehouse/captcha/" + settings.secret_key.encode()).digest()
         self._image = ImageCaptcha(width=width, height=height)
+        # where answers come from: random from the alphabet unless a caller (a test) says otherwise
+        self._new_answer = answers or self._random_answer
 
     def _digest(self, token: str, answer: str) -> str:
         """Bound to the challenge token: the same answer under two challenges differs."""
         normalised = answer.strip().upper()
         return hmac.new(self._mac_key, f"{token}:{normalised}".encode(), hashlib.sha256).hexdigest()
 
-    def _new_answer(self) -> str:
+    def _random_answer(self) -> str:
         return "".join(secrets.choice(ALPHABET) for _ in range(self.length))
 
     @guarded

@@ -1,0 +1,1 @@
+"""What an administrator may do, and the shapes of the admin API that does it."""
