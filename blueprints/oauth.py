@@ -19,6 +19,7 @@ from wtforms import HiddenField, SubmitField
 
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
 from idp import audit
+from idp.dialects.ciam import OtpEmailGrant, OtpSmsGrant
 from idp.oauth.authorize import Failed, Outcome, ToClient, ToConsent, ToLogin
 from idp.oauth.bearer import BearerError, userinfo_claims
 from idp.oauth.clients import SUPPORTED_GRANTS
@@ -28,8 +29,6 @@ from idp.oauth.grants import (
     EndSession,
     Introspection,
     OpenIDNonce,
-    OtpEmailGrant,
-    OtpSmsGrant,
     PkceS256,
     RefreshTokenGrant,
 )

@@ -60,6 +60,7 @@ def record(
             result=result,
             sub=sub,
             client_id=client_id or ctx.client_id,
+            actor=ctx.actor,
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:300],
             details=safe_details(details, type_),

@@ -13,4 +13,7 @@ class RequestContext:
     locale: str = "en"
     client_id: str | None = None
     device: str | None = None
+    # who acts, when it is not the person themselves: "admin_token", an m2m client_id, an
+    # administrator's sub (audit events name them)
+    actor: str | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from authlib.consts import default_json_headers
+from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
@@ -25,11 +26,10 @@ from authlib.oidc.core.grants.util import is_openid_scope
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 
 from idp import audit
-from idp.dialects.ciam import oauth_error
 from idp.errors import IdpError, Kind
 from idp.oauth.authorize import AuthCode, AuthzRequest
 from idp.oauth.bearer import BearerError, validate_access_token
-from idp.oauth.clients import OTP_EMAIL_GRANT, OTP_SMS_GRANT
+from idp.oauth.errors import oauth_error
 from idp.oauth.tokens import Principal
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -40,11 +40,17 @@ def _truthy(value) -> bool:
 
 
 class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
-    """Tencent CIAM "OTP Authentication by SMS and Email" (seed 000)."""
+    """A one-time code for a phone number or email address in exchange for tokens. The grant
+    types (URNs) are one-line subclasses in the face whose contract names them."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     CHANNEL = ""  # set by the one-line subclasses
     TARGET_PARAM = ""
+
+    @staticmethod
+    def oauth_error(exc: IdpError) -> OAuth2Error:
+        """How a refusal reads on the wire; a face may give its grants its own descriptions."""
+        return oauth_error(exc)
 
     def validate_token_request(self) -> None:
         client = self.authenticate_token_endpoint_client()
@@ -60,7 +66,7 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         except IdpError as exc:
             if exc.kind is not Kind.UNAVAILABLE:
                 self._audit_failure(client, exc)
-            raise oauth_error(exc) from exc
+            raise self.oauth_error(exc) from exc
 
     def _authenticate(self, client, form) -> Principal:
         """Verify the code, then find (or auto-create) the user. Nothing is consumed when the
@@ -89,14 +95,6 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         with services.db.transaction() as session:
             audit.record(session, "login.failure", self.server.request_context(), result="failure",
                          client_id=client.client_id, grant_type=self.GRANT_TYPE, reason=exc.code)
-
-
-class OtpSmsGrant(OtpGrant):
-    GRANT_TYPE, CHANNEL, TARGET_PARAM = OTP_SMS_GRANT, "sms", "phone_number"
-
-
-class OtpEmailGrant(OtpGrant):
-    GRANT_TYPE, CHANNEL, TARGET_PARAM = OTP_EMAIL_GRANT, "email", "email"
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):

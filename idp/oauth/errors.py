@@ -1,0 +1,42 @@
+"""Domain errors as OAuth 2.0 token-endpoint errors (RFC 6749 5.2), for the standard grants.
+
+A face with a contract of its own (Tencent CIAM's OTP grants) maps its grants' errors with its
+own descriptions; everything else answers by the error's kind, with the domain's message.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.base import OAuth2Error, invalid_error_characters
+
+from idp.errors import IdpError, Kind
+
+# kind -> (HTTP status, RFC 6749 5.2 error code)
+BY_KIND: dict[Kind, tuple[int, str]] = {
+    Kind.INVALID_INPUT: (400, "invalid_request"),
+    Kind.UNAUTHENTICATED: (401, "invalid_client"),
+    Kind.FORBIDDEN: (400, "unauthorized_client"),
+    Kind.NOT_FOUND: (400, "invalid_grant"),
+    Kind.WRONG_CODE: (400, "invalid_grant"),
+    Kind.CONFLICT: (400, "invalid_grant"),
+    Kind.RATE_LIMITED: (429, "invalid_request"),
+    Kind.QUOTA_EXHAUSTED: (429, "invalid_request"),
+    Kind.CAPTCHA_REQUIRED: (400, "invalid_grant"),
+    Kind.FAILED_PRECONDITION: (400, "invalid_grant"),
+    Kind.USER_STATUS: (400, "invalid_grant"),
+    Kind.DELIVERY_FAILED: (503, "temporarily_unavailable"),
+    Kind.UNAVAILABLE: (503, "temporarily_unavailable"),
+}
+
+
+def safe_description(text: str | None) -> str | None:
+    """RFC 6749 5.2 allows only printable ASCII but ``"`` and ``\\`` in ``error_description``
+    (Authlib refuses anything else)."""
+    if not text:
+        return None
+    return "".join(c for c in text if not invalid_error_characters(c)) or None
+
+
+def oauth_error(exc: IdpError) -> OAuth2Error:
+    """The OAuth error for ``exc``: status and code by its kind, its message as description."""
+    status, error = BY_KIND[exc.kind]
+    return OAuth2Error(description=safe_description(exc.message), status_code=status, error=error)
