@@ -8,38 +8,34 @@ from urllib.parse import urlsplit
 from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Blueprint, Flask, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, SubmitField
 
+from blueprints.errors import register_renderer
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
-from idp import audit
 from idp.dialects.ciam import OtpEmailGrant, OtpSmsGrant
+from idp.oauth import errors
 from idp.oauth.authorize import Failed, Outcome, ToClient, ToConsent, ToLogin
-from idp.oauth.bearer import BearerError, userinfo_claims
+from idp.oauth.bearer import BearerError, bearer_authorization, userinfo_claims
+from idp.oauth.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 from idp.oauth.clients import SUPPORTED_GRANTS
-from idp.oauth.grants import (
-    ClientCredentialsGrant,
-    CodeGrant,
-    EndSession,
-    Introspection,
-    OpenIDNonce,
-    PkceS256,
-    RefreshTokenGrant,
-)
+from idp.oauth.endpoints import EndSession, Introspection, Revocation
+from idp.oauth.grants import ClientCredentialsGrant, CodeGrant, OpenIDNonce, PkceS256, RefreshTokenGrant
 from idp.services import Services
 from idp.sessions.store import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 
 bp = Blueprint("oauth", __name__)
+register_renderer("oauth", errors.render_error)  # RFC 6749 5.2 shape, 503 for an outage
 
 
 class JsonBodyRequest(OAuth2Request):
-    """Seed 000 posts the token request as JSON; Authlib reads forms. Present one as the other."""
+    """Tencent CIAM's "OTP Authentication by SMS and Email" posts the token request as JSON;
+    Authlib reads forms. Present one as the other."""
 
     def __init__(self, uri: str, data: dict) -> None:
         super().__init__(request.method, uri, headers=request.headers)
@@ -63,37 +59,20 @@ def _form_value(value) -> str:
 
 
 class GatehouseServer(AuthorizationServer):
+    """Authlib's server, tied to the services; every grant issues through ``services.tokens``."""
+
     def __init__(self, svc: Services) -> None:
         super().__init__()
         self.services = svc
-        self.register_token_generator("default", svc.access_tokens)
 
     def query_client(self, client_id):
         return self.services.clients.by_client_id(client_id)
 
-    def request_context(self):
-        return request_context()
+    def request_context(self, client_id: str | None = None):
+        return request_context(client_id)
 
     def save_token(self, token, oauth_request):
-        """Rotate the presented refresh token, store the new one (hashed) and the audit event:
-        one short transaction, after signing, so no lock is held while tokens are signed."""
-        svc, client, principal = self.services, oauth_request.client, oauth_request.user
-        presented = getattr(oauth_request, "refresh_token", None)
-        store = svc.refresh_tokens
-        try:
-            with svc.db.transaction() as session:
-                if presented is not None and not store.rotate(session, presented):
-                    raise _LostRotation
-                if token.get("refresh_token"):
-                    store.add(token["refresh_token"], client, principal, token.get("scope", ""))
-                # client_credentials has no user: the token is the application's own
-                audit.record(session, "login.token", request_context(client.client_id),
-                             sub=principal.user.sub if principal else None,
-                             grant_type=oauth_request.payload.grant_type,
-                             amr=principal.amr if principal else None)
-        except _LostRotation:
-            store.reject_reuse(presented, request_context(client.client_id))
-            raise InvalidGrantError("Invalid 'refresh_token' in request.") from None
+        raise NotImplementedError("tokens are saved by idp.oauth.issuer.TokenIssuer")
 
     def create_oauth2_request(self, _request):
         uri = self.services.settings.issuer + request.full_path.rstrip("?")
@@ -108,24 +87,6 @@ class GatehouseServer(AuthorizationServer):
         response = super().handle_response(status_code, payload, headers)
         response.headers["Cache-Control"] = "no-store"
         return response
-
-
-class _LostRotation(Exception):
-    """Another request rotated the same refresh token first (a replay racing the owner)."""
-
-
-class Revocation(RevocationEndpoint):
-    """RFC 7009. Refresh tokens revoke their whole family; JWT access tokens expire on their own."""
-
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-
-    def query_token(self, token_string, token_type_hint):
-        return self.server.services.refresh_tokens.find(token_string)
-
-    def revoke_token(self, token, oauth_request):
-        self.server.services.refresh_tokens.revoke_family(
-            token.family_id, request_context(token.client_id), reason="revoked", sub=token.sub,
-            client_id=token.client_id)
 
 
 def init_app(app: Flask, svc: Services) -> None:
@@ -160,7 +121,7 @@ def discovery():
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "end_session_endpoint": f"{issuer}/oauth2/logout",
-        "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
+        "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": list(SUPPORTED_GRANTS),
@@ -173,13 +134,11 @@ def discovery():
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
         "ui_locales_supported": ["en", "zh-CN"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,  # OIDC Core 5.5: the userinfo and id_token members
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "azp",
-                             "name", "preferred_username", "locale", "email", "email_verified",
-                             "phone_number", "phone_number_verified"],
+        "claims_supported": CLAIMS_SUPPORTED,
     })
 
 
@@ -246,7 +205,7 @@ def token():
 
 @bp.post("/oauth2/revoke")
 def revoke():
-    return _server().create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+    return _server().create_endpoint_response(Revocation.ENDPOINT_NAME)
 
 
 @bp.post("/oauth2/introspect")
@@ -294,12 +253,15 @@ def logout():
 @bp.route("/oauth2/userinfo", methods=["GET", "POST"])
 @bp.route("/userinfo", methods=["GET"])
 def userinfo():
+    # RFC 6750 2.1 header, or 2.2 form body (POST only; request.form reads form encodings only)
+    form_token = request.form.get("access_token") if request.method == "POST" else None
     try:
-        return jsonify(userinfo_claims(services(), request.headers.get("Authorization", "")))
+        authorization = bearer_authorization(request.headers.get("Authorization"), form_token)
+        return jsonify(userinfo_claims(services(), authorization))
     except BearerError as exc:
         # RFC 6750 3: the challenge says why
         response = jsonify({"error": exc.error, "error_description": exc.description})
-        response.status_code = 401
+        response.status_code = exc.status
         response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+        response.headers["Cache-Control"] = "no-store"
         return response
-

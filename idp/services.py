@@ -21,8 +21,10 @@ from idp.guard.bruteforce import BruteForceGuard
 from idp.guard.captcha import CaptchaService
 from idp.oauth.authorize import AuthorizationService
 from idp.oauth.clients import ClientService
+from idp.oauth.issuer import TokenIssuer
 from idp.oauth.keys import KeyService
-from idp.oauth.tokens import AccessTokenGenerator, IdTokenIssuer, RefreshTokenStore
+from idp.oauth.revocation import AccessTokenRevocations
+from idp.oauth.tokens import RefreshTokenStore
 from idp.otp.senders import Sender, build_senders
 from idp.otp.service import OtpService
 from idp.sessions import SsoSessionStore, SsoTickets
@@ -41,8 +43,8 @@ class Services:
     clients: ClientService
     otp: OtpService
     keys: KeyService
-    access_tokens: AccessTokenGenerator
-    id_tokens: IdTokenIssuer
+    tokens: TokenIssuer
+    revocations: AccessTokenRevocations
     refresh_tokens: RefreshTokenStore
     sessions: SsoSessionStore
     sso_tickets: SsoTickets
@@ -75,7 +77,8 @@ class Services:
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
         otp = OtpService(settings, db, redis_client, senders, users, bruteforce, clock)
         sessions = SsoSessionStore(redis_client, settings.session_ttl, clock)
-        refresh_tokens = RefreshTokenStore(db, settings, clock)
+        revocations = AccessTokenRevocations(redis_client, settings.access_token_ttl, clock)
+        refresh_tokens = RefreshTokenStore(db, settings, revocations, clock)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db, clock)
         mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock)
@@ -91,8 +94,8 @@ class Services:
             clients=ClientService(db),
             otp=otp,
             keys=keys,
-            access_tokens=AccessTokenGenerator(settings, keys),
-            id_tokens=IdTokenIssuer(settings, keys, clock),
+            tokens=TokenIssuer(settings, db, keys, refresh_tokens, revocations, clock),
+            revocations=revocations,
             refresh_tokens=refresh_tokens,
             sessions=sessions,
             sso_tickets=SsoTickets(redis_client, sessions, users),

@@ -19,6 +19,12 @@ Keys (all prefixed ``gh:``):
 | authz:code:{sha256(code)}                   | string | 60 s               | an authorization code         |
 | authz:code:used:{sha256(code)}              | string | 600 s              | a redeemed code's token family|
 | authz:family:replayed:{family_id}           | string | 600 s              | its code was presented again  |
+| at:revoked:{jti}                            | string | the token's rest   | a revoked access token        |
+|                                             |        | of life            | (RFC 7009 deny-list)          |
+| at:family:{family_id}                       | zset   | access token ttl   | jti -> exp of the access      |
+|                                             |        |                    | tokens issued in one grant    |
+| at:family:revoked:{family_id}               | string | ≥ access token ttl | the grant was revoked: issue  |
+|                                             |        |                    | no more access tokens from it |
 | mfa:state:{state_token}                     | hash   | ≤ 300 s (absolute) | first factor passed, second   |
 |                                             |        |                    | pending (flows/mfa.py): JSON  |
 |                                             |        |                    | StateData + binding, otp_token|
@@ -103,6 +109,18 @@ class Keys:
     @staticmethod
     def replayed_family(family_id: str) -> str:
         return f"{PREFIX}authz:family:replayed:{family_id}"
+
+    @staticmethod
+    def revoked_access_token(jti: str) -> str:
+        return f"{PREFIX}at:revoked:{jti}"
+
+    @staticmethod
+    def access_token_family(family_id: str) -> str:
+        return f"{PREFIX}at:family:{family_id}"
+
+    @staticmethod
+    def revoked_access_token_family(family_id: str) -> str:
+        return f"{PREFIX}at:family:revoked:{family_id}"
 
     @staticmethod
     def sso_ticket(ticket_hash: str) -> str:

@@ -58,16 +58,11 @@ def _captcha_token() -> str | None:
 
 
 def _signed_in(client: Application, ctx: RequestContext, done: Completed, grant_type: str) -> Response:
-    """Tokens for a passed first factor, saved like every grant's (GatehouseServer.save_token)."""
+    """Tokens for a passed first factor, from the issuer every grant uses."""
     if isinstance(services().mfa.after_first_factor(client, ctx, done), NeedsFactor):
         raise cloudbase.two_factor_required()
-    server = current_app.extensions["gatehouse.oauth"]
     principal = Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
-    oauth_request = JsonBodyRequest(_uri(), {"grant_type": grant_type, "client_id": client.client_id})
-    oauth_request.client, oauth_request.user = client, principal
-    token = server.generate_token(grant_type, client, user=principal, scope=client.get_allowed_scope(None),
-                                  include_refresh_token=client.check_grant_type("refresh_token"))
-    server.save_token(token, oauth_request)
+    token = services().tokens.issue(client, principal, ctx, grant_type=grant_type)
     return _reply(cloudbase.render_token(token, done.user.sub))
 
 

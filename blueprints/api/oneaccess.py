@@ -54,7 +54,7 @@ def _signed_in(client: Application, ctx: RequestContext, done: Completed) -> Res
     """A completed login: an SSO session (its id is the ``session_token``) and an ID token."""
     svc = services()
     session = svc.login.start_session(done, ctx)
-    id_token = svc.id_tokens.issue(client, oneaccess.principal(done), None)
+    id_token = svc.tokens.id_token(client, oneaccess.principal(done))
     return _reply(oneaccess.render_success(session, id_token, svc.settings.session_ttl))
 
 

@@ -28,5 +28,5 @@ def consent():
     if form.validate_on_submit():
         services().authz.decide_consent(page.authz_id, sso.sub, bool(form.allow.data), page.context())
         return redirect(url_for("oauth.authorize_continue", authz=page.authz_id))
-    scopes = [SCOPE_WORDS.get(scope, scope) for scope in page.pending.scopes]
+    scopes = [SCOPE_WORDS.get(scope, scope) for scope in page.pending.consent_scopes]
     return respond("hosted/consent.html", page, form, scopes=scopes)

@@ -7,7 +7,7 @@ stashed in Redis under a random ``authz_id`` and the browser goes to ``/login?au
 ``/oauth2/authorize/continue?authz=<id>``, which calls ``resume``: a code (single use, 60 s)
 back to the client's redirect URI. Both return an ``Outcome``; the web layer only renders it.
 
-Codes are stored as SHA-256 (SPEC 6) and redeemed with one Lua script that deletes the code
+Codes are stored as SHA-256 and redeemed with one Lua script that deletes the code
 and leaves a "used" marker holding the refresh-token family issued from it, so a replayed
 code can revoke what the first redemption got (RFC 6749 4.1.2).
 """
@@ -29,12 +29,13 @@ from idp.crypto import hash_secret, new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind
 from idp.models import Consent
+from idp.oauth.claims import scopes_of_claims
 from idp.sessions import SsoSession, SsoSessionStore
 from idp.settings import Settings
 from idp.store import Keys, guarded
 
 PENDING_TTL = 600  # seconds a person has to sign in before the authorize request is forgotten
-CODE_TTL = 60.0  # SPEC 4.1: a code lives 60 s at most (RFC 6749 4.1.2 "expire shortly")
+CODE_TTL = 60.0  # a code lives 60 s at most (RFC 6749 4.1.2: "expire shortly after it is issued")
 USED_CODE_TTL = 600  # how long a redeemed code is remembered to detect its replay
 
 
@@ -59,9 +60,16 @@ class AuthzRequest:
     created_at: int = 0
     consent: str | None = None  # None until decided, then "allow" | "deny"
     consent_sub: str | None = None  # who answered: an answer binds only that person's session
-    first_party: bool = True  # SPEC 1: first-party applications skip consent
+    first_party: bool = True  # first-party applications skip consent
     stale_session: str | None = None  # prompt=login: this session may not finish the request
     mfa: str = "off"  # the application's MFA policy: a session without "mfa" in amr may need a step-up
+    claims: dict | None = None  # OIDC Core 5.5: claims asked for by name (idp.oauth.claims)
+
+    @property
+    def consent_scopes(self) -> list[str]:
+        """What the person agrees to release: the scopes, and the scopes of the claims asked
+        for by name (an application cannot get an email address past consent by naming it)."""
+        return [*self.scopes, *(s for s in scopes_of_claims(self.claims) if s not in self.scopes)]
 
 
 # -- outcomes: what the web layer renders ---------------------------------------------------
@@ -109,6 +117,7 @@ class AuthCode:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     sid: str | None = None
+    claims: dict | None = None  # OIDC Core 5.5, kept for the life of the grant
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -132,7 +141,7 @@ class Redemption:
     replayed_family: str | None = None  # set when the code had already been redeemed
 
 
-# Atomic single use (DESIGN rule 6): take the code and leave the "used" marker in one step, so
+# Atomic single use: take the code and leave the "used" marker in one step, so
 # of two racing redemptions exactly one gets the code and the other is seen as a replay. A
 # replay also flags the family, which the first redemption checks after storing its tokens: a
 # replay racing the first exchange still ends with that exchange's tokens revoked. (The flag's
@@ -269,7 +278,7 @@ class AuthorizationService:
             return False
         consent = self.db.session.scalar(
             select(Consent).where(Consent.sub == sub, Consent.client_id == pending.client_id))
-        return consent is None or not consent.covers(pending.scopes)
+        return consent is None or not consent.covers(pending.consent_scopes)
 
     def _forget(self, pending: AuthzRequest) -> None:
         if pending.id:
@@ -287,9 +296,9 @@ class AuthorizationService:
         pending.consent, pending.consent_sub = ("allow" if allow else "deny"), sub
         with self.db.transaction() as session:
             if allow:
-                _upsert_consent(session, sub, pending.client_id, pending.scopes)
+                _upsert_consent(session, sub, pending.client_id, pending.consent_scopes)
             audit.record(session, "consent.grant" if allow else "consent.deny", ctx, sub=sub,
-                         client_id=pending.client_id, scopes=pending.scopes)
+                         client_id=pending.client_id, scopes=pending.consent_scopes)
         self._update(pending)
 
     # -- codes ---------------------------------------------------------------------------------
@@ -300,6 +309,7 @@ class AuthorizationService:
             sub=session.sub, auth_time=session.auth_time, amr=list(session.amr), family_id=new_token(12),
             nonce=pending.nonce, code_challenge=pending.code_challenge,
             code_challenge_method="S256" if pending.code_challenge else None, sid=session.id,
+            claims=pending.claims,
         )
         self.redis.set(Keys.auth_code(hash_secret(code)), json.dumps(asdict(data)),
                        px=max(1, int(self.code_ttl * 1000)))

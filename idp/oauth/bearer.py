@@ -1,4 +1,11 @@
-"""Bearer access tokens (RFC 9068 JWTs we issued): validation and the userinfo claims."""
+"""Bearer access tokens (RFC 9068 JWTs we issued): the one check every Bearer endpoint makes
+(OIDC userinfo, Tencent CIAM ``PATCH /userinfo`` and ``/change_user_password``, ZITADEL
+``/auth/v1/users/me/*``, CloudBase ``/auth/v1/user/me``, the admin API), and the userinfo claims.
+
+A token is valid when it carries our signature, ``typ at+jwt`` and our issuer, has not expired
+by the services' clock and is not on the deny-list (RFC 7009 revocation, shared by every
+instance through Redis). A Redis outage raises store.unavailable: the caller answers 503.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.errors import IdpError, Kind
-from idp.models import User
+from idp.oauth.claims import USERINFO_CLAIMS, claims_for
+
+__all__ = ["AccessGrant", "BearerError", "authenticate_bearer", "bearer_authorization", "claims_for",
+           "userinfo_claims", "validate_access_token"]
+
+# RFC 6750 3.1: the status each error code answers with
+STATUS = {"invalid_request": 400, "invalid_token": 401, "insufficient_scope": 403}
 
 
 class BearerError(Exception):
@@ -17,11 +30,27 @@ class BearerError(Exception):
         self.error = error
         self.description = description
 
+    @property
+    def status(self) -> int:
+        return STATUS[self.error]
+
+
+def bearer_authorization(authorization: str | None, form_token: str | None) -> str:
+    """The credential as an ``Authorization`` value, from the header (RFC 6750 2.1) or the
+    ``access_token`` of a form-encoded body (2.2). Raises BearerError(invalid_request) when it
+    comes both ways (RFC 6750 2: a client uses exactly one method)."""
+    if form_token:
+        if authorization:
+            raise BearerError("invalid_request", "The access token was sent in more than one way.")
+        return f"Bearer {form_token}"
+    return authorization or ""
+
 
 def validate_access_token(services, authorization: str) -> dict:
     """Claims of a valid access token from an ``Authorization: Bearer`` header.
 
-    Raises BearerError(invalid_token) for anything else: wrong type, signature, issuer, expiry.
+    Raises BearerError(invalid_token) for anything else: wrong type, signature, issuer,
+    expiry, revoked; store.unavailable when the deny-list cannot be read.
     """
     scheme, _, raw = authorization.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
@@ -33,13 +62,18 @@ def validate_access_token(services, authorization: str) -> dict:
     claims = token.claims
     if token.header.get("typ") != "at+jwt" or claims.get("iss") != services.settings.issuer:
         raise BearerError("invalid_token", "The access token is invalid.")
-    if int(claims.get("exp", 0)) <= int(services.clock.time()):
+    if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("exp"), int):
+        raise BearerError("invalid_token", "The access token is invalid.")
+    if claims["exp"] <= int(services.clock.time()):
         raise BearerError("invalid_token", "The access token has expired.")
+    if services.revocations.is_denied(claims["jti"]):
+        raise BearerError("invalid_token", "The access token was revoked.")
     return claims
 
 
 def userinfo_claims(services, authorization: str) -> dict:
-    """OIDC Core 5.3: the claims the token's scopes release about its subject."""
+    """OIDC Core 5.3: the claims the token's scopes release about its subject, and those its
+    grant asked for by name (5.5)."""
     claims = validate_access_token(services, authorization)
     scopes = set(str(claims.get("scope", "")).split())
     if "openid" not in scopes:
@@ -47,19 +81,8 @@ def userinfo_claims(services, authorization: str) -> dict:
     user = services.users.by_sub(claims["sub"])
     if user is None or not user.is_active:
         raise BearerError("invalid_token", "The access token's user is not active.")
-    return claims_for(user, scopes)
-
-
-def claims_for(user: User, scopes: set[str]) -> dict:
-    out: dict = {"sub": user.sub}
-    if "profile" in scopes:
-        out.update({"name": user.name, "preferred_username": user.username, "locale": user.locale,
-                    "updated_at": int(user.updated_at.timestamp()) if user.updated_at else None})
-    if "email" in scopes:
-        out.update({"email": user.email, "email_verified": bool(user.email_verified)})
-    if "phone" in scopes:
-        out.update({"phone_number": user.phone_number, "phone_number_verified": bool(user.phone_verified)})
-    return {k: v for k, v in out.items() if v is not None}
+    requested = claims.get(USERINFO_CLAIMS)
+    return claims_for(user, scopes, requested if isinstance(requested, list) else ())
 
 
 @dataclass(frozen=True)
@@ -75,8 +98,9 @@ class AccessGrant:
 def authenticate_bearer(services, authorization: str, *, scope: str = "openid") -> AccessGrant:
     """The ``AccessGrant`` of an ``Authorization: Bearer`` access token that carries ``scope``.
 
-    Raises bearer.invalid_token (401) and bearer.insufficient_scope (403, RFC 6750 3.1). The
-    user's status is the caller's business (a locked user gets the surface's own error).
+    Raises bearer.invalid_token (401), bearer.insufficient_scope (403, RFC 6750 3.1) and
+    store.unavailable. The user's status is the caller's business (a locked user gets the
+    surface's own error).
     """
     try:
         claims = validate_access_token(services, authorization)

@@ -40,3 +40,15 @@ def oauth_error(exc: IdpError) -> OAuth2Error:
     """The OAuth error for ``exc``: status and code by its kind, its message as description."""
     status, error = BY_KIND[exc.kind]
     return OAuth2Error(description=safe_description(exc.message), status_code=status, error=error)
+
+
+def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+    """(status, body, headers) of a domain error that escapes an OAuth endpoint (a store outage
+    at introspection, revocation or userinfo): the RFC 6749 5.2 shape."""
+    status, error = BY_KIND[exc.kind]
+    body = {"error": error}
+    description = safe_description(exc.message)
+    if description:
+        body["error_description"] = description
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    return status, body, headers

@@ -1,14 +1,13 @@
-"""Authlib grant and endpoint classes: authorization code (PKCE S256), client credentials,
-the Tencent CIAM OTP grants, refresh-token rotation, introspection and RP-initiated logout.
+"""Authlib grant classes: authorization code (PKCE S256), client credentials, the one-time-code
+grant and refresh-token rotation. Every grant gets its tokens from the one issuer
+(``idp.oauth.issuer``); the other endpoints' classes are in ``idp.oauth.endpoints``.
 
 Grants reach the domain through ``self.server.services`` (an ``idp.services.Services``) and
-the request's ``RequestContext`` through ``self.server.request_context()``; both are set by
-the web layer, so nothing here knows Flask.
+the request's ``RequestContext`` through ``self.server.request_context(client_id)``; both are
+set by the web layer, so nothing here knows Flask.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from authlib.consts import default_json_headers
 from authlib.oauth2.base import OAuth2Error
@@ -20,15 +19,14 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import is_openid_scope
-from authlib.oidc.rpinitiated import EndSessionEndpoint
 
 from idp import audit
 from idp.errors import IdpError, Kind
+from idp.models import RefreshToken
 from idp.oauth.authorize import AuthCode, AuthzRequest
-from idp.oauth.bearer import BearerError, validate_access_token
+from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, granted_scope, parse_claims_request
 from idp.oauth.errors import oauth_error
 from idp.oauth.tokens import Principal
 
@@ -98,48 +96,49 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    """Rotation on every use; reuse of a rotated token revokes the family (SPEC 1)."""
+    """Rotation on every use; reuse of a rotated token revokes the family (OAuth 2.0 Security
+    BCP 4.14.2). The requested scope may narrow the grant, never widen it (RFC 6749 6)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str):
-        return self.server.services.refresh_tokens.find_live(refresh_token, self.server.request_context())
+        ctx = self.server.request_context(self.request.client.client_id)  # set before this is called
+        return self.server.services.refresh_tokens.find_live(refresh_token, ctx)
 
-    def authenticate_user(self, refresh_token) -> Principal | None:
+    def authenticate_user(self, refresh_token: RefreshToken) -> Principal | None:
         user = self.server.services.users.by_sub(refresh_token.sub)
         if user is None or not user.is_active:
             raise InvalidGrantError("Abnormal user status")
         return Principal(user=user, auth_time=refresh_token.auth_time, amr=list(refresh_token.amr),
-                         family_id=refresh_token.family_id)
+                         family_id=refresh_token.family_id, claims=refresh_token.claims)
 
     def create_token_response(self):
-        principal = self.authenticate_user(self.request.refresh_token)
-        scope = self.request.payload.scope or self.request.refresh_token.get_scope()
-        return issue_token_response(self, principal, scope)
+        row: RefreshToken = self.request.refresh_token
+        return issue_token_response(self, self.authenticate_user(row), self.request.payload.scope or row.scope,
+                                    rotating=row)
 
     def revoke_old_credential(self, refresh_token) -> None:
-        """Done atomically in ``GatehouseServer.save_token``, with the new token's insert."""
+        """Done by the issuer, atomically with the new token's insert."""
 
 
-def issue_token_response(grant: grants.BaseGrant, principal: Principal, requested_scope: str | None):
-    """Access token (+ refresh token, + ID token for ``openid``), saved in one transaction."""
+def issue_token_response(grant: grants.BaseGrant, principal: Principal | None, requested_scope: str | None, *,
+                         rotating: RefreshToken | None = None):
+    """The token response of a grant, from the issuer. Unsupported scopes are not granted;
+    asking only for scopes that cannot be granted is invalid_scope (RFC 6749 5.2)."""
     client = grant.request.client
-    scope = client.get_allowed_scope(requested_scope)
-    if requested_scope and not scope:
-        from authlib.oauth2.rfc6749.errors import InvalidScopeError
-
+    scope = granted_scope(client, requested_scope, within=USER_SCOPES)
+    if requested_scope and requested_scope.split() and not scope:
         raise InvalidScopeError()
     grant.request.user = principal
-    token = grant.generate_token(
-        user=principal, scope=scope, include_refresh_token=client.check_grant_type("refresh_token")
-    )
-    if "openid" in scope.split():
-        token["id_token"] = grant.server.services.id_tokens.issue(client, principal, token["access_token"])
+    services = grant.server.services
+    ctx = grant.server.request_context(client.client_id)
+    to_oauth = getattr(grant, "oauth_error", oauth_error)  # a face may word its grant's errors
     try:
-        grant.save_token(token)
+        token = services.tokens.issue(client, principal, ctx, grant_type=grant.GRANT_TYPE, scope=scope,
+                                      rotating=rotating)
     except IdpError as exc:
-        raise oauth_error(exc) from exc
+        raise to_oauth(exc) from exc
     return 200, token, default_json_headers
 
 
@@ -163,12 +162,19 @@ class PkceS256(CodeChallenge):
             raise InvalidRequestError("Only 'code_challenge_method=S256' is supported.")
         super().validate_code_challenge(grant, redirect_uri)
 
+    def validate_code_verifier(self, grant, result):
+        # RFC 7636 4.6: the code is bound to its challenge, so redeeming it without the verifier
+        # fails the grant itself (invalid_grant, as FAPI 2.0 expects), not the request's shape
+        if grant.request.authorization_code.code_challenge and not grant.request.form.get("code_verifier"):
+            raise InvalidGrantError("The code was issued with a 'code_challenge': send its 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
 
 class OpenIDNonce(OpenIDCode):
     """OpenID extension of the code grant, limited to the authorize-side ``nonce`` check.
 
-    ID tokens are issued by ``issue_token_response`` (one path for every grant), and ``prompt``
-    is decided by ``AuthorizationService`` (it needs the SSO session), so only Authlib's nonce
+    ID tokens are issued by the token issuer (one path for every grant), and ``prompt`` is
+    decided by ``AuthorizationService`` (it needs the SSO session), so only Authlib's nonce
     validation is registered here.
     """
 
@@ -182,8 +188,24 @@ class OpenIDNonce(OpenIDCode):
                                 self.validate_openid_authorization_request)
 
 
+class RequestNotSupportedError(OAuth2Error):
+    """OIDC Core 3.1.2.6: the OP does not support the ``request`` parameter."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupportedError(OAuth2Error):
+    """OIDC Core 3.1.2.6: the OP does not support the ``request_uri`` parameter."""
+
+    error = "request_uri_not_supported"
+
+
+REQUEST_OBJECT_ERRORS = {"request": RequestNotSupportedError, "request_uri": RequestUriNotSupportedError}
+
+
 class CodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS  # "none" only for public clients (+ PKCE)
+    requested_claims: dict | None = None
 
     def validate_authorization_request(self) -> str:
         payload = self.request.payload
@@ -193,21 +215,27 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         redirect_uri = super().validate_authorization_request()
         try:
             self._validate_oidc_parameters()
-        except InvalidRequestError as error:
+        except OAuth2Error as error:
             error.redirect_uri = redirect_uri
             raise
         if not self.request.client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("The client may not use the authorization code grant.",
                                           redirect_uri=redirect_uri)
-        if self.request.payload.scope and not self.request.scope:
+        # OIDC Core 3.1.2.1: scopes that are not understood are ignored; nothing grantable is an error
+        self.request.scope = granted_scope(self.request.client, payload.scope, within=USER_SCOPES)
+        if payload.scope and not self.request.scope:
             raise InvalidScopeError(redirect_uri=redirect_uri)
+        try:
+            self.requested_claims = self._requested_claims()
+        except IdpError as exc:
+            raise InvalidRequestError(exc.message, redirect_uri=redirect_uri) from exc
         return redirect_uri
 
     def _validate_oidc_parameters(self) -> None:
         data = self.request.payload.data
-        for name in ("request", "request_uri"):  # OIDC Core 6: not supported (discovery says so)
+        for name, error in REQUEST_OBJECT_ERRORS.items():  # OIDC Core 6: not supported (discovery says so)
             if data.get(name):
-                raise InvalidRequestError(f"The '{name}' parameter is not supported.")
+                raise error(f"The '{name}' parameter is not supported.")
         mode = data.get("response_mode") or "query"
         if mode not in RESPONSE_MODES:
             raise InvalidRequestError("Unsupported 'response_mode'.")
@@ -218,6 +246,13 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         max_age = data.get("max_age")
         if max_age is not None and not (max_age.isdigit() and len(max_age) < 10):
             raise InvalidRequestError("'max_age' must be a non-negative integer.")
+
+    def _requested_claims(self) -> dict | None:
+        """OIDC Core 5.5: the ``claims`` parameter, for OpenID requests only; limited to the
+        claims of scopes the application may have. Raises oauth.invalid_claims."""
+        parsed = parse_claims_request(self.request.payload.data.get("claims"),
+                                      granted_scope(self.request.client, None, within=USER_SCOPES).split())
+        return parsed if "openid" in self.request.scope.split() else None
 
     def pending_request(self) -> AuthzRequest:
         """The validated request as the domain keeps it while the browser signs in."""
@@ -230,7 +265,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             prompt=(data.get("prompt") or "").split(), max_age=int(max_age) if max_age is not None else None,
             login_hint=data.get("login_hint"), ui_locales=data.get("ui_locales"),
             login_methods=list(client.login_methods), first_party=bool(client.first_party),
-            mfa=client.mfa or "off",
+            mfa=client.mfa or "off", claims=self.requested_claims,
         )
 
     # -- token endpoint ---------------------------------------------------------------------
@@ -240,7 +275,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if redemption.replayed_family:
             # RFC 6749 4.1.2: a code used twice is refused and the tokens it gave are revoked
             services.refresh_tokens.revoke_family(
-                redemption.replayed_family, self.server.request_context(), reason="code_replay",
+                redemption.replayed_family, self.server.request_context(client.client_id), reason="code_replay",
                 client_id=client.client_id)
             return None
         found = redemption.code
@@ -255,7 +290,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("Abnormal user status")
         # OIDC Core 2: auth_time and amr are the SSO session's, nonce is the authorize request's
         return Principal(user=user, auth_time=authorization_code.auth_time, amr=list(authorization_code.amr),
-                         nonce=authorization_code.nonce, family_id=authorization_code.family_id)
+                         nonce=authorization_code.nonce, family_id=authorization_code.family_id,
+                         claims=authorization_code.claims)
 
     def create_token_response(self):
         code: AuthCode = self.request.authorization_code
@@ -263,103 +299,27 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         services = self.server.services
         if services.authz.family_replayed(code.family_id):
             # a replay raced this exchange and may have revoked before our tokens were stored
-            services.refresh_tokens.revoke_family(code.family_id, self.server.request_context(),
+            services.refresh_tokens.revoke_family(code.family_id, self.server.request_context(code.client_id),
                                                   reason="code_replay", client_id=code.client_id)
             raise InvalidGrantError("The code was used more than once.")
         return response
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    """RFC 6749 4.4 for m2m applications: an access token only, within the app's scopes."""
+    """RFC 6749 4.4 for m2m applications: an access token only, within the app's scopes and
+    the scopes an application's own token may carry."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def create_token_response(self):
         client, requested = self.request.client, self.request.payload.scope
-        scope = client.get_allowed_scope(requested)
+        scope = granted_scope(client, requested, within=CLIENT_SCOPES)
         if requested and set(requested.split()) - set(scope.split()):
             raise InvalidScopeError("The application may not request these scopes.")
-        token = self.generate_token(scope=scope, include_refresh_token=False)
-        self.save_token(token)
-        return 200, token, default_json_headers
-
-
-# -- introspection (RFC 7662) ---------------------------------------------------------------------
-class IntrospectedToken:
-    def __init__(self, client_id: str, payload: dict) -> None:
-        self.client_id = client_id
-        self.payload = payload
-
-    def is_expired(self) -> bool:
-        return False  # expired tokens are never returned by ``query_token``
-
-    def is_revoked(self) -> bool:
-        return False
-
-
-class Introspection(IntrospectionEndpoint):
-    """Only the client a token was issued to may introspect it; to any other client (and for
-    anything unknown, expired, rotated or revoked) the answer is ``{"active": false}``
-    (RFC 7662 2.2). Resource servers verify our JWT access tokens against the JWKS instead."""
-
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-
-    def query_token(self, token_string, token_type_hint):
-        finders = [self._access_token, self._refresh_token]
-        if token_type_hint == "refresh_token":
-            finders.reverse()
-        return next((found for find in finders if (found := find(token_string)) is not None), None)
-
-    def _access_token(self, raw: str) -> IntrospectedToken | None:
+        services = self.server.services
         try:
-            claims = validate_access_token(self.server.services, f"Bearer {raw}")
-        except BearerError:
-            return None
-        keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr")
-        return IntrospectedToken(claims.get("client_id", ""), {
-            "token_type": "Bearer", **{k: claims[k] for k in keep if k in claims}})
-
-    def _refresh_token(self, raw: str) -> IntrospectedToken | None:
-        token = self.server.services.refresh_tokens.find_active(raw)
-        if token is None:
-            return None
-        return IntrospectedToken(token.client_id, {
-            "client_id": token.client_id, "sub": token.sub, "scope": token.scope,
-            "iss": self.server.services.settings.issuer, "exp": _epoch(token.expires_at),
-            "iat": _epoch(token.created_at)})
-
-    def check_permission(self, token, client, request) -> bool:
-        return token.client_id == client.client_id
-
-    def introspect_token(self, token: IntrospectedToken) -> dict:
-        return {"active": True, **token.payload}
-
-
-def _epoch(value: datetime) -> int:
-    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
-
-
-# -- RP-initiated logout 1.0 ----------------------------------------------------------------------
-class EndSession(EndSessionEndpoint):
-    """Validates the logout request; the web layer ends the session (it owns the cookie).
-
-    ``id_token_hint`` must carry our signature (expired ones are accepted, RP-Initiated 2);
-    ``post_logout_redirect_uri`` must equal one the named client registered (SPEC 6). Without a
-    hint, an exact match with the ``client_id`` given is taken as legitimate: the person
-    confirms the sign-out on our page first.
-    """
-
-    def get_server_jwks(self):
-        return self.server.services.keys.public_keys()
-
-    def get_algorithms(self) -> list[str]:
-        return ["RS256"]
-
-    def _is_valid_post_logout_redirect_uri(self, client, post_logout_redirect_uri: str) -> bool:
-        return post_logout_redirect_uri in (client.post_logout_redirect_uris or [])
-
-    def is_post_logout_redirect_uri_legitimate(self, request, post_logout_redirect_uri, client, logout_hint):
-        return True
-
-    def end_session(self, end_session_request) -> None:
-        """Unused: ``AuthorizationService.end_session`` is called by the web layer."""
+            token = services.tokens.issue(client, None, self.server.request_context(client.client_id),
+                                          grant_type=self.GRANT_TYPE, scope=scope)
+        except IdpError as exc:
+            raise oauth_error(exc) from exc
+        return 200, token, default_json_headers

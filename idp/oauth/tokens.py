@@ -1,29 +1,21 @@
-"""Token issuance: RFC 9068 JWT access tokens, OIDC ID tokens, hashed refresh tokens.
-
-Authlib's ``JWTBearerTokenGenerator`` builds the access token; the "user" it receives is a
-``Principal`` that carries how the person authenticated (``auth_time``, ``amr``, ``acr``), so
-those facts flow from the grant into every token without globals.
-"""
+"""Who a token is for (``Principal``) and the refresh-token store: hashed, rotated on use,
+revoked by family. Tokens are made by ``idp.oauth.issuer.TokenIssuer``."""
 
 from __future__ import annotations
 
-import hashlib
-from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
-from joserfc import jwt
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
-from idp.crypto import hash_secret, new_token
+from idp.crypto import hash_secret
 from idp.db import Database
 from idp.models import Application, RefreshToken, User
-from idp.oauth.keys import KeyService
+from idp.oauth.revocation import AccessTokenRevocations
 from idp.sessions.store import acr_for
 from idp.settings import Settings
 
@@ -37,85 +29,17 @@ class Principal:
     amr: list[str]
     nonce: str | None = None  # OIDC Core 3.1.2.1: only from an authorize request, never on refresh
     family_id: str | None = None  # refresh: join the family; code: the family its replay revokes
+    # OIDC Core 5.5: claims asked for by name, {"userinfo": [...], "id_token": [...]}
+    claims: dict | None = None
     extra: dict = field(default_factory=dict)
 
     @property
     def acr(self) -> str:
-        """DESIGN rule 4: the assurance level follows from the checks passed (``amr``)."""
+        """The assurance level follows from the checks passed (``amr``), never a stored flag."""
         return acr_for(self.amr)
 
     def get_user_id(self) -> str:
         return self.user.sub
-
-
-class AccessTokenGenerator(JWTBearerTokenGenerator):
-    def __init__(self, settings: Settings, keys: KeyService) -> None:
-        super().__init__(
-            issuer=settings.issuer,
-            alg="RS256",
-            refresh_token_generator=lambda *args, **kwargs: new_token(48),
-            expires_generator=self._expires_in,
-        )
-        self.settings = settings
-        self.keys = keys
-
-    def _expires_in(self, client: Application, grant_type: str) -> int:
-        return client.access_token_ttl or self.settings.access_token_ttl
-
-    def get_jwks(self):
-        return self.keys.signing_keys()
-
-    def get_auth_time(self, user: Principal | None) -> int | None:
-        return user.auth_time if user else None
-
-    def get_amr(self, user: Principal | None) -> list[str] | None:
-        return user.amr if user else None
-
-    def get_acr(self, user: Principal | None) -> str | None:
-        return user.acr if user else None
-
-    def get_jti(self, client, grant_type, user, scope) -> str:
-        return new_token(16)
-
-    def __call__(self, grant_type, client, user=None, scope=None, expires_in=None,
-                 include_refresh_token=True):
-        token = super().__call__(grant_type, client, user, scope, expires_in, include_refresh_token)
-        token["scope"] = scope or ""
-        return token
-
-
-class IdTokenIssuer:
-    def __init__(self, settings: Settings, keys: KeyService, clock: Clock | None = None) -> None:
-        self.settings = settings
-        self.keys = keys
-        self.clock = clock or SystemClock()
-
-    def issue(self, client: Application, principal: Principal, access_token: str | None) -> str:
-        """OIDC Core 2: iss, sub, aud, exp, iat, auth_time, nonce, amr, acr, at_hash, azp."""
-        now = int(self.clock.time())
-        claims = {
-            "iss": self.settings.issuer,
-            "sub": principal.user.sub,
-            "aud": client.client_id,
-            "azp": client.client_id,
-            "iat": now,
-            "exp": now + self.settings.id_token_ttl,
-            "auth_time": principal.auth_time,
-            "amr": principal.amr,
-            "acr": principal.acr,
-            "jti": new_token(16),
-        }
-        if principal.nonce:
-            claims["nonce"] = principal.nonce
-        if access_token:
-            claims["at_hash"] = _left_half_hash(access_token)
-        return jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, self.keys.signing_keys())
-
-
-def _left_half_hash(value: str) -> str:
-    """OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the token."""
-    digest = hashlib.sha256(value.encode()).digest()
-    return urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
 
 
 _INSERT_TOKEN = insert(RefreshToken.__table__)
@@ -124,24 +48,28 @@ _INSERT_TOKEN = insert(RefreshToken.__table__)
 class RefreshTokenStore:
     """Refresh tokens, stored as SHA-256, rotated on use, revoked by family on reuse."""
 
-    def __init__(self, db: Database, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings, revocations: AccessTokenRevocations,
+                 clock: Clock | None = None) -> None:
         self.db = db
         self.settings = settings
+        self.revocations = revocations
         self.clock = clock or SystemClock()
 
-    def add(self, raw: str, client: Application, principal: Principal, scope: str) -> None:
-        """Insert a new token in the current transaction (committed by the caller)."""
+    def add(self, session: Session, raw: str, client: Application, principal: Principal, scope: str,
+            family_id: str) -> None:
+        """Insert a new token (hashed) in the caller's unit of work."""
         ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
-        self.db.session.execute(  # Core INSERT: the row is not read back in this request
+        session.execute(  # Core INSERT: the row is not read back in this request
             _INSERT_TOKEN,
             dict(
                 token_hash=hash_secret(raw),
-                family_id=principal.family_id or new_token(12),
+                family_id=family_id,
                 client_id=client.client_id,
                 sub=principal.user.sub,
                 scope=scope,
                 auth_time=principal.auth_time,
                 amr=principal.amr,
+                claims=principal.claims,
                 expires_at=self.clock.now() + timedelta(seconds=ttl),
             )
         )
@@ -185,6 +113,12 @@ class RefreshTokenStore:
 
     def revoke_family(self, family_id: str, ctx: RequestContext, *, reason: str,
                       sub: str | None = None, client_id: str | None = None) -> None:
+        """Revoke every refresh token of the family and deny the access tokens it issued.
+
+        Redis first: when it is down nothing changes (store.unavailable); a database failure
+        after it leaves the access tokens denied and the request can simply be repeated.
+        """
+        self.revocations.deny_family(family_id)
         with self.db.transaction() as session:
             session.execute(
                 update(RefreshToken)

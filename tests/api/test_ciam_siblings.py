@@ -203,8 +203,8 @@ def test_patch_userinfo_needs_a_valid_bearer_token(client, seeded, authorization
 
 def test_patch_userinfo_needs_the_openid_scope(client, seeded, user, services):
     tenant = services.clients.by_client_id("TENANT_CLIENT_ID")
-    token = services.access_tokens("refresh_token", tenant, Principal(user=user, auth_time=0, amr=["pwd"]),
-                                   "profile", include_refresh_token=False)["access_token"]
+    token = services.tokens.issue(tenant, Principal(user=user, auth_time=0, amr=["pwd"]), RequestContext(),
+                                  grant_type="password", scope="profile")["access_token"]
     response = client.patch("/userinfo", json={"name": "x"}, headers=bearer(token))
     assert response.status_code == 403
     assert response.get_json()["error"] == "insufficient_scope"

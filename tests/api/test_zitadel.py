@@ -35,7 +35,8 @@ def user(services):
 def token_for(services, user, scope="openid", client_id="TENANT_CLIENT_ID") -> str:
     client = services.clients.by_client_id(client_id)
     principal = Principal(user=user, auth_time=0, amr=["pwd"])
-    return services.access_tokens("password", client, principal, scope, include_refresh_token=False)["access_token"]
+    issued = services.tokens.issue(client, principal, RequestContext(), grant_type="password", scope=scope)
+    return issued["access_token"]
 
 
 @pytest.fixture

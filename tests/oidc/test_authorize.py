@@ -121,7 +121,7 @@ def test_unsupported_response_type_goes_back_with_state(client, web_app):
     ({"response_mode": "fragment"}, "invalid_request"),
     ({"prompt": "none login"}, "invalid_request"),
     ({"max_age": "-1"}, "invalid_request"),
-    ({"request": "eyJ.x.y"}, "invalid_request"),
+    ({"request": "eyJ.x.y"}, "request_not_supported"),  # OIDC Core 3.1.2.6
     ({"scope": "admin"}, "invalid_scope"),
 ])
 def test_invalid_parameters_go_back_to_the_client(client, web_app, extra, error):

@@ -185,7 +185,7 @@ def test_public_client_with_the_verifier(client, services, spa_app, user):
 def test_public_client_without_the_verifier(client, services, spa_app, user):
     sign_in(client, services, user)
     code = get_code(client, services, spa_app, verifier=new_verifier())
-    assert exchange(client, code, spa_app).get_json()["error"] == "invalid_request"
+    assert exchange(client, code, spa_app).get_json()["error"] == "invalid_grant"  # RFC 7636 4.6
 
 
 def test_wrong_verifier(client, services, spa_app, user):
@@ -199,7 +199,7 @@ def test_no_downgrade_for_a_confidential_client(client, services, web_app, user)
     sign_in(client, services, user)
     verifier = new_verifier()
     code = get_code(client, services, web_app[0], verifier=verifier)
-    assert exchange(client, code, *web_app).get_json()["error"] == "invalid_request"
+    assert exchange(client, code, *web_app).get_json()["error"] == "invalid_grant"
     code = get_code(client, services, web_app[0], verifier=verifier)
     assert exchange(client, code, *web_app, code_verifier=verifier).status_code == 200
 

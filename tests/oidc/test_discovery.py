@@ -19,7 +19,7 @@ def test_supported_features(doc):
     assert doc["prompt_values_supported"] == ["none", "login", "consent"]
     assert doc["acr_values_supported"] == ["urn:gatehouse:acr:1fa", "urn:gatehouse:acr:2fa"]
     assert doc["ui_locales_supported"] == ["en", "zh-CN"]
-    assert doc["claims_parameter_supported"] is False
+    assert doc["claims_parameter_supported"] is True
     assert doc["request_parameter_supported"] is False
     assert doc["request_uri_parameter_supported"] is False
     assert {"authorization_code", "refresh_token", "client_credentials"} <= set(doc["grant_types_supported"])

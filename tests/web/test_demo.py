@@ -18,6 +18,7 @@ from requests.structures import CaseInsensitiveDict
 
 from blueprints import demo
 from cli import seed_demo
+from idp.context import RequestContext
 from idp.oauth.tokens import Principal
 
 ISSUER = "http://127.0.0.1:5000"
@@ -152,9 +153,8 @@ def exchange(app, services, demo_data, monkeypatch):
         client = services.clients.by_client_id("TENANT_CLIENT_ID")
         user = services.users.by_sub(demo_data["user"]["sub"])
         principal = Principal(user=user, auth_time=int(time.time()), amr=["pwd"], nonce=state["nonce"])
-        tokens = services.access_tokens("authorization_code", client, principal, "openid profile email phone",
-                                        include_refresh_token=False)
-        tokens["id_token"] = services.id_tokens.issue(client, principal, tokens["access_token"])
+        tokens = services.tokens.issue(client, principal, RequestContext(), grant_type="authorization_code",
+                                       scope="openid profile email phone")
         return 200, tokens
 
     adapter = AppAdapter(app, token)

@@ -1,0 +1,149 @@
+"""The token issuer: every grant and every face gets its tokens here.
+
+``issue`` signs an RFC 9068 access token, an OpenID Connect ID token when ``openid`` is granted
+(OIDC Core 2) and makes a refresh token when the application may use the ``refresh_token``
+grant; then, with every signature done (no lock is held while signing), it records the access
+token under its grant's family in Redis (``AccessTokenRevocations``) and runs one short
+transaction: rotate the presented refresh token, store the new one hashed, audit
+``login.token``. Exactly one of N concurrent rotations of one refresh token wins; a lost race
+is reuse (OAuth 2.0 Security BCP 4.14.2): the family is revoked and the request refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from base64 import urlsafe_b64encode
+
+from joserfc import jwt
+
+from idp import audit
+from idp.clock import Clock, SystemClock
+from idp.context import RequestContext
+from idp.crypto import new_token
+from idp.db import Database
+from idp.errors import IdpError, Kind
+from idp.models import Application, RefreshToken
+from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, claims_for, granted_scope
+from idp.oauth.keys import KeyService
+from idp.oauth.revocation import AccessTokenRevocations
+from idp.oauth.tokens import Principal, RefreshTokenStore
+from idp.settings import Settings
+
+ACCESS_TOKEN_HEADER = {"alg": "RS256", "typ": "at+jwt"}  # RFC 9068 2.1
+ID_TOKEN_HEADER = {"alg": "RS256", "typ": "JWT"}
+
+
+class _LostRotation(Exception):
+    """Another request rotated (or revoked) the presented refresh token first."""
+
+
+class TokenIssuer:
+    def __init__(self, settings: Settings, db: Database, keys: KeyService, refresh_tokens: RefreshTokenStore,
+                 revocations: AccessTokenRevocations, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.keys = keys
+        self.refresh_tokens = refresh_tokens
+        self.revocations = revocations
+        self.clock = clock or SystemClock()
+
+    def issue(self, client: Application, principal: Principal | None, ctx: RequestContext, *,
+              grant_type: str, scope: str | None = None, rotating: RefreshToken | None = None) -> dict:
+        """The token response (RFC 6749 5.1) for ``principal`` (None: the application's own
+        token, client credentials) with ``scope`` as granted (None: all the application may
+        have). ``rotating`` is the refresh token presented to a refresh grant.
+
+        Raises token.reused (the presented refresh token lost a race: its family is revoked),
+        token.family_revoked (the grant was revoked meanwhile) and store.unavailable.
+        """
+        if scope is None:
+            scope = granted_scope(client, None, within=USER_SCOPES if principal else CLIENT_SCOPES)
+        now, ttl, jti = int(self.clock.time()), self.access_token_ttl(client), new_token(16)
+        access = self._access_token(client, principal, scope, jti, now, ttl)
+        token: dict = {"token_type": "Bearer", "access_token": access, "expires_in": ttl}
+        if principal is not None and client.check_grant_type("refresh_token"):
+            token["refresh_token"] = new_token(48)
+        token["scope"] = scope
+        if principal is not None and "openid" in scope.split():
+            token["id_token"] = self.id_token(client, principal, access)
+        family = None
+        if principal is not None:
+            family = principal.family_id or new_token(12)
+            if not self.revocations.remember(family, jti, now + ttl):
+                raise IdpError("token.family_revoked", Kind.CONFLICT, "The grant was revoked.")
+        self._save(client, principal, ctx, grant_type, token, family, rotating)
+        return token
+
+    def access_token_ttl(self, client: Application) -> int:
+        return client.access_token_ttl or self.settings.access_token_ttl
+
+    def id_token(self, client: Application, principal: Principal, access_token: str | None = None) -> str:
+        """OIDC Core 2: iss, sub, aud, azp, iat, exp, auth_time, amr, acr, nonce (only from an
+        authorize request), at_hash (3.1.3.6), and the claims the grant asked for by name."""
+        now = int(self.clock.time())
+        requested = (principal.claims or {}).get("id_token") or []
+        claims = {k: v for k, v in claims_for(principal.user, (), requested).items() if k != "sub"}
+        claims.update({
+            "iss": self.settings.issuer,
+            "sub": principal.user.sub,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "iat": now,
+            "exp": now + self.settings.id_token_ttl,
+            "auth_time": principal.auth_time,
+            "amr": principal.amr,
+            "acr": principal.acr,
+            "jti": new_token(16),
+        })
+        if principal.nonce:
+            claims["nonce"] = principal.nonce
+        if access_token:
+            claims["at_hash"] = _left_half_hash(access_token)
+        return jwt.encode(ID_TOKEN_HEADER, claims, self.keys.signing_keys())
+
+    def _access_token(self, client: Application, principal: Principal | None, scope: str, jti: str,
+                      now: int, ttl: int) -> str:
+        """RFC 9068 2.2: iss, exp, aud, sub (the application's id for its own token), client_id,
+        iat, jti; with auth_time, acr and amr of the person's authentication."""
+        claims: dict = {
+            "iss": self.settings.issuer,
+            "exp": now + ttl,
+            "client_id": client.client_id,
+            "iat": now,
+            "jti": jti,
+            "scope": scope,
+            "sub": principal.user.sub if principal else client.client_id,
+            "aud": client.client_id,
+        }
+        if principal is not None:
+            claims.update(auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr)
+            requested = (principal.claims or {}).get("userinfo")
+            if requested:
+                claims[USERINFO_CLAIMS] = requested
+        return jwt.encode(ACCESS_TOKEN_HEADER, claims, self.keys.signing_keys())
+
+    def _save(self, client: Application, principal: Principal | None, ctx: RequestContext, grant_type: str,
+              token: dict, family: str | None, rotating: RefreshToken | None) -> None:
+        store = self.refresh_tokens
+        try:
+            with self.db.transaction() as session:
+                if rotating is not None and not store.rotate(session, rotating):
+                    raise _LostRotation
+                if token.get("refresh_token") and principal is not None and family is not None:
+                    # RFC 6749 6: the new refresh token keeps the scope of the one it replaces
+                    scope = rotating.scope if rotating is not None else token["scope"]
+                    store.add(session, token["refresh_token"], client, principal, scope, family)
+                # client credentials have no person: the token is the application's own
+                audit.record(session, "login.token", ctx, sub=principal.user.sub if principal else None,
+                             client_id=client.client_id, grant_type=grant_type,
+                             amr=principal.amr if principal else None)
+        except _LostRotation:
+            assert rotating is not None
+            store.reject_reuse(rotating, ctx)
+            raise IdpError("token.reused", Kind.CONFLICT, "The refresh token was already used.") from None
+
+
+def _left_half_hash(value: str) -> str:
+    """OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the token."""
+    digest = hashlib.sha256(value.encode()).digest()
+    return urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
