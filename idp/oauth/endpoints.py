@@ -47,7 +47,9 @@ class Revocation(RevocationEndpoint):
             claims = validate_access_token(self.server.services, f"Bearer {raw}")
         except BearerError:
             return None
-        return RevocableAccessToken(claims.get("client_id", ""), claims["jti"], claims["exp"], claims.get("sub"))
+        # a person's token says when they authenticated; an application's own token has no person
+        sub = claims.get("sub") if "auth_time" in claims else None
+        return RevocableAccessToken(claims.get("client_id", ""), claims["jti"], claims["exp"], sub)
 
     def _refresh_token(self, raw: str) -> RefreshToken | None:
         return self.server.services.refresh_tokens.find(raw)

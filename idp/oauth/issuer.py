@@ -132,7 +132,7 @@ class TokenIssuer:
                 if token.get("refresh_token") and principal is not None and family is not None:
                     # RFC 6749 6: the new refresh token keeps the scope of the one it replaces
                     scope = rotating.scope if rotating is not None else token["scope"]
-                    store.add(session, token["refresh_token"], client, principal, scope, family)
+                    store.add(token["refresh_token"], client, principal, scope, session=session, family_id=family)
                 # client credentials have no person: the token is the application's own
                 audit.record(session, "login.token", ctx, sub=principal.user.sub if principal else None,
                              client_id=client.client_id, grant_type=grant_type,

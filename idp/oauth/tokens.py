@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from idp import audit
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
-from idp.crypto import hash_secret
+from idp.crypto import hash_secret, new_token
 from idp.db import Database
 from idp.models import Application, RefreshToken, User
 from idp.oauth.revocation import AccessTokenRevocations
@@ -55,15 +55,16 @@ class RefreshTokenStore:
         self.revocations = revocations
         self.clock = clock or SystemClock()
 
-    def add(self, session: Session, raw: str, client: Application, principal: Principal, scope: str,
-            family_id: str) -> None:
-        """Insert a new token (hashed) in the caller's unit of work."""
+    def add(self, raw: str, client: Application, principal: Principal, scope: str, *,
+            session: Session | None = None, family_id: str | None = None) -> None:
+        """Insert a new token (hashed) in the caller's unit of work (``session``, by default the
+        thread's), in ``family_id`` (by default the principal's, or a new family)."""
         ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
-        session.execute(  # Core INSERT: the row is not read back in this request
+        (session or self.db.session).execute(  # Core INSERT: the row is not read back in this request
             _INSERT_TOKEN,
             dict(
                 token_hash=hash_secret(raw),
-                family_id=family_id,
+                family_id=family_id or principal.family_id or new_token(12),
                 client_id=client.client_id,
                 sub=principal.user.sub,
                 scope=scope,

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from idp.models import AuditEvent
 from idp.store import Keys
 from tests.conftest import basic
 from tests.helpers import EMAIL_GRANT, TENANT, create_user, send_sms, sms_login
@@ -82,6 +83,9 @@ def test_a_revoked_access_token_is_refused_by_every_bearer_endpoint(client, toke
     extra = {"token_type_hint": hint} if hint else {}
     response = revoke(client, access, **extra)
     assert response.status_code == 200
+    event = services.db.session.query(AuditEvent).filter_by(type="token.revoke").one()
+    assert event.sub == user.sub and event.client_id == "TENANT_CLIENT_ID"
+    assert event.details == {"token_type": "access_token", "jti": _unverified_claims(access)["jti"]}
 
     assert introspect(client, access).get_json() == {"active": False}
     refused = client.get("/oauth2/userinfo", headers=bearer(access))
@@ -155,6 +159,8 @@ def test_a_client_credentials_token_can_be_revoked(client, services):
     assert introspect(client, token, basic(client_id, secret)).get_json()["active"] is True
     assert revoke(client, token, basic(client_id, secret)).status_code == 200
     assert introspect(client, token, basic(client_id, secret)).get_json() == {"active": False}
+    event = services.db.session.query(AuditEvent).filter_by(type="token.revoke").one()
+    assert event.sub is None and event.client_id == client_id  # the application's own token
 
 
 # -- families: revoking refresh tokens denies the access tokens they produced ----------------------
