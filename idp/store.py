@@ -9,7 +9,7 @@ Keys (all prefixed ``gh:``):
 
 | key                                         | type   | ttl                | what                          |
 | ------------------------------------------- | ------ | ------------------ | ----------------------------- |
-| otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code (SPEC 1)        |
+| otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code                 |
 | otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
 | otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
 | rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py)     |
