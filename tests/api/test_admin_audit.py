@@ -1,4 +1,4 @@
-"""GET /admin/api/v1/audit-events (SPEC 4.7, 4.8; issue 5 point 4): events from real actions,
+"""GET /admin/api/v1/audit-events: events from real actions, naming who acted,
 listed newest first with filters and a cursor, never holding a secret."""
 
 from __future__ import annotations
