@@ -1,16 +1,20 @@
-"""Admin API (SPEC 4.7): Bearer ``GATEHOUSE_ADMIN_TOKEN``."""
+"""Admin API ``/admin/api/v1``: ``Authorization: Bearer`` with the bootstrap
+``GATEHOUSE_ADMIN_TOKEN`` or an m2m application's client_credentials access token carrying
+scope ``admin`` (``idp.admin.service.authenticate``). Every change is audited naming the actor."""
 
 from __future__ import annotations
 
-import hmac
+from dataclasses import replace
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, request, url_for
 
 from blueprints.errors import generic, register_renderer
 from blueprints.web import json_body, request_context, services
 from idp import audit
+from idp.admin import service as admin
 from idp.admin import shapes
-from idp.errors import IdpError, Kind
+from idp.context import RequestContext
+from idp.errors import IdpError
 
 bp = Blueprint("admin", __name__)
 
@@ -19,6 +23,9 @@ def render_error(exc: IdpError) -> tuple[int, dict, dict]:
     status, body, headers = generic(exc)
     if status == 401:  # RFC 6750 3: a 401 names the scheme the client must use
         headers = {**headers, "WWW-Authenticate": 'Bearer realm="gatehouse-admin"'}
+    elif exc.code == "admin.insufficient_scope":  # RFC 6750 3.1: and the scope it lacks
+        headers = {**headers, "WWW-Authenticate":
+                   f'Bearer realm="gatehouse-admin", error="insufficient_scope", scope="{admin.ADMIN_SCOPE}"'}
     return status, body, headers
 
 
@@ -26,17 +33,19 @@ register_renderer("admin", render_error)
 
 
 @bp.before_request
-def require_admin_token():
-    expected = services().settings.admin_token
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise IdpError("admin.unauthenticated", Kind.UNAUTHENTICATED, "admin bearer token required")
+def require_admin():
+    g.admin_actor = admin.authenticate(services(), request.headers.get("Authorization", ""))
+
+
+def admin_context() -> RequestContext:
+    """The request's context naming the administrator who acts (audit events' ``actor``)."""
+    return replace(request_context(), actor=g.admin_actor)
 
 
 @bp.post("/auth-sources")
 def create_auth_source():
     data = shapes.parse(shapes.AuthSourceIn, json_body())
-    source = services().clients.create_auth_source(data, request_context())
+    source = services().clients.create_auth_source(data, admin_context())
     return jsonify(shapes.render_auth_source(source)), 201
 
 
@@ -48,7 +57,7 @@ def list_auth_sources():
 @bp.post("/applications")
 def create_application():
     data = shapes.parse(shapes.ApplicationIn, json_body())
-    app, secret = services().clients.create_application(data, request_context())
+    app, secret = services().clients.create_application(data, admin_context())
     return jsonify(shapes.render_application(app, secret, created=True)), 201
 
 
@@ -60,7 +69,7 @@ def list_applications():
 @bp.post("/users")
 def create_user():
     data = shapes.parse(shapes.UserIn, json_body())
-    user = services().users.create(data, request_context())
+    user = services().users.create(data, admin_context())
     return jsonify(shapes.render_user(user)), 201
 
 
@@ -75,25 +84,40 @@ def search_users():
 
 @bp.get("/users/<sub>")
 def get_user(sub: str):
-    user = services().users.by_sub(sub)
-    if user is None:
-        raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
-    return jsonify(shapes.render_user(user))
+    return jsonify(shapes.render_user_record(admin.user_record(services(), sub)))
 
 
 @bp.patch("/users/<sub>")
 def patch_user(sub: str):
+    """``{"status": "active"}`` also lifts a temporary lock (the accounts service's rule)."""
     data = shapes.parse(shapes.UserPatch, json_body(), partial=True)
-    user = services().users.update(sub, data, request_context())
-    if data.get("status") == "active":  # "make this account usable": a temporary lock goes too
-        services().bruteforce.unlock(sub, request_context(), sub=sub)
+    user = services().users.update(sub, data, admin_context())
     return jsonify(shapes.render_user(user))
+
+
+@bp.get("/users/<sub>/factors")
+def list_factors(sub: str):
+    return jsonify([shapes.render_factor(f) for f in admin.list_factors(services(), sub)])
+
+
+@bp.post("/users/<sub>/factors")
+def add_factor(sub: str):
+    """Enrol an SMS or email OTP factor, ready at once (the phone/email must be verified)."""
+    data = shapes.parse(shapes.FactorIn, json_body())
+    factor = services().factors.add_otp(sub, data["type"], admin_context())
+    return jsonify(shapes.render_factor(factor)), 201
+
+
+@bp.delete("/users/<sub>/factors/<factor_type>")
+def remove_factor(sub: str, factor_type: str):
+    services().factors.remove(sub, factor_type, admin_context())
+    return "", 204
 
 
 @bp.post("/users/<sub>/unlock")
 def unlock_user(sub: str):
     """Lift a temporary lock (brute-force policy) and clear the account's failure counts."""
-    unlocked = services().bruteforce.unlock_account(sub, request_context())
+    unlocked = services().bruteforce.unlock_account(sub, admin_context())
     return jsonify(shapes.render_unlock(sub, unlocked))
 
 

@@ -1,4 +1,4 @@
-"""Admin API shapes (SPEC 4.7, 4.8): request models and render functions."""
+"""The admin API's shapes (``/admin/api/v1``): request models and render functions."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from idp.admin.service import UserRecord
 from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
 from idp.errors import invalid
-from idp.models import Application, AuditEvent, AuthSource, User
+from idp.models import Application, AuditEvent, AuthSource, Factor, User
+
+# The standard profile claims a user may carry besides ``name`` and ``locale`` (OpenID Connect
+# Core 1.0, 5.1). Their rules (URLs, dates, IANA time zones) are the accounts service's: the
+# admin API passes them through and renders them.
+PROFILE_CLAIMS = ("given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website",
+                  "gender", "birthdate", "zoneinfo")
 
 
 class _Strict(BaseModel):
@@ -43,7 +50,22 @@ class ApplicationIn(_Strict):
     first_party: bool = True
 
 
-class UserIn(_Strict):
+class _ProfileClaims(_Strict):
+    """``PROFILE_CLAIMS``: strings or null; what a valid one is, the accounts service says."""
+
+    given_name: str | None = None
+    family_name: str | None = None
+    middle_name: str | None = None
+    nickname: str | None = None
+    profile: str | None = None
+    picture: str | None = None
+    website: str | None = None
+    gender: str | None = None
+    birthdate: str | None = None
+    zoneinfo: str | None = None
+
+
+class UserIn(_ProfileClaims):
     username: str | None = None
     password: str | None = None
     email: str | None = None
@@ -55,7 +77,7 @@ class UserIn(_Strict):
     locale: str | None = None
 
 
-class UserPatch(_Strict):
+class UserPatch(_ProfileClaims):
     username: str | None = None
     password: str | None = None
     email: str | None = None
@@ -65,6 +87,13 @@ class UserPatch(_Strict):
     status: Literal["active", "locked", "disabled"] | None = None
     name: str | None = None
     locale: str | None = None
+
+
+class FactorIn(_Strict):
+    """``POST /users/<sub>/factors``: the factors an administrator may enrol for a person (a
+    TOTP secret must be scanned by the person, so it is theirs to set up)."""
+
+    type: Literal["otp_sms", "otp_email"]
 
 
 def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> dict:
@@ -108,10 +137,23 @@ def render_user(user: User) -> dict:
         "sub": user.sub, "username": user.username, "email": user.email,
         "email_verified": user.email_verified, "phone_number": user.phone_number,
         "phone_verified": user.phone_verified, "status": user.status, "name": user.name,
-        "locale": user.locale, "has_password": user.password_hash is not None,
+        "locale": user.locale, **{claim: getattr(user, claim) for claim in PROFILE_CLAIMS},
+        "has_password": user.password_hash is not None,
         "sequence": user.sequence,
         "created_at": _iso(user.created_at),
     }
+
+
+def render_user_record(record: UserRecord) -> dict:
+    """``GET /users/<sub>``: the user, when a temporary lock ends (``locked_until``: ISO 8601
+    UTC, or null) and their factors."""
+    return {**render_user(record.user), "locked_until": _iso(record.locked_until),
+            "factors": [render_factor(f) for f in record.factors]}
+
+
+def render_factor(factor: Factor) -> dict:
+    """``{"type": "otp_sms"|"otp_email"|"totp", "state": "ready"|"not_ready", "created_at"}``."""
+    return {"type": factor.type, "state": factor.state, "created_at": _iso(factor.created_at)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -177,7 +219,7 @@ def _int(name: str, value: str | None, low: int, high: int) -> int | None:
 def render_audit_event(event: AuditEvent) -> dict:
     return {
         "id": event.id, "type": event.type, "at": _iso_z(event.at), "sub": event.sub,
-        "client_id": event.client_id, "ip": event.ip, "user_agent": event.user_agent or None,
+        "client_id": event.client_id, "actor": event.actor, "ip": event.ip, "user_agent": event.user_agent or None,
         "result": event.result, "details": event.details or {},
     }
 

@@ -1,4 +1,4 @@
-"""GET /admin/api/v1/audit-events (SPEC 4.7, 4.8; issue 5 point 4): events from real actions,
+"""GET /admin/api/v1/audit-events: events from real actions, naming who acted,
 listed newest first with filters and a cursor, never holding a secret."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.helpers import create_user, send_sms, sms_login
 
 API = "/admin/api/v1/audit-events"
 PHONE = "+8613612345678"
-EVENT_KEYS = {"id", "type", "at", "sub", "client_id", "ip", "user_agent", "result", "details"}
+EVENT_KEYS = {"id", "type", "at", "sub", "client_id", "actor", "ip", "user_agent", "result", "details"}
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -66,6 +66,17 @@ def test_lists_real_events_newest_first(client, admin_headers, activity):
     assert (failure["result"], failure["details"]["reason"]) == ("failure", "otp.wrong_code")
     assert send["details"] == {"channel": "sms", "usage": "login", "resent": False}
     assert send["ip"] == "127.0.0.1" and send["user_agent"]
+
+
+def test_actor_names_who_acted(client, admin_headers, activity):
+    """null when the person acted on their own account; ``admin_token`` for the bootstrap token."""
+    made = client.post("/admin/api/v1/users", json={"username": "made-by-admin"}, headers=admin_headers)
+    assert made.status_code == 201
+    body = events(client, admin_headers)
+    actors = {(e["type"], e["sub"]): e["actor"] for e in body}
+    assert actors[("admin.user.create", made.get_json()["sub"])] == "admin_token"
+    assert actors[("login.token", activity["sub"])] is None
+    assert {e["actor"] for e in body if e["type"] in ("otp.send", "login.failure")} == {None}
 
 
 def test_no_code_or_token_in_any_listed_event(client, admin_headers, activity):
