@@ -94,7 +94,9 @@ def signin():
     client, ctx = _call()
     body = cloudbase.parse(cloudbase.SigninRequest, json_body())
     if body.mode() == "password":
-        done = svc.login.password(client, ctx, body.username, body.password, captcha_token=_captcha_token())
+        # Tencent CloudBase, User Login API: this contract names password_not_set
+        done = svc.login.password(client, ctx, body.username, body.password, captcha_token=_captcha_token(),
+                                  reveal_password_not_set=True)
         return _signed_in(client, ctx, done, "password")
     return _signed_in(client, ctx, svc.verifications.sign_in(client, ctx, body.verification_token),
                       "verification_token")
