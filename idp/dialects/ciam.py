@@ -52,6 +52,9 @@ ERRORS: dict[str, tuple[int, str, str | None]] = {
     # seeds name no captcha error, so it is an OAuth invalid_grant with its own description
     "account.locked": (400, "invalid_grant", "Abnormal user status"),
     "login.captcha_required": (400, "invalid_grant", "Captcha required"),
+    # an application whose login methods leave out this channel may not use its OTP grant
+    # (RFC 6749 5.2: "not authorized to use this authorization grant type")
+    "login.method_disabled": (400, "unauthorized_client", "The login method is not enabled for the application"),
     "client.unauthenticated": (401, "invalid_client", "Client authentication failed."),
     "store.unavailable": (503, "temporarily_unavailable", "Service temporarily unavailable. Please try again later."),
 }
