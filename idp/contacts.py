@@ -11,9 +11,12 @@ from idp.errors import invalid
 def normalise_phone(raw: str, default_region: str) -> str:
     """Return E.164 for ``+8613612345678``, ``+86 136…`` or a national number in the region.
 
+    A number with letters is malformed: phonenumbers would read ``1361234abcd`` as keypad
+    digits (vanity numbers), and a code must go to the number the person typed, not a guess.
+
     Raises ``contact.malformed_phone``.
     """
-    if not raw or len(raw) > 32:
+    if not raw or len(raw) > 32 or any(char.isalpha() for char in raw):
         raise invalid("contact.malformed_phone", "malformed phone number")
     try:
         number = phonenumbers.parse(raw, default_region)

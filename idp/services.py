@@ -16,6 +16,7 @@ from idp.db import Database
 from idp.factors import FactorService, RememberedDevices
 from idp.flows.login import LoginFlow
 from idp.flows.mfa import MfaFlow
+from idp.flows.signup import SignUpFlow
 from idp.flows.verification import VerificationService
 from idp.guard.bruteforce import BruteForceGuard
 from idp.guard.captcha import CaptchaService
@@ -52,6 +53,7 @@ class Services:
     self_service: SelfService
     phones: PhoneChanges
     login: LoginFlow
+    signup: SignUpFlow
     factors: FactorService
     devices: RememberedDevices
     mfa: MfaFlow
@@ -70,19 +72,20 @@ class Services:
         redis_client = connect(settings.redis_url, settings.instance_path, settings.redis_timeout)
         senders = build_senders(settings)
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
-        users = UserService(db, settings.default_region, passwords)
         # a retired key stays published for longer than any token it signed can live
         keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
         captcha = CaptchaService(settings, redis_client, answers=captcha_answers)
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
-        otp = OtpService(settings, db, redis_client, senders, users, bruteforce, clock)
+        users = UserService(db, settings.default_region, passwords, bruteforce)
+        otp = OtpService(settings, db, redis_client, senders, bruteforce, clock)
         sessions = SsoSessionStore(redis_client, settings.session_ttl, clock)
         revocations = AccessTokenRevocations(redis_client, settings.access_token_ttl, clock)
         refresh_tokens = RefreshTokenStore(db, settings, revocations, clock)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db, clock)
         mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock)
-        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, clock)
+        signup = SignUpFlow(db, users, otp, clock)
+        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
         return cls(
             settings=settings,
@@ -103,10 +106,11 @@ class Services:
             self_service=self_service,
             phones=PhoneChanges(db, redis_client, otp, self_service),
             login=login,
+            signup=signup,
             factors=factors,
             devices=devices,
             mfa=mfa,
             captcha=captcha,
             bruteforce=bruteforce,
-            verifications=VerificationService(db, redis_client, otp, users, sessions, login),
+            verifications=VerificationService(redis_client, otp, users, login, signup, self_service),
         )

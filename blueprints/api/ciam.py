@@ -32,8 +32,11 @@ def otp_send():
     svc = services()
     client = svc.clients.authenticate_basic(request.headers)
     body = ciam.parse_otp_send(json_body())
-    result = svc.otp.send(client, body.channel, body.target, body.usage, body.auth_source_id,
-                          request_context(client.client_id))
+    ctx = request_context(client.client_id)
+    if body.usage == "signup":  # only to a contact no account uses: email_is_used, phone_number_is_used
+        result = svc.signup.send_code(client, ctx, body.channel, body.target, body.auth_source_id)
+    else:
+        result = svc.otp.send(client, body.channel, body.target, body.usage, body.auth_source_id, ctx)
     return jsonify({"otp_token": result.otp_token})
 
 
@@ -42,8 +45,8 @@ def signup():
     svc = services()
     client = svc.clients.authenticate_basic(request.headers)
     command = ciam.parse(ciam.SignupRequest, json_body()).command()
-    user = svc.self_service.signup(client, request_context(client.client_id), **command)
-    return _private(ciam.render_new_user(user))
+    done = svc.signup.sign_up(client, request_context(client.client_id), **command)
+    return _private(ciam.render_new_user(done.user))
 
 
 @bp.post("/reset_user_password")
@@ -71,6 +74,6 @@ def update_userinfo():
     grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
     body = ciam.parse(ciam.UserinfoUpdateRequest, json_body())
     user = svc.self_service.update_userinfo(svc.clients.by_client_id(grant.client_id), grant.sub,
-                                            request_context(grant.client_id), profile=body.profile,
+                                            request_context(grant.client_id), profile=body.attributes,
                                             contacts=body.proofs())
     return _private(ciam.render_userinfo(user, grant.scopes))

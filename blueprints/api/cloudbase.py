@@ -89,7 +89,9 @@ def signin():
     client, ctx = _call()
     body = cloudbase.parse(cloudbase.SigninRequest, json_body())
     if body.mode() == "password":
-        done = svc.login.password(client, ctx, body.username, body.password, captcha_token=_captcha_token())
+        # Tencent CloudBase, User Login API: this contract names password_not_set
+        done = svc.login.password(client, ctx, body.username, body.password, captcha_token=_captcha_token(),
+                                  reveal_password_not_set=True)
         return _signed_in(client, ctx, done, "password")
     return _signed_in(client, ctx, svc.verifications.sign_in(client, ctx, body.verification_token),
                       "verification_token")
@@ -120,7 +122,7 @@ def token():
     body = cloudbase.parse(cloudbase.TokenRequest, json_body())
     if body.grant_type == "password":
         done = services().login.password(client, ctx, body.username or "", body.password or "",
-                                         captcha_token=_captcha_token())
+                                         captcha_token=_captcha_token(), reveal_password_not_set=True)
         return _signed_in(client, ctx, done, "password")
     server = current_app.extensions["gatehouse.oauth"]
     oauth_request = JsonBodyRequest(_uri(), body.oauth_params(client.client_id))

@@ -87,6 +87,8 @@ def sms_send():
         svc.mfa.send_code(client, ctx, _state_token(), "sms", target=body.mobile)
     elif body.type == "LOGIN_SMS":  # the login flow: method check, no enumeration
         svc.login.send_code(client, ctx, "sms", body.mobile)
+    elif body.type == "REGISTER_SMS":  # the sign-up flow: only to a number no account uses
+        svc.signup.send_code(client, ctx, "sms", body.mobile, client.auth_source_for("sms"))
     else:
         svc.otp.send(client, "sms", body.mobile, oneaccess.SMS_USAGES[body.type], client.auth_source_for("sms"), ctx)
     return _reply({"status": "SUCCESS"})

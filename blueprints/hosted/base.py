@@ -234,12 +234,15 @@ VERIFY_ENDPOINT = {"login": "hosted.login_verify", "signup": "hosted.signup_veri
 
 def send_code(purpose: str, page: Page, channel: str, target: str) -> SendResult:
     """Send a code for ``purpose`` and remember its handle. Login goes through the login flow
-    (method checks, no enumeration); the others straight to the OTP service."""
+    (method checks, no enumeration), sign-up through the sign-up flow (a free contact only);
+    the others straight to the OTP service."""
+    svc, source = services(), page.client.auth_source_for(channel)
     if purpose == "login":
-        sent = services().login.send_code(page.client, page.context(), channel, target)
+        sent = svc.login.send_code(page.client, page.context(), channel, target)
+    elif purpose == "signup":
+        sent = svc.signup.send_code(page.client, page.context(), channel, target, source)
     else:
-        sent = services().otp.send(page.client, channel, target, purpose, page.client.auth_source_for(channel),
-                                   page.context())
+        sent = svc.otp.send(page.client, channel, target, purpose, source, page.context())
     remember_code(purpose, sent)
     return sent
 

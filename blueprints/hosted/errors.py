@@ -112,18 +112,6 @@ def locked(retry_after: int | None):
     return _l("Too many failed attempts. Try again in %(minutes)s minutes.", minutes=minutes)
 
 
-# On the sign-in pages these answer exactly like a wrong password (no enumeration, SPEC 6).
-# Elsewhere (the signed-in person's change-password form) "no password yet" stays helpful.
-AS_WRONG_CREDENTIALS = ("password.not_set",)
-
-
-def for_login(exc: IdpError) -> IdpError:
-    """The error a sign-in page shows for ``exc``."""
-    if exc.code in AS_WRONG_CREDENTIALS:
-        return IdpError("login.invalid_credentials", Kind.UNAUTHENTICATED, "wrong username or password")
-    return exc
-
-
 def full_page(exc: IdpError) -> bool:
     if exc.code == "account.locked":  # a message on the form the person can retry later
         return False

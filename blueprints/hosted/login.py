@@ -28,7 +28,7 @@ from blueprints.hosted.base import (
     respond,
     send_code,
 )
-from blueprints.hosted.errors import attach, describe, for_login
+from blueprints.hosted.errors import attach, describe
 from blueprints.hosted.forms import LoginCodeForm, LogoutForm, PasswordLoginForm, ResendForm, target_form
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
 from idp.context import RequestContext
@@ -139,7 +139,7 @@ def login():
             session.pop(CAPTCHA_FOR, None)
             return finish_login(done, page)
         except IdpError as exc:
-            failure, status = refused(form, for_login(exc), form.username.data)
+            failure, status = refused(form, exc, form.username.data)
         show_captcha = captcha_after(failure, form.username.data, ctx)
     else:  # a field or the CSRF token is missing: a shown captcha stays (its image is redrawn)
         show_captcha = bool(form.captcha_challenge.data)

@@ -1,4 +1,4 @@
-"""Forgot password: a code to the phone or email, then a new password (SPEC 4.6).
+"""Forgot password: a code to the phone or email, then a new password.
 
 No enumeration: a code is sent whether or not an account uses the contact; only someone who
 received the code learns the answer (``SelfService.reset_password``).
@@ -12,6 +12,7 @@ from blueprints.hosted.base import bp, code_page, forget_code, pending_code, res
 from blueprints.hosted.errors import attach
 from blueprints.hosted.forms import ResetForm, target_form
 from blueprints.web import clear_sso_cookie, services
+from idp.accounts.proofs import ContactCode
 from idp.errors import IdpError
 
 CHANNEL = "<any(sms, email):channel>"
@@ -44,10 +45,9 @@ def reset(channel: str):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            services().self_service.reset_password(
-                page.client, page.context(), channel=channel, target=state["target"], otp_token=state["otp_token"],
-                code=form.code.data.strip(), new_password=form.password.data,
-                auth_source_id=page.client.auth_source_for(channel))
+            code = ContactCode(channel, state["target"], state["otp_token"], form.code.data.strip(),
+                               page.client.auth_source_for(channel))
+            services().self_service.reset_password(page.client, page.context(), code, form.password.data)
             forget_code("reset_password")  # every session of the user ended, this browser's too
             return clear_sso_cookie(redirect(page.url("hosted.reset_done")))
         except IdpError as exc:

@@ -1,4 +1,4 @@
-"""Sign-up with a phone number or email address proven by a code (SPEC 4.6)."""
+"""Sign-up with a phone number or email address proven by a code (``SignUpFlow``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from blueprints.hosted.base import bp, code_page, finish_login, pending_code, re
 from blueprints.hosted.errors import attach
 from blueprints.hosted.forms import SignupForm, target_form
 from blueprints.web import services
+from idp.accounts.proofs import ContactCode
 from idp.errors import IdpError
-from idp.flows.login import Completed
 
 CHANNEL = "<any(sms, email):channel>"
 
@@ -41,16 +41,16 @@ def signup_verify(channel: str):
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = services().self_service.signup(
-                page.client, page.context(), channel=channel, target=state["target"], otp_token=state["otp_token"],
-                code=form.code.data.strip(), auth_source_id=page.client.auth_source_for(channel),
-                username=form.username.data or None, password=form.password.data or None,
-                profile={"name": form.name.data} if form.name.data else None)
+            code = ContactCode(channel, state["target"], state["otp_token"], form.code.data.strip(),
+                               page.client.auth_source_for(channel))
+            done = services().signup.sign_up(page.client, page.context(), code, username=form.username.data or None,
+                                             password=form.password.data or None,
+                                             profile={"name": form.name.data} if form.name.data else None)
             # No second step at sign-up: the account is seconds old and has no factor to check
             # (MFA guards existing accounts), and the person just proved the phone/email that
             # would be challenged (an SMS sign-up would even be refused a second SMS by the
             # per-number interval). The application's policy applies from the next sign-in.
-            return finish_login(Completed(user, ["otp", channel]), page, second_factor=False)
+            return finish_login(done, page, second_factor=False)
         except IdpError as exc:
             status = attach(form, exc)
     return code_page("hosted/signup_verify.html", page, form, state, "signup", status)

@@ -15,7 +15,8 @@ import redis
 from sqlalchemy import delete
 
 from idp import audit
-from idp.accounts.self_service import SelfService, audit_failures
+from idp.accounts.audited import refusals_audited
+from idp.accounts.self_service import SelfService
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind
@@ -43,9 +44,6 @@ class PhoneChanges:
         self.otp = otp
         self.accounts = accounts
 
-    def _audit_failure(self, *args) -> None:  # used by @audit_failures
-        self.accounts._audit_failure(*args)
-
     @guarded
     def phone(self, sub: str) -> PhoneState:
         """Raises account.not_found, account.abnormal_status, store.unavailable."""
@@ -56,7 +54,7 @@ class PhoneChanges:
         return PhoneState(user, user.phone_number, bool(user.phone_number and user.phone_verified))
 
     @guarded
-    @audit_failures("phone.set")
+    @refusals_audited("phone.set")
     def set_phone(self, client: Application, sub: str, ctx: RequestContext, phone: str) -> User:
         """Start a phone change: send a ``usage=update_userinfo`` code to ``phone`` and keep the
         number pending until ``verify_phone``. The number is stored only once proven, so nobody
@@ -82,9 +80,9 @@ class PhoneChanges:
         return user
 
     @guarded
-    @audit_failures("phone.resend")
+    @refusals_audited("phone.resend")
     def resend_phone_code(self, client: Application, sub: str, ctx: RequestContext) -> User:
-        """Send the pending number's code again (the same code while it is valid, SPEC 3).
+        """Send the pending number's code again (the same code while it is valid).
 
         Raises phone.not_pending, otp.rate_limited, otp.quota_exhausted, otp.delivery_failed,
         account.not_found, account.abnormal_status, store.unavailable."""
@@ -113,7 +111,7 @@ class PhoneChanges:
         return user
 
     @guarded
-    @audit_failures("phone.remove")
+    @refusals_audited("phone.remove")
     def remove_phone(self, sub: str, ctx: RequestContext) -> User:
         """Remove the phone number (and any pending change). Its ``otp_sms`` factor goes with
         it, in the same transaction, as in ZITADEL: SMS codes need a verified number.

@@ -1,48 +1,47 @@
-"""Users: lookup by contact, creation (incl. CIAM ``auto_signup``), status, admin edits."""
+"""Users: lookup by contact, status, admin edits."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
+from idp.accounts import profile
 from idp.accounts.passwords import Passwords
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind, invalid
+from idp.guard.bruteforce import BruteForceGuard
 from idp.models import User
 from idp.models.users import USER_STATUSES
 
 CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
+VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
 PROFILE_FIELDS = ("username", "email", "email_verified", "phone_number", "phone_verified", "name",
-                  "locale", "status")
+                  "locale", "status", *profile.CLAIMS)
 NOT_NULL_FIELDS = ("status", "email_verified", "phone_verified")
-# One username rule for every face (seed 002's: 2-48 characters, letters (case-sensitive),
-# digits and -_.:+@, starting with a letter or digit).
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+@-]{1,47}")
-
-
-def check_username(username: str) -> None:
-    """Raises account.invalid_username."""
-    if not isinstance(username, str) or not USERNAME_PATTERN.fullmatch(username):
-        raise invalid("account.invalid_username",
-                      "username must be 2-48 letters, digits or -_.:+@, starting with a letter or digit")
 
 
 def new_sub() -> str:
     return new_token(16)
 
 
+def user_not_found() -> IdpError:
+    """No account uses the contact (Tencent CIAM's OTP grant and CloudBase say so)."""
+    return IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
+
+
 class UserService:
-    def __init__(self, db: Database, default_region: str = "CN", passwords: Passwords | None = None) -> None:
+    def __init__(self, db: Database, default_region: str = "CN", passwords: Passwords | None = None,
+                 guard: BruteForceGuard | None = None) -> None:
         self.db = db
         self.default_region = default_region
         self.passwords = passwords or Passwords()
+        self.guard = guard  # the brute-force policy: "make this account usable" lifts its lock
 
     def _normalise_contacts(self, fields: dict[str, Any]) -> None:
         """Contacts are stored canonical (E.164, normalised email) so lookups match."""
@@ -59,7 +58,8 @@ class UserService:
         return self.db.session.scalar(select(User).where(column == target))
 
     def ensure_contact_free(self, channel: str, target: str) -> None:
-        """Raises account.phone_taken / account.email_taken (seed 001 ``usage=signup``)."""
+        """Raises account.phone_taken / account.email_taken (Tencent CIAM "Send OTP Verification
+        Code" names them ``phone_number_is_used`` / ``email_is_used``)."""
         if self.by_contact(channel, target) is not None:
             code = "account.phone_taken" if channel == "sms" else "account.email_taken"
             raise IdpError(code, Kind.CONFLICT, f"{CONTACT_COLUMN[channel]} is already used")
@@ -70,36 +70,13 @@ class UserService:
         if not user.is_active:
             raise IdpError("account.abnormal_status", Kind.USER_STATUS, "Abnormal user status")
 
-    def user_for_code_login(self, channel: str, target: str, *, auto_signup: bool) -> User | None:
-        """The user a verified code logs in, or None if auto sign-up would create one.
-
-        Raises account.user_not_found, account.abnormal_status.
-        """
-        user = self.by_contact(channel, target)
-        if user is None:
-            if not auto_signup:
-                raise IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
-            return None
-        self.ensure_active(user)
-        return user
-
-    def create_from_verified_contact(self, channel: str, target: str, ctx: RequestContext) -> User:
-        """CIAM auto_signup: a user whose only identifier is the contact just verified."""
-        if channel == "sms":
-            fields = {"phone_number": target, "phone_verified": True}
-        else:
-            fields = {"email": target, "email_verified": True}
-        with self.db.transaction() as session:
-            user = User(sub=new_sub(), **fields)
-            session.add(user)
-            audit.record(session, "user.signup", ctx, sub=user.sub, method=f"otp_{channel}")
-        return user
-
     # -- admin --------------------------------------------------------------------------
     def create(self, data: dict[str, Any], ctx: RequestContext) -> User:
-        """Raises account.*_taken on duplicates, password.* on an unacceptable password."""
+        """Raises account.*_taken on duplicates, password.* on an unacceptable password,
+        account.invalid_* for a profile field the profile rule refuses."""
         fields = {k: v for k, v in data.items() if k in PROFILE_FIELDS and v is not None}
         _check_status(fields.get("status", "active"))
+        fields.update(_profile(fields))
         self._normalise_contacts(fields)
         password = data.get("password")
         user = User(sub=new_sub(), **fields)
@@ -114,13 +91,19 @@ class UserService:
         return user
 
     def update(self, sub: str, data: dict[str, Any], ctx: RequestContext) -> User:
-        """Raises account.not_found, account.*_taken, account.invalid_*, password.*."""
+        """Set what ``data`` names. Status ``active`` means "make this account usable": a
+        temporary lock of the brute-force policy is lifted too, in the same unit of work (the
+        Redis unlock runs before the commit, its ``login.unlocked`` event commits with the change).
+
+        Raises account.not_found, account.*_taken, account.invalid_*, password.*, store.unavailable.
+        """
         data = dict(data)
         if "status" in data:
             _check_status(data["status"])
         for key in NOT_NULL_FIELDS:
             if key in data and data[key] is None:
                 raise invalid(f"account.invalid_{key}", f"{key} cannot be null")
+        data.update(_profile(data))
         self._normalise_contacts(data)
         try:
             with self.db.transaction() as session:
@@ -133,8 +116,11 @@ class UserService:
                 if data.get("password") is not None:
                     user.password_hash = self.passwords.hash(data["password"])
                 user.sequence += 1
+                session.flush()  # a duplicate fails here, before the lock is touched
                 # field names only: never the values (a password may be among them)
                 audit.record(session, "admin.user.update", ctx, sub=sub, fields=sorted(data))
+                if data.get("status") == "active" and self.guard is not None:
+                    self.guard.unlock_in(session, sub, ctx, sub=sub)
         except IntegrityError as exc:
             raise self._duplicate(data, sub) from exc
         return user
@@ -172,6 +158,12 @@ class UserService:
         if phone_number:
             query = query.where(User.phone_number == normalise_phone(phone_number, self.default_region))
         return list(self.db.session.scalars(query))
+
+
+def _profile(data: dict[str, Any]) -> dict[str, Any]:
+    """The profile fields of an administrator's ``data``, by the one profile rule."""
+    given = {key: data[key] for key in profile.FIELDS if key in data}
+    return profile.checked(given, may_clear_username=True)
 
 
 def _check_status(status: str) -> None:

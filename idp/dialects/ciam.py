@@ -11,7 +11,8 @@ from typing import Literal
 from authlib.oauth2.base import OAuth2Error
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from idp.accounts.self_service import ContactProof
+from idp.accounts.profile import CLAIMS
+from idp.accounts.proofs import ContactCode
 from idp.dialects.common import parse_json
 from idp.errors import IdpError, Kind, invalid
 from idp.models import User
@@ -51,6 +52,9 @@ ERRORS: dict[str, tuple[int, str, str | None]] = {
     # seeds name no captcha error, so it is an OAuth invalid_grant with its own description
     "account.locked": (400, "invalid_grant", "Abnormal user status"),
     "login.captcha_required": (400, "invalid_grant", "Captcha required"),
+    # an application whose login methods leave out this channel may not use its OTP grant
+    # (RFC 6749 5.2: "not authorized to use this authorization grant type")
+    "login.method_disabled": (400, "unauthorized_client", "The login method is not enabled for the application"),
     "client.unauthenticated": (401, "invalid_client", "Client authentication failed."),
     "store.unavailable": (503, "temporarily_unavailable", "Service temporarily unavailable. Please try again later."),
 }
@@ -227,7 +231,7 @@ class _Contacts(BaseModel):
     otp_token: str | None = None
     otp: str | None = None
 
-    def proofs(self, auth_source_id: str | None = None) -> list[ContactProof]:
+    def proofs(self, auth_source_id: str | None = None) -> list[ContactCode]:
         """Raises request.invalid naming the missing parameter."""
         given = [(c, f) for c, f in (("sms", "phone_number"), ("email", "email")) if getattr(self, f)]
         proofs = []
@@ -237,7 +241,7 @@ class _Contacts(BaseModel):
             for name, value in ((f"{field}_otp_token", token), (f"{field}_otp", code)):
                 if not value:
                     raise invalid("request.invalid", f"Missing '{name}' in request.")
-            proofs.append(ContactProof(channel, getattr(self, field), token, code, auth_source_id))
+            proofs.append(ContactCode(channel, getattr(self, field), token, code, auth_source_id))
         return proofs
 
 
@@ -253,17 +257,14 @@ class SignupRequest(_Contacts):
     auth_source_id: str | None = None
 
     def command(self) -> dict:
-        """Keyword arguments of ``SelfService.signup`` (after the client and context)."""
+        """Keyword arguments of ``SignUpFlow.sign_up`` (after the client and context)."""
         proofs = self.proofs(self.auth_source_id)
         if len(proofs) > 1:
             raise invalid("request.invalid", "Only one of 'phone_number' and 'email' can be given.")
         if not proofs and not (self.username and self.password):
             raise invalid("request.invalid", "Missing 'username' and 'password', or 'phone_number' or 'email'.")
-        proof = proofs[0] if proofs else None
         profile = {k: getattr(self, k) for k in ("name", "locale") if getattr(self, k) is not None}
-        return dict(channel=proof.channel if proof else None, target=proof.target if proof else None,
-                    otp_token=proof.otp_token if proof else None, code=proof.code if proof else None,
-                    auth_source_id=self.auth_source_id, username=self.username, password=self.password,
+        return dict(proof=proofs[0] if proofs else None, username=self.username, password=self.password,
                     profile=profile)
 
 
@@ -276,12 +277,11 @@ class ResetPasswordRequest(_Contacts):
     auth_source_id: str | None = None
 
     def command(self) -> dict:
+        """Keyword arguments of ``SelfService.reset_password`` (after the client and context)."""
         proofs = self.proofs(self.auth_source_id)
         if len(proofs) != 1:
             raise invalid("request.invalid", "Exactly one of 'phone_number' and 'email' is required.")
-        proof = proofs[0]
-        return dict(channel=proof.channel, target=proof.target, otp_token=proof.otp_token, code=proof.code,
-                    new_password=self.password, auth_source_id=self.auth_source_id)
+        return dict(proof=proofs[0], new_password=self.password)
 
 
 class ChangePasswordRequest(BaseModel):
@@ -297,7 +297,10 @@ class UserinfoUpdateRequest(_Contacts):
     """``PATCH /userinfo``: profile attributes, and contacts with ``usage=update_userinfo`` codes.
 
     Unknown attributes are refused (the vendor answers an error for them too) rather than
-    silently dropped: Gatehouse keeps ``name``, ``locale`` and ``username``.
+    silently dropped: Gatehouse keeps ``name``, ``locale``, ``username`` and the standard
+    OpenID Connect Core 1.0 (5.1) claims ``given_name``, ``family_name``, ``middle_name``,
+    ``nickname``, ``profile``, ``picture``, ``website``, ``gender``, ``birthdate``, ``zoneinfo``.
+    Their shapes are the core's profile rule (``idp.accounts.profile``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -305,11 +308,22 @@ class UserinfoUpdateRequest(_Contacts):
     name: str | None = None
     locale: str | None = None
     username: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    middle_name: str | None = None
+    nickname: str | None = None
+    profile: str | None = None
+    picture: str | None = None
+    website: str | None = None
+    gender: str | None = None
+    birthdate: str | None = None
+    zoneinfo: str | None = None
 
     @property
-    def profile(self) -> dict:
+    def attributes(self) -> dict:
         """Only the attributes sent: ``null`` clears one, absent leaves it alone."""
-        return {k: getattr(self, k) for k in ("name", "locale", "username") if k in self.model_fields_set}
+        names = ("name", "locale", "username", *CLAIMS)
+        return {k: getattr(self, k) for k in names if k in self.model_fields_set}
 
 
 parse = parse_json  # the shared reader (idp/dialects/common.py)

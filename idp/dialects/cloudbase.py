@@ -69,7 +69,7 @@ from typing import Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
-from idp.accounts.users import check_username
+from idp.accounts.profile import check_username
 from idp.dialects.common import parse_json
 from idp.errors import IdpError, Kind, invalid
 from idp.flows.verification import Issued, Sent

@@ -17,7 +17,7 @@ Wire details the seed leaves open, chosen here and documented for integrators:
   ``X-captcha-token`` header (a captcha is fetched and solved at ``POST /auth/v1/captcha/data``
   and ``/captcha/data/verify`` with HTTP Basic ``client_id:``); after more, the account is
   temporarily locked: ``SDK.LOGIN.1002``, like a disabled account. A user without a password
-  answers ``SDK.LOGIN.1001`` (OneAccess has no code of its own for it).
+  answers ``SDK.LOGIN.1001`` like a wrong password (the login flow never tells this face).
 - ``GET /api/v2/sdk/mobile-by-token`` answers ``{"mobile": "+86 152****7312"}`` (masked).
 - ``POST /api/v2/tenant/sso/session-token/sso-ticket`` takes ``{"session_token"}`` and answers
   ``{"sso_ticket", "expire"}``; ``POST /api/v2/tenant/sso/sso-ticket/verify`` takes
@@ -124,7 +124,6 @@ ERRORS: dict[str, tuple[int, str, bool]] = {
     "account.abnormal_status": (400, "SDK.LOGIN.1002", True),
     "account.locked": (400, "SDK.LOGIN.1002", True),
     "login.captcha_required": (400, "SDK.LOGIN.1003", True),
-    "password.not_set": (400, "SDK.LOGIN.1001", True),
     "mfa.invalid_state_token": (400, "SDK.MFA.1001", True),
     "otp.wrong_code": (400, "SDK.MFA.1002", True),
     "totp.wrong_code": (400, "SDK.MFA.1002", True),

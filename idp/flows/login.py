@@ -1,31 +1,36 @@
-"""The login flow behind the hosted pages: first factor (password, SMS code, email code).
+"""The login flow: the first factor (password, or a proven phone number or email address) for
+every face. Returns results (``Completed``), never responses.
 
-Returns results (``Completed``), never responses. Every face signs people in through here
-(the hosted pages, CloudBase ``/auth/v1/signin``, OneAccess ``/api/v2/sdk/login``); the rules:
+Every way in signs people in through here: the hosted pages, the Tencent CIAM OTP grants,
+CloudBase ``/auth/v1/signin``, OneAccess ``/api/v2/sdk/login``. The rules:
 
 - the application decides which methods are offered (``login.method_disabled``);
-- the brute-force policy (``BruteForceGuard``, issue 5) is asked before any secret is checked
-  (``account.locked``, ``login.captcha_required``) and told of every failure and success;
-- no user enumeration (SPEC 6): an unknown identifier and a wrong password answer
-  ``login.invalid_credentials`` after one argon2 verification each; a user without a
-  password answers ``password.not_set`` (seed 002's contract) only after that same
-  verification; a code for an unknown number answers like a wrong code and is not spent;
-- every success and failure writes an audit event.
+- the brute-force policy (``BruteForceGuard``) is asked before any secret is checked
+  (``account.locked``, ``login.captcha_required`` where the face can carry a captcha) and told
+  of every failure and success;
+- no user enumeration: an unknown identifier, a wrong password and a user without a password
+  answer ``login.invalid_credentials`` after one argon2 verification each (a face whose
+  contract names ``password_not_set`` opts in to it); a code for an unknown contact answers
+  like a wrong code and is not spent (a face whose contract says "User not found" opts in);
+- a proof (a code, a verification_token) is spent only when the person can sign in;
+- every success and failure writes an audit event (``login.success``, ``login.failure`` with
+  the real reason).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from idp import audit
 from idp.accounts import passwords
-from idp.accounts.users import UserService
+from idp.accounts.proofs import CodeProof, ContactCode, Proof
+from idp.accounts.users import UserService, user_not_found
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind
+from idp.flows.results import Completed
+from idp.flows.signup import SignUpFlow
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
 from idp.otp.service import OtpService, SendResult
@@ -36,30 +41,22 @@ METHOD_FOR_CHANNEL = {"sms": "sms_otp", "email": "email_otp"}
 CHANNELS = tuple(METHOD_FOR_CHANNEL)
 
 
-@dataclass(frozen=True)
-class Completed:
-    """The person passed the first factor: who, and with which checks (``amr``)."""
-
-    user: User
-    amr: list[str] = field(default_factory=list)
-    auth_time: int = field(default_factory=lambda: int(time.time()))
-
-
 def invalid_credentials() -> IdpError:
     return IdpError("login.invalid_credentials", Kind.UNAUTHENTICATED, "wrong username or password")
-
-
-def user_not_found() -> IdpError:
-    return IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
 
 
 def method_disabled(method: str) -> IdpError:
     return IdpError("login.method_disabled", Kind.FORBIDDEN, f"{method} is not enabled for this application")
 
 
+def _wrong_code() -> IdpError:
+    return IdpError("otp.wrong_code", Kind.WRONG_CODE, "wrong code")
+
+
 class LoginFlow:
     def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
-                 sessions: SsoSessionStore, guard: BruteForceGuard, clock: Clock | None = None) -> None:
+                 sessions: SsoSessionStore, guard: BruteForceGuard, signup: SignUpFlow,
+                 clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = db
@@ -67,37 +64,48 @@ class LoginFlow:
         self.otp = otp
         self.sessions = sessions
         self.guard = guard
+        self.signup = signup
 
     # -- password ---------------------------------------------------------------------
     def password(self, client: Application, ctx: RequestContext, identifier: str, password: str, *,
-                 captcha_token: str | None = None) -> Completed:
+                 captcha_token: str | None = None, reveal_password_not_set: bool = False) -> Completed:
         """``identifier`` is a username, an email address or a phone number. ``captcha_token``
         (a solved captcha) is what the brute-force policy asks for after repeated failures.
 
+        A user without a password answers ``login.invalid_credentials`` like a wrong password
+        (audited with the real reason, ``password.not_set``); ``reveal_password_not_set`` is
+        for a face whose contract names it (Tencent CloudBase, User Login API:
+        ``password_not_set``). Either way only after the same argon2 verification.
+
         Raises login.method_disabled, account.locked, login.captcha_required,
-        login.invalid_credentials, password.not_set, account.abnormal_status.
+        login.invalid_credentials, password.not_set (only when revealed), account.abnormal_status.
         """
-        self._require(client, "password", ctx)
-        user = self.find_user(identifier or "")
-        sub = user.sub if user is not None else None
+        user: User | None = None
         try:
+            self._require(client, "password")
+            user = self.find_user(identifier or "")
+            sub = user.sub if user is not None else None
             self.guard.check(identifier or "", ctx, captcha_token, sub=sub)
+            stored = user.password_hash if user is not None and user.password_hash else None
+            # one argon2 verification on every path (unknown user, no password, wrong password)
+            ok = self.users.passwords.verify(stored, password or "")
+            if not ok or user is None or stored is None:
+                self.guard.failed(identifier or "", ctx, sub=sub)
+                if user is not None and stored is None:
+                    raise passwords.not_set()
+                raise invalid_credentials()
+            self.users.ensure_active(user)
         except IdpError as exc:
-            raise self._failed(client, ctx, exc, user, "password") from None
-        stored = user.password_hash if user is not None and user.password_hash else None
-        # one argon2 verification on every path (unknown user, no password, wrong password)
-        ok = self.users.passwords.verify(stored, password or "")
-        if user is not None and stored is None:
-            self.guard.failed(identifier or "", ctx, sub=sub)
-            raise self._failed(client, ctx, passwords.not_set(), user, "password")
-        if not ok or user is None or stored is None:
-            self.guard.failed(identifier or "", ctx, sub=sub)
-            raise self._failed(client, ctx, invalid_credentials(), user, "password")
-        if not user.is_active:
-            raise self._failed(client, ctx, _abnormal(), user, "password")
-        self.guard.succeeded(identifier or "", ctx, sub=sub)
+            audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id,
+                          sub=user.sub if user is not None else None, method="password")
+            if exc.code == "password.not_set" and not reveal_password_not_set:
+                raise invalid_credentials() from None
+            raise
+        self.guard.succeeded(identifier or "", ctx, sub=user.sub)
         self._rehash_if_needed(user, password, stored)
-        return self._succeeded(client, ctx, Completed(user, ["pwd"], int(self.clock.time())), "password")
+        audit.write(self.db, "login.success", ctx, sub=user.sub, client_id=client.client_id, method="password",
+                    amr=["pwd"])
+        return Completed(user, ["pwd"], int(self.clock.time()))
 
     def find_user(self, identifier: str) -> User | None:
         """Username first, then email address, then phone number (all exact, normalised); the
@@ -105,89 +113,110 @@ class LoginFlow:
         return self.guard.find_user(identifier)
 
     def _rehash_if_needed(self, user: User, password: str, stored: str) -> None:
-        """SPEC 6: rehash on login when the argon2 parameters changed."""
+        """Rehash on login when the argon2 parameters changed."""
         if not self.users.passwords.needs_rehash(stored):
             return
         with self.db.transaction() as session:
             session.merge(user).password_hash = self.users.passwords.rehash(password)
 
-    # -- one-time codes ---------------------------------------------------------------
+    # -- a proven phone number or email address -----------------------------------------
     def send_code(self, client: Application, ctx: RequestContext, channel: str, target: str) -> SendResult:
         """Send a login code whether or not the number is registered (no enumeration).
 
         Raises login.method_disabled, contact.*, otp.rate_limited, otp.quota_exhausted,
         otp.delivery_failed.
         """
-        source = self._code_source(client, channel, ctx)
+        try:
+            source = self._code_source(client, channel)
+        except IdpError as exc:
+            audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id,
+                          method=METHOD_FOR_CHANNEL.get(channel, channel))
+            raise
         return self.otp.send(client, channel, target, "login", source, ctx)
 
     def verify_code(self, client: Application, ctx: RequestContext, channel: str, target: str,
                     otp_token: str, code: str, *, captcha_token: str | None = None) -> Completed:
-        """Like the OTP grant (``idp.oauth.grants.OtpGrant``): the code is spent only when the
-        person can log in; an unknown number without auto sign-up answers ``otp.wrong_code``.
-        The brute-force policy applies to the number/address (its account when it has one);
-        the page can carry a captcha, so this way in asks for one when it is due.
+        """The hosted pages' code login: ``sign_in`` with the application's own auth source,
+        and a captcha when the brute-force policy asks for one (the page can show it)."""
+        return self.sign_in(client, ctx, ContactCode(channel, target, otp_token, code), captcha=True,
+                            captcha_token=captcha_token)
 
-        Raises login.method_disabled, contact.*, account.locked, login.captcha_required, otp.*,
-        account.abnormal_status.
-        """
-        source = self._code_source(client, channel, ctx)
-        target = self.otp.normalise_target(channel, target)
-        user = self.users.by_contact(channel, target)
-        sub = user.sub if user is not None else None
-        can_login = (user is None and client.auto_signup) or (user is not None and user.is_active)
-        try:
-            self.guard.check(target, ctx, captcha_token, sub=sub)
-            # the OTP service counts a wrong code as a failure of this number (BruteForceGuard)
-            self.otp.verify(client, channel, target, "login", source, otp_token, code, consume=can_login, ctx=ctx)
-        except IdpError as exc:
-            raise self._failed(client, ctx, exc, user, channel) from None
-        if user is not None and not user.is_active:
-            raise self._failed(client, ctx, _abnormal(), user, channel)
-        if user is None and not client.auto_signup:
-            self.guard.failed(target, ctx, sub=None)  # answered like a wrong code, counted like one
-            wrong = IdpError("otp.wrong_code", Kind.WRONG_CODE, "wrong code")
-            raise self._failed(client, ctx, wrong, None, channel)
-        if user is None:
-            user = self.users.create_from_verified_contact(channel, target, ctx)
-        return self._succeeded(client, ctx, Completed(user, ["otp", channel], int(self.clock.time())), channel)
+    def sign_in(self, client: Application, ctx: RequestContext, proof: Proof | ContactCode, *,
+                source_from_request: bool = False, auto_signup: bool | None = None,
+                reveal_unknown: bool = False, captcha: bool = False, captcha_token: str | None = None,
+                method: str | None = None) -> Completed:
+        """Sign in the owner of the contact ``proof`` proves (a login code, a CloudBase
+        verification_token): the one decision "may this contact sign in, or be signed up".
 
-    def verified_contact(self, client: Application, ctx: RequestContext, channel: str, target: str, *,
-                         spend: Callable[[], object] | None = None, method: str | None = None) -> Completed:
-        """Sign in the owner of a contact already proven by a code (CloudBase
-        ``verification_token``): the login method must be enabled, the account must not be
-        (temporarily) locked or disabled, an unknown contact is signed up when the application
-        has ``auto_signup`` (as the CIAM OTP grant does). ``spend`` (spending the proof) runs
-        once every check has passed, before anything is created. Audited as
-        ``login.success``/``login.failure`` (``method``, default the channel's login method).
+        The login method must be enabled; a temporarily locked contact checks nothing; the
+        proof is checked, and spent only when the person can sign in (an active account, or
+        an unknown contact with auto sign-up, which signs them up); a disabled account
+        answers ``account.abnormal_status`` once the proof is right. What the faces'
+        contracts differ in are options, with the safe choice as default:
 
-        Raises login.method_disabled, account.locked, account.user_not_found,
-        account.abnormal_status, and whatever ``spend`` raises.
+        - ``source_from_request``: a code's auth source is the one the request names (Tencent
+          CIAM: ``otp.auth_source_required`` without one), not the application's own;
+        - ``auto_signup``: sign up an unknown contact (None: the application's setting);
+        - ``reveal_unknown``: an unknown contact without auto sign-up is
+          ``account.user_not_found`` (Tencent CIAM's OTP grant, CloudBase) rather than an
+          answer and a failure count like a wrong code's (no enumeration);
+        - ``captcha``: the face can carry a captcha (``captcha_token``), so the brute-force
+          policy may ask for one;
+        - ``method``: how the audit events name this way in (default: the channel).
+
+        Raises login.method_disabled, request.invalid, contact.*, otp.auth_source_required,
+        otp.invalid_auth_source, account.locked, login.captcha_required, the proof's errors
+        (otp.*, verification.invalid_token), account.abnormal_status, account.user_not_found
+        (revealed only), account.*_taken (an auto sign-up losing a race), store.unavailable.
         """
         user: User | None = None
-        login_method = METHOD_FOR_CHANNEL.get(channel, channel)
+        name = method or (proof.channel if isinstance(proof, ContactCode) else None)
         try:
-            if channel not in METHOD_FOR_CHANNEL or login_method not in client.login_methods:
-                raise method_disabled(login_method)
-            user = self.users.by_contact(channel, target)
-            self.guard.check(target, ctx, sub=user.sub if user is not None else None, captcha=False)
-            if user is None and not client.auto_signup:
-                raise user_not_found()
-            if user is not None:
-                self.users.ensure_active(user)
-            if spend is not None:
-                spend()
+            if isinstance(proof, ContactCode):
+                proof = self._code_proof(client, ctx, proof, source_from_request)
+            contact = proof.contact()
+            name = method or contact.channel
+            self._require(client, METHOD_FOR_CHANNEL[contact.channel])
+            user = self.users.by_contact(contact.channel, contact.target)
+            self.guard.check(contact.target, ctx, captcha_token, sub=user.sub if user else None, captcha=captcha)
+            done = self._prove(client, ctx, proof, user, auto_signup, reveal_unknown)
         except IdpError as exc:
-            raise self._failed(client, ctx, exc, user, method or login_method) from None
-        if user is None:
-            user = self.users.create_from_verified_contact(channel, target, ctx)
-        self.guard.succeeded(target, ctx, sub=user.sub)
-        return self._succeeded(client, ctx, Completed(user, ["otp", channel], int(self.clock.time())), login_method)
+            audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id,
+                          sub=user.sub if user is not None else None, method=name)
+            raise
+        self.guard.succeeded(contact.target, ctx, sub=done.user.sub)
+        audit.write(self.db, "login.success", ctx, sub=done.user.sub, client_id=client.client_id, method=name,
+                    amr=done.amr)
+        return done
 
-    def _code_source(self, client: Application, channel: str, ctx: RequestContext) -> str:
+    def _prove(self, client: Application, ctx: RequestContext, proof: Proof, user: User | None,
+               auto_signup: bool | None, reveal_unknown: bool) -> Completed:
+        contact = proof.contact()
+        if user is None and (client.auto_signup if auto_signup is None else auto_signup):
+            return self.signup.sign_up(client, ctx, proof)  # checks, creates, spends: one unit of work
+        if user is not None and user.is_active:
+            proof.spend()  # checks and spends at once: a wrong code counts, a lost race is refused
+            return Completed(user, ["otp", contact.channel], int(self.clock.time()))
+        proof.check()  # the person cannot sign in: nothing is spent, but only a right proof learns why
+        if user is not None:
+            self.users.ensure_active(user)  # raises
+        if reveal_unknown:
+            raise user_not_found()
+        self.guard.failed(contact.target, ctx, sub=None)  # answered like a wrong code, counted like one
+        raise _wrong_code()
+
+    def _code_proof(self, client: Application, ctx: RequestContext, code: ContactCode,
+                    source_from_request: bool) -> CodeProof:
+        if not source_from_request:
+            code = replace(code, auth_source_id=self._code_source(client, code.channel))
+        return CodeProof(self.otp, client, ctx, "login", code)
+
+    def _code_source(self, client: Application, channel: str) -> str:
+        """The application's own auth source for a login code. Raises login.method_disabled
+        (an unknown channel, a disabled method, or no auth source to deliver the code)."""
         if channel not in METHOD_FOR_CHANNEL:
             raise IdpError("login.method_disabled", Kind.FORBIDDEN, "unknown login method")
-        self._require(client, METHOD_FOR_CHANNEL[channel], ctx)
+        self._require(client, METHOD_FOR_CHANNEL[channel])
         source = client.auth_source_for(channel)
         if source is None:  # enabled but no channel configured: nothing could deliver it
             raise method_disabled(METHOD_FOR_CHANNEL[channel])
@@ -195,33 +224,16 @@ class LoginFlow:
 
     # -- session ----------------------------------------------------------------------
     def start_session(self, completed: Completed, ctx: RequestContext, replaces: str | None = None) -> SsoSession:
-        """A new SSO session under a new id; the browser's previous id is removed (SPEC 6)."""
+        """A new SSO session under a new id; the browser's previous id is removed (session
+        fixation, OWASP)."""
         return self.sessions.create(completed.user.sub, completed.amr, ctx, replaces=replaces)
 
     def end_session(self, session: SsoSession, ctx: RequestContext) -> None:
         self.sessions.delete(session)
-        with self.db.transaction() as db_session:
-            audit.record(db_session, "logout", ctx, sub=session.sub)
+        audit.write(self.db, "logout", ctx, sub=session.sub)
 
     # -- helpers ----------------------------------------------------------------------
-    def _require(self, client: Application, method: str, ctx: RequestContext) -> None:
+    @staticmethod
+    def _require(client: Application, method: str) -> None:
         if method not in client.login_methods:
-            raise self._failed(client, ctx, method_disabled(method), None, method)
-
-    def _succeeded(self, client: Application, ctx: RequestContext, done: Completed, method: str) -> Completed:
-        with self.db.transaction() as session:
-            audit.record(session, "login.success", ctx, sub=done.user.sub, client_id=client.client_id,
-                         method=method, amr=done.amr)
-        return done
-
-    def _failed(self, client: Application, ctx: RequestContext, exc: IdpError, user: User | None,
-                method: str) -> IdpError:
-        if exc.kind is not Kind.UNAVAILABLE:
-            with self.db.transaction() as session:
-                audit.record(session, "login.failure", ctx, result="failure", client_id=client.client_id,
-                             sub=user.sub if user is not None else None, method=method, reason=exc.code)
-        return exc
-
-
-def _abnormal() -> IdpError:
-    return IdpError("account.abnormal_status", Kind.USER_STATUS, "Abnormal user status")
+            raise method_disabled(method)

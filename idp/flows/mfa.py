@@ -156,7 +156,8 @@ class MfaFlow:
         ready = self.factors.ready_types(user.sub)
         if (remembered_device and (client.remember_device_days or 0) > 0
                 and self.devices.is_remembered(user.sub, remembered_device)):
-            self._audit("mfa.skipped", ctx, client, user.sub, reason="remembered_device")
+            audit.write(self.db, "mfa.skipped", ctx, sub=user.sub, client_id=client.client_id,
+                        reason="remembered_device")
             return done
         factors = list(ready)
         if not factors and user.phone_number and user.phone_verified:
@@ -165,7 +166,8 @@ class MfaFlow:
         if self.factors.recovery_codes_left(user.sub) > 0:
             factors.append("recovery_code")
         token, state = self._new_state(client, ctx, done, factors, enrol)
-        self._audit("mfa.challenge", ctx, client, user.sub, factors=factors, enrol=enrol)
+        audit.write(self.db, "mfa.challenge", ctx, sub=user.sub, client_id=client.client_id, factors=factors,
+                    enrol=enrol)
         return NeedsFactor(
             state_token=token,
             factors=factors,
@@ -225,7 +227,8 @@ class MfaFlow:
                                              CLAIM_TIMEOUT_MS, *pairs])
         if reply and reply[0] == "foreign":  # another client or device: killed, and worth a record
             sub = json.loads(reply[1]).get("sub")
-            self._audit("mfa.failure", ctx, client, sub, result="failure", reason="mfa.foreign_state_token")
+            audit.write(self.db, "mfa.failure", ctx, result="failure", sub=sub, client_id=client.client_id,
+                        reason="mfa.foreign_state_token")
         if not reply or reply[0] != "ok":
             raise invalid_state_token()
         return _state_from(dict(zip(reply[1::2], reply[2::2], strict=True)))
@@ -268,9 +271,9 @@ class MfaFlow:
         except BaseException as exc:
             counted = isinstance(exc, IdpError) and exc.kind in (Kind.WRONG_CODE, Kind.NOT_FOUND)
             self._release(keys=[Keys.mfa_state(state_token)], args=[1 if counted else 0, MAX_FAILURES])
-            if isinstance(exc, IdpError) and exc.kind is not Kind.UNAVAILABLE:
-                self._audit("mfa.failure", ctx, client, state.sub, result="failure", factor=factor_type,
-                            reason=exc.code)
+            if isinstance(exc, IdpError):
+                audit.failure(self.db, "mfa.failure", ctx, exc, sub=state.sub, client_id=client.client_id,
+                              factor=factor_type)
             raise
         self.redis.delete(Keys.mfa_state(state_token))
         return self._completed(client, ctx, state, user, factor_type)
@@ -392,13 +395,9 @@ class MfaFlow:
     def _completed(self, client: Application, ctx: RequestContext, state: StateData, user: User,
                    factor_type: str) -> Completed:
         amr = list(dict.fromkeys([*state.amr, *FACTOR_AMR[factor_type], "mfa"]))
-        self._audit("mfa.success", ctx, client, user.sub, factor=factor_type, amr=amr)
+        audit.write(self.db, "mfa.success", ctx, sub=user.sub, client_id=client.client_id, factor=factor_type,
+                    amr=amr)
         return Completed(user, amr, int(self.clock.time()))
-
-    def _audit(self, type_: str, ctx: RequestContext, client: Application, sub: str, *,
-               result: str = "success", **details: object) -> None:
-        with self.db.transaction() as session:
-            audit.record(session, type_, ctx, result=result, sub=sub, client_id=client.client_id, **details)
 
 
 def _state_from(fields: dict[str, str]) -> StateData:

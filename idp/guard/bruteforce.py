@@ -49,6 +49,7 @@ from typing import Final
 
 import redis
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -154,7 +155,7 @@ class BruteForceGuard:
             return
         if captcha_token and self.captcha.redeem(captcha_token, ctx):
             return
-        self._audit("login.captcha_required", ctx, keys.sub, result="failure",
+        audit.write(self.db, "login.captcha_required", ctx, result="failure", sub=keys.sub,
                     reason="invalid_captcha" if captcha_token else "no_captcha")
         raise captcha_required()
 
@@ -191,8 +192,8 @@ class BruteForceGuard:
                   max(1, limits.login_lock_seconds), int(self.clock.time())])
         if not started:
             return None
-        self._audit("login.locked", ctx, keys.sub, result="failure", lock_seconds=limits.login_lock_seconds,
-                    failures=limits.login_lock_after)
+        audit.write(self.db, "login.locked", ctx, result="failure", sub=keys.sub,
+                    lock_seconds=limits.login_lock_seconds, failures=limits.login_lock_after)
         return locked(max(1, limits.login_lock_seconds))
 
     @guarded
@@ -200,16 +201,24 @@ class BruteForceGuard:
         """A success clears the counters of ``identifier`` for this IP."""
         self.redis.hdel(self._keys(identifier, sub).by_ip, ctx.ip)
 
-    @guarded
     def unlock(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
         """Admin unlock: clear the lock and the counters (audited). True if it was locked."""
+        with self.db.transaction() as session:
+            return self.unlock_in(session, identifier, ctx, sub=sub)
+
+    @guarded
+    def unlock_in(self, session: Session, identifier: str, ctx: RequestContext, *,
+                  sub: str | _LookUp | None = LOOK_UP) -> bool:
+        """``unlock`` inside the caller's unit of work: Redis is cleared now, the
+        ``login.unlocked`` event goes into ``session`` and commits (or not) with the caller's
+        change. Raises store.unavailable, which rolls the caller's change back."""
         keys = self._keys(identifier, sub)
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(keys.lock)
         pipe.delete(keys.per_identifier, keys.by_ip)
         was_locked, _ = pipe.execute()
         if was_locked:
-            self._audit("login.unlocked", ctx, keys.sub, by="admin")
+            audit.record(session, "login.unlocked", ctx, sub=keys.sub, by="admin")
         return bool(was_locked)
 
     # -- beyond the pinned interface ------------------------------------------------------
@@ -219,8 +228,9 @@ class BruteForceGuard:
         Raises account.not_found. True if it was locked."""
         if self.db.session.scalar(select(User.sub).where(User.sub == sub)) is None:
             raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
-        was_locked = self.unlock(sub, ctx, sub=sub)
-        self._audit("admin.user.unlock", ctx, sub, was_locked=was_locked)
+        with self.db.transaction() as session:
+            was_locked = self.unlock_in(session, sub, ctx, sub=sub)
+            audit.record(session, "admin.user.unlock", ctx, sub=sub, was_locked=was_locked)
         return was_locked
 
     @guarded
@@ -261,6 +271,12 @@ class BruteForceGuard:
                 return user
         return None
 
+    def find_contact(self, channel: str, target: str) -> User | None:
+        """The account a phone number (E.164) or email address (normalised) belongs to: the
+        subject of the code checks sent to it."""
+        column = User.phone_number if channel == "sms" else User.email
+        return self.db.session.scalar(select(User).where(column == target))
+
     def normalise(self, identifier: str) -> str:
         """Lower-case email, E.164 phone, else the exact (trimmed) text."""
         identifier = (identifier or "").strip()[:MAX_IDENTIFIER]
@@ -296,11 +312,6 @@ class BruteForceGuard:
             (limits.login_captcha_after, by_ip),
             (limits.login_captcha_after_identifier, per_identifier),
             (limits.login_captcha_after_ip, per_ip)))
-
-    def _audit(self, type_: str, ctx: RequestContext, sub: str | None, *, result: str = "success",
-               **details: object) -> None:
-        with self.db.transaction() as session:
-            audit.record(session, type_, ctx, result=result, sub=sub, **details)
 
 
 class _Keys:

@@ -22,8 +22,8 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import is_openid_scope
 
-from idp import audit
-from idp.errors import IdpError, Kind
+from idp.accounts.proofs import ContactCode
+from idp.errors import IdpError
 from idp.models import RefreshToken
 from idp.oauth.authorize import AuthCode, AuthzRequest
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, granted_scope, parse_claims_request
@@ -59,40 +59,28 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         for name in ("otp_token", "otp", self.TARGET_PARAM):
             if not form.get(name):
                 raise InvalidRequestError(f"Missing '{name}' in request.")
+        requested = self.request.payload.scope
+        if requested and requested.split() and not granted_scope(client, requested, within=USER_SCOPES):
+            raise InvalidScopeError()  # before the code is checked: a refused request spends nothing
         try:
             self.request.user = self._authenticate(client, form)
-        except IdpError as exc:
-            if exc.kind is not Kind.UNAVAILABLE:
-                self._audit_failure(client, exc)
+        except IdpError as exc:  # audited by the login flow
             raise self.oauth_error(exc) from exc
 
     def _authenticate(self, client, form) -> Principal:
-        """Verify the code, then find (or auto-create) the user. Nothing is consumed when the
-        request fails: the code is only spent once the user is known to be able to log in."""
-        services, ctx = self.server.services, self.server.request_context()
-        otp, users = services.otp, services.users
-        policy = otp.code_policy(client, self.CHANNEL, "login", form.get("auth_source_id"))
-        target = otp.normalise_target(self.CHANNEL, form.get(self.TARGET_PARAM))
-        auto_signup = _truthy(form.get("auto_signup")) or client.auto_signup
-        user = users.by_contact(self.CHANNEL, target)
-        can_login = (user is None and auto_signup) or (user is not None and user.is_active)
-        # the brute-force policy (lock, failure count) applies inside the OTP service
-        otp.verify(client, self.CHANNEL, target, "login", policy.auth_source_id,
-                   form.get("otp_token"), form.get("otp"), consume=can_login, ctx=ctx)
-        if not can_login:
-            users.user_for_code_login(self.CHANNEL, target, auto_signup=auto_signup)  # raises
-        if user is None:
-            user = users.create_from_verified_contact(self.CHANNEL, target, ctx)
-        return Principal(user=user, auth_time=int(services.clock.time()), amr=["otp", self.CHANNEL])
+        """The one sign-in by code (``LoginFlow.sign_in``) with this contract's options: the
+        auth source is the request's (required), ``auto_signup`` may come with the request, and
+        an unknown contact is "User not found". Nothing is spent when the request fails."""
+        services = self.server.services
+        code = ContactCode(self.CHANNEL, form.get(self.TARGET_PARAM), form.get("otp_token"), form.get("otp"),
+                           form.get("auth_source_id"))
+        done = services.login.sign_in(client, self.server.request_context(), code, source_from_request=True,
+                                      auto_signup=True if _truthy(form.get("auto_signup")) else None,
+                                      reveal_unknown=True)
+        return Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
 
     def create_token_response(self):
         return issue_token_response(self, self.request.user, self.request.payload.scope)
-
-    def _audit_failure(self, client, exc: IdpError) -> None:
-        services = self.server.services
-        with services.db.transaction() as session:
-            audit.record(session, "login.failure", self.server.request_context(), result="failure",
-                         client_id=client.client_id, grant_type=self.GRANT_TYPE, reason=exc.code)
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):

@@ -1,7 +1,10 @@
-"""The OTP service: send one-time codes and verify them (SPEC 3).
+"""The OTP service: send one-time codes and verify them.
 
-Every rule lives here once; the CIAM dialect, the token grants and (later) the hosted pages
-and other dialects all call ``send`` and ``verify``.
+Every code rule lives here once (length and lifetime by auth source, one code in flight per
+target and usage, send limits, the guess budget, single use); every face sends and checks
+codes through ``send`` and ``verify``. Who may receive a code for what (a sign-up code only to
+a free contact, a login code only where that method is on) is decided above, by the flows:
+this package knows nothing of accounts.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from dataclasses import dataclass
 import redis
 
 from idp import audit
-from idp.accounts.users import UserService
 from idp.clock import Clock, SystemClock
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
@@ -26,12 +28,14 @@ from idp.otp.senders import DeliveryError, Sender
 from idp.settings import Settings
 from idp.store import Keys, guarded
 
-USAGES = ("login", "signup", "update_userinfo", "reset_password", "mfa")  # mfa: issue 4
+USAGES = ("login", "signup", "update_userinfo", "reset_password", "mfa")  # mfa: a second factor
 CHANNELS = ("sms", "email")
-DEFAULT_CODE_LENGTH = 6  # seed 001: "A 6-digit verification code will be used by default,
-DEFAULT_CODE_TTL = 60  # which is valid for 60 seconds."
+# Tencent CIAM, Send OTP Verification Code: "A 6-digit verification code will be used by
+# default, which is valid for 60 seconds."
+DEFAULT_CODE_LENGTH = 6
+DEFAULT_CODE_TTL = 60
 
-# Atomic verification (DESIGN rule 6). Of N concurrent correct submissions exactly one sees
+# Atomic verification: one Lua script. Of N concurrent correct submissions exactly one sees
 # 'ok' when consuming. ``consume=0`` checks a code without spending it (used when the caller
 # must still refuse, e.g. "User not found", so the failing request consumes nothing).
 _VERIFY = """
@@ -101,17 +105,15 @@ class OtpService:
         db: Database,
         redis_client: redis.Redis,
         senders: dict[str, Sender],
-        users: UserService,
         guard: BruteForceGuard | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.settings = settings
-        self.guard = guard  # the brute-force policy, for every code verification (issue 5)
+        self.guard = guard  # the brute-force policy, for every code verification
         self.db = db
         self.redis = redis_client
         self.senders = senders
-        self.users = users
         self.cipher = CodeCipher(settings.secret_key)
         self.limiter = SendLimiter(redis_client, settings.limits)
         self._verify = redis_client.register_script(_VERIFY)
@@ -150,14 +152,12 @@ class OtpService:
         ctx: RequestContext,
     ) -> SendResult:
         """Send (or re-send) a code. Raises contact.*, otp.invalid_auth_source,
-        otp.auth_source_required, account.email_taken/phone_taken (usage=signup),
-        otp.rate_limited, otp.quota_exhausted, otp.delivery_failed, store.unavailable."""
+        otp.auth_source_required, otp.rate_limited, otp.quota_exhausted, otp.delivery_failed,
+        store.unavailable."""
         if usage not in USAGES:
             raise invalid("otp.invalid_usage", f"usage must be one of {', '.join(USAGES)}")
         target = self.normalise_target(channel, raw_target)
         policy = self.code_policy(client, channel, usage, auth_source_id)
-        if usage == "signup":
-            self.users.ensure_contact_free(channel, target)
 
         now = self.clock.time()
         binding = _binding(channel, target, usage, client.client_id, policy.auth_source_id)
@@ -166,9 +166,8 @@ class OtpService:
         try:
             self.limiter.reserve(rules, channel)
         except IdpError as exc:  # a refused send is audited too: pumping runs show in the log
-            if exc.kind is not Kind.UNAVAILABLE:
-                self._audit("otp.send", ctx, client, "failure", channel=channel, usage=usage, reason=exc.code,
-                            rule=exc.details.get("rule"))
+            audit.failure(self.db, "otp.send", ctx, exc, client_id=client.client_id, channel=channel, usage=usage,
+                          rule=exc.details.get("rule"))
             raise
         try:
             if live:
@@ -179,7 +178,8 @@ class OtpService:
             self.senders[channel].deliver(message)
         except DeliveryError as exc:
             self.limiter.refund(rules)
-            self._audit("otp.send", ctx, client, "failure", channel=channel, usage=usage, reason=str(exc))
+            audit.write(self.db, "otp.send", ctx, result="failure", client_id=client.client_id, channel=channel,
+                        usage=usage, reason=str(exc))
             raise IdpError("otp.delivery_failed", Kind.DELIVERY_FAILED,
                            "Failed to send OTP. Please try again later.") from exc
         except BaseException:
@@ -187,13 +187,14 @@ class OtpService:
             raise
         if not live:
             self._store(token, code, client, channel, target, usage, policy, now)
-        self._audit("otp.send", ctx, client, "success", channel=channel, usage=usage, resent=bool(live))
+        audit.write(self.db, "otp.send", ctx, client_id=client.client_id, channel=channel, usage=usage,
+                    resent=bool(live))
         return SendResult(token, channel, target, bool(live), self.settings.otp_token_ttl)
 
     def _live_code(self, usage: str, channel: str, target: str, binding: str,
                    now: float) -> tuple[str, str, int] | None:
         """The otp_token, code and remaining lifetime of a code still valid for this target
-        and sent for the same client and auth source (SPEC 3: one code in flight)."""
+        and sent for the same client and auth source (one code in flight)."""
         token = self.redis.get(Keys.otp_inflight(usage, channel, target))
         if not token:
             return None
@@ -239,9 +240,9 @@ class OtpService:
         """Check ``code`` against ``otp_token`` (``target`` already normalised).
 
         Every way a code is checked shares the brute-force policy: a temporarily locked
-        number/address (its account, when it has one) checks no code, and a wrong code counts
-        as a failure of it (``ctx`` gives the client IP; without it only the per-identifier
-        rules apply). No captcha here: the code's own budget bounds guessing.
+        number/address (its account, when it has one: the guard finds it) checks no code, and
+        a wrong code counts as a failure of it (``ctx`` gives the client IP; without it only
+        the per-identifier rules apply). No captcha here: the code's own budget bounds guessing.
 
         Raises otp.unknown_token, account.locked, otp.mismatch, otp.wrong_code, otp.expired_code,
         otp.too_many_failures, store.unavailable.
@@ -251,7 +252,7 @@ class OtpService:
         ctx = ctx or RequestContext()
         sub: str | None = None
         if self.guard is not None:
-            account = self.users.by_contact(channel, target)
+            account = self.guard.find_contact(channel, target)
             sub = account.sub if account is not None else None
             self.guard.check(target, ctx, sub=sub, captcha=False)
         limits = self.settings.limits
@@ -279,16 +280,6 @@ class OtpService:
         if self.guard is not None:
             self.guard.succeeded(target, ctx, sub=sub)
         return VerifiedCode(channel, target, usage, auth_source_id or "")
-
-    @guarded
-    def consume(self, client: Application, verified: VerifiedCode, otp_token: str, code: str) -> None:
-        """Spend a code checked earlier with ``consume=False``; fails if someone else spent it."""
-        self.verify(client, verified.channel, verified.target, verified.usage,
-                    verified.auth_source_id, otp_token, code, consume=True)
-
-    def _audit(self, type_: str, ctx: RequestContext, client: Application, result: str, **details) -> None:
-        with self.db.transaction() as session:
-            audit.record(session, type_, ctx, result=result, client_id=client.client_id, **details)
 
 
 def _binding(channel: str, target: str, usage: str, client_id: str, auth_source_id: str) -> str:

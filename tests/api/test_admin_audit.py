@@ -55,14 +55,17 @@ def record_at(services, type_: str, at: datetime, **fields) -> None:
 
 def test_lists_real_events_newest_first(client, admin_headers, activity):
     body = events(client, admin_headers)
-    assert [e["type"] for e in body[:4]] == ["login.token", "login.failure", "otp.send", "admin.user.create"]
+    assert [e["type"] for e in body[:5]] == ["login.token", "login.success", "login.failure", "otp.send",
+                                            "admin.user.create"]
     ids = [e["id"] for e in body]
     assert ids == sorted(ids, reverse=True)
     for event in body:
         assert set(event) == EVENT_KEYS
         assert ISO_Z.fullmatch(event["at"])
-    token, failure, send = body[:3]
+    token, success, failure, send = body[:4]
     assert (token["sub"], token["client_id"], token["result"]) == (activity["sub"], "TENANT_CLIENT_ID", "success")
+    assert (success["sub"], success["client_id"], success["details"]["amr"]) == (activity["sub"], "TENANT_CLIENT_ID",
+                                                                                ["otp", "sms"])
     assert (failure["result"], failure["details"]["reason"]) == ("failure", "otp.wrong_code")
     assert send["details"] == {"channel": "sms", "usage": "login", "resent": False}
     assert send["ip"] == "127.0.0.1" and send["user_agent"]
@@ -90,7 +93,7 @@ def test_no_code_or_token_in_any_listed_event(client, admin_headers, activity):
 def test_filter_by_sub(client, admin_headers, activity, services):
     other = create_user(services, username="someone-else")
     mine = events(client, admin_headers, sub=activity["sub"])
-    assert [e["type"] for e in mine] == ["login.token", "admin.user.create"]
+    assert [e["type"] for e in mine] == ["login.token", "login.success", "login.failure", "admin.user.create"]
     assert {e["sub"] for e in mine} == {activity["sub"]}
     assert types(client, admin_headers, sub=other.sub) == ["admin.user.create"]
     assert events(client, admin_headers, sub="no-such-sub") == []
@@ -98,7 +101,7 @@ def test_filter_by_sub(client, admin_headers, activity, services):
 
 def test_filter_by_exact_type_and_prefix(client, admin_headers, activity):
     assert types(client, admin_headers, type="otp.send") == ["otp.send"]
-    assert types(client, admin_headers, type="login.*") == ["login.token", "login.failure"]
+    assert types(client, admin_headers, type="login.*") == ["login.token", "login.success", "login.failure"]
     assert types(client, admin_headers, type="login.") == []  # without the star: exact
     assert types(client, admin_headers, type="login") == []
     assert set(types(client, admin_headers, type="admin.*")) == {
@@ -118,9 +121,10 @@ def test_prefix_is_literal_not_a_like_pattern(client, admin_headers, services):
 def test_filter_by_client_and_result_combined(client, admin_headers, activity):
     assert types(client, admin_headers, result="failure") == ["login.failure"]
     assert types(client, admin_headers, client_id="TENANT_CLIENT_ID", type="login.*", result="success") == [
-        "login.token"]
+        "login.token", "login.success"]
     assert types(client, admin_headers, client_id="SPA_CLIENT_ID") == ["admin.application.create"]
-    assert events(client, admin_headers, sub=activity["sub"], result="failure") == []
+    assert types(client, admin_headers, sub=activity["sub"], result="failure") == ["login.failure"]
+    assert events(client, admin_headers, sub=activity["sub"], result="failure", type="otp.*") == []
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ def test_patch_userinfo_username_is_used(client, seeded, outbox, user, services)
 
 
 @pytest.mark.parametrize(("body", "description"), [
-    ({"nickname": "MOCK_NICKNAME"}, "Unsupported attribute 'nickname'."),
+    ({"status": "disabled"}, "Unsupported attribute 'status'."),
     ({"email_verified": True}, "Unsupported attribute 'email_verified'."),
     ({"name": 5}, "Invalid 'name': Input should be a valid string."),
     ([], "The request body must be a JSON object."),

@@ -27,3 +27,14 @@ def test_idp_never_imports_flask():
         for path in files
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_otp_imports_nothing_above_it():
+    """The OTP service sits below accounts, factors and flows (they decide who may get a code
+    for what); a cycle back up would make every change to them a change to it."""
+    above = ("idp.accounts", "idp.factors", "idp.flows", "idp.oauth", "idp.dialects", "idp.admin", "idp.services")
+    offenders = {
+        str(path.relative_to(IDP)): sorted(m for m in imported_modules(path) if m.startswith(above))
+        for path in (IDP / "otp").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

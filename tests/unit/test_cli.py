@@ -69,10 +69,10 @@ def test_apps_create_errors_exit_nonzero(runner, services):
 
 
 def test_users_create_json(runner, services):
-    body = invoke_json(runner, "users", "create", "--username", "u", "--password", "longpassword",
+    body = invoke_json(runner, "users", "create", "--username", "u1", "--password", "longpassword",
                        "--email", "a@b.example", "--phone-number", "13612345678")
     assert body["sub"]
-    assert body["username"] == "u"
+    assert body["username"] == "u1"
     assert body["email"] == "a@b.example"
     assert body["email_verified"] is True  # contacts given by an operator count as verified
     assert body["phone_number"] == "+8613612345678"
@@ -84,10 +84,10 @@ def test_users_create_json(runner, services):
 
 
 def test_users_create_rejects_short_password(runner, services):
-    result = runner.invoke(args=["users", "create", "--username", "u", "--password", "short"])
+    result = runner.invoke(args=["users", "create", "--username", "u1", "--password", "short"])
     assert result.exit_code == 1
     assert "password.too_short" in result.output
-    assert services.users.search(username="u") == []
+    assert services.users.search(username="u1") == []
 
 
 def test_cli_actions_are_audited_at_the_time_they_happen(runner, services):

@@ -60,9 +60,9 @@ def test_unknown_user_and_no_password_cost_one_verification_each(services, app_c
         with pytest.raises(IdpError) as caught:
             services.login.password(client, CTX, name, "wrong password")
         codes.append(caught.value.code)
-    # seed 002: a user without a password is told so (password_not_set), but only after the
-    # same argon2 verification as everyone else (the page shows it like wrong credentials)
-    assert codes == ["login.invalid_credentials", "login.invalid_credentials", "password.not_set"]
+    # a user without a password answers like a wrong password, after the same argon2
+    # verification as everyone else; the audit event keeps the real reason
+    assert codes == ["login.invalid_credentials"] * 3
     assert len(calls) == 3 and all(h.startswith("$argon2id$") for h in calls)
     failures = events(services, "login.failure")
     assert [e.result for e in failures] == ["failure"] * 3

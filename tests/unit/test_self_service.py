@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from idp.accounts.passwords import verify_password
+from idp.accounts.proofs import ContactCode
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent, RefreshToken, User
@@ -72,12 +73,38 @@ def code_error(excinfo) -> str:
     return excinfo.value.code
 
 
+def code_of(channel, target, otp_token, code, auth_source_id):
+    return ContactCode(channel, target, otp_token, code, auth_source_id) if channel else None
+
+
+@pytest.fixture
+def signup(services):
+    """The one sign-up (``SignUpFlow.sign_up``) with a code, or none; the new user."""
+
+    def call(client, ctx, *, channel, target, otp_token, code, auth_source_id, **extra):
+        proof = code_of(channel, target, otp_token, code, auth_source_id)
+        return services.signup.sign_up(client, ctx, proof, **extra).user
+
+    return call
+
+
+@pytest.fixture
+def reset(services):
+    """The one password reset (``SelfService.reset_password``) with a code."""
+
+    def call(client, ctx, *, channel, target, otp_token, code, new_password, auth_source_id):
+        proof = code_of(channel, target, otp_token, code, auth_source_id)
+        return services.self_service.reset_password(client, ctx, proof, new_password)
+
+    return call
+
+
 # -- signup ---------------------------------------------------------------------------------
 
-def test_signup_with_sms_code_marks_the_phone_verified(services, selfsvc, tenant, outbox, ctx):
+def test_signup_with_sms_code_marks_the_phone_verified(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
-    user = selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
+    user = signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                           auth_source_id=None, profile={"name": "New Person"})
     stored = services.users.by_sub(user.sub)
     assert stored.phone_number == PHONE and stored.phone_verified and stored.name == "New Person"
@@ -89,9 +116,9 @@ def test_signup_with_sms_code_marks_the_phone_verified(services, selfsvc, tenant
     assert event.sub == user.sub and event.details["method"] == "otp_sms"
 
 
-def test_signup_with_email_code_username_and_password(services, selfsvc, tenant, outbox, ctx):
+def test_signup_with_email_code_username_and_password(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "email", "New.Person@Example.com", "signup")
-    user = selfsvc.signup(tenant, ctx, channel="email", target="New.Person@Example.com", otp_token=token,
+    user = signup(tenant, ctx, channel="email", target="New.Person@Example.com", otp_token=token,
                           code=outbox.last_code(EMAIL), auth_source_id=None, username="newperson",
                           password="a long password")
     assert user.email == EMAIL and user.email_verified and not user.phone_verified
@@ -99,24 +126,24 @@ def test_signup_with_email_code_username_and_password(services, selfsvc, tenant,
     assert verify_password(user.password_hash, "a long password")
 
 
-def test_signup_with_auth_source_code(services, selfsvc, tenant, outbox, ctx):
+def test_signup_with_auth_source_code(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup", "MOCK_SMS_OTP_AUTH_SOURCE_ID")
-    user = selfsvc.signup(tenant, ctx, channel="sms", target=PHONE, otp_token=token, code=outbox.last_code(),
+    user = signup(tenant, ctx, channel="sms", target=PHONE, otp_token=token, code=outbox.last_code(),
                           auth_source_id="MOCK_SMS_OTP_AUTH_SOURCE_ID")
     assert user.phone_number == PHONE
 
 
-def test_signup_with_username_and_password_only(services, selfsvc, tenant, ctx):
-    user = selfsvc.signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
+def test_signup_with_username_and_password_only(services, selfsvc, tenant, ctx, signup):
+    user = signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
                           auth_source_id=None, username="alice", password="correct horse")
     assert services.users.by_sub(user.sub).username == "alice"
     assert events(services, "user.signup")[0].details["method"] == "password"
 
 
 @pytest.mark.parametrize(("username", "password"), [(None, "correct horse"), ("alice", None), (None, None)])
-def test_signup_without_an_identifier_is_refused(services, selfsvc, tenant, ctx, username, password):
+def test_signup_without_an_identifier_is_refused(services, selfsvc, tenant, ctx, username, password, signup):
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
+        signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
                        auth_source_id=None, username=username, password=password)
     assert code_error(excinfo) == "signup.identifier_required"
     assert users_count(services) == 0
@@ -125,46 +152,46 @@ def test_signup_without_an_identifier_is_refused(services, selfsvc, tenant, ctx,
 @pytest.mark.parametrize(("username", "error"), [("a", "account.invalid_username"),
                                                   ("-dash", "account.invalid_username"),
                                                   ("x" * 49, "account.invalid_username")])
-def test_signup_username_rules(selfsvc, tenant, ctx, username, error):
+def test_signup_username_rules(selfsvc, tenant, ctx, username, error, signup):
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
+        signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
                        auth_source_id=None, username=username, password="correct horse")
     assert code_error(excinfo) == error
 
 
-def test_signup_taken_username_leaves_the_code_unspent(services, selfsvc, tenant, outbox, ctx):
+def test_signup_taken_username_leaves_the_code_unspent(services, selfsvc, tenant, outbox, ctx, signup):
     create_user(services, username="taken")
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                        auth_source_id=None, username="taken", password="correct horse")
     assert code_error(excinfo) == "account.username_taken"
     assert users_count(services) == 1
     assert services.users.by_contact("sms", PHONE) is None
     # the same code still works with another username
-    user = selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
+    user = signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                           auth_source_id=None, username="free", password="correct horse")
     assert user.username == "free"
 
 
-def test_signup_contact_taken_after_the_send_leaves_the_code_unspent(services, selfsvc, tenant, outbox, ctx):
+def test_signup_contact_taken_after_the_send_leaves_the_code_unspent(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     create_user(services, phone_number=PHONE)  # someone else got there first
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                        auth_source_id=None)
     assert code_error(excinfo) == "account.phone_taken"
     assert users_count(services) == 1
     assert still_usable(services, tenant, "sms", PHONE, "signup", token, code)
 
 
-def test_signup_wrong_code_creates_nobody(services, selfsvc, tenant, outbox, ctx):
+def test_signup_wrong_code_creates_nobody(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=wrong(code),
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=wrong(code),
                        auth_source_id=None)
     assert code_error(excinfo) == "otp.wrong_code"
     assert users_count(services) == 0
@@ -173,27 +200,27 @@ def test_signup_wrong_code_creates_nobody(services, selfsvc, tenant, outbox, ctx
                                                               {"reason": "otp.wrong_code"})
 
 
-def test_signup_short_password_is_refused_before_the_code_is_tried(services, selfsvc, tenant, outbox, ctx):
+def test_signup_short_password_is_refused_before_the_code_is_tried(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                        auth_source_id=None, password="short")
     assert code_error(excinfo) == "password.too_short"
     assert still_usable(services, tenant, "sms", PHONE, "signup", token, code)
 
 
-def test_signup_with_a_login_code_is_a_mismatch(services, selfsvc, tenant, outbox, ctx):
+def test_signup_with_a_login_code_is_a_mismatch(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "login", "MOCK_SMS_OTP_AUTH_SOURCE_ID")
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token,
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token,
                        code=outbox.last_code(PHONE), auth_source_id=None)
     assert code_error(excinfo) == "otp.mismatch"
 
 
-def test_signup_unknown_profile_field_is_refused(selfsvc, tenant, ctx):
+def test_signup_unknown_profile_field_is_refused(selfsvc, tenant, ctx, signup):
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None, auth_source_id=None,
+        signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None, auth_source_id=None,
                        username="alice", password="correct horse", profile={"status": "active"})
     assert code_error(excinfo) == "account.invalid_field"
 
@@ -206,11 +233,11 @@ def person(services):
                        phone_verified=True, email=EMAIL)
 
 
-def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc, tenant, outbox, ctx, person):
+def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc, tenant, outbox, ctx, person, reset):
     device = give_sessions_and_tokens(services, person, tenant, ctx)
     assert services.devices.is_remembered(person.sub, device)
     token = send(services, tenant, ctx, "email", EMAIL, "reset_password")
-    selfsvc.reset_password(tenant, ctx, channel="email", target=EMAIL, otp_token=token,
+    reset(tenant, ctx, channel="email", target=EMAIL, otp_token=token,
                            code=outbox.last_code(EMAIL), new_password="brand new password",
                            auth_source_id=None)
     stored = services.users.by_sub(person.sub)
@@ -225,22 +252,22 @@ def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc
     assert "brand new password" not in str(event.details)
 
 
-def test_reset_password_unknown_contact_spends_nothing(services, selfsvc, tenant, outbox, ctx, person):
+def test_reset_password_unknown_contact_spends_nothing(services, selfsvc, tenant, outbox, ctx, person, reset):
     token = send(services, tenant, ctx, "sms", "13812345678", "reset_password")
     code = outbox.last_code("+8613812345678")
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.reset_password(tenant, ctx, channel="sms", target="13812345678", otp_token=token, code=code,
+        reset(tenant, ctx, channel="sms", target="13812345678", otp_token=token, code=code,
                                new_password="brand new password", auth_source_id=None)
     assert code_error(excinfo) == "account.user_not_found"
     assert still_usable(services, tenant, "sms", "+8613812345678", "reset_password", token, code)
     assert events(services, "password.reset")[0].result == "failure"
 
 
-def test_reset_password_wrong_code_changes_nothing(services, selfsvc, tenant, outbox, ctx, person):
+def test_reset_password_wrong_code_changes_nothing(services, selfsvc, tenant, outbox, ctx, person, reset):
     give_sessions_and_tokens(services, person, tenant, ctx, n=1)
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "reset_password")
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.reset_password(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token,
+        reset(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token,
                                code=wrong(outbox.last_code(PHONE)), new_password="brand new password",
                                auth_source_id=None)
     assert code_error(excinfo) == "otp.wrong_code"
@@ -249,20 +276,20 @@ def test_reset_password_wrong_code_changes_nothing(services, selfsvc, tenant, ou
     assert len(services.redis.smembers(f"gh:sso:user:{person.sub}")) == 1
 
 
-def test_reset_password_locked_user_is_refused(services, selfsvc, tenant, outbox, ctx, person):
+def test_reset_password_locked_user_is_refused(services, selfsvc, tenant, outbox, ctx, person, reset):
     services.users.update(person.sub, {"status": "locked"}, ctx)
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "reset_password")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.reset_password(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
+        reset(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                                new_password="brand new password", auth_source_id=None)
     assert code_error(excinfo) == "account.abnormal_status"
     assert still_usable(services, tenant, "sms", PHONE, "reset_password", token, code)
 
 
-def test_reset_password_too_short(selfsvc, tenant, ctx, person):
+def test_reset_password_too_short(selfsvc, tenant, ctx, person, reset):
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.reset_password(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token="x", code="1",
+        reset(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token="x", code="1",
                                new_password="short", auth_source_id=None)
     assert code_error(excinfo) == "password.too_short"
 
@@ -404,15 +431,13 @@ def test_change_contact_code_sent_to_another_target(services, selfsvc, tenant, o
 
 
 def test_update_userinfo_profile_and_contacts_together(services, selfsvc, tenant, outbox, ctx, person):
-    from idp.accounts.self_service import ContactProof
-
     sms = send(services, tenant, ctx, "sms", "13812345678", "update_userinfo")
     sms_code = outbox.last_code("+8613812345678")
     mail = send(services, tenant, ctx, "email", "other@example.com", "update_userinfo")
     before = person.sequence
     user = selfsvc.update_userinfo(tenant, person.sub, ctx, profile={"name": "Both"}, contacts=[
-        ContactProof("sms", "13812345678", sms, sms_code),
-        ContactProof("email", "other@example.com", mail, outbox.last_code("other@example.com"))])
+        ContactCode("sms", "13812345678", sms, sms_code),
+        ContactCode("email", "other@example.com", mail, outbox.last_code("other@example.com"))])
     assert (user.name, user.phone_number, user.email) == ("Both", "+8613812345678", "other@example.com")
     assert user.sequence == before + 1  # one change
 

@@ -1,0 +1,84 @@
+"""One sign-up (``SignUpFlow``) for Tencent CIAM ``POST /signup``, CloudBase
+``/auth/v1/signup``, the hosted sign-up page and auto sign-up: it returns the login flow's
+``Completed`` (the hosted page no longer builds one), and sign-up codes go only to free
+contacts, a rule the sign-up flow decides (the OTP service knows nothing of accounts)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from idp.accounts.proofs import ContactCode
+from idp.context import RequestContext
+from idp.errors import IdpError
+from idp.models import User
+from tests.helpers import create_user
+
+CTX = RequestContext(ip="127.0.0.1")
+PHONE = "+8613712345678"
+
+
+class FixedClock:
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def time(self) -> float:
+        return self.at
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.at, UTC)
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(int(time.time()) - 1000)
+
+
+@pytest.fixture
+def tenant(seeded):
+    return seeded.clients.by_client_id("TENANT_CLIENT_ID")
+
+
+def test_sign_up_completes_a_sign_in_on_the_flows_clock(services, tenant, outbox, clock):
+    sent = services.signup.send_code(tenant, CTX, "sms", "13712345678", None)
+    done = services.signup.sign_up(tenant, CTX, ContactCode("sms", "13712345678", sent.otp_token, outbox.last_code()),
+                                   profile={"name": "New"})
+    assert (done.user.phone_number, done.user.phone_verified, done.user.name) == (PHONE, True, "New")
+    assert (done.amr, done.auth_time) == (["otp", "sms"], int(clock.at))
+    password_only = services.signup.sign_up(tenant, CTX, username="newbie", password="a long password")
+    assert password_only.amr == ["pwd"]
+
+
+def test_sign_up_codes_go_only_to_free_contacts(services, tenant, outbox):
+    create_user(services, phone_number=PHONE)
+    with pytest.raises(IdpError) as caught:
+        services.signup.send_code(tenant, CTX, "sms", "13712345678", None)
+    assert caught.value.code == "account.phone_taken"
+    with pytest.raises(IdpError) as caught:  # an unknown auth source is said before the contact's fate
+        services.signup.send_code(tenant, CTX, "sms", "13712345678", "NO_SUCH_SOURCE")
+    assert caught.value.code == "otp.invalid_auth_source"
+    assert outbox.records() == []
+
+
+def test_concurrent_sign_ups_with_one_code_create_one_user(services, tenant, outbox):
+    sent = services.signup.send_code(tenant, CTX, "sms", "13712345678", None)
+    code = ContactCode("sms", "13712345678", sent.otp_token, outbox.last_code())
+
+    def sign_up(i: int):
+        try:
+            return services.signup.sign_up(tenant, CTX, code, username=f"person{i}").user.username
+        except IdpError as exc:
+            return exc.code
+        finally:
+            services.db.remove()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(sign_up, range(6)))
+    winners = [r for r in results if r.startswith("person")]
+    assert len(winners) == 1, results
+    assert set(results) - set(winners) <= {"otp.unknown_token", "account.phone_taken"}
+    assert services.db.session.scalar(select(func.count()).select_from(User)) == 1
