@@ -209,6 +209,10 @@ def test_after_a_crash_the_next_start_reuses_the_stray_then_stops_it(spawn):
 
     assert servers_on(spawn.instance) == [server]  # it answered: reused, no second server
     assert owner_pid(spawn.instance) == master.pid  # and adopted
+
+    spawn.upgrade()  # a `flask` command while gunicorn runs: it connects, and leaves it running
+    assert servers_on(spawn.instance) == [server]
+    assert owner_pid(spawn.instance) == master.pid
     master.send_signal(signal.SIGTERM)
     assert master.wait(60) == 0, spawn.log(master)
     assert eventually(lambda: servers_on(spawn.instance) == [])
