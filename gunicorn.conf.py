@@ -9,24 +9,25 @@ and ``on_exit`` stops it when gunicorn stops (Ctrl-C, SIGTERM, SIGQUIT). With ``
 
 from __future__ import annotations
 
-import os
-import sys
+from typing import TYPE_CHECKING
 
-# gunicorn reads this file before it puts its working directory on the import path
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
 
 
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
+    # imported here, from gunicorn's working folder (on the import path by then)
     from idp.settings import load_settings
     from idp.store import embedded_redis
 
     settings = load_settings()
     if settings.uses_embedded_redis:
         socket_path = embedded_redis(settings.instance_path).ensure()
-        server.log.info("Embedded Redis on %s (stopped with gunicorn)", socket_path)
+        if server.log:
+            server.log.info("Embedded Redis on %s (stopped with gunicorn)", socket_path)
 
 
-def on_exit(server):
+def on_exit(server: Arbiter) -> None:
     from idp.store import stop_embedded
 
     stop_embedded()

@@ -10,7 +10,7 @@ says where the server is published rather than how it was reached. A client aski
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
 
 from blueprints.web import services
 
@@ -32,7 +32,7 @@ def front_links() -> dict[str, str]:
 
 
 @bp.get("/")
-def index():
+def index() -> Response:
     links = front_links()
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
         response = jsonify(service="Gatehouse", issuer=services().settings.issuer, links=links)

@@ -61,9 +61,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
+
+if TYPE_CHECKING:
+    import psutil
 
 from idp.errors import store_unavailable
 
@@ -197,7 +200,7 @@ class EmbeddedRedis:
             digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
             socket_path = Path(tempfile.gettempdir()) / f"gatehouse-redis-{digest}.sock"
         self.socket_path = str(socket_path)
-        self._child: subprocess.Popen | None = None  # the server, when this process started it
+        self._child: subprocess.Popen[bytes] | None = None  # the server, when this process started it
         self._lock_depth = 0
 
     # -- start --------------------------------------------------------------------------------
@@ -275,10 +278,13 @@ class EmbeddedRedis:
             return True
 
     def _end_stray(self) -> None:
-        """A server of this folder that does not answer (hung, or still starting after a crash):
-        SIGTERM, then SIGKILL."""
-        pid = self._stray_pid()
-        if pid is not None:
+        """Servers of this folder that do not answer (hung, or killed with their owner while
+        starting, before the pidfile was written): SIGTERM, then SIGKILL."""
+        import psutil
+
+        strays = {process.pid for process in psutil.process_iter(["name"])
+                  if process.info["name"] == "redis-server" and self._works_here(process)}
+        for pid in strays:
             _terminate(pid)
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
@@ -320,11 +326,20 @@ class EmbeddedRedis:
             return None
         try:
             process = psutil.Process(pid)
-            if process.name() == "redis-server" and os.path.realpath(process.cwd()) == str(self.folder):
+            if process.name() == "redis-server" and self._works_here(process):
                 return pid
         except psutil.Error:
             pass
         return None
+
+    def _works_here(self, process: psutil.Process) -> bool:
+        """Is ``process`` running in this folder (redis-server's ``--dir``)?"""
+        import psutil
+
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE and os.path.realpath(process.cwd()) == str(self.folder)
+        except psutil.Error:
+            return False
 
     def owned_by(self, pid: int) -> bool:
         owner = self._read_owner()
@@ -494,7 +509,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.Redis:
-    options = {
+    options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,
@@ -510,7 +525,7 @@ def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.
 SENTINEL_SCHEME = "redis+sentinel://"
 
 
-def _sentinel_master(redis_url: str, options: dict) -> redis.Redis:
+def _sentinel_master(redis_url: str, options: dict[str, Any]) -> redis.Redis:
     """``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: the master
     the Sentinels name, found again by redis-py after a failover."""
     from urllib.parse import unquote, urlsplit
@@ -529,7 +544,9 @@ def _sentinel_master(redis_url: str, options: dict) -> redis.Redis:
         raise ValueError("REDIS_URL: redis+sentinel:// needs a service name (…/mymaster/0)")
     sentinel = Sentinel(nodes, socket_timeout=options["socket_timeout"],
                         socket_connect_timeout=options["socket_connect_timeout"])
-    return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password, **options)
+    master: redis.Redis = sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
+                                              **options)
+    return master
 
 
 P = ParamSpec("P")

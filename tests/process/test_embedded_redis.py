@@ -235,11 +235,14 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_a_stray_that_no_longer_answers_is_replaced(spawn):
+@pytest.mark.parametrize("pidfile", [True, False], ids=["pidfile", "no pidfile"])
+def test_a_stray_that_no_longer_answers_is_replaced(spawn, pidfile):
     crashed = spawn("-c", STRAY, str(spawn.instance))
     assert crashed.wait(30) == -signal.SIGKILL, spawn.log(crashed)
     [stray] = servers_on(spawn.instance)
     stray.suspend()  # hung: it holds the socket and answers nothing
+    if not pidfile:  # as if its starter had been killed before it could write one
+        (spawn.instance / "redis.pid").unlink()
 
     spawn.upgrade()  # a `flask` command: it ends the stray, starts its own, stops it at exit
 
