@@ -3,22 +3,33 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
+LOCK   := requirements.lock
 export FLASK_APP := app
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser run test bench lint clean
+.PHONY: install lock browser run test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# reinstall whenever the dependency list changes
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Exactly the locked runtime and dev dependencies, each checked against its hashes; again
+# whenever the lock changes. The project itself is not installed (see pyproject.toml).
+$(VENV)/.installed: $(LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	touch $@
 
 install: $(VENV)/.installed
+
+# Upgrade: resolve every dependency of pyproject.toml (extra dev included) to its newest
+# allowed release and pin it with the hashes of its files, then `make install`. pip-tools runs
+# from a throwaway virtualenv, so it never lands in .venv.
+lock:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp" && "$$tmp/bin/python" -m pip install --quiet pip-tools && \
+	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/bin/pip-compile" --quiet --upgrade --generate-hashes \
+		--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --extra dev \
+		--output-file $(LOCK) pyproject.toml
 
 # The page tests drive Debian's Chromium through Playwright (`playwright install` cannot
 # download browsers on a closed network, so the distribution's package is used).
@@ -29,6 +40,8 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+# gunicorn reads ./gunicorn.conf.py: with REDIS_URL unset its master starts the embedded Redis
+# and stops it again when gunicorn stops (Ctrl-C, SIGTERM).
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import errors, hosted, oauth
+from blueprints import errors, home, hosted, oauth
 from blueprints.api import admin, ciam, cloudbase, oneaccess, zitadel
 from idp.services import Services
 from idp.settings import load_settings
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, services: Services | 
     errors.init_app(app)
     oauth.init_app(app, services)
     hosted.init_app(app)
+    app.register_blueprint(home.bp)
     app.register_blueprint(ciam.bp)
     app.register_blueprint(oneaccess.bp)
     app.register_blueprint(zitadel.bp)

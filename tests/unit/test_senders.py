@@ -800,3 +800,64 @@ def test_http_provider_unreachable_is_a_delivery_error(name):
 
     assert time.monotonic() - started < 2
     assert_leaks_nothing(caught.value, message)
+
+
+@pytest.mark.parametrize("name", HTTP_SENDERS)
+def test_http_provider_redirect_is_not_followed(request, provider, name):
+    sender = request.getfixturevalue(name)
+    provider.reply(302, {"moved": True})
+    message = sms_message()
+
+    with pytest.raises(DeliveryError) as caught:
+        sender.deliver(message)
+
+    assert len(provider.requests) == 1  # "/elsewhere" (the Location) was never asked for
+    assert_leaks_nothing(caught.value, message)
+
+
+def success_reply(name: str) -> Callable[[Request], Reply]:
+    return {"webhook": lambda request: (202, {}), "twilio": twilio_message_resource, "tencent": tencent_api}[name]
+
+
+@pytest.mark.parametrize("name", HTTP_SENDERS)
+def test_http_provider_connection_is_pooled_even_after_a_refusal(request, provider, name):
+    """The one helper reads and closes every answer, so the kept-alive connection goes back to
+    the pool: a refused message, then a good one, travel on one TCP connection."""
+    sender = request.getfixturevalue(name)
+    provider.reply(400, {"code": 21211, "Response": {"Error": {"Code": "InvalidParameter"}}})
+    with pytest.raises(DeliveryError):
+        sender.deliver(sms_message())
+    provider.responder = success_reply(name)
+
+    sender.deliver(sms_message(usage="signup"))
+
+    refused, accepted = provider.requests
+    assert refused.client_port == accepted.client_port
+
+
+def test_provider_http_names_the_provider_and_nothing_of_the_request():
+    from idp.otp.senders.http import ProviderHttp
+
+    http = ProviderHttp("Example SMS", TIMEOUT)
+    url = f"http://127.0.0.1:{closed_port()}/send?token=secret-token"
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            http.post(url, json={"to": "+8613800138000", "text": f"code {CODE}"})
+    finally:
+        http.close()
+
+    assert str(caught.value) == "Example SMS unreachable (ConnectionError)"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_provider_http_answers_none_for_a_body_that_is_not_json(provider):
+    from idp.otp.senders.http import ProviderHttp
+
+    provider.reply(502, "<html>bad gateway</html>")
+    http = ProviderHttp("Example SMS", TIMEOUT)
+    try:
+        reply = http.post(provider.url + "/send", json={})
+    finally:
+        http.close()
+
+    assert (reply.status, reply.body, reply.ok) == (502, None, False)

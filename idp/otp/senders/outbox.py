@@ -11,6 +11,7 @@ import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from idp.otp.senders.base import DeliveryError, Message
 
@@ -43,7 +44,7 @@ class OutboxSender:
         except OSError as exc:
             raise DeliveryError(f"outbox not writable: {exc.strerror}") from exc
 
-    def read(self, limit: int = 200) -> list[dict]:
+    def read(self, limit: int = 200) -> list[dict[str, Any]]:
         """The newest ``limit`` records, newest first."""
         if not self.path.exists():
             return []

@@ -26,12 +26,10 @@ import hmac
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from idp.otp.senders.base import DeliveryError, Message
+from idp.otp.senders.http import ProviderHttp
 
 ALGORITHM = "TC3-HMAC-SHA256"
 SERVICE = "sms"
@@ -122,8 +120,7 @@ class TencentSmsSender:
         # the endpoint names one (a regional or local endpoint).
         self.host = parts.netloc
         self.url = f"{parts.scheme}://{parts.netloc}/"
-        # Keep-alive across messages: one TLS handshake per worker instead of one per OTP.
-        self.session = requests.Session()
+        self.http = ProviderHttp("Tencent Cloud SMS", timeout)
 
     def build_request(self, message: Message, timestamp: int) -> tuple[dict[str, str], bytes]:
         """Headers and body for one SendSms call, signed for ``timestamp``."""
@@ -158,12 +155,12 @@ class TencentSmsSender:
         # Tencent rejects a timestamp more than 5 minutes off its clock; the host clock
         # must be NTP-synchronised, as for TLS and token lifetimes anyway.
         headers, payload = self.build_request(message, int(time.time()))
-        status, body = self._post(headers, payload)
-        result = body.get("Response") if isinstance(body, dict) else None
+        reply = self.http.post(self.url, data=payload, headers=headers)
+        result = reply.body.get("Response") if isinstance(reply.body, dict) else None
         if not isinstance(result, dict):
             # API 3.0 answers HTTP 200 with a JSON envelope even for errors; anything else is
             # a gateway/proxy failure in front of it.
-            raise DeliveryError(f"Tencent Cloud SMS answered HTTP {status} without a Response")
+            raise DeliveryError(f"Tencent Cloud SMS answered HTTP {reply.status} without a Response")
         request_id = result.get("RequestId", "")
         error = result.get("Error")
         if isinstance(error, dict):
@@ -180,30 +177,6 @@ class TencentSmsSender:
         if code != "Ok":
             raise DeliveryError(f"Tencent Cloud SMS did not send: {code} (RequestId {request_id})")
 
-    def _post(self, headers: dict[str, str], payload: bytes) -> tuple[int, Any]:
-        # The response lives only in this frame: a DeliveryError raised (and perhaps kept by
-        # a logger) in ``deliver`` must not pin the pooled socket through a local variable.
-        try:
-            with self.session.post(
-                self.url,
-                data=payload,
-                headers=headers,
-                timeout=self.timeout,  # bounds connect and each read
-                allow_redirects=False,
-            ) as response:
-                return response.status_code, _json_or_none(response)
-        except requests.RequestException as exc:
-            # Class name only; the chained cause is dropped because it can carry the request.
-            raise DeliveryError(f"Tencent Cloud SMS unreachable ({type(exc).__name__})") from None
-
     def close(self) -> None:
         """Release pooled connections (tests, or a worker shutting down)."""
-        self.session.close()
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    # A proxy's HTML error page must not turn into a JSON traceback.
-    try:
-        return response.json()
-    except ValueError:
-        return None
+        self.http.close()
