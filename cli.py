@@ -123,7 +123,9 @@ def register_commands(app: Flask) -> None:
 
 
 def seed_demo(svc: Services) -> dict:
-    """Create what the README's curl commands use, with the seed documents' own IDs."""
+    """Create what the README's curl commands use, with the IDs of Tencent CIAM's own samples
+    ("Send OTP Verification Code", "OTP Authentication by SMS and Email"), so those requests
+    work here as written."""
     clients, users = svc.clients, svc.users
     existing = {s.id for s in clients.list_auth_sources()}
     for key in ("sms_source", "email_source"):
@@ -148,7 +150,8 @@ def seed_demo(svc: Services) -> dict:
 
 
 def demo_instructions(data: dict, issuer: str) -> str:
-    """What `make run` prints: credentials and copy-paste curl for seeds 001 and 000."""
+    """What `make run` prints: credentials and copy-paste curl for the two Tencent CIAM calls,
+    "Send OTP Verification Code" and "OTP Authentication by SMS and Email"."""
     basic = "VEVOQU5UX0NMSUVOVF9JRDpURU5BTlRfQ0xJRU5UX1NFQ1JFVA=="  # TENANT_CLIENT_ID:TENANT_CLIENT_SECRET
     return f"""
 Gatehouse demo is ready.
@@ -162,14 +165,15 @@ Gatehouse demo is ready.
 
 Sign in through the hosted pages as a web app would: open {issuer}/demo
 
-1. Send an SMS code (seed 001):
+1. Send an SMS code (Tencent CIAM "Send OTP Verification Code"):
 
   curl -s -X POST {issuer}/otp/send \\
     -H 'Content-Type: application/json' \\
     -H 'Authorization: Basic {basic}' \\
     -d '{{"usage": "login", "phone_number": "13612345678", "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"}}'
 
-2. Exchange it for tokens (seed 000); paste the otp_token from step 1, the code comes from the outbox:
+2. Exchange it for tokens (Tencent CIAM "OTP Authentication by SMS and Email"); paste the otp_token
+   from step 1, the code comes from the outbox:
 
   OTP_TOKEN=paste-otp_token-here
   CODE=$(curl -s -H 'Accept: application/json' {issuer}/dev/outbox | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["code"])')

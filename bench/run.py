@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Gatehouse load bench (DESIGN.md "Speed").
+"""Gatehouse load bench: the hot endpoints of a mobile sign-in, send / exchange / refresh.
 
 Measures three hot endpoints against the app under gunicorn ``gthread`` with ONE worker
 pinned to core 0 (``taskset -c 0``), SQLite + Redis, with the load generator pinned to
 core 1:
 
-  send     POST /otp/send               (seed 001 SMS sample shape)        target >= 400 req/s
+  send     POST /otp/send               (Tencent CIAM SMS sample shape)    target >= 400 req/s
   otp      POST /oauth2/token  grant_type=.../otp/sms, auto_signup=true   target >= 300 req/s
   refresh  POST /oauth2/token  grant_type=refresh_token (one token/request) target >= 400 req/s
 
@@ -255,7 +255,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 # -- requests -----------------------------------------------------------------------------
 def phone_numbers(count: int, rng: random.Random, exclude: set[str]) -> list[str]:
-    """Distinct valid mainland mobile numbers (136xxxxxxxx), national format as in seed 001."""
+    """Distinct valid mainland mobile numbers (136xxxxxxxx), national format as in Tencent CIAM,
+    "Send OTP Verification Code"."""
     try:
         import phonenumbers
     except ImportError:  # the app depends on it; without it, trust the 136 range

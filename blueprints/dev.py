@@ -1,4 +1,5 @@
-"""Development-only pages: the outbox of delivered SMS and email (SPEC 2)."""
+"""Development-only pages: the outbox of delivered SMS and email. The blueprint is registered
+only outside production, so the route does not exist there."""
 
 from __future__ import annotations
 

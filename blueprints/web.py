@@ -30,7 +30,8 @@ def json_body() -> object:
     return request.get_json(silent=True)
 
 
-# -- the SSO session cookie (SPEC 6: random id only, HttpOnly, SameSite=Lax, Secure on https) --
+# -- the SSO session cookie: a random id only (the session lives in Redis), HttpOnly,
+# -- SameSite=Lax, Secure when the issuer is https (OWASP Session Management Cheat Sheet)
 SESSION_COOKIE = "gh_sso"
 
 

@@ -22,7 +22,8 @@ log = logging.getLogger("gatehouse")
 # the table, not the entity: a plain Core INSERT, no ORM bulk-insert machinery
 _INSERT = insert(AuditEvent.__table__)
 
-# SPEC 6: an event never holds a code, password, secret or full token. A detail whose name is
+# An event never holds a code, password, secret or full token: the audit log is kept long and
+# read by operators, and nothing in it may let a reader act as someone. A detail whose name is
 # (or ends in) one of these words is dropped, whoever passed it: ``otp``, ``code``,
 # ``otp_token``, ``new_password``, ``client_secret``, ``recovery_codes``. Counts and names
 # about them stay (``refresh_tokens_revoked``, ``code_length``, ``grant_type``).

@@ -1,4 +1,4 @@
-"""Small security idioms, each in one place (DESIGN rule 7).
+"""Small security idioms, each in one place, so every caller gets the same care.
 
 - high-entropy secrets (client secrets, refresh tokens, otp_tokens) are stored as SHA-256:
   a password hash would cap a client at a few token requests a second for no gain;

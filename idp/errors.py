@@ -1,7 +1,8 @@
 """Typed domain errors with stable dotted codes.
 
 Services raise ``IdpError``; each surface maps ``code`` (or, failing that, ``kind``) to its
-own wire shape with one table (SPEC 5). ``Kind`` says what sort of failure it is, which is
+own wire shape with one table (``idp/dialects/*.py``, ``blueprints/hosted/errors.py``), so a
+rule never answers differently on two faces. ``Kind`` says what sort of failure it is, which is
 all the HTTP layer needs to pick a status when a dialect has no specific mapping.
 """
 

@@ -46,9 +46,11 @@ def _list(name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Limits:
-    """Send and verification limits (SPEC 3, 4.8). Windows are in seconds."""
+    """Send and verification limits, each a ``GATEHOUSE_LIMIT_<NAME>`` setting (README
+    "Limits"). Windows are in seconds."""
 
-    # per phone number / email address (seed 001)
+    # per phone number / email address (the free-quota rule of Tencent CIAM, "Send OTP
+    # Verification Code": one SMS per number in 30 seconds, 50 a day)
     target_interval: int = 30
     target_daily: int = 50
     # against SMS pumping and scripted abuse, per hour
@@ -172,7 +174,9 @@ def load_settings() -> Settings:
     secret = os.environ.get("GATEHOUSE_SECRET_KEY", "")
     generated = not secret
     if generated:
-        # DESIGN "Do not copy": no secret is generated and written to disk outside development
+        # no secret is generated and written to disk outside development: every instance must
+        # share one key (a code hashed on one is checked on another), and a key one instance
+        # wrote to its own disk is neither shared nor backed up
         secret = _dev_secret(instance) if env == "development" else secrets.token_urlsafe(48)
     return Settings(
         env=env,

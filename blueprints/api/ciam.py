@@ -1,5 +1,6 @@
-"""Tencent CIAM dialect routes (SPEC 4.2): ``POST /otp/send`` and its siblings ``PATCH /userinfo``,
-``POST /signup``, ``POST /reset_user_password``, ``POST /change_user_password``.
+"""Tencent CIAM dialect routes: ``POST /otp/send`` (Tencent CIAM, "Send OTP Verification Code")
+and its siblings ``PATCH /userinfo``, ``POST /signup``, ``POST /reset_user_password``,
+``POST /change_user_password``.
 
 ``GET /userinfo`` lives with the OIDC endpoints (blueprints/oauth.py); the same URL answers
 PATCH here.

@@ -1,5 +1,5 @@
-"""Tencent CloudBase dialect routes (SPEC 4.3, seed 002): ``/auth/v1/*``. Wire choices the seed
-leaves open are documented in ``idp/dialects/cloudbase.py``.
+"""Tencent CloudBase dialect routes (CloudBase "User Login API", the ``/auth/v1`` HTTP API):
+``/auth/v1/*``. Wire choices that document leaves open are listed in ``idp/dialects/cloudbase.py``.
 
 ``/auth/v1/users/me/...`` (plural) is the ZITADEL face (blueprints/api/zitadel.py); this one
 owns ``/auth/v1/user/me`` (singular) and the rest of ``/auth/v1``.
@@ -44,13 +44,14 @@ def _reply(body: dict) -> Response:
 
 
 def _call() -> tuple[Application, RequestContext]:
-    """The Basic-authenticated application (SPEC 4.8) and the core's view of the request."""
+    """The application, by HTTP Basic ``client_id:client_secret`` (fixed for integrators: CloudBase
+    SDKs identify the application this way), and the core's view of the request."""
     client = services().clients.authenticate_basic(request.headers)
     return client, request_context(client.client_id)
 
 
 def _uri() -> str:
-    return services().settings.issuer + request.path  # never the Host header (SPEC 2)
+    return services().settings.issuer + request.path  # GATEHOUSE_ISSUER, never the client-chosen Host header
 
 
 def _captcha_token() -> str | None:

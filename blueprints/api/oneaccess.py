@@ -1,5 +1,6 @@
-"""Huawei OneAccess dialect routes (SPEC 4.5, seed 004): ``/api/v2/sdk/*`` and the tenant SSO
-ticket endpoints. Wire choices the seed leaves open are documented in ``idp/dialects/oneaccess.py``.
+"""Huawei OneAccess dialect routes (OneAccess "Mobile Number + SMS Verification Code Secondary
+Authentication Interface" and the SDK calls around it): ``/api/v2/sdk/*`` and the tenant SSO
+ticket endpoints. Wire choices that document leaves open are listed in ``idp/dialects/oneaccess.py``.
 
 Every call first passes the required-header check (``SDK.COMMON.1001``); errors render in the
 OneAccess shape, in the language ``X-L`` asks for.

@@ -1,7 +1,9 @@
-"""ZITADEL dialect routes (SPEC 4.4, seed 003): the signed-in user's second factors and phone
-under ``/auth/v1/users/me``, with a Bearer access token carrying ``openid``.
+"""ZITADEL dialect routes (ZITADEL auth API v1, "Add One-Time-Password (OTP) SMS" and its
+siblings): the signed-in user's second factors and phone under ``/auth/v1/users/me``, with a
+Bearer access token carrying ``openid``.
 
-Only ``/auth/v1/users/me/...`` lives here: the rest of ``/auth/v1`` is CloudBase's (SPEC 4.3).
+Only ``/auth/v1/users/me/...`` lives here: the rest of ``/auth/v1`` is CloudBase's
+(blueprints/api/cloudbase.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ OTP_CHANNELS = {"otp_sms": "sms", "otp_email": "email"}
 
 
 def _caller() -> tuple[AccessGrant, User]:
-    """The bearer's grant and user (active: a locked user answers 412 code 9, SPEC 5)."""
+    """The bearer's grant and user, who must be active: a locked or disabled user answers 412
+    code 9 (gRPC FAILED_PRECONDITION)."""
     svc = services()
     grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
     return grant, svc.self_service.active_user(grant.sub)

@@ -1,4 +1,5 @@
-"""Hosted pages (SPEC 4.6): login, MFA, sign-up, reset, consent, logout, account, errors.
+"""Hosted pages: login, MFA, sign-up, reset, consent, logout, account, errors. Server-rendered,
+usable without JavaScript, in English and Simplified Chinese.
 
 ``init_app`` installs what every page needs: Flask-Babel (English, Simplified Chinese) and
 the security headers (CSP without inline script, ``frame-ancestors 'none'``). The pages live

@@ -1,5 +1,5 @@
 """The account page: profile, password, phone and email, second factors and remembered
-devices (``account_security``), sign out everywhere (SPEC 4.6).
+devices (``account_security``), sign out everywhere.
 
 Each form posts to its own URL; a form with errors is shown again on the account page with
 the other forms untouched."""

@@ -1,4 +1,5 @@
-"""Second factors and remembered devices on the account page (issue 4 points 2 and 5).
+"""Second factors and remembered devices on the account page: turn a factor on or off, make new
+recovery codes, forget the browsers that may skip the second step.
 
 SMS and email codes need a verified phone number / email address; an authenticator app
 (TOTP) needs nothing, so everyone can turn on a factor that is not SMS (a restricted

@@ -1,7 +1,8 @@
 """What every hosted page shares: the blueprint, locale, the pending authorize request, the
 one-time-code step kept in the signed Flask session, and how a finished login leaves.
 
-Views stay thin (DESIGN rule 1): parse a form, call one service, render or redirect.
+Views stay thin: parse a form, call one service, render or redirect. Every rule lives in the
+domain (``idp/``), so the JSON faces share it.
 """
 
 from __future__ import annotations
@@ -143,11 +144,13 @@ def respond(template: str, page: Page | None, form=None, status: int | None = No
 
 
 # -- finishing a login ------------------------------------------------------------------
-# Remember this device (issue 4 point 5): the raw credential lives only in this HttpOnly
-# cookie; the server keeps its hash and decides (``MfaFlow.after_first_factor``).
+# Remember this device (skip the second factor in this browser for a while): the raw
+# credential lives only in this HttpOnly cookie; the server keeps its hash and decides
+# (``MfaFlow.after_first_factor``).
 DEVICE_COOKIE = "gh_device"
-# The second step (issue 4 point 1): the signed session holds the opaque state token and when
-# a code was last sent; the user, the first factor and amr stay in Redis behind the token.
+# The second step of a sign-in: the signed session holds the opaque state token and when a
+# code was last sent; the user, the first factor and amr stay in Redis behind the token (a
+# signed cookie is readable by its holder and can be replayed, a Redis entry can be spent).
 MFA_KEY = "gh_mfa"
 
 
@@ -219,7 +222,8 @@ def forget_code(purpose: str) -> None:
 
 
 def cooldown(state: dict | None, retry_after: int | None = None) -> int:
-    """Seconds before another code may be asked for: the per-number interval (SPEC 3)."""
+    """Seconds before another code may be asked for: the per-number interval
+    (``GATEHOUSE_LIMIT_TARGET_INTERVAL``)."""
     if retry_after is not None:
         return retry_after
     if not state:

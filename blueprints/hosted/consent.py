@@ -1,4 +1,5 @@
-"""The consent page: a third-party application asks for scopes (SPEC 4.6)."""
+"""The consent page: an application that is not first-party asks for scopes, and the person
+allows or denies them (OpenID Connect Core 1.0 3.1.2.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The HTML face of ``IdpError`` (SPEC 5, "HTML page" column).
+"""The HTML face of ``IdpError``: the one table that turns a domain error code into a message
+on a field or a full error page.
 
 Errors about what someone typed go next to the field (``attach``); errors about the whole
 request (store down, locked account, expired sign-in, method not offered) get a full error
@@ -27,7 +28,7 @@ WRONG_CREDENTIALS = _l("The username or password is incorrect.")
 # code -> (field the message belongs to, message); field None = the form as a whole
 FIELD_ERRORS = {
     "login.invalid_credentials": ("password", WRONG_CREDENTIALS),
-    # the brute-force policy (issue 5): the captcha block of the sign-in pages
+    # the brute-force policy (idp/guard/bruteforce.py): the captcha block of the sign-in pages
     "login.captcha_required": ("captcha", _l("For your security, type the characters in the image.")),
     "captcha.wrong_answer": ("captcha", _l("That was not what the image showed. Try this new image.")),
     "captcha.unknown_token": ("captcha", _l("That image has expired. Type the characters in this new one.")),

@@ -1,5 +1,7 @@
-"""Forms of the hosted pages: shape only (DESIGN rule 2). Every one is a ``FlaskForm``, so
-every POST carries and checks a CSRF token. Field names are pinned (SPEC 4.8)."""
+"""Forms of the hosted pages: shape only; the rules ("wrong code", "too many attempts") come
+from the services as ``IdpError`` and the view attaches them to a field. Every one is a
+``FlaskForm``, so every POST carries and checks a CSRF token. Field names are fixed for
+integrators and page tests: ``username``, ``password``, ``phone_number``, ``email``, ``code``."""
 
 from __future__ import annotations
 
@@ -30,9 +32,9 @@ def required():
     return InputRequired(message=REQUIRED)
 
 
-# The image captcha the brute-force policy asks for after repeated failures (issue 5). Both
-# fields are optional in the form: the page shows them only when a captcha is due, and the view
-# checks them (``blueprints.hosted.login``). Answers are 4-6 characters, not case-sensitive.
+# The image captcha the brute-force policy asks for after repeated failures. Both fields are
+# optional in the form: the page shows them only when a captcha is due, and the view checks
+# them (``blueprints.hosted.login``). Answers are 4-6 characters, not case-sensitive.
 CAPTCHA_ATTRS = {"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",
                  "spellcheck": "false", "maxlength": "16", "class": "captcha-input"}
 
@@ -154,7 +156,7 @@ class SignOutEverywhereForm(FlaskForm):
     submit = SubmitField(_l("Sign out everywhere"))
 
 
-# -- second factors (issue 4) -------------------------------------------------------------
+# -- second factors ---------------------------------------------------------------------------
 RECOVERY_ATTRS = {"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false",
                   "maxlength": "32", "class": "code-input"}
 BAD_RECOVERY_CODE = _l("Enter one of your recovery codes.")

@@ -1,6 +1,6 @@
-"""Sign in (password, SMS code, email code), resend a code, sign out (SPEC 4.6).
+"""Sign in (password, SMS code, email code), resend a code, sign out.
 
-The brute-force policy (issue 5) lives in the domain (``BruteForceGuard``, called by
+The brute-force policy lives in the domain (``BruteForceGuard``, called by
 ``LoginFlow``); these pages only show what it decides:
 
 - a captcha block once a captcha is due for what the person typed (or the flow answered
@@ -197,7 +197,8 @@ def login_verify(channel: str):
 
 @bp.post(f"/code/<any(login, signup, reset_password, update_userinfo):purpose>/resend/{CHANNEL}")
 def resend_code(purpose: str, channel: str):
-    """Send the code again (the same live code, SPEC 3); errors come back as a flash."""
+    """Send the code again (the same code while it is still valid: one code in flight per
+    number and usage); errors come back as a flash."""
     page, state = resolve_page(), pending_code(purpose, channel)
     if not ResendForm().validate_on_submit():
         abort(400)  # no or stale CSRF token

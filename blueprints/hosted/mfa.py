@@ -1,5 +1,5 @@
-"""The second step of a sign-in (issue 4, SPEC 4.6): the MFA challenge and, when the
-application requires MFA and the person has nothing to use yet, enrolment on the spot.
+"""The second step of a sign-in: the MFA challenge and, when the application requires MFA and
+the person has nothing to use yet, enrolment on the spot.
 
 The signed session holds only the opaque state token and when a code was last sent (so a
 refresh never sends another); who is signing in, and with which first factor, stays in Redis
@@ -105,7 +105,8 @@ def send_mfa_code(page: Page, challenge: Challenge, channel: str) -> bool:
     state = session.get(MFA_KEY) or {}
     try:
         services().mfa.send_code(page.client, page.context(), challenge.token, channel)
-        # issue 4: the state token is rotated after each step (the code it now carries goes along)
+        # the state token is rotated after each step, so a copy of an earlier one is dead
+        # (the code it now carries goes along)
         state["token"] = challenge.token = services().mfa.rotate(page.client, page.context(), challenge.token)
     except IdpError as exc:
         flash(str(describe(exc)[1]), "error")

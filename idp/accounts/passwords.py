@@ -1,5 +1,5 @@
-"""Password hashing with argon2id and the password policy (SPEC 6). The only place a password
-is ever handled.
+"""Password hashing with argon2id (OWASP Password Storage Cheat Sheet parameters, rehashed at the
+next login when they change) and the password policy. The only place a password is ever handled.
 
 Policy (NIST SP 800-63B 5.1.1.2): at least 8 characters, at most 256 (a bound on hashing cost,
 not on what people may choose; nothing is ever truncated — argon2 hashes every byte, unlike

@@ -1,7 +1,9 @@
-"""Tencent CIAM dialect (seeds 000 and 001 and their siblings): request models, error tables.
+"""Tencent CIAM dialect: request models and error tables for ``POST /otp/send`` (Tencent CIAM,
+"Send OTP Verification Code"), the OTP grants (Tencent CIAM, "OTP Authentication by SMS and
+Email") and their siblings.
 
 The dialect translates; it never decides. Each domain error code maps to the exact
-``{"error", "error_description"}`` pair the seeds show.
+``{"error", "error_description"}`` pair those documents show.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ ERRORS: dict[str, tuple[int, str, str | None]] = {
     "otp.mismatch": (400, "invalid_request", "Mismatched OTP token and OTP sending parameters"),
     "account.user_not_found": (400, "invalid_grant", "User not found"),
     "account.abnormal_status": (400, "invalid_grant", "Abnormal user status"),
-    # the brute-force policy (issue 5): a temporary lock is an abnormal status (SPEC 5); the
-    # seeds name no captcha error, so it is an OAuth invalid_grant with its own description
+    # the brute-force policy: a temporary lock is an abnormal status, as a locked user is; the
+    # vendor documents name no captcha error, so it is an OAuth invalid_grant with its own
+    # description
     "account.locked": (400, "invalid_grant", "Abnormal user status"),
     "login.captcha_required": (400, "invalid_grant", "Captcha required"),
     # an application whose login methods leave out this channel may not use its OTP grant
@@ -123,7 +126,8 @@ class OtpEmailGrant(CiamOtpGrant):
 
 
 class OtpSendRequest(BaseModel):
-    """Seed 001 request body. Unknown fields are ignored, as the vendor does."""
+    """The request body of Tencent CIAM, "Send OTP Verification Code". Unknown fields are
+    ignored, as the vendor does."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -156,7 +160,7 @@ def parse_otp_send(payload: object) -> OtpSendRequest:
     return request
 
 
-# -- the siblings of /otp/send and the OTP grant (SPEC 4.2) ---------------------------------
+# -- the siblings of /otp/send and the OTP grant --------------------------------------------
 # Each endpoint answers some domain errors with its own vendor code (Tencent CIAM's "Modify
 # User Password" and "Reset User Password" documents); everything else falls back to ERRORS.
 _PASSWORD_POLICY = ("password.too_short", "password.too_long", "password.too_common")

@@ -1,13 +1,16 @@
-"""Tencent CloudBase dialect (SPEC 4.3, seed 002): ``/auth/v1`` request models, renderers, errors.
+"""Tencent CloudBase dialect (CloudBase "User Login API", the ``/auth/v1`` HTTP API): request
+models, renderers, errors.
 
 The dialect translates; it never decides. Codes, tokens, sign-in, sign-up and reset rules live
 in ``VerificationService``, ``LoginFlow``, ``CaptchaService`` and the OAuth grants.
 
-Wire details the seed leaves open, chosen here (field names are those of Tencent's
-``@cloudbase/oauth`` SDK):
+Wire details the "User Login API" document leaves open, chosen here (field names are those of
+Tencent's ``@cloudbase/oauth`` SDK):
 
 - Every call but ``GET /auth/v1/user/me`` (Bearer) identifies the application with HTTP Basic
-  (SPEC 4.8); a ``client_id`` in the body is ignored. Bodies are JSON; unknown fields are ignored.
+  ``base64(url_encode(client_id):url_encode(client_secret))``, an empty secret for public
+  clients (fixed for integrators: the SDK and scripts send it so); a ``client_id`` in the body
+  is ignored. Bodies are JSON; unknown fields are ignored.
 - ``POST /verification`` ``{phone_number | email, target?: ANY|USER|NOT_USER, usage?}`` →
   ``{verification_id, expires_in, is_user}``. ``usage`` is the SDK's ``SIGN_IN``, ``REGISTER``,
   ``PASSWORD_RESET``, ``EMAIL_ADDRESS_CHANGE``, ``PHONE_NUMBER_CHANGE``; without it a
@@ -17,7 +20,7 @@ Wire details the seed leaves open, chosen here (field names are those of Tencent
 - ``POST /verification/verify`` ``{verification_id, verification_code}`` →
   ``{verification_token, expires_in: 600}``.
 - ``POST /signin``: ``{username, password}`` or ``{verification_token}`` → the token response
-  ``{token_type, access_token, refresh_token, expires_in, sub}`` (seed order). A solved
+  ``{token_type, access_token, refresh_token, expires_in, sub}`` (the document's order). A solved
   captcha travels in ``x-captcha-token`` (or the SDK's ``?captcha_token=``). An application
   whose MFA policy asks for a second factor gets 400 ``two_factor_required`` (the hosted pages
   and the OIDC flow carry MFA; this face has no second-factor step).
@@ -222,14 +225,15 @@ class VerifyRequest(_Body):
 
 
 class SigninRequest(_Body):
-    """Seed 002: exactly one of username + password, or verification_token."""
+    """CloudBase "User Login API": exactly one of username + password, or verification_token."""
 
     username: str | None = None
     password: str | None = Field(default=None, max_length=4096)
     verification_token: str | None = Field(default=None, max_length=256)
 
     def mode(self) -> Literal["password", "verification_token"]:
-        """Raises request.invalid for both modes, neither, or a username the seed's rules refuse."""
+        """Raises request.invalid for both modes, neither, or a username the document's rules
+        refuse (2-48 characters: letters, digits, ``-_.:+@``, starting with a letter or digit)."""
         by_password = self.username is not None or self.password is not None
         if by_password == bool(self.verification_token):
             raise invalid("request.invalid",
@@ -305,8 +309,9 @@ def render_verified(issued: Issued) -> dict:
 
 
 def render_token(token: dict, sub: str) -> dict:
-    """Seed 002's order: token_type, access_token, refresh_token, expires_in, sub; then what
-    the OAuth server added (``scope``, ``id_token``) when a client asked ``/token`` for it."""
+    """The "User Login API" order: token_type, access_token, refresh_token, expires_in, sub;
+    then what the OAuth server added (``scope``, ``id_token``) when a client asked ``/token``
+    for it."""
     body = {"token_type": token.get("token_type", "Bearer"), "access_token": token["access_token"]}
     if token.get("refresh_token"):
         body["refresh_token"] = token["refresh_token"]

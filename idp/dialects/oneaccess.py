@@ -1,16 +1,20 @@
-"""Huawei OneAccess dialect (SPEC 4.5, seed 004): headers, request models, renderers, errors.
+"""Huawei OneAccess dialect (OneAccess "Mobile Number + SMS Verification Code Secondary
+Authentication Interface" and the SDK calls around it): headers, request models, renderers,
+errors.
 
 The dialect translates names and shapes; it never decides. Every rule (password check, MFA
 policy, state-token binding to client and device, code budget, send limits) lives in the
 core (``LoginFlow``, ``MfaFlow``, ``OtpService``); this module turns the vendor's headers and
 bodies into those calls and their results and errors into the vendor's bodies.
 
-Wire details the seed leaves open, chosen here and documented for integrators:
+Wire details that document leaves open, chosen here and documented for integrators:
 
 - Every call carries ``X-operating-sys-version``, ``X-device-fingerprint``, ``X-agent`` and
   ``X-client-id`` (blank counts as missing); ``X-L`` (``zh``/``en``, default ``en``) picks the
-  language of ``error_msg``; ``X-device-ip`` is informational (the IP the core sees is the
-  socket's, SPEC 4.8). The tenant SSO endpoints take the same headers.
+  language of ``error_msg``; ``X-device-ip`` is informational: the caller chooses it, so the IP
+  the core sees (rate limits, brute-force counts, audit) is the socket's, or the one
+  ``GATEHOUSE_TRUSTED_PROXIES`` trusted proxies name. The tenant SSO endpoints take the same
+  headers.
 - ``POST /api/v2/sdk/sms/send`` answers ``{"status": "SUCCESS"}``.
 - Brute-force policy (the same as every way in, ``idp/guard/bruteforce.py``): after repeated
   failures ``/login`` answers ``SDK.LOGIN.1003`` until a solved captcha comes in the
@@ -28,7 +32,7 @@ Wire details the seed leaves open, chosen here and documented for integrators:
   session that already ended (logout is idempotent and tells nothing).
 
 Error codes (``error_code``; 400 unless noted; "denied" rows also carry
-``"status": "ACCESS_DENIED"``, SPEC 4.8):
+``"status": "ACCESS_DENIED"``, as the vendor's failed-MFA answer does; fixed for integrators):
 
 | error_code        | when                                                           |
 | ----------------- | -------------------------------------------------------------- |
@@ -243,7 +247,8 @@ class SmsSendRequest(_Body):
 
 
 class MfaSmsRequest(_Body):
-    """Seed 004: ``mobile`` (the number the code went to) and ``verify_code``."""
+    """OneAccess "Mobile Number + SMS Verification Code Secondary Authentication Interface":
+    ``mobile`` (the number the code went to) and ``verify_code``."""
 
     mobile: str = Field(max_length=32)
     verify_code: str = Field(max_length=64)
@@ -274,7 +279,8 @@ def parse(model: type[_Body], payload: object) -> Any:
 
 # -- results ----------------------------------------------------------------------------
 def render_success(session: SsoSession, id_token: str, expire: int) -> dict:
-    """Seed 004's success body."""
+    """The success body of OneAccess "Mobile Number + SMS Verification Code Secondary
+    Authentication Interface"."""
     return {"status": "SUCCESS", "expire": expire, "session_token": session.id, "id_token": id_token}
 
 

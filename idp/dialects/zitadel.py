@@ -1,4 +1,5 @@
-"""ZITADEL dialect (seed 003, SPEC 4.4): the auth API v1 ``/auth/v1/users/me`` shapes.
+"""ZITADEL dialect (ZITADEL auth API v1, "Add One-Time-Password (OTP) SMS" and its siblings):
+the ``/auth/v1/users/me`` shapes.
 
 The dialect translates; it never decides. Requests are parsed into pydantic models, the
 blueprint makes one core call, and the result is rendered in ZITADEL's JSON (protobuf JSON
@@ -52,9 +53,10 @@ HTTP_STATUS: dict[Code, int] = {
     Code.UNAUTHENTICATED: 401,
 }
 
-# domain code -> (gRPC code, HTTP status override or None). SPEC 4.8 pins three of them:
-# no/bad bearer 16, unverified phone/email 9 (400), a second otp_sms 6 (409); SPEC 5 pins a
-# locked/disabled user to 412 with code 9.
+# domain code -> (gRPC code, HTTP status override or None). The vendor document leaves these
+# open; four are fixed for integrators, who test for them: no/bad bearer 16 (UNAUTHENTICATED),
+# unverified phone/email 9 (FAILED_PRECONDITION, 400), a second otp_sms 6 (ALREADY_EXISTS,
+# 409), and a locked/disabled user 412 with code 9 (the account is not in a state to act).
 ERRORS: dict[str, tuple[Code, int | None]] = {
     "bearer.invalid_token": (Code.UNAUTHENTICATED, None),
     "bearer.insufficient_scope": (Code.PERMISSION_DENIED, None),
@@ -175,7 +177,8 @@ def resource_owner(issuer: str) -> str:
 
 
 def timestamp(value: datetime | None) -> str:
-    """RFC 3339 UTC with milliseconds and ``Z`` (protobuf JSON ``Timestamp``, as seed 003)."""
+    """RFC 3339 UTC with milliseconds and ``Z`` (protobuf JSON ``Timestamp``, as in ZITADEL's
+    "Add One-Time-Password (OTP) SMS" sample)."""
     value = value or datetime.now(UTC)
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)  # SQLite is naive UTC
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -1,4 +1,5 @@
-"""Second factors (SPEC 1 "Factor"): SMS and email OTP, TOTP, recovery codes, remembered devices."""
+"""Second factors of a user: SMS and email OTP, TOTP (RFC 6238), recovery codes, remembered
+devices."""
 
 from idp.factors.devices import RememberedDevices
 from idp.factors.service import FACTOR_TYPES, OTP_FACTOR, FactorService, TotpSetup

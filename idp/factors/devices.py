@@ -1,8 +1,9 @@
-"""Remember this device (issue 4 point 5): a revocable credential that skips the second
+"""Remember this device: a revocable credential that skips the second
 factor — never the first — in the same browser for a while.
 
 The raw credential (256 bits, ``new_token(32)``) lives only in the browser's HttpOnly
-cookie; the database keeps its SHA-256. Signatures are pinned (issue 4).
+cookie; the database keeps its SHA-256 (a database dump lets no one skip anything). The hosted
+pages, the MFA flow and "sign out everywhere" (``SelfService``) call exactly these signatures.
 """
 
 from __future__ import annotations

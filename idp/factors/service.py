@@ -1,7 +1,7 @@
 """A user's second factors: enrol, confirm, list, remove, check.
 
-Signatures are pinned (issue 4): the hosted pages, the ZITADEL dialect and the MFA flow call
-exactly these. Each public method is one transaction and writes an audit event for every
+The hosted pages, the ZITADEL dialect, the admin API and the MFA flow call exactly these
+signatures. Each public method is one transaction and writes an audit event for every
 change; a change bumps ``User.sequence`` (ZITADEL ``details.sequence``).
 """
 

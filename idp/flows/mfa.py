@@ -1,15 +1,17 @@
-"""The second step of a login (issue 4): state tokens in Redis between the first factor and
-the second, and the checks that finish the login.
+"""The second step of a login: state tokens in Redis between the first factor and the second,
+and the checks that finish the login.
 
-Signatures are pinned: the hosted pages and the OneAccess dialect call exactly these.
+The hosted pages, the OneAccess dialect, the CloudBase face and the authorization endpoint
+(step-up) call exactly these signatures.
 
 A state token is ≥ 128 bits, single use, lives at most 5 minutes (absolute: rotating never
 extends it), is bound to the client and (on the JSON API) to the device fingerprint
 (``RequestContext.device``), and is rotated after each step. Nothing about the first factor
-travels outside Redis but the opaque token. All state changes are Lua scripts (DESIGN rule
-6): a verify first *claims* the token, so of N concurrent verifies exactly one checks a code
-and wins; the others answer ``mfa.invalid_state_token``. A wrong code releases the claim and
-counts a failure; the fifth kills the token (on top of the OTP service's own budget).
+travels outside Redis but the opaque token. All state changes are Lua scripts (atomic on the
+Redis server, so every instance sees one outcome): a verify first *claims* the token, so of N
+concurrent verifies exactly one checks a code and wins; the others answer
+``mfa.invalid_state_token``. A wrong code releases the claim and counts a failure; the fifth
+kills the token (on top of the OTP service's own budget).
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ class MfaFlow:
         )
 
     def second_factor_expected(self, policy: str | None, sub: str) -> bool:
-        """The MFA policy, in one place (issue 4): a second factor is asked when the application
+        """The MFA policy, in one place: a second factor is asked when the application
         requires it, or allows it and the person has a usable factor. The authorization
         endpoint applies the same rule to an existing SSO session (step-up)."""
         if policy == "required":

@@ -1,7 +1,9 @@
-"""One brute-force policy for every way in (issue 5 point 2, SPEC 6).
+"""One brute-force policy for every way in: a wrong password and a wrong one-time code count
+toward the same captcha and the same temporary lock, whichever face they came through (OWASP
+Authentication Cheat Sheet, "Protect against automated attacks"; NIST SP 800-63B 5.2.2).
 
-Signatures are pinned: ``LoginFlow.password``, the OTP verifications, the hosted login page
-and the JSON dialects (CIAM, CloudBase, OneAccess) use exactly these.
+``LoginFlow.password``, the OTP verifications, the hosted login page and the JSON dialects
+(CIAM, CloudBase, OneAccess) call exactly these signatures.
 
 Failures are counted in Redis per (identifier, IP) and per identifier, so the counters hold
 across app instances. After a few failures a solved captcha is required; after more, the
@@ -134,7 +136,7 @@ class BruteForceGuard:
         self._failed = redis_client.register_script(_FAILED)
         self._captcha_rate = redis_client.register_script(_CAPTCHA_RATE)
 
-    # -- the pinned interface -------------------------------------------------------------
+    # -- what every way in calls ----------------------------------------------------------
     @guarded
     def check(self, identifier: str, ctx: RequestContext, captcha_token: str | None = None, *,
               sub: str | _LookUp | None = LOOK_UP, captcha: bool = True) -> None:
@@ -221,7 +223,7 @@ class BruteForceGuard:
             audit.record(session, "login.unlocked", ctx, sub=keys.sub, by="admin")
         return bool(was_locked)
 
-    # -- beyond the pinned interface ------------------------------------------------------
+    # -- admin operations and lookups -----------------------------------------------------
     def unlock_account(self, sub: str, ctx: RequestContext) -> bool:
         """``POST /admin/api/v1/users/<sub>/unlock``: clear the account's lock and counters.
         Audited as ``admin.user.unlock`` (and ``login.unlocked`` when it was locked).

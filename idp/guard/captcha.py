@@ -1,5 +1,5 @@
 """Image captchas: the proof of a person that the brute-force policy asks for after repeated
-failures (CloudBase ``captcha_required``, SPEC 4.3), and the CloudBase ``/auth/v1/captcha/*``
+failures (CloudBase ``captcha_required``, "User Login API"), and the CloudBase ``/auth/v1/captcha/*``
 endpoints that hand them out.
 
 A challenge is 4-6 characters from an alphabet without look-alikes (no 0/O, 1/I/L, 2/Z, 5/S,

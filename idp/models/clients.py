@@ -50,7 +50,7 @@ class Application(Base):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     login_methods: Mapped[list] = mapped_column(JSON, default=list)
     mfa: Mapped[str] = mapped_column(String(16), default="off")
-    # issue 4 point 5: days a browser may skip the second factor after MFA; 0 = never
+    # "remember this device": days a browser may skip the second factor after MFA; 0 = never
     remember_device_days: Mapped[int] = mapped_column(default=0, server_default="0")
     auto_signup: Mapped[bool] = mapped_column(default=False)
     first_party: Mapped[bool] = mapped_column(default=True)
@@ -89,7 +89,8 @@ class Application(Base):
         return " ".join(s for s in scope.split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # SPEC 6: exact match only, so no open redirect can be built from a prefix.
+        # Exact match only, so no open redirect can be built from a prefix (RFC 9700 2.1,
+        # OAuth 2.0 Security Best Current Practice; OpenID Connect Core 1.0 3.1.2.1).
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:

@@ -1,4 +1,5 @@
-"""Consents: which scopes a person allowed a third-party application (SPEC 4.6, consent)."""
+"""Consents: which scopes a person allowed a third-party application (the consent page, OpenID
+Connect Core 1.0 3.1.2.4), so they are asked once, not at every sign-in."""
 
 from __future__ import annotations
 

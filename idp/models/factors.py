@@ -1,4 +1,5 @@
-"""Second factors (SPEC 1 "Factor"), recovery codes and remembered devices (issue 4)."""
+"""Second factors of a user (``otp_sms``, ``otp_email``, ``totp``; state ``ready`` or
+``not_ready``), recovery codes and remembered devices."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ class RecoveryCode(Base):
 
 
 class RememberedDevice(Base):
-    """A revocable credential that skips the second factor in one browser (issue 4 point 5)."""
+    """A revocable credential that skips the second factor in one browser ("remember this
+    device"); only its SHA-256 is kept."""
 
     __tablename__ = "remembered_devices"
 

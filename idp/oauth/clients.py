@@ -77,7 +77,8 @@ class ClientService:
         self._cache.pop(client_id, None)
 
     def authenticate_basic(self, headers: Any) -> Application:
-        """HTTP Basic ``base64(url_encode(id):url_encode(secret))`` (seed 001, SPEC 4.8).
+        """HTTP Basic ``base64(url_encode(id):url_encode(secret))`` (RFC 6749 2.3.1; the form
+        Tencent CIAM, "Send OTP Verification Code" shows, fixed for integrators on every JSON face).
 
         Public clients send an empty secret. Raises client.unauthenticated.
         """

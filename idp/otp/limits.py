@@ -1,4 +1,5 @@
-"""Send limits against abuse and SMS pumping (SPEC 3), one Redis round trip per send.
+"""Send limits against abuse and SMS pumping (artificially inflated traffic: scripted sends to
+number ranges that share in the operator's fees), one Redis round trip per send.
 
 Each send reserves one unit on every counter that applies (per number/address, per IP, per
 client, per number prefix, per country, global quota). The Lua script checks them all and

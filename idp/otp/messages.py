@@ -25,7 +25,8 @@ def render_code_message(
         "usage": usage,
         "minutes": minutes,
         "product": product,
-        # WebOTP (SPEC 3): the last line binds the code to our origin's host
+        # WebOTP: the last line "@host #code" binds the code to our origin's host (WICG,
+        # "Origin-bound one-time codes delivered via SMS"), so the browser offers it only there
         "host": urlparse(issuer).hostname or "localhost",
     }
     if channel == "sms":

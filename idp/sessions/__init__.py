@@ -1,4 +1,4 @@
-"""SSO sessions: the browser's signed-in state, kept in Redis (SPEC 1)."""
+"""SSO sessions: the browser's signed-in state, kept in Redis; the cookie holds only a random id."""
 
 from idp.sessions.store import SsoSession, SsoSessionStore
 from idp.sessions.tickets import SSO_TICKET_TTL, SsoTickets

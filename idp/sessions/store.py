@@ -3,7 +3,8 @@
 A session records who signed in, when (``auth_time``, for ``max_age`` and the ID token) and
 with which checks (``amr``, from which ``acr`` is derived), and which applications were
 given codes from it (for logout). Signing in again replaces the session under a new id
-(session fixation defence, SPEC 6); "sign out everywhere" removes every session of a user.
+(session fixation defence, OWASP Session Management Cheat Sheet); "sign out everywhere" removes
+every session of a user.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Development delivery: append each message to a JSON-lines file (SPEC 2, dev outbox).
+"""Development delivery: append each message to a JSON-lines file (the dev outbox,
+``GATEHOUSE_OUTBOX``, listed at ``/dev/outbox``).
 
 This is the only place a code is written in clear, and only in development: production
 refuses the outbox sender at boot (Settings.check).
