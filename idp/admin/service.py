@@ -1,10 +1,10 @@
 """What an administrator may do that is more than one domain call: who is acting, a user's
 whole record (profile, temporary lock, second factors), a user's factors.
 
-Used by the admin API (``/admin/api/v1``); the admin console is to call the same. The single
-changes (create a user, enrol or remove a factor, unlock) are the domain services' own
-commands, called with a ``RequestContext`` whose ``actor`` names the administrator, so every
-audit event they write says who did it.
+Used by the admin API (``/admin/api/v1``). The single changes (create a user, enrol or
+remove a factor, unlock) are the domain services' own commands, called with a
+``RequestContext`` whose ``actor`` names the administrator, so every audit event they write
+says who did it.
 
 ``services`` is the ``Services`` container (idp/services.py), as for
 ``idp.oauth.bearer.authenticate_bearer``.

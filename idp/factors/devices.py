@@ -1,5 +1,5 @@
-"""Remember this device: a revocable credential that skips the second
-factor — never the first — in the same browser for a while.
+"""Remember this device: a revocable credential that skips the second factor — never the
+first — in the same browser for a while.
 
 The raw credential (256 bits, ``new_token(32)``) lives only in the browser's HttpOnly
 cookie; the database keeps its SHA-256 (a database dump lets no one skip anything). The hosted

@@ -1,7 +1,7 @@
-"""One brute-force policy for every way in (issue 5 point 2): the same attack — wrong passwords
-for one identifier — through CloudBase ``/auth/v1/signin``, OneAccess ``/api/v2/sdk/login`` and
-the hosted ``/login`` page meets the same thresholds, the same captcha, the same lock (for every
-IP, not extended by attempts during it) and the same unlock after the lock time; a CIAM OTP grant
+"""One brute-force policy for every way in: the same attack — wrong passwords for one identifier
+— through CloudBase ``/auth/v1/signin``, OneAccess ``/api/v2/sdk/login`` and the hosted
+``/login`` page meets the same thresholds, the same captcha, the same lock (for every IP, not
+extended by attempts during it) and the same unlock after the lock time; a CIAM OTP grant
 reaches the same lock with wrong codes; an admin can unlock; two app instances share the
 counters; and an unknown identifier is answered exactly like a wrong password.
 

@@ -1,4 +1,4 @@
-"""Golden tests for the Tencent CIAM siblings (SPEC 4.2): PATCH /userinfo, POST /signup,
+"""Golden tests for the Tencent CIAM siblings of /otp/send: PATCH /userinfo, POST /signup,
 POST /reset_user_password, POST /change_user_password — the vendor documents' sample requests,
 success shapes and every error, in the OAuth-style ``{"error", "error_description"}``."""
 

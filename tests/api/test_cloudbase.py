@@ -1,6 +1,6 @@
-"""CloudBase dialect (SPEC 4.3, seed 002): the seed's three sign-in samples as golden tests,
-the verification round trip, sign-up, reset, the token endpoint, user/me, captchas, errors
-and X-Request-Id. Real Redis, real database, the dev outbox."""
+"""CloudBase dialect (seed 002, CloudBase "User Login API"): the seed's three sign-in samples as
+golden tests, the verification round trip, sign-up, reset, the token endpoint, user/me,
+captchas, errors and X-Request-Id. Real Redis, real database, the dev outbox."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""OneAccess dialect (SPEC 4.5, seed 004): golden samples, the full MFA journey, its refusals,
-the SSO ticket round trip and logout. Real Redis, real database, the dev outbox."""
+"""OneAccess dialect (seed 004, OneAccess "Mobile Number + SMS Verification Code Secondary
+Authentication Interface"): golden samples, the full MFA journey, its refusals, the SSO ticket
+round trip and logout. Real Redis, real database, the dev outbox."""
 
 from __future__ import annotations
 

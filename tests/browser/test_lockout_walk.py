@@ -1,6 +1,6 @@
-"""The brute-force policy walked in a real browser (issue 5): wrong passwords on the hosted
-login page of an application until the captcha shows, then, with the captcha solved each time,
-until the account is temporarily locked; an administrator's unlock lets the person in.
+"""The brute-force policy walked in a real browser: wrong passwords on the hosted login page of
+an application until the captcha shows, then, with the captcha solved each time, until the
+account is temporarily locked; an administrator's unlock lets the person in.
 
 The captcha's answer is known because the live server runs in this process: the
 ``CaptchaService``'s answer generator is replaced by a fixed one.

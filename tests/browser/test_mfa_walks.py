@@ -1,6 +1,6 @@
-"""The second step walked in a real browser (issue 4 "Done means"): SMS code from the outbox,
-TOTP enrolment on the account page and login with a ``pyotp`` code, a recovery code, and a
-remembered device that skips MFA until it is revoked on the account page."""
+"""The second step walked in a real browser, end to end: SMS code from the outbox, TOTP
+enrolment on the account page and login with a ``pyotp`` code, a recovery code, and a remembered
+device that skips MFA until it is revoked on the account page."""
 
 from __future__ import annotations
 

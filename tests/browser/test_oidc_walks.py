@@ -1,4 +1,5 @@
-"""The redirect integration walked in a real browser (issue 3 "Done means").
+"""The redirect integration (OpenID Connect authorization code flow with PKCE) walked in a real
+browser, end to end.
 
 A relying party is played by Authlib's own OAuth 2.0 client (``OAuth2Session``): it builds the
 authorize URL with PKCE S256, state and nonce, and exchanges the code over HTTP at the live

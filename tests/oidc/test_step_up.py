@@ -1,5 +1,5 @@
 """Step-up at the authorization endpoint: an SSO session signed in with one factor does not
-satisfy an application whose MFA policy asks this person for a second one (issue 4)."""
+satisfy an application whose MFA policy asks this person for a second one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The ``flask`` commands (SPEC 4.7), run through Flask's CLI runner against the test app."""
+"""The ``flask`` commands (db upgrade, apps create, users create, keys rotate, demo), run through
+Flask's CLI runner against the test app."""
 
 from __future__ import annotations
 

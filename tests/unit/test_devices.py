@@ -1,4 +1,5 @@
-"""RememberedDevices: the credential that lets a browser skip the second factor (issue 4.5)."""
+"""RememberedDevices: the credential that lets a browser skip the second factor ("remember this
+device")."""
 
 from __future__ import annotations
 

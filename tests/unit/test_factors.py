@@ -1,4 +1,4 @@
-"""FactorService: SMS/email OTP factors, TOTP, recovery codes (issue 4)."""
+"""FactorService: SMS/email OTP factors, TOTP (RFC 6238), recovery codes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MfaFlow: policy, state tokens, the second factor, remembered devices (issue 4)."""
+"""MfaFlow: policy, state tokens, the second factor, remembered devices."""
 
 from __future__ import annotations
 

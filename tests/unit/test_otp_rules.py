@@ -1,4 +1,5 @@
-"""SPEC 3, rule by rule, against a real Redis (embedded or TEST_REDIS_URL)."""
+"""The OTP service's rules (code lifetimes, single use, attempt budgets, send limits, resend of
+the live code), rule by rule, against a real Redis (embedded or TEST_REDIS_URL)."""
 
 from __future__ import annotations
 

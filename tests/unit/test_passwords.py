@@ -1,4 +1,4 @@
-"""The password policy (SPEC 6, NIST 800-63B): length, no truncation, no composition rules,
+"""The password policy (NIST SP 800-63B 5.1.1.2): length, no truncation, no composition rules,
 the common-password list, and rehash when the argon2 parameters change."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Settings from the environment (SPEC 2, 4.8): defaults, switches, production refusals."""
+"""Settings from the environment (README "Configuration" and "Limits"): defaults, switches,
+production refusals."""
 
 from __future__ import annotations
 

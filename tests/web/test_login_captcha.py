@@ -1,5 +1,5 @@
-"""The brute-force policy on the sign-in pages (issue 5): the captcha block after a few wrong
-passwords (or codes), the temporary lock message after more, and no enumeration on the way.
+"""The brute-force policy on the sign-in pages: the captcha block after a few wrong passwords
+(or codes), the temporary lock message after more, and no enumeration on the way.
 
 The policy itself is the domain's (``BruteForceGuard``, tested in tests/unit); these tests
 drive it through the pages with small thresholds. The captcha's answer is known because the

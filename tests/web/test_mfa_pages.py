@@ -1,5 +1,5 @@
-"""The hosted MFA pages (issue 4 points 1, 2, 5): the second step inside a real authorization
-request, what the browser holds meanwhile, enrolment, the account page, remembered devices."""
+"""The hosted MFA pages: the second step inside a real authorization request, what the browser
+holds meanwhile, enrolment, the account page, remembered devices."""
 
 from __future__ import annotations
 
