@@ -30,8 +30,9 @@ def json_body() -> object:
     return request.get_json(silent=True)
 
 
-# -- the SSO session cookie: a random id only (the session lives in Redis), HttpOnly,
-# -- SameSite=Lax, Secure when the issuer is https (OWASP Session Management Cheat Sheet)
+# -- the SSO session cookie ---------------------------------------------------------------
+# A random id only (the session lives in Redis), HttpOnly, SameSite=Lax, Secure when the
+# issuer is https (OWASP Session Management Cheat Sheet).
 SESSION_COOKIE = "gh_sso"
 
 
