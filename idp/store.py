@@ -43,9 +43,10 @@ Keys (all prefixed ``gh:``):
 | verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
 |                                             |        |                    | target, usage, client), single|
 |                                             |        |                    | use (accounts/verification)   |
-| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | a temporary lock (brute-force |
-|                                             |        |                    | policy, accounts/bruteforce); |
-|                                             |        |                    | never extended                |
+| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | when a temporary lock ends    |
+|                                             |        |                    | (unix ms; brute-force policy, |
+|                                             |        |                    | guard/bruteforce); never      |
+|                                             |        |                    | extended                      |
 | bf:id:{sha256(subject)}                     | int    | failure window     | failures per identifier       |
 | bf:idip:{sha256(subject)}                   | hash   | failure window     | failures per identifier, by IP|
 | bf:ip:{ip}                                  | int    | failure window     | failures per client IP        |

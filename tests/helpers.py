@@ -32,12 +32,6 @@ def sms_login(client, otp_token, otp, phone="13612345678", **extra):
     return client.post("/oauth2/token", json=body)
 
 
-def create_user(services, **fields):
-    from idp.context import RequestContext
-
-    return services.users.create(fields, RequestContext(ip="127.0.0.1"))
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

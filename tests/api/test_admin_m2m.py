@@ -9,37 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select, update
 
-from idp.clock import SystemClock
 from idp.models import Application, AuditEvent
 from tests.helpers import SMS_GRANT, sms_login
 
 API = "/admin/api/v1"
 PHONE = "+8613612345678"
-
-
-class MovableClock(SystemClock):
-    """The system clock, which a test may move forward (token lifetimes)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def time(self) -> float:
-        return super().time() + self.offset
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC)
-
-
-@pytest.fixture
-def clock():
-    return MovableClock()
 
 
 def new_app(client, admin_headers, **body) -> dict:
@@ -156,7 +136,7 @@ def refused(client, services, headers: dict, status: int, error: str) -> dict:
 
 
 def test_an_expired_token_is_401(client, services, clock, robot):
-    clock.offset = services.settings.access_token_ttl + 1
+    clock.advance(services.settings.access_token_ttl)  # the token's last second has passed
     response = refused(client, services, robot["headers"], 401, "admin.unauthenticated")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert "expired" in response.get_json()["message"]

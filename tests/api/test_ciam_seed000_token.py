@@ -9,7 +9,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.conftest import basic
-from tests.helpers import CLIENT_4, EMAIL_GRANT, SMS_GRANT, create_user, send_sms, sms_login
+from tests.factories import users
+from tests.helpers import CLIENT_4, EMAIL_GRANT, SMS_GRANT, send_sms, sms_login
 
 TOKEN_FIELDS = {"access_token", "refresh_token", "scope", "id_token", "token_type", "expires_in"}
 
@@ -20,8 +21,8 @@ def jwks(client) -> KeySet:
 
 @pytest.fixture
 def user(services):
-    return create_user(services, phone_number="+8613612345678", phone_verified=True,
-                       email="MOCK_USERNAME@example.com", email_verified=True)
+    return users.create(services, None, with_password=False, with_verified_phone="+8613612345678",
+                        with_verified_email="MOCK_USERNAME@example.com")
 
 
 def sent_sms(client, outbox, phone="13612345678"):

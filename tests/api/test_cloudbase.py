@@ -15,7 +15,7 @@ from idp.errors import IdpError, Kind
 from idp.flows.verification import VERIFICATION_TOKEN_TTL
 from idp.store import Keys
 from tests.conftest import basic
-from tests.helpers import create_user
+from tests.factories import users
 
 CLIENT_ID, SECRET = "cloudbase-app", "cloudbase-secret"
 APP = basic(CLIENT_ID, SECRET)
@@ -47,8 +47,8 @@ def apps(services):
 
 @pytest.fixture
 def user(apps):
-    return create_user(apps, username="zhangsan", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       email=EMAIL, email_verified=True, name="Zhang San")
+    return users.create(apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE, with_verified_email=EMAIL,
+                        name="Zhang San")
 
 
 def post(client, path, body, headers=None, **extra):
@@ -144,7 +144,7 @@ def test_wrong_password(client, user):
 
 
 def test_user_without_password(client, apps):
-    create_user(apps, username="codesonly", phone_number="+8613712345678")
+    users.create(apps, "codesonly", with_password=False, phone_number="+8613712345678")
     body = assert_error(post(client, "/signin", {"username": "codesonly", "password": PASSWORD}),
                         400, "password_not_set", 9)
     assert body["error_description"] == "The user has not set a password."
@@ -357,7 +357,7 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client, user):
 
 
 def test_refresh_for_a_public_client(client, apps, outbox):
-    create_user(apps, phone_number="+8613712345678")
+    users.create(apps, None, with_password=False, phone_number="+8613712345678")
     token = verification_token(client, outbox, PUBLIC, phone_number="+8613712345678")
     first = assert_token_response(post(client, "/signin", {"verification_token": token}, PUBLIC))
     refreshed = post(client, "/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},

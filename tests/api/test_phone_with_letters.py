@@ -15,7 +15,8 @@ from tests.api.test_oneaccess import SEED_CLIENT_ID
 from tests.api.test_oneaccess import headers as oneaccess_headers
 from tests.api.test_zitadel import BASE, token_for
 from tests.conftest import basic
-from tests.helpers import TENANT, create_user
+from tests.factories import users
+from tests.helpers import TENANT
 
 LETTERS = "1361234abcd"
 
@@ -60,7 +61,7 @@ def test_oneaccess_sms_send(client, services, outbox, sms_type):
 
 
 def test_zitadel_set_phone(client, seeded, outbox):
-    user = create_user(seeded, username="mock", phone_number="+8613612345678", phone_verified=True)
+    user = users.create(seeded, "mock", with_password=False, with_verified_phone="+8613612345678")
     auth = {"Authorization": f"Bearer {token_for(seeded, user)}"}
     response = client.put(f"{BASE}/phone", json={"phone": LETTERS}, headers=auth)
     assert response.status_code == 400

@@ -12,13 +12,12 @@ from sqlalchemy import select
 
 from idp.models import Application
 from tests.browser.test_oidc_walks import PASSWORD, PHONE, RelyingParty, sign_in_with_password, wait_for_callback
-from tests.helpers import create_user
+from tests.factories import users
 
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       name="Ada Lovelace")
+    return users.create(services, "ada", with_password=PASSWORD, with_verified_phone=PHONE, name="Ada Lovelace")
 
 
 def mfa_app(services, base: str, name: str, *, policy: str = "required", remember_days: int = 0) -> RelyingParty:
@@ -150,7 +149,7 @@ def test_remembered_device_skips_mfa_until_revoked(live_server, services, user, 
 def test_enrolment_during_sign_in_when_the_app_requires_mfa(live_server, services, page, shot):
     """No usable factor and no verified phone: set up an authenticator app on the spot; its
     first code is the second step."""
-    person = create_user(services, username="grace", password=PASSWORD, name="Grace Hopper")
+    person = users.create(services, "grace", with_password=PASSWORD, name="Grace Hopper")
     rp = mfa_app(services, live_server, "clinic")
     page.goto(rp.authorize_url())
     sign_in_with_password(page, shot, username="grace")

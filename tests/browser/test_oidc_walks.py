@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.context import RequestContext
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1")
 PASSWORD = "correct horse battery"
@@ -73,8 +73,7 @@ def wait_for_callback(page, rp: RelyingParty) -> str:
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       name="Ada Lovelace")
+    return users.create(services, "ada", with_password=PASSWORD, with_verified_phone=PHONE, name="Ada Lovelace")
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from sqlalchemy import update
 
 from idp.models import RefreshToken, User
 from tests.conftest import basic
-from tests.helpers import SMS_GRANT, create_user, send_sms
+from tests.factories import users
+from tests.helpers import SMS_GRANT, send_sms
 from tests.oidc.test_authorize import (
     at_client,
     authorize,
@@ -43,9 +44,8 @@ PROFILE = {
 
 @pytest.fixture
 def user(services):
-    user = create_user(services, username="ada", password="correct horse battery", name="Ada Lovelace",
-                       email="ada@example.com", email_verified=True, phone_number="+8613612345678",
-                       phone_verified=True, locale="en")
+    user = users.create(services, "ada", with_verified_phone="+8613612345678", with_verified_email="ada@example.com",
+                        name="Ada Lovelace", locale="en")
     with services.db.transaction() as session:
         session.execute(update(User).where(User.sub == user.sub).values(**PROFILE))
     return user
@@ -212,7 +212,7 @@ def test_only_unsupported_scopes_is_invalid_scope(client, services):
 
 
 def test_an_unsupported_scope_is_not_granted_at_the_token_endpoint(client, services, seeded, outbox):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     services.clients.create_application(
         {"client_id": "WIDE", "client_secret": "WIDE_SECRET", "type": "web", "name": "wide",
          "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid", "address"]}, _ctx())

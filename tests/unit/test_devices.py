@@ -13,19 +13,19 @@ from idp.crypto import hash_secret
 from idp.errors import IdpError, Kind
 from idp.factors.devices import expires_in
 from idp.models import AuditEvent, RememberedDevice
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="10.0.0.1", user_agent="Firefox")
 
 
 @pytest.fixture
 def alice(services):
-    return create_user(services, username="alice")
+    return users.create(services, "alice", with_password=False)
 
 
 @pytest.fixture
 def bob(services):
-    return create_user(services, username="bob")
+    return users.create(services, "bob", with_password=False)
 
 
 def events(services, type_: str) -> list[AuditEvent]:

@@ -11,7 +11,7 @@ from idp.contacts import mask_target
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1")
 PHONE = "+8613612345678"
@@ -33,8 +33,8 @@ def app_client(services):
 
 @pytest.fixture
 def alice(services):
-    return create_user(services, username="alice", password="alice password", phone_number=PHONE,
-                       email="alice@example.com")
+    return users.create(services, "alice", with_password="alice password", phone_number=PHONE,
+                        email="alice@example.com")
 
 
 def events(services, type_: str) -> list[AuditEvent]:
@@ -50,7 +50,7 @@ def test_password_with_any_identifier(services, app_client, alice, identifier):
 
 
 def test_unknown_user_and_no_password_cost_one_verification_each(services, app_client, alice, monkeypatch):
-    create_user(services, username="nopass")
+    users.create(services, "nopass", with_password=False)
     calls = []
     real = passwords.verify_password
     monkeypatch.setattr(passwords, "verify_password", lambda h, p: calls.append(h) or real(h, p))

@@ -13,7 +13,8 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent
 from tests.conftest import basic
-from tests.helpers import create_user, send_sms, sms_login
+from tests.factories import users
+from tests.helpers import send_sms, sms_login
 
 CTX = RequestContext(ip="198.51.100.7")
 PHONE, UNKNOWN = "+8613612345678", "+8613712345678"
@@ -35,8 +36,7 @@ def make_app(services):
 
 @pytest.fixture
 def ada(services):
-    return create_user(services, username="ada", password="a long passphrase", phone_number=PHONE,
-                       phone_verified=True)
+    return users.create(services, "ada", with_password="a long passphrase", with_verified_phone=PHONE)
 
 
 def code_for(services, outbox, client, target=PHONE, source="SMS") -> ContactCode:
@@ -168,7 +168,7 @@ def test_a_disabled_login_method_is_refused_before_the_code(services, make_app, 
 
 
 def test_ciam_grant_refuses_an_application_without_sms_login(client, services, seeded, outbox):
-    ada = create_user(services, phone_number=PHONE, phone_verified=True)
+    ada = users.create(services, None, with_password=False, with_verified_phone=PHONE)
     services.clients.create_application(
         {"client_id": "NO_SMS_LOGIN", "client_secret": "NO_SMS_SECRET", "name": "no sms", "type": "web",
          "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid"],
@@ -187,7 +187,7 @@ def test_ciam_grant_refuses_an_application_without_sms_login(client, services, s
 # -- "no password set" ------------------------------------------------------------------------
 def test_no_password_is_a_wrong_password_unless_the_face_reveals_it(services, make_app):
     client = make_app()
-    create_user(services, username="codesonly", phone_number=PHONE)
+    users.create(services, "codesonly", with_password=False, phone_number=PHONE)
     assert refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is")) == \
         "login.invalid_credentials"
     assert refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is",
@@ -200,8 +200,8 @@ def test_oneaccess_answers_a_user_without_password_like_a_wrong_one(client, serv
 
     services.clients.create_application({"client_id": SEED_CLIENT_ID, "name": "oneaccess", "type": "native",
                                          "scopes": ["openid"], "mfa": "off"}, CTX)
-    create_user(services, username="codesonly", phone_number=PHONE)
-    create_user(services, username="haspassword", password="a long passphrase")
+    users.create(services, "codesonly", with_password=False, phone_number=PHONE)
+    users.create(services, "haspassword", with_password="a long passphrase")
     answers = [client.post("/api/v2/sdk/login", json={"user_name": name, "password": "not the password"},
                            headers=headers()).get_json() for name in ("codesonly", "haspassword", "nobody")]
     assert answers[0] == answers[1] == answers[2]

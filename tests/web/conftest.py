@@ -9,7 +9,7 @@ import pytest
 
 from idp.context import RequestContext
 from idp.oauth.authorize import AuthzRequest
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1")
 PHONE = "+8613612345678"
@@ -70,8 +70,8 @@ def authz(services, web_app):
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="alice", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       email="alice@example.com", email_verified=True, name="Alice")
+    return users.create(services, "alice", with_password=PASSWORD, with_verified_phone=PHONE,
+                        with_verified_email="alice@example.com", name="Alice")
 
 
 @pytest.fixture

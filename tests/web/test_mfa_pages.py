@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.errors import IdpError
-from tests.helpers import create_user
+from tests.factories import users
 from tests.web.conftest import PASSWORD, PHONE, csrf_token, submit, text
 
 VERIFIER = "a-very-long-code-verifier-for-the-mfa-page-tests-0123456789"
@@ -192,10 +192,11 @@ def test_an_expired_or_used_state_token_shows_start_again(client, services, mfa_
     assert client.get("/mfa").status_code == 404  # nothing pending at all
 
 
-def test_a_token_past_its_lifetime_is_expired(client, services, mfa_app, user):
-    services.mfa.state_ttl = 1
+def test_a_token_past_its_lifetime_is_expired(client, services, mfa_app, user, clock):
     location = password_step(client, authorize(client, mfa_app.client_id)).headers["Location"]
-    time.sleep(1.1)
+    clock.advance(services.mfa.state_ttl - 1)
+    assert client.get(location).status_code == 302  # still good in its last second: on to the factor
+    clock.advance(1)
     response = client.get(location)
     assert response.status_code == 404
     assert "This sign-in has expired" in text(response)
@@ -272,7 +273,7 @@ def test_no_remember_box_when_the_application_does_not_allow_it(client, mfa_app,
 
 # -- enrolment during sign-in -------------------------------------------------------------
 def test_required_policy_without_a_factor_enrols_an_authenticator_app(client, services, mfa_app):
-    person = create_user(services, username="bob", password=PASSWORD)  # no phone: nothing usable
+    person = users.create(services, "bob", with_password=PASSWORD)  # no phone: nothing usable
     response = password_step(client, authorize(client, mfa_app.client_id), username="bob")
     assert response.headers["Location"].startswith("/mfa/enrol?authz=")
     html = text(client.get(response.headers["Location"]))
@@ -334,7 +335,7 @@ def test_account_page_turns_sms_and_email_codes_on_and_off(client, services, sig
 
 
 def test_sms_needs_a_verified_phone_but_an_authenticator_app_never_does(client, services, sources):
-    create_user(services, username="carol", password=PASSWORD, email="carol@example.com", email_verified=True)
+    users.create(services, "carol", with_password=PASSWORD, with_verified_email="carol@example.com")
     submit(client, "/login", {"username": "carol", "password": PASSWORD})
     page = text(client.get("/account"))
     assert "Add and verify a phone number first." in page and 'href="#phone-heading"' in page
@@ -373,7 +374,7 @@ def test_account_forms_refuse_a_missing_csrf_token(client, signed_in, url):
 def test_enrolment_forms_refuse_a_missing_csrf_token(client, services, make_app, url):
     """Posted by someone who must enrol (so no redirect hides the check)."""
     app_ = make_app(client_id="ENROL_APP", mfa="required")
-    create_user(services, username="dan", password=PASSWORD, email="dan@example.com", email_verified=True)
+    users.create(services, "dan", with_password=PASSWORD, with_verified_email="dan@example.com")
     location = password_step(client, authorize(client, app_.client_id), username="dan").headers["Location"]
     assert location.startswith("/mfa/enrol?")
     authz = parse_qs(urlsplit(location).query)["authz"][0]
