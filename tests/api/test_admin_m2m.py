@@ -16,6 +16,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import delete, select, update
 
 from idp.models import Application, AuditEvent
+from tests.factories import SECRET, applications
 from tests.helpers import SMS_GRANT, sms_login
 
 API = "/admin/api/v1"
@@ -112,11 +113,8 @@ def without_bootstrap_token(settings_overrides):
 
 
 def test_m2m_tokens_work_when_the_bootstrap_token_is_off(without_bootstrap_token, client, services):
-    from idp.context import RequestContext
-
-    app, secret = services.clients.create_application(
-        {"name": "Ops robot", "type": "m2m", "scopes": ["admin"]}, RequestContext(ip="127.0.0.1"))
-    token = client_credentials(client, {"client_id": app.client_id, "client_secret": secret})["access_token"]
+    app = applications.create(services, "m2m", name="Ops robot", scopes=["admin"])
+    token = client_credentials(client, {"client_id": app.client_id, "client_secret": SECRET})["access_token"]
     assert client.get(f"{API}/users", headers=bearer(token)).status_code == 200
     assert client.get(f"{API}/users", headers=bearer("test-admin-token")).status_code == 401
 

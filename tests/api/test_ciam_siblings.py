@@ -11,7 +11,7 @@ from idp.accounts.passwords import verify_password
 from idp.context import RequestContext
 from idp.oauth.tokens import Principal
 from tests.conftest import basic
-from tests.factories import users
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, users
 from tests.helpers import TENANT, send_sms, sms_login
 
 PHONE = "+8613612345678"
@@ -51,10 +51,8 @@ def wrong(code: str) -> str:
 @pytest.fixture
 def full_client(seeded):
     """An application that may ask for every scope, so userinfo answers show the profile."""
-    seeded.clients.create_application(
-        {"client_id": "FULL_CLIENT_ID", "client_secret": "FULL_CLIENT_SECRET", "name": "full", "type": "web",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"],
-         "scopes": ["openid", "profile", "email", "phone"]}, RequestContext())
+    applications.create(seeded, client_id="FULL_CLIENT_ID", client_secret="FULL_CLIENT_SECRET", redirect_uris=[],
+                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid", "profile", "email", "phone"])
     return basic("FULL_CLIENT_ID", "FULL_CLIENT_SECRET")
 
 

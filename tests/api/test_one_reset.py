@@ -19,7 +19,7 @@ from idp.flows.verification import TokenProof
 from idp.models import AuditEvent, RefreshToken
 from idp.oauth.tokens import Principal
 from tests.conftest import basic
-from tests.factories import users
+from tests.factories import applications, auth_sources, users
 
 CTX = RequestContext(ip="127.0.0.1", user_agent="pytest")
 PHONE, EMAIL = "+8613612345678", "reset.me@example.com"
@@ -28,12 +28,8 @@ APP = basic("reset-app", "reset-secret")
 
 @pytest.fixture
 def app_client(services):
-    sms = services.clients.create_auth_source({"kind": "sms"}, CTX)
-    mail = services.clients.create_auth_source({"kind": "email"}, CTX)
-    app, _ = services.clients.create_application(
-        {"client_id": "reset-app", "client_secret": "reset-secret", "type": "web", "name": "reset",
-         "auth_source_ids": [sms.id, mail.id], "scopes": ["openid"]}, CTX)
-    return app
+    return applications.create(services, client_id="reset-app", client_secret="reset-secret", name="reset",
+                               auth_sources=auth_sources.both(services), scopes=["openid"])
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.context import RequestContext
-from tests.factories import users
+from tests.factories import applications, auth_sources, users
 
 # seed 004's request headers and body
 SEED_CLIENT_ID = "nTo1eRIub60vPb54WeE6aojPwYwImtl4"
@@ -44,12 +44,10 @@ def headers(state_token: str | None = None, **changes) -> dict:
 
 @pytest.fixture
 def apps(services):
-    ctx = RequestContext(ip="127.0.0.1")
-    source = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    base = {"type": "native", "redirect_uris": [], "auth_source_ids": [source.id], "scopes": ["openid"],
-            "login_methods": ["password", "sms_otp"]}
+    source = auth_sources.create(services, "sms")
     for client_id, mfa in ((SEED_CLIENT_ID, "required"), (OTHER_CLIENT_ID, "required"), (NO_MFA_CLIENT_ID, "off")):
-        services.clients.create_application({**base, "client_id": client_id, "name": client_id, "mfa": mfa}, ctx)
+        applications.create(services, "native", client_id=client_id, mfa=mfa, redirect_uris=[], auth_sources=[source],
+                            scopes=["openid"], login_methods=["password", "sms_otp"])
     return services
 
 
@@ -222,12 +220,8 @@ def test_mfa_required_without_a_usable_factor(client, apps):
 
 
 def test_mfa_types_name_the_usable_factors(client, user, services):
-    import pyotp
-
-    sub, ctx = user.sub, RequestContext(ip="127.0.0.1")
-    setup = services.factors.start_totp(sub, ctx)
-    services.factors.confirm_totp(sub, pyotp.TOTP(setup.secret).now(), ctx)
-    services.factors.add_otp(sub, "sms", ctx)
+    users.enrol_totp(services, user)
+    services.factors.add_otp(user.sub, "sms", RequestContext(ip="127.0.0.1"))
     body = login(client).get_json()
     assert body["status"] == "MFA_REQUIRED"
     assert sorted(body["mfa_types"]) == ["OTP", "SMS"]

@@ -16,7 +16,7 @@ from idp.dialects import zitadel
 from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
 from idp.oauth.tokens import Principal
-from tests.factories import users
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, users
 from tests.helpers import send_sms, sms_login
 
 PHONE = "+8613612345678"
@@ -275,10 +275,8 @@ def test_remove_phone_removes_otp_sms(client, auth, seeded, user):
 # -- the factor drives MFA at the next login ---------------------------------------------------------
 def test_added_otp_sms_drives_mfa(client, auth, seeded, user):
     ctx = RequestContext(ip="127.0.0.1")
-    seeded.clients.create_application(
-        {"client_id": "MFA_OPTIONAL_ID", "client_secret": "MFA_OPTIONAL_SECRET", "name": "mfa", "type": "web",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid"], "mfa": "optional"}, ctx)
-    app_ = seeded.clients.by_client_id("MFA_OPTIONAL_ID")
+    app_ = applications.create(seeded, client_id="MFA_OPTIONAL_ID", client_secret="MFA_OPTIONAL_SECRET",
+                               auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid"], mfa="optional")
     first = seeded.mfa.after_first_factor(app_, ctx, Completed(user, ["pwd"]))
     assert isinstance(first, Completed)  # nothing enrolled yet, policy optional
     assert client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth).status_code == 200

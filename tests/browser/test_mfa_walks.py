@@ -8,26 +8,19 @@ import time
 
 import pyotp
 import pytest
-from sqlalchemy import select
 
-from idp.models import Application
 from tests.browser.test_oidc_walks import PASSWORD, PHONE, RelyingParty, sign_in_with_password, wait_for_callback
 from tests.factories import users
 
 
 @pytest.fixture
 def user(services):
-    return users.create(services, "ada", with_password=PASSWORD, with_verified_phone=PHONE, name="Ada Lovelace")
+    return users.create(services, "ada", with_verified_phone=PHONE, name="Ada Lovelace")
 
 
 def mfa_app(services, base: str, name: str, *, policy: str = "required", remember_days: int = 0) -> RelyingParty:
     """A relying party whose application asks for MFA (and may remember devices)."""
-    rp = RelyingParty(services, base, name=name)
-    with services.db.transaction() as session:
-        app = session.scalar(select(Application).where(Application.client_id == rp.client_id))
-        app.mfa, app.remember_device_days = policy, remember_days
-    services.clients.forget(rp.client_id)
-    return rp
+    return RelyingParty(services, base, name=name, mfa=policy, remember_device_days=remember_days)
 
 
 def sign_out(page, base: str) -> None:

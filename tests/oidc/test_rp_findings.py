@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from idp.models import RefreshToken, User
 from tests.conftest import basic
-from tests.factories import users
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, users
 from tests.helpers import SMS_GRANT, send_sms
 from tests.oidc.test_authorize import (
     at_client,
@@ -213,9 +213,8 @@ def test_only_unsupported_scopes_is_invalid_scope(client, services):
 
 def test_an_unsupported_scope_is_not_granted_at_the_token_endpoint(client, services, seeded, outbox):
     users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
-    services.clients.create_application(
-        {"client_id": "WIDE", "client_secret": "WIDE_SECRET", "type": "web", "name": "wide",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid", "address"]}, _ctx())
+    applications.create(services, client_id="WIDE", client_secret="WIDE_SECRET", redirect_uris=[],
+                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid", "address"])
     otp_token = send_sms(client, headers=basic("WIDE", "WIDE_SECRET")).get_json()["otp_token"]
     response = client.post("/oauth2/token", json={
         "grant_type": SMS_GRANT, "client_id": "WIDE", "client_secret": "WIDE_SECRET",
@@ -279,9 +278,3 @@ def test_the_ciam_face_renders_the_same_profile_claims(services, user):
 
     rendered = render_userinfo(services.users.by_sub(user.sub), {"openid", "profile"})
     assert {k: rendered.get(k) for k in PROFILE} == PROFILE
-
-
-def _ctx():
-    from idp.context import RequestContext
-
-    return RequestContext(ip="127.0.0.1")

@@ -13,17 +13,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.context import RequestContext
 from idp.models import AuditEvent, RefreshToken
 from tests.clock import ManualClock
 from tests.conftest import basic
-from tests.factories import users
+from tests.factories import applications, users
 from tests.helpers import send_sms, sms_login
 from tests.oidc.test_authorize import get_code, make_app, sign_in
 from tests.oidc.test_code_grant import exchange
 
 DAY = 86_400
-CTX = RequestContext(ip="127.0.0.1")
 
 
 @pytest.fixture
@@ -116,9 +114,8 @@ CLOUDBASE = basic(CLOUDBASE_ID, CLOUDBASE_SECRET)
 
 @pytest.fixture
 def cloudbase_user(services):
-    services.clients.create_application(
-        {"client_id": CLOUDBASE_ID, "client_secret": CLOUDBASE_SECRET, "type": "web", "name": "CloudBase app",
-         "scopes": ["openid", "profile"], "redirect_uris": ["https://app.example.com/cb"]}, CTX)
+    applications.create(services, client_id=CLOUDBASE_ID, client_secret=CLOUDBASE_SECRET, name="CloudBase app",
+                        scopes=["openid", "profile"], redirect_uris=["https://app.example.com/cb"])
     return users.create(services, "zhangsan", with_password="example password", name="Zhang San")
 
 
@@ -157,9 +154,8 @@ def test_cloudbase_tokens_belong_to_a_family_like_every_grant(client, services, 
 def test_oneaccess_id_token_comes_from_the_issuer(client, services, clock):
     from tests.api.test_oneaccess import NO_MFA_CLIENT_ID, headers
 
-    services.clients.create_application(
-        {"client_id": NO_MFA_CLIENT_ID, "type": "native", "name": "oneaccess", "scopes": ["openid"],
-         "login_methods": ["password"]}, CTX)
+    applications.create(services, "native", client_id=NO_MFA_CLIENT_ID, redirect_uris=[], scopes=["openid"],
+                        login_methods=["password"])
     sub = users.create(services, "louxi", with_password="correct-horse-battery").sub
     response = client.post("/api/v2/sdk/login", json={"user_name": "louxi", "password": "correct-horse-battery"},
                            headers=headers(X_client_id=NO_MFA_CLIENT_ID))

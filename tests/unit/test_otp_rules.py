@@ -74,7 +74,7 @@ def test_otp_token_lives_five_minutes(services, tenant):
     assert result.expires_in == 300
 
 
-def test_exactly_one_of_many_concurrent_correct_submissions_wins(services, tenant, outbox, app):
+def test_exactly_one_of_many_concurrent_correct_submissions_wins(services, tenant, outbox):
     result = send(services, tenant)
     code = outbox.last_code()
     outcomes: list[str] = []

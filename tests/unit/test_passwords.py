@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from idp.accounts import passwords
 from idp.context import RequestContext
 from idp.errors import IdpError, Kind
-from tests.factories import users
+from tests.factories import applications, users
 
 CTX = RequestContext(ip="127.0.0.1")
 CHEAP = passwords.Passwords(time_cost=1, memory_kib=8)
@@ -140,7 +140,7 @@ def test_not_set_error():
 
 
 def test_login_rehash_of_a_password_now_on_the_list(services):
-    app = services.clients.create_application({"client_id": "APP", "name": "App", "type": "web"}, CTX)[0]
+    app = applications.create(services, client_id="APP", name="App", redirect_uris=[])
     user = users.create(services, "legacy", with_password=False)
     services.db.session.rollback()
     with services.db.transaction() as session:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
@@ -71,22 +70,6 @@ def flask_session(app, client) -> dict:
 def post_form(client, url: str, page_html: str, data: dict | None = None, action: str | None = None):
     """POST the form whose action is ``action`` (default: the page itself) with its CSRF token."""
     return client.post(action or url, data={"csrf_token": csrf_token(page_html), **(data or {})})
-
-
-def totp_for(services, user) -> pyotp.TOTP:
-    """Enrol a ready TOTP factor for ``user``; returns the authenticator."""
-    from idp.context import RequestContext
-
-    ctx = RequestContext(ip="127.0.0.1")
-    setup = services.factors.start_totp(user.sub, ctx)
-    authenticator = pyotp.TOTP(setup.secret)
-    services.factors.confirm_totp(user.sub, authenticator.now(), ctx)
-    return authenticator
-
-
-def next_code(authenticator: pyotp.TOTP) -> str:
-    """A code of the next time step: the current one was spent confirming (each step once)."""
-    return authenticator.at(time.time() + 30)
 
 
 @pytest.fixture
@@ -215,7 +198,7 @@ def test_resend_has_a_cooldown_and_needs_csrf(client, mfa_app, user, outbox):
 
 def test_totp_and_recovery_codes_as_the_second_step(client, services, user):
     """The account client's policy is "optional": a person with a factor gets the second step."""
-    authenticator = totp_for(services, user)
+    authenticator = users.enrol_totp(services, user)
     codes = services.factors.new_recovery_codes(user.sub, _ctx())
     response = password_step(client, "/login")
     assert response.headers["Location"] == "/mfa"
@@ -234,7 +217,7 @@ def test_totp_and_recovery_codes_as_the_second_step(client, services, user):
     client.post("/logout", data={"csrf_token": csrf_token(text(client.get("/logout")))})
     password_step(client, "/login")
     html = text(client.get("/mfa/totp"))
-    done = post_form(client, "/mfa/totp", html, {"code": next_code(authenticator)})
+    done = post_form(client, "/mfa/totp", html, {"code": authenticator.now()})
     assert done.status_code == 302 and done.headers["Location"] == "/account"
     assert services.sessions.get(client.get_cookie("gh_sso").value).amr[-1] == "mfa"
 
@@ -385,10 +368,10 @@ def test_enrolment_forms_refuse_a_missing_csrf_token(client, services, make_app,
 
 @pytest.mark.parametrize("method", ["totp", "recovery"])
 def test_totp_and_recovery_forms_refuse_a_missing_csrf_token(client, services, user, method):
-    authenticator = totp_for(services, user)
+    authenticator = users.enrol_totp(services, user)
     codes = services.factors.new_recovery_codes(user.sub, _ctx())
     password_step(client, "/login")
-    code = next_code(authenticator) if method == "totp" else codes[0]
+    code = authenticator.now() if method == "totp" else codes[0]
     response = client.post(f"/mfa/{method}", data={"code": code})
     assert response.status_code == 400
     assert client.get_cookie("gh_sso") is None
