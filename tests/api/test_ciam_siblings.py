@@ -5,7 +5,6 @@ success shapes and every error, in the OAuth-style ``{"error", "error_descriptio
 from __future__ import annotations
 
 import pytest
-import redis
 
 from idp.accounts.passwords import verify_password
 from idp.context import RequestContext
@@ -218,18 +217,16 @@ def test_patch_userinfo_locked_user(client, seeded, outbox, user, services):
     assert response.get_json() == {"error": "abnormal_user_status", "error_description": "Abnormal user status"}
 
 
-def test_patch_userinfo_store_outage_is_503(client, seeded, outbox, user, services, monkeypatch):
+def test_patch_userinfo_store_outage_is_503(own_redis, client, seeded, outbox, user, services):
     token = login(client, outbox)["access_token"]
     otp_token = send(client, "update_userinfo", phone_number=OTHER_PHONE_RAW)
-
-    def down(*args, **kwargs):
-        raise redis.ConnectionError("down")
-
-    monkeypatch.setattr(services.otp, "_verify", down)
+    own_redis.stop()  # a real outage
     response = client.patch("/userinfo", headers=bearer(token), json={
-        "phone_number": OTHER_PHONE_RAW, "phone_number_otp_token": otp_token, "phone_number_otp": "123456"})
+        "phone_number": OTHER_PHONE_RAW, "phone_number_otp_token": otp_token, "phone_number_otp": outbox.last_code()})
     assert response.status_code == 503
     assert response.get_json()["error"] == "temporarily_unavailable"
+    services.db.session.expire_all()
+    assert services.users.by_sub(user.sub).phone_number == PHONE  # nothing changed
 
 
 # -- POST /signup ---------------------------------------------------------------------------
