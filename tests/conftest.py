@@ -111,6 +111,7 @@ def services(settings, clock, captcha_answers):
     built.keys.ensure_key()
     yield built
     built.db.dispose()
+    built.redis.close()
 
 
 @pytest.fixture

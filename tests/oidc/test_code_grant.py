@@ -103,6 +103,18 @@ def test_refreshed_id_token_keeps_auth_time_and_drops_the_nonce(client, services
     assert "nonce" not in claims  # OIDC Core 12.2: the nonce belongs to the authentication
 
 
+def test_a_refresh_token_lives_its_lifetime_and_no_longer(client, services, web_app, user, clock):
+    sign_in(client, services, user)
+    early, late = (exchange(client, get_code(client, services, web_app[0]), *web_app).get_json()["refresh_token"]
+                   for _ in range(2))
+    clock.advance(services.settings.refresh_token_ttl - 1)
+    assert refresh(client, early, *web_app).status_code == 200  # its last second
+    clock.advance(2)
+    response = refresh(client, late, *web_app)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
+
+
 def test_no_nonce_requested_means_none_in_the_id_token(client, services, web_app, user):
     sign_in(client, services, user)
     body = exchange(client, get_code(client, services, web_app[0], nonce=None), *web_app).get_json()

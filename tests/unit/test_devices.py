@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -59,9 +58,11 @@ def test_days(services, alice):
     assert 6 * 86400 < expires_in(services.devices.list(alice.sub)[0], services.clock.now()) <= 7 * 86400
 
 
-def test_expired(services, alice):
-    long_ago = replace(CTX, now=CTX.now - timedelta(days=31))
-    raw = services.devices.remember(alice.sub, long_ago)
+def test_expired(services, alice, clock):
+    raw = services.devices.remember(alice.sub, replace(CTX, now=clock.now()), days=7)
+    clock.advance(7 * 86400 - 1)
+    assert services.devices.is_remembered(alice.sub, raw) is True
+    clock.advance(2)
     assert services.devices.is_remembered(alice.sub, raw) is False
     assert services.devices.list(alice.sub) == []
 
