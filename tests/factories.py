@@ -11,6 +11,8 @@ seed documents' own values where a test speaks their wire examples::
     sms = auth_sources.create(services, kind="sms")
     shop = applications.create(services, type="web", mfa="required", auth_sources=[sms])
     ada = users.create(services, username="ada", with_verified_phone=True, with_sms_factor=True)
+
+``auth_sources``, ``applications`` and ``users`` are classes only to group their functions.
 """
 
 from __future__ import annotations
