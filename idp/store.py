@@ -13,7 +13,9 @@ Keys (all prefixed ``gh:``):
 | otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code                 |
 | otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
 | otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
-| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py)     |
+| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py);    |
+|                                             |        |                    | rl:int:…:0 holds when the     |
+|                                             |        |                    | per-number interval ends (ms) |
 | sso:{session_id}                            | string | session_ttl        | SSO session (JSON, sessions/) |
 | sso:user:{sub}                              | set    | session_ttl        | a user's session ids          |
 | authz:req:{authz_id}                        | string | 600 s              | a pending authorize request   |
