@@ -13,7 +13,9 @@ Keys (all prefixed ``gh:``):
 | otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code                 |
 | otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
 | otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
-| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py)     |
+| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py);    |
+|                                             |        |                    | rl:int:…:0 holds when the     |
+|                                             |        |                    | per-number interval ends (ms) |
 | sso:{session_id}                            | string | session_ttl        | SSO session (JSON, sessions/) |
 | sso:user:{sub}                              | set    | session_ttl        | a user's session ids          |
 | authz:req:{authz_id}                        | string | 600 s              | a pending authorize request   |
@@ -43,9 +45,10 @@ Keys (all prefixed ``gh:``):
 | verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
 |                                             |        |                    | target, usage, client), single|
 |                                             |        |                    | use (accounts/verification)   |
-| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | a temporary lock (brute-force |
-|                                             |        |                    | policy, accounts/bruteforce); |
-|                                             |        |                    | never extended                |
+| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | when a temporary lock ends    |
+|                                             |        |                    | (unix ms; brute-force policy, |
+|                                             |        |                    | guard/bruteforce); never      |
+|                                             |        |                    | extended                      |
 | bf:id:{sha256(subject)}                     | int    | failure window     | failures per identifier       |
 | bf:idip:{sha256(subject)}                   | hash   | failure window     | failures per identifier, by IP|
 | bf:ip:{ip}                                  | int    | failure window     | failures per client IP        |

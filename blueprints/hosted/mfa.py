@@ -11,7 +11,6 @@ enough to add an attacker's authenticator to an account that has one.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 
 from flask import abort, flash, redirect, request, session
@@ -101,7 +100,7 @@ def sent_state(channel: str) -> dict | None:
 def send_mfa_code(page: Page, challenge: Challenge, channel: str) -> bool:
     """Send the code to the person's own number/address; remember when (also after a refused
     send, so the cooldown shows and a refresh does not ask again)."""
-    ok, now, retry_after = True, int(time.time()), None
+    ok, now, retry_after = True, int(services().clock.time()), None
     state = session.get(MFA_KEY) or {}
     try:
         services().mfa.send_code(page.client, page.context(), challenge.token, channel)

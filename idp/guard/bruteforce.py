@@ -26,8 +26,9 @@ The rules (thresholds are ``Limits`` settings, README "Limits"):
   bounded by the OTP budget and the lock).
 - **Lock** (``account.locked``, USER_STATUS, ``retry_after``) when the identifier's failures
   reach ``login_lock_after`` within ``login_failure_window``: for ``login_lock_seconds``, for
-  every IP, whatever the password. Attempts during the lock check no secret and count nothing
-  (SET NX: the lock's expiry is never moved), and the per-identifier count restarts with the
+  every IP, whatever the password. The lock stores the instant it ends, read against the
+  services' clock (its Redis expiry only cleans up). Attempts during the lock check no secret
+  and count nothing (the end is never moved), and the per-identifier count restarts with the
   lock, so the lock ends when it said it would and the person starts afresh.
 - **Success** clears the identifier's count for this IP (the per-identifier count runs out
   with its window).
@@ -39,9 +40,10 @@ admin changes it, ``account.abnormal_status``.
 Audit events: ``login.captcha_required`` (a captcha was asked for), ``login.locked`` (a lock
 started), ``login.unlocked`` (by an admin; unlocking by time is implicit).
 
-Redis (``idp/store.py``): ``bf:lock:{h}`` (string, ttl = lock time), ``bf:id:{h}`` (int),
-``bf:idip:{h}`` (hash ip -> int), ``bf:ip:{ip}`` (int); counters live for the failure window
-from their first failure. Every rule is one round trip (a pipeline or a Lua script).
+Redis (``idp/store.py``): ``bf:lock:{h}`` (string: when the lock ends, unix ms; ttl = lock
+time), ``bf:id:{h}`` (int), ``bf:idip:{h}`` (hash ip -> int), ``bf:ip:{ip}`` (int); counters
+live for the failure window from their first failure. Every rule is one round trip (a
+pipeline or a Lua script).
 """
 
 from __future__ import annotations
@@ -76,11 +78,14 @@ class _LookUp:
 
 LOOK_UP: Final = _LookUp()
 
-# KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window,
-# lock_after, lock_seconds, now. Returns {per-identifier count, 1 if this failure started a
-# lock}. During a lock nothing is counted and the lock's expiry is never touched.
+# KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window (s),
+# lock_after, lock time (ms), now (ms), the end of a lock starting now (ms). Returns
+# {per-identifier count, 1 if this failure started a lock}. The lock holds the instant it ends
+# (by the services' clock); its Redis expiry is only the clean-up. During a lock nothing is
+# counted and its end is never moved.
 _FAILED = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
+local now = tonumber(ARGV[5])
+if tonumber(redis.call('GET', KEYS[1]) or '0') > now then return {-1, 0} end
 local window = tonumber(ARGV[2])
 local n = redis.call('INCR', KEYS[2])
 if n == 1 then redis.call('EXPIRE', KEYS[2], window) end
@@ -90,9 +95,9 @@ if fresh then redis.call('EXPIRE', KEYS[3], window) end
 if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], window) end
 local lock_after = tonumber(ARGV[3])
 if lock_after > 0 and n >= lock_after then
-  local started = redis.call('SET', KEYS[1], ARGV[5], 'EX', tonumber(ARGV[4]), 'NX')
+  redis.call('SET', KEYS[1], ARGV[6], 'PX', ARGV[4])
   redis.call('DEL', KEYS[2])
-  if started then return {n, 1} end
+  return {n, 1}
 end
 return {n, 0}
 """
@@ -150,9 +155,9 @@ class BruteForceGuard:
         only the lock applies there.
         """
         keys = self._keys(identifier, sub)
-        lock_ttl, per_identifier, by_ip, per_ip = self._read(keys, ctx)
-        if lock_ttl > 0:
-            raise locked(lock_ttl)
+        lock_left, per_identifier, by_ip, per_ip = self._read(keys, ctx)
+        if lock_left > 0:
+            raise locked(lock_left)
         if not captcha or not self._due(per_identifier, by_ip, per_ip):
             return
         if captcha_token and self.captcha.redeem(captcha_token, ctx):
@@ -165,18 +170,24 @@ class BruteForceGuard:
     def captcha_due(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
         """Whether the next attempt for ``identifier`` from this IP must carry a captcha (the
         hosted page shows the captcha before the person submits). False while locked."""
-        lock_ttl, per_identifier, by_ip, per_ip = self._read(self._keys(identifier, sub), ctx)
-        return lock_ttl <= 0 and self._due(per_identifier, by_ip, per_ip)
+        lock_left, per_identifier, by_ip, per_ip = self._read(self._keys(identifier, sub), ctx)
+        return lock_left <= 0 and self._due(per_identifier, by_ip, per_ip)
 
     def _read(self, keys: _Keys, ctx: RequestContext) -> tuple[int, str | None, str | None, str | None]:
-        """One round trip: the lock's seconds left (≤ 0: none) and the three failure counts."""
+        """One round trip: the lock's seconds left (0: none) and the three failure counts."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.ttl(keys.lock)
+        pipe.get(keys.lock)
         pipe.get(keys.per_identifier)
         pipe.hget(keys.by_ip, ctx.ip)
         pipe.get(keys.per_ip(ctx.ip))
-        lock_ttl, per_identifier, by_ip, per_ip = pipe.execute()
-        return int(lock_ttl or 0), per_identifier, by_ip, per_ip
+        lock_ends, per_identifier, by_ip, per_ip = pipe.execute()
+        return self._seconds_left(lock_ends), per_identifier, by_ip, per_ip
+
+    def _seconds_left(self, lock_ends: str | None) -> int:
+        """Whole seconds (rounded up) until a lock ending at ``lock_ends`` (ms) ends; 0 when
+        there is none or it has ended by the clock (its key may outlive it a moment)."""
+        left_ms = int(lock_ends or 0) - int(self.clock.time() * 1000)
+        return max(0, -(-left_ms // 1000))
 
     @guarded
     def failed(self, identifier: str, ctx: RequestContext, *,
@@ -188,10 +199,11 @@ class BruteForceGuard:
         one with the lock; the hosted page may announce the lock at once (``locked_for``)."""
         keys = self._keys(identifier, sub)
         limits = self.limits
+        now_ms, lock_ms = int(self.clock.time() * 1000), max(1, limits.login_lock_seconds) * 1000
         _count, started = self._failed(
             keys=[keys.lock, keys.per_identifier, keys.by_ip, keys.per_ip(ctx.ip)],
-            args=[ctx.ip, max(1, limits.login_failure_window), limits.login_lock_after,
-                  max(1, limits.login_lock_seconds), int(self.clock.time())])
+            args=[ctx.ip, max(1, limits.login_failure_window), limits.login_lock_after, lock_ms, now_ms,
+                  now_ms + lock_ms])
         if not started:
             return None
         audit.write(self.db, "login.locked", ctx, result="failure", sub=keys.sub,
@@ -238,8 +250,7 @@ class BruteForceGuard:
     @guarded
     def locked_for(self, identifier: str, *, sub: str | _LookUp | None = LOOK_UP) -> int:
         """Seconds the identifier stays locked (0: not locked). For the admin API."""
-        ttl = self.redis.ttl(self._keys(identifier, sub).lock)
-        return max(0, int(ttl or 0))
+        return self._seconds_left(self.redis.get(self._keys(identifier, sub).lock))
 
     @guarded
     def new_captcha(self, ctx: RequestContext) -> CaptchaChallenge:

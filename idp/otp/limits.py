@@ -21,25 +21,38 @@ from idp.store import Keys
 HOUR = 3600
 DAY = 86400
 
-# Check every counter first, then take one unit from each; returns {index, ttl} of the first
-# counter that is full, or {0, 0}.
+# Check every rule first, then take one unit from each; returns {index, seconds to wait} of the
+# first rule that is full, or {0, 0}. ARGV[1] is now (ms, the services' clock), then per rule:
+# limit, window (s), and for the per-target interval the instant it would end if a code were
+# sent now (ms; "" for the counted rules). The interval key holds the instant it ends, read
+# against the clock (its Redis expiry only cleans up); the other counters live in windows named
+# by their start, so both follow the services' clock.
 _RESERVE = """
+local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[2 * i - 1]) then
+  local limit, ends = tonumber(ARGV[3 * i - 1]), ARGV[3 * i + 1]
+  if ends ~= '' then
+    local until_ms = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if until_ms > now then return {i, math.ceil((until_ms - now) / 1000)} end
+  elseif tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
     return {i, redis.call('TTL', KEYS[i])}
   end
 end
 for i = 1, #KEYS do
-  if redis.call('INCR', KEYS[i]) == 1 then
-    redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
+  local window, ends = tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
+  if ends ~= '' then
+    redis.call('SET', KEYS[i], ends, 'EX', window)
+  elseif redis.call('INCR', KEYS[i]) == 1 then
+    redis.call('EXPIRE', KEYS[i], window)
   end
 end
 return {0, 0}
 """
 
+# ARGV[i]: "1" for the interval rule (its key is simply dropped), "" for a counter.
 _REFUND = """
 for i = 1, #KEYS do
-  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
+  if ARGV[i] == '1' or redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
 end
 return #KEYS
 """
@@ -51,6 +64,7 @@ class Rule:
     key: str
     limit: int
     window: int
+    interval: bool = False  # one send, then none until ``window`` seconds have passed
 
 
 class SendLimiter:
@@ -64,7 +78,7 @@ class SendLimiter:
         lim = self.limits
         hour, day = now - now % HOUR, now - now % DAY
         rules = [
-            Rule("target_interval", Keys.rate("int", f"{channel}:{target}", 0), 1, lim.target_interval),
+            Rule("target_interval", Keys.rate("int", f"{channel}:{target}", 0), 1, lim.target_interval, True),
             Rule("target_daily", Keys.rate("day", f"{channel}:{target}", day), lim.target_daily, DAY),
             Rule("ip", Keys.rate("ip", f"{channel}:{ip}", hour), lim.ip_hourly, HOUR),
             Rule("client", Keys.rate("cli", f"{channel}:{client_id}", hour), lim.client_hourly, HOUR),
@@ -79,11 +93,13 @@ class SendLimiter:
         # a limit or window of 0 switches that rule off
         return [rule for rule in rules if rule.limit > 0 and rule.window > 0]
 
-    def reserve(self, rules: list[Rule], channel: str) -> None:
-        """Take one unit from every rule or none. Raises otp.rate_limited / otp.quota_exhausted."""
-        args: list[int] = []
+    def reserve(self, rules: list[Rule], channel: str, now: float) -> None:
+        """Take one unit from every rule or none, at ``now`` (the services' clock). Raises
+        otp.rate_limited / otp.quota_exhausted."""
+        now_ms = int(now * 1000)
+        args: list[int | str] = [now_ms]
         for rule in rules:
-            args += [rule.limit, rule.window]
+            args += [rule.limit, rule.window, now_ms + rule.window * 1000 if rule.interval else ""]
         index, ttl = self._reserve(keys=[r.key for r in rules], args=args)
         if index == 0:
             return
@@ -96,4 +112,4 @@ class SendLimiter:
                        {"channel": channel, "rule": rule.name, "retry_after": retry_after})
 
     def refund(self, rules: list[Rule]) -> None:
-        self._refund(keys=[r.key for r in rules])
+        self._refund(keys=[r.key for r in rules], args=["1" if r.interval else "" for r in rules])

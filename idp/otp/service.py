@@ -164,7 +164,7 @@ class OtpService:
         live = self._live_code(usage, channel, target, binding, now)
         rules = self.limiter.rules(channel, target, ctx.ip, client.client_id, int(now))
         try:
-            self.limiter.reserve(rules, channel)
+            self.limiter.reserve(rules, channel, now)
         except IdpError as exc:  # a refused send is audited too: pumping runs show in the log
             audit.failure(self.db, "otp.send", ctx, exc, client_id=client.client_id, channel=channel, usage=usage,
                           rule=exc.details.get("rule"))

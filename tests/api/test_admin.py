@@ -74,17 +74,15 @@ def test_rejected_request_changes_nothing(client, services, admin_headers):
     assert services.users.search(username="mallory") == []
 
 
-def test_unset_admin_token_disables_the_api(settings_overrides, admin_headers):
-    from app import create_app
-
+@pytest.fixture
+def no_admin_token(settings_overrides):
     settings_overrides["admin_token"] = ""
-    app = create_app(settings_overrides)
-    try:
-        for headers in (admin_headers, {"Authorization": "Bearer "}, {}):
-            response = app.test_client().get(f"{API}/users", headers=headers)
-            assert response.status_code == 401
-    finally:
-        app.extensions["gatehouse"].db.dispose()
+
+
+def test_unset_admin_token_disables_the_api(no_admin_token, client, admin_headers):
+    for headers in (admin_headers, {"Authorization": "Bearer "}, {}):
+        response = client.get(f"{API}/users", headers=headers)
+        assert response.status_code == 401
 
 
 # -- auth sources -----------------------------------------------------------------------

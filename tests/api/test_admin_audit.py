@@ -11,7 +11,8 @@ import pytest
 
 from idp import audit
 from idp.context import RequestContext
-from tests.helpers import create_user, send_sms, sms_login
+from tests.factories import users
+from tests.helpers import send_sms, sms_login
 
 API = "/admin/api/v1/audit-events"
 PHONE = "+8613612345678"
@@ -37,7 +38,7 @@ def types(client, admin_headers, **params) -> list[str]:
 @pytest.fixture
 def activity(client, seeded, outbox, services):
     """Real traffic: a user, an OTP send, a wrong code and a sign-in (OTP grant)."""
-    user = create_user(services, phone_number=PHONE, phone_verified=True)
+    user = users.create(services, None, with_password=False, with_verified_phone=PHONE)
     otp_token = send_sms(client).get_json()["otp_token"]
     code = outbox.last_code()
     wrong = "000000" if code != "000000" else "111111"
@@ -91,7 +92,7 @@ def test_no_code_or_token_in_any_listed_event(client, admin_headers, activity):
 # -- filters -----------------------------------------------------------------------------------
 
 def test_filter_by_sub(client, admin_headers, activity, services):
-    other = create_user(services, username="someone-else")
+    other = users.create(services, "someone-else", with_password=False)
     mine = events(client, admin_headers, sub=activity["sub"])
     assert [e["type"] for e in mine] == ["login.token", "login.success", "login.failure", "admin.user.create"]
     assert {e["sub"] for e in mine} == {activity["sub"]}

@@ -9,37 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select, update
 
-from idp.clock import SystemClock
 from idp.models import Application, AuditEvent
+from tests.factories import SECRET, applications
 from tests.helpers import SMS_GRANT, sms_login
 
 API = "/admin/api/v1"
 PHONE = "+8613612345678"
-
-
-class MovableClock(SystemClock):
-    """The system clock, which a test may move forward (token lifetimes)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def time(self) -> float:
-        return super().time() + self.offset
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC)
-
-
-@pytest.fixture
-def clock():
-    return MovableClock()
 
 
 def new_app(client, admin_headers, **body) -> dict:
@@ -132,11 +113,8 @@ def without_bootstrap_token(settings_overrides):
 
 
 def test_m2m_tokens_work_when_the_bootstrap_token_is_off(without_bootstrap_token, client, services):
-    from idp.context import RequestContext
-
-    app, secret = services.clients.create_application(
-        {"name": "Ops robot", "type": "m2m", "scopes": ["admin"]}, RequestContext(ip="127.0.0.1"))
-    token = client_credentials(client, {"client_id": app.client_id, "client_secret": secret})["access_token"]
+    app = applications.create(services, "m2m", name="Ops robot", scopes=["admin"])
+    token = client_credentials(client, {"client_id": app.client_id, "client_secret": SECRET})["access_token"]
     assert client.get(f"{API}/users", headers=bearer(token)).status_code == 200
     assert client.get(f"{API}/users", headers=bearer("test-admin-token")).status_code == 401
 
@@ -156,7 +134,7 @@ def refused(client, services, headers: dict, status: int, error: str) -> dict:
 
 
 def test_an_expired_token_is_401(client, services, clock, robot):
-    clock.offset = services.settings.access_token_ttl + 1
+    clock.advance(services.settings.access_token_ttl)  # the token's last second has passed
     response = refused(client, services, robot["headers"], 401, "admin.unauthenticated")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert "expired" in response.get_json()["message"]

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from idp.context import RequestContext
 from idp.models import AuditEvent
 from tests.conftest import basic
+from tests.factories import applications
 
 API = "/admin/api/v1"
 PASSWORD, WRONG = "correct horse battery", "wrong password!"
@@ -148,9 +149,8 @@ def test_factor_changes_need_the_admin_api_credentials(client, services, ada):
 
 @pytest.fixture
 def cloudbase_app(services):
-    ctx = RequestContext(ip="127.0.0.1")
-    services.clients.create_application({"client_id": "cb-app", "client_secret": "cb-app-secret", "name": "CloudBase",
-                                         "type": "web", "scopes": ["openid"]}, ctx)
+    applications.create(services, client_id="cb-app", client_secret="cb-app-secret", name="CloudBase",
+                        scopes=["openid"])
 
 
 def signin(client, password: str) -> int:

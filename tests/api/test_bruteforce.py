@@ -5,7 +5,8 @@ extended by attempts during it) and the same unlock after the lock time; a CIAM 
 reaches the same lock with wrong codes; an admin can unlock; two app instances share the
 counters; and an unknown identifier is answered exactly like a wrong password.
 
-Real Redis, real database, real captchas (their answer fixed by ``answer_captchas``).
+Real Redis, real database, real captchas (their answer fixed by ``captcha_answers``); the lock
+ends on the services' clock, which the tests move past it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from sqlalchemy import select
 from idp.context import RequestContext
 from idp.models import AuditEvent
 from tests.conftest import basic
-from tests.helpers import TENANT, create_user, send_sms, sms_login
+from tests.factories import applications, auth_sources, users
+from tests.helpers import TENANT, send_sms, sms_login
 from tests.web.conftest import csrf_token
 
 CTX = RequestContext(ip="127.0.0.1")
@@ -33,9 +35,9 @@ PHONE = "+8613612345678"
 ANSWER = "K7HM3"
 OTHER_IP = {"REMOTE_ADDR": "198.51.100.9"}
 # small numbers, so the whole attack fits in a test: captcha after 3 failures from one IP,
-# lock after 6, for 2 seconds
+# lock after 6, for 30 seconds (less than an SMS code lives)
 POLICY = {"login_captcha_after": 3, "login_captcha_after_identifier": 5, "login_captcha_after_ip": 50,
-          "login_lock_after": 6, "login_lock_seconds": 2, "login_failure_window": 120}
+          "login_lock_after": 6, "login_lock_seconds": 30, "login_failure_window": 120}
 NO_CAPTCHA = {**POLICY, "login_captcha_after": 0, "login_captcha_after_identifier": 0, "login_captcha_after_ip": 0}
 OA_HEADERS = {"X-operating-sys-version": "android14", "X-device-fingerprint": "bf-device", "X-agent": "tests",
               "X-client-id": OA_ID, "X-L": "en"}
@@ -44,26 +46,22 @@ CHALLENGE = re.compile(r'name="captcha_challenge"[^>]*value="([^"]+)"')
 
 @pytest.fixture
 def apps(services):
-    clients = services.clients
-    sms = clients.create_auth_source({"kind": "sms"}, CTX)
-    mail = clients.create_auth_source({"kind": "email"}, CTX)
-    base = {"auth_source_ids": [sms.id, mail.id], "scopes": ["openid"], "mfa": "off", "redirect_uris": []}
-    clients.create_application({**base, "client_id": CB_ID, "client_secret": CB_SECRET, "type": "web",
-                                "name": "CloudBase app"}, CTX)
-    clients.create_application({**base, "client_id": OA_ID, "type": "native", "name": "OneAccess app"}, CTX)
+    base = {"auth_sources": auth_sources.both(services), "scopes": ["openid"], "redirect_uris": []}
+    applications.create(services, client_id=CB_ID, client_secret=CB_SECRET, name="CloudBase app", **base)
+    applications.create(services, "native", client_id=OA_ID, name="OneAccess app", **base)
     return services
 
 
 @pytest.fixture
 def user(apps):
-    return create_user(apps, username="zhangsan", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       email="zhangsan@example.com", email_verified=True)
+    return users.create(apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE,
+                        with_verified_email="zhangsan@example.com")
 
 
 @pytest.fixture
-def answer_captchas(services, monkeypatch):
+def captcha_answers():
     """Every captcha drawn says ANSWER (the answer is stored only as an HMAC)."""
-    monkeypatch.setattr(services.captcha, "_new_answer", lambda: ANSWER)
+    return lambda: ANSWER
 
 
 # -- one adapter per way in: attempt(...) -> "ok" | "invalid" | "captcha" | "locked" ---------
@@ -161,7 +159,7 @@ def lock_ttl(services, sub: str) -> int:
 @pytest.mark.limits(**POLICY)
 @pytest.mark.parametrize("who", ["known", "unknown"])
 @pytest.mark.parametrize("surface", list(SURFACES))
-def test_the_same_attack_meets_the_same_policy_everywhere(app, services, user, answer_captchas, surface, who):
+def test_the_same_attack_meets_the_same_policy_everywhere(app, services, user, clock, surface, who):
     way_in = SURFACES[surface]
     identifier = "zhangsan" if who == "known" else "nobody-here"
 
@@ -192,7 +190,7 @@ def test_the_same_attack_meets_the_same_policy_everywhere(app, services, user, a
         attempt()
     assert services.bruteforce.locked_for(identifier, **subject) <= first
 
-    time.sleep(POLICY["login_lock_seconds"] + 0.3)  # the lock ends by itself
+    clock.advance(POLICY["login_lock_seconds"])  # the lock ends by itself
     if who == "known":
         # the per-identifier count restarted: another IP signs in straight away...
         assert way_in.attempt(app.test_client(), identifier, PASSWORD, environ=OTHER_IP) == "ok"
@@ -204,7 +202,7 @@ def test_the_same_attack_meets_the_same_policy_everywhere(app, services, user, a
 
 
 @pytest.mark.limits(**POLICY)
-def test_the_ways_in_share_one_count(app, services, user, answer_captchas):
+def test_the_ways_in_share_one_count(app, services, user):
     """Failures on one face count on the others: the lock is the account's."""
     client = app.test_client()
     sequence = ["cloudbase", "oneaccess", "page", "cloudbase", "oneaccess", "page"]
@@ -227,8 +225,8 @@ def test_username_email_and_phone_share_the_account_count(app, services, user):
 
 # -- CIAM OTP grant: wrong codes reach the same lock ---------------------------------------
 @pytest.mark.limits(**POLICY, target_interval=0)
-def test_ciam_wrong_codes_reach_the_same_lock(client, seeded, services, outbox):
-    user = create_user(services, username="ciam-user", password=PASSWORD, phone_number=PHONE, phone_verified=True)
+def test_ciam_wrong_codes_reach_the_same_lock(client, seeded, services, outbox, clock):
+    user = users.create(services, "ciam-user", with_password=PASSWORD, with_verified_phone=PHONE)
     answers = []
     for budget in (5, 1):  # a token dies after 5 wrong codes; the 6th failure is on a new one
         token = send_sms(client).get_json()["otp_token"]
@@ -244,18 +242,17 @@ def test_ciam_wrong_codes_reach_the_same_lock(client, seeded, services, outbox):
     cb = client.post("/auth/v1/signin", json={"username": "ciam-user", "password": PASSWORD}, headers=TENANT)
     assert cb.get_json()["error"] == "invalid_status"
     assert lock_ttl(services, user.sub) > 0
-    time.sleep(POLICY["login_lock_seconds"] + 0.3)
+    clock.advance(POLICY["login_lock_seconds"])
     assert sms_login(client, token, outbox.last_code()).status_code == 200  # the code was never spent
 
 
 # -- OneAccess MFA codes are failures too --------------------------------------------------
 @pytest.mark.limits(**NO_CAPTCHA, target_interval=0)
 def test_oneaccess_mfa_codes_count_under_the_user(client, services, outbox):
-    source = services.clients.create_auth_source({"kind": "sms"}, CTX)
-    services.clients.create_application({"client_id": OA_ID, "name": "mfa app", "type": "native",
-                                         "redirect_uris": [], "auth_source_ids": [source.id], "scopes": ["openid"],
-                                         "login_methods": ["password", "sms_otp"], "mfa": "required"}, CTX)
-    user = create_user(services, username="louxi", password=PASSWORD, phone_number=PHONE, phone_verified=True)
+    applications.create(services, "native", client_id=OA_ID, name="mfa app", redirect_uris=[],
+                        auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"],
+                        login_methods=["password", "sms_otp"], mfa="required")
+    user = users.create(services, "louxi", with_password=PASSWORD, with_verified_phone=PHONE)
     denied = []
     for budget in (5, 1):  # the 5th wrong code kills the state token: sign in again for the 6th
         state = client.post("/api/v2/sdk/login", json={"user_name": "louxi", "password": PASSWORD},

@@ -9,7 +9,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.conftest import basic
-from tests.helpers import CLIENT_4, EMAIL_GRANT, SMS_GRANT, create_user, send_sms, sms_login
+from tests.factories import auth_sources, users
+from tests.helpers import CLIENT_4, EMAIL_GRANT, SMS_GRANT, send_sms, sms_login
 
 TOKEN_FIELDS = {"access_token", "refresh_token", "scope", "id_token", "token_type", "expires_in"}
 
@@ -20,8 +21,8 @@ def jwks(client) -> KeySet:
 
 @pytest.fixture
 def user(services):
-    return create_user(services, phone_number="+8613612345678", phone_verified=True,
-                       email="MOCK_USERNAME@example.com", email_verified=True)
+    return users.create(services, None, with_password=False, with_verified_phone="+8613612345678",
+                        with_verified_email="MOCK_USERNAME@example.com")
 
 
 def sent_sms(client, outbox, phone="13612345678"):
@@ -155,9 +156,7 @@ def test_abnormal_user_status(client, seeded, outbox, services, user):
 
 
 def test_auth_source_not_associated(client, seeded, outbox, services, user):
-    from idp.context import RequestContext
-
-    services.clients.create_auth_source({"id": "OTHER_SMS_SOURCE", "kind": "sms"}, RequestContext())
+    auth_sources.create(services, "sms", id="OTHER_SMS_SOURCE")
     otp_token, code = sent_sms(client, outbox)
     response = sms_login(client, otp_token, code, auth_source_id="OTHER_SMS_SOURCE")
     assert response.status_code == 400

@@ -6,7 +6,8 @@ import pytest
 
 from idp.otp.limits import SendLimiter
 from tests.conftest import basic
-from tests.helpers import CLIENT_4, TENANT, create_user, send_sms
+from tests.factories import users
+from tests.helpers import CLIENT_4, TENANT, send_sms
 
 SEED_SAMPLES = [
     # (Authorization header from the seed, body from the seed)
@@ -102,7 +103,7 @@ def test_temporarily_unavailable_when_delivery_fails(sms_provider_down, client, 
 
 
 def test_email_is_used_for_signup(client, seeded, services):
-    create_user(services, email="MOCK_USERNAME@example.com")
+    users.create(services, None, with_password=False, email="MOCK_USERNAME@example.com")
     response = client.post("/otp/send", json={"usage": "signup", "email": "MOCK_USERNAME@example.com"},
                            headers=CLIENT_4)
     assert response.status_code == 400
@@ -110,7 +111,7 @@ def test_email_is_used_for_signup(client, seeded, services):
 
 
 def test_phone_number_is_used_for_signup(client, seeded, services):
-    create_user(services, phone_number="+8613612345678")
+    users.create(services, None, with_password=False, phone_number="+8613612345678")
     response = client.post("/otp/send", json={"usage": "signup", "phone_number": "13612345678"}, headers=CLIENT_4)
     assert response.status_code == 400
     assert response.get_json() == {"error": "phone_number_is_used"}

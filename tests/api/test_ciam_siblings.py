@@ -5,13 +5,13 @@ success shapes and every error, in the OAuth-style ``{"error", "error_descriptio
 from __future__ import annotations
 
 import pytest
-import redis
 
 from idp.accounts.passwords import verify_password
 from idp.context import RequestContext
 from idp.oauth.tokens import Principal
 from tests.conftest import basic
-from tests.helpers import TENANT, create_user, send_sms, sms_login
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, users
+from tests.helpers import TENANT, send_sms, sms_login
 
 PHONE = "+8613612345678"
 EMAIL = "MOCK_USERNAME@example.com"
@@ -21,8 +21,8 @@ OTHER_PHONE, OTHER_PHONE_RAW = "+8613812345678", "13812345678"
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="mock", password="MOCK_PASSWORD", phone_number=PHONE,
-                       phone_verified=True, email=EMAIL, email_verified=True, name="Mock")
+    return users.create(services, "mock", with_password="MOCK_PASSWORD", with_verified_phone=PHONE,
+                        with_verified_email=EMAIL, name="Mock")
 
 
 def login(client, outbox, **extra) -> dict:
@@ -50,10 +50,8 @@ def wrong(code: str) -> str:
 @pytest.fixture
 def full_client(seeded):
     """An application that may ask for every scope, so userinfo answers show the profile."""
-    seeded.clients.create_application(
-        {"client_id": "FULL_CLIENT_ID", "client_secret": "FULL_CLIENT_SECRET", "name": "full", "type": "web",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"],
-         "scopes": ["openid", "profile", "email", "phone"]}, RequestContext())
+    applications.create(seeded, client_id="FULL_CLIENT_ID", client_secret="FULL_CLIENT_SECRET", redirect_uris=[],
+                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid", "profile", "email", "phone"])
     return basic("FULL_CLIENT_ID", "FULL_CLIENT_SECRET")
 
 
@@ -147,7 +145,7 @@ def test_patch_userinfo_code_sent_for_login_is_a_mismatch(client, seeded, outbox
 
 
 def test_patch_userinfo_phone_number_is_used(client, seeded, outbox, user, services):
-    create_user(services, phone_number=OTHER_PHONE)
+    users.create(services, None, with_password=False, phone_number=OTHER_PHONE)
     token = login(client, outbox)["access_token"]
     otp_token = send(client, "update_userinfo", phone_number=OTHER_PHONE_RAW)
     response = client.patch("/userinfo", headers=bearer(token), json={
@@ -165,7 +163,7 @@ def test_patch_userinfo_malformed_phone(client, seeded, outbox, user):
 
 
 def test_patch_userinfo_username_is_used(client, seeded, outbox, user, services):
-    create_user(services, username="taken")
+    users.create(services, "taken", with_password=False)
     token = login(client, outbox)["access_token"]
     response = client.patch("/userinfo", headers=bearer(token), json={"username": "taken"})
     assert response.status_code == 400
@@ -219,18 +217,16 @@ def test_patch_userinfo_locked_user(client, seeded, outbox, user, services):
     assert response.get_json() == {"error": "abnormal_user_status", "error_description": "Abnormal user status"}
 
 
-def test_patch_userinfo_store_outage_is_503(client, seeded, outbox, user, services, monkeypatch):
+def test_patch_userinfo_store_outage_is_503(own_redis, client, seeded, outbox, user, services):
     token = login(client, outbox)["access_token"]
     otp_token = send(client, "update_userinfo", phone_number=OTHER_PHONE_RAW)
-
-    def down(*args, **kwargs):
-        raise redis.ConnectionError("down")
-
-    monkeypatch.setattr(services.otp, "_verify", down)
+    own_redis.stop()  # a real outage
     response = client.patch("/userinfo", headers=bearer(token), json={
-        "phone_number": OTHER_PHONE_RAW, "phone_number_otp_token": otp_token, "phone_number_otp": "123456"})
+        "phone_number": OTHER_PHONE_RAW, "phone_number_otp_token": otp_token, "phone_number_otp": outbox.last_code()})
     assert response.status_code == 503
     assert response.get_json()["error"] == "temporarily_unavailable"
+    services.db.session.expire_all()
+    assert services.users.by_sub(user.sub).phone_number == PHONE  # nothing changed
 
 
 # -- POST /signup ---------------------------------------------------------------------------
@@ -303,7 +299,7 @@ def test_signup_code_of_another_client_is_a_mismatch(client, seeded, outbox):
 
 
 def test_signup_username_is_used(client, seeded, services):
-    create_user(services, username="MOCK_USERNAME")
+    users.create(services, "MOCK_USERNAME", with_password=False)
     response = client.post("/signup", json={"username": "MOCK_USERNAME", "password": "MOCK_PASSWORD"},
                            headers=TENANT)
     assert response.status_code == 400
@@ -312,7 +308,7 @@ def test_signup_username_is_used(client, seeded, services):
 
 def test_signup_email_is_used_after_the_send(client, seeded, outbox, services):
     otp_token = send(client, "signup", email=EMAIL)
-    create_user(services, email=EMAIL)
+    users.create(services, None, with_password=False, email=EMAIL)
     response = client.post("/signup", headers=TENANT, json={
         "email": EMAIL, "email_otp_token": otp_token, "email_otp": outbox.last_code(STORED_EMAIL)})
     assert response.status_code == 400
@@ -455,7 +451,7 @@ def test_change_user_password_errors(client, seeded, outbox, user, services, old
 
 
 def test_change_user_password_when_none_is_set(client, seeded, outbox, services):
-    create_user(services, phone_number=PHONE)
+    users.create(services, None, with_password=False, phone_number=PHONE)
     token = login(client, outbox)["access_token"]
     response = change(client, token)
     assert response.get_json() == {"error": "password_not_set", "error_description": "The user has no password."}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.test_ciam_siblings import PHONE, bearer, login
-from tests.helpers import create_user
+from tests.factories import users
 
 CLAIMS = {"given_name": "Mock", "family_name": "User", "middle_name": "M", "nickname": "MOCK_NICKNAME",
           "profile": "https://example.com/mock", "picture": "https://example.com/mock.png",
@@ -16,7 +16,7 @@ CLAIMS = {"given_name": "Mock", "family_name": "User", "middle_name": "M", "nick
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="mock", phone_number=PHONE, phone_verified=True, name="Mock")
+    return users.create(services, "mock", with_password=False, with_verified_phone=PHONE, name="Mock")
 
 
 def test_patch_userinfo_stores_the_standard_claims(client, seeded, outbox, user, services):

@@ -15,7 +15,7 @@ from idp.errors import IdpError, Kind
 from idp.flows.verification import VERIFICATION_TOKEN_TTL
 from idp.store import Keys
 from tests.conftest import basic
-from tests.helpers import create_user
+from tests.factories import applications, auth_sources, users
 
 CLIENT_ID, SECRET = "cloudbase-app", "cloudbase-secret"
 APP = basic(CLIENT_ID, SECRET)
@@ -30,25 +30,19 @@ ERROR_KEYS = ["error", "error_code", "error_description"]
 
 @pytest.fixture
 def apps(services):
-    ctx = RequestContext(ip="127.0.0.1")
-    sms = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    mail = services.clients.create_auth_source({"kind": "email"}, ctx)
-    base = {"redirect_uris": ["https://app.example.com/cb"], "auth_source_ids": [sms.id, mail.id],
-            "scopes": ["openid", "profile"], "mfa": "off"}
-    services.clients.create_application({**base, "client_id": CLIENT_ID, "client_secret": SECRET, "type": "web",
-                                         "name": "CloudBase app"}, ctx)
-    services.clients.create_application({**base, "client_id": PUBLIC_ID, "type": "native", "name": "native",
-                                         "auto_signup": True}, ctx)
-    services.clients.create_application({**base, "client_id": NO_PASSWORD_ID, "client_secret": NO_PASSWORD_SECRET,
-                                         "type": "web", "name": "codes only",
-                                         "login_methods": ["sms_otp", "email_otp"]}, ctx)
+    base = {"redirect_uris": ["https://app.example.com/cb"], "auth_sources": auth_sources.both(services),
+            "scopes": ["openid", "profile"]}
+    applications.create(services, client_id=CLIENT_ID, client_secret=SECRET, name="CloudBase app", **base)
+    applications.create(services, "native", client_id=PUBLIC_ID, name="native", auto_signup=True, **base)
+    applications.create(services, client_id=NO_PASSWORD_ID, client_secret=NO_PASSWORD_SECRET, name="codes only",
+                        login_methods=["sms_otp", "email_otp"], **base)
     return services
 
 
 @pytest.fixture
 def user(apps):
-    return create_user(apps, username="zhangsan", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       email=EMAIL, email_verified=True, name="Zhang San")
+    return users.create(apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE, with_verified_email=EMAIL,
+                        name="Zhang San")
 
 
 def post(client, path, body, headers=None, **extra):
@@ -144,7 +138,7 @@ def test_wrong_password(client, user):
 
 
 def test_user_without_password(client, apps):
-    create_user(apps, username="codesonly", phone_number="+8613712345678")
+    users.create(apps, "codesonly", with_password=False, phone_number="+8613712345678")
     body = assert_error(post(client, "/signin", {"username": "codesonly", "password": PASSWORD}),
                         400, "password_not_set", 9)
     assert body["error_description"] == "The user has not set a password."
@@ -357,7 +351,7 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client, user):
 
 
 def test_refresh_for_a_public_client(client, apps, outbox):
-    create_user(apps, phone_number="+8613712345678")
+    users.create(apps, None, with_password=False, phone_number="+8613712345678")
     token = verification_token(client, outbox, PUBLIC, phone_number="+8613712345678")
     first = assert_token_response(post(client, "/signin", {"verification_token": token}, PUBLIC))
     refreshed = post(client, "/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
@@ -373,9 +367,7 @@ def test_password_grant(client, user):
 
 
 def test_client_credentials_grant(client, services):
-    ctx = RequestContext(ip="127.0.0.1")
-    services.clients.create_application({"client_id": "m2m-app", "client_secret": "m2m-secret", "type": "m2m",
-                                         "name": "m2m", "scopes": ["admin"]}, ctx)
+    applications.create(services, "m2m", client_id="m2m-app", client_secret="m2m-secret", scopes=["admin"])
     response = post(client, "/token", {"grant_type": "client_credentials"}, basic("m2m-app", "m2m-secret"))
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -459,27 +451,20 @@ def test_rate_limit_carries_retry_after():
 
 
 def test_application_requiring_mfa_answers_two_factor_required(client, services, user):
-    ctx = RequestContext(ip="127.0.0.1")
-    services.clients.create_application({"client_id": "mfa-app", "client_secret": "mfa-secret", "type": "web",
-                                         "name": "mfa", "mfa": "required", "scopes": ["openid"]}, ctx)
+    applications.create(services, client_id="mfa-app", client_secret="mfa-secret", mfa="required", scopes=["openid"])
     response = post(client, "/signin", {"username": "zhangsan", "password": PASSWORD}, basic("mfa-app", "mfa-secret"))
     assert_error(response, 400, "two_factor_required", 9)
 
 
 def test_channel_without_auth_source_is_501(client, services, user):
-    ctx = RequestContext(ip="127.0.0.1")
-    services.clients.create_application({"client_id": "bare-app", "client_secret": "bare-secret", "type": "web",
-                                         "name": "bare", "scopes": ["openid"]}, ctx)
+    applications.create(services, client_id="bare-app", client_secret="bare-secret", scopes=["openid"])
     response = post(client, "/verification", {"email": EMAIL}, basic("bare-app", "bare-secret"))
     assert_error(response, 501, "unimplemented", 12)
 
 
 def test_sms_login_disabled_is_501_for_sign_in_codes(client, services, user):
-    ctx = RequestContext(ip="127.0.0.1")
-    sms = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    services.clients.create_application({"client_id": "pwd-app", "client_secret": "pwd-secret", "type": "web",
-                                         "name": "pwd", "scopes": ["openid"], "auth_source_ids": [sms.id],
-                                         "login_methods": ["password"]}, ctx)
+    applications.create(services, client_id="pwd-app", client_secret="pwd-secret", scopes=["openid"],
+                        auth_sources=[auth_sources.create(services, "sms")], login_methods=["password"])
     headers = basic("pwd-app", "pwd-secret")
     assert_error(post(client, "/verification", {"phone_number": PHONE}, headers), 501, "unimplemented", 12)
     # a reset code is not a login: it is sent

@@ -8,7 +8,8 @@ import re
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.helpers import EMAIL_GRANT, TENANT, create_user
+from tests.factories import users
+from tests.helpers import EMAIL_GRANT, TENANT
 from tests.unit.test_senders import Inbox, free_port
 
 
@@ -24,7 +25,7 @@ def smtp_inbox(settings_overrides):
 
 
 def test_email_code_arrives_by_smtp_and_logs_in(smtp_inbox, client, seeded, services):
-    user = create_user(services, email="ada@example.com", email_verified=True)
+    user = users.create(services, None, with_password=False, with_verified_email="ada@example.com")
     sent = client.post("/otp/send", json={"usage": "login", "email": "Ada@Example.com",
                                           "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"}, headers=TENANT)
     assert sent.status_code == 200

@@ -19,7 +19,7 @@ from idp.flows.verification import TokenProof
 from idp.models import AuditEvent, RefreshToken
 from idp.oauth.tokens import Principal
 from tests.conftest import basic
-from tests.helpers import create_user
+from tests.factories import applications, auth_sources, users
 
 CTX = RequestContext(ip="127.0.0.1", user_agent="pytest")
 PHONE, EMAIL = "+8613612345678", "reset.me@example.com"
@@ -28,20 +28,16 @@ APP = basic("reset-app", "reset-secret")
 
 @pytest.fixture
 def app_client(services):
-    sms = services.clients.create_auth_source({"kind": "sms"}, CTX)
-    mail = services.clients.create_auth_source({"kind": "email"}, CTX)
-    app, _ = services.clients.create_application(
-        {"client_id": "reset-app", "client_secret": "reset-secret", "type": "web", "name": "reset",
-         "auth_source_ids": [sms.id, mail.id], "scopes": ["openid"]}, CTX)
-    return app
+    return applications.create(services, client_id="reset-app", client_secret="reset-secret", name="reset",
+                               auth_sources=auth_sources.both(services), scopes=["openid"])
 
 
 @pytest.fixture
 def person(services, app_client):
     """Signed in everywhere: SSO sessions, a refresh token, a remembered device (skips MFA);
     the email address was never verified."""
-    user = create_user(services, username="resetme", password="old password", phone_number=PHONE,
-                       phone_verified=True, email=EMAIL, email_verified=False)
+    user = users.create(services, "resetme", with_password="old password", with_verified_phone=PHONE, email=EMAIL,
+                        email_verified=False)
     services.sessions.create(user.sub, ["pwd"], CTX)
     with services.db.transaction():
         services.refresh_tokens.add("refresh-resetme", app_client, Principal(user=user, auth_time=0, amr=["pwd"]),

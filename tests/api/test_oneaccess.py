@@ -4,14 +4,12 @@ round trip and logout. Real Redis, real database, the dev outbox."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.context import RequestContext
-from tests.helpers import create_user
+from tests.factories import applications, auth_sources, users
 
 # seed 004's request headers and body
 SEED_CLIENT_ID = "nTo1eRIub60vPb54WeE6aojPwYwImtl4"
@@ -47,19 +45,17 @@ def headers(state_token: str | None = None, **changes) -> dict:
 
 @pytest.fixture
 def apps(services):
-    ctx = RequestContext(ip="127.0.0.1")
-    source = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    base = {"type": "native", "redirect_uris": [], "auth_source_ids": [source.id], "scopes": ["openid"],
-            "login_methods": ["password", "sms_otp"]}
+    source = auth_sources.create(services, "sms")
     for client_id, mfa in ((SEED_CLIENT_ID, "required"), (OTHER_CLIENT_ID, "required"), (NO_MFA_CLIENT_ID, "off")):
-        services.clients.create_application({**base, "client_id": client_id, "name": client_id, "mfa": mfa}, ctx)
+        applications.create(services, "native", client_id=client_id, mfa=mfa, redirect_uris=[], auth_sources=[source],
+                            scopes=["openid"], login_methods=["password", "sms_otp"])
     return services
 
 
 @pytest.fixture
 def user(apps):
-    return create_user(apps, username="louxi", password=PASSWORD, phone_number="+86" + SEED_MOBILE,
-                       phone_verified=True, email="11@qq.com", name="Lou Xi")
+    return users.create(apps, "louxi", with_password=PASSWORD, with_verified_phone="+86" + SEED_MOBILE,
+                        email="11@qq.com", name="Lou Xi")
 
 
 def login(client, user_name="louxi", password=PASSWORD, **header_changes):
@@ -167,8 +163,7 @@ def test_unknown_client(client, user):
 
 
 # -- the journey ----------------------------------------------------------------------------
-def test_full_journey(client, user, outbox):
-    started = int(time.time())
+def test_full_journey(client, user, outbox, clock):
     first = login(client)
     assert first.status_code == 200
     body = first.get_json()
@@ -191,6 +186,7 @@ def test_full_journey(client, user, outbox):
     wrong = str((int(code) + 1) % 10**len(code)).zfill(len(code))
     assert_denied(mfa_sms(client, state_token, wrong), "SDK.MFA.1002")
 
+    clock.advance(20)  # the sign-in completes with the second factor, later
     done = mfa_sms(client, state_token, code)
     assert done.status_code == 200, done.get_json()
     result = done.get_json()
@@ -201,7 +197,7 @@ def test_full_journey(client, user, outbox):
     assert claims["iss"] == "http://127.0.0.1:5000"
     assert {"pwd", "mfa"} <= set(claims["amr"])
     assert claims["acr"].endswith("2fa")
-    assert claims["auth_time"] >= started - 1
+    assert claims["auth_time"] == int(clock.time())
 
     # the state token is spent
     assert_denied(mfa_sms(client, state_token, code), "SDK.MFA.1001")
@@ -220,17 +216,13 @@ def test_login_without_mfa(client, user):
 
 
 def test_mfa_required_without_a_usable_factor(client, apps):
-    create_user(apps, username="nophone", password=PASSWORD)
+    users.create(apps, "nophone", with_password=PASSWORD)
     assert_denied(login(client, user_name="nophone"), "SDK.MFA.1005")
 
 
 def test_mfa_types_name_the_usable_factors(client, user, services):
-    import pyotp
-
-    sub, ctx = user.sub, RequestContext(ip="127.0.0.1")
-    setup = services.factors.start_totp(sub, ctx)
-    services.factors.confirm_totp(sub, pyotp.TOTP(setup.secret).now(), ctx)
-    services.factors.add_otp(sub, "sms", ctx)
+    users.enrol_totp(services, user)
+    services.factors.add_otp(user.sub, "sms", RequestContext(ip="127.0.0.1"))
     body = login(client).get_json()
     assert body["status"] == "MFA_REQUIRED"
     assert sorted(body["mfa_types"]) == ["OTP", "SMS"]
@@ -264,12 +256,11 @@ def test_used_state_token_is_refused(client, user, outbox):
     assert_denied(send_mfa_sms(client, state_token), "SDK.MFA.1001")
 
 
-def test_expired_state_token_is_refused(client, user, outbox, services):
-    services.mfa.state_ttl = 1  # the flow's own lifetime, shortened: Redis expires the token
+def test_expired_state_token_is_refused(client, user, outbox, services, clock):
     state_token = state_token_for(client)
     assert send_mfa_sms(client, state_token).status_code == 200
     code = outbox.last_code()
-    time.sleep(1.2)
+    clock.advance(services.mfa.state_ttl)  # the flow's own lifetime (300 s) is over
     assert_denied(mfa_sms(client, state_token, code), "SDK.MFA.1001")
     assert_denied(client.get("/api/v2/sdk/mobile-by-token", headers=headers(state_token)), "SDK.MFA.1001")
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 
-from tests.helpers import create_user, free_port, send_sms, sms_login
+from tests.factories import users
+from tests.helpers import free_port, send_sms, sms_login
 
 
 def test_redis_down_gives_503_json_then_recovers(own_redis, client, seeded, outbox, services):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     sent = send_sms(client)
     assert sent.status_code == 200
     otp_token, code = sent.get_json()["otp_token"], outbox.last_code()
@@ -31,7 +32,7 @@ def test_redis_down_gives_503_json_then_recovers(own_redis, client, seeded, outb
     own_redis.start()  # an empty Redis: the old otp_token is gone, new work succeeds
     again = send_sms(client, phone="13712345678")
     assert again.status_code == 200
-    create_user(services, phone_number="+8613712345678")
+    users.create(services, None, with_password=False, phone_number="+8613712345678")
     assert sms_login(client, again.get_json()["otp_token"], outbox.last_code(), phone="13712345678").status_code == 200
 
 

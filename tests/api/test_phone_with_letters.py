@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 
 from idp.contacts import normalise_phone
-from idp.context import RequestContext
 from idp.errors import IdpError
 from tests.api.test_oneaccess import SEED_CLIENT_ID
 from tests.api.test_oneaccess import headers as oneaccess_headers
 from tests.api.test_zitadel import BASE, token_for
 from tests.conftest import basic
-from tests.helpers import TENANT, create_user
+from tests.factories import applications, auth_sources, users
+from tests.helpers import TENANT
 
 LETTERS = "1361234abcd"
 
@@ -36,10 +36,8 @@ def test_ciam_otp_send(client, seeded, outbox):
 
 
 def test_cloudbase_verification(client, services, outbox):
-    ctx = RequestContext(ip="127.0.0.1")
-    sms = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    services.clients.create_application({"client_id": "cb", "client_secret": "cb-secret", "type": "web", "name": "cb",
-                                         "auth_source_ids": [sms.id], "scopes": ["openid"]}, ctx)
+    applications.create(services, client_id="cb", client_secret="cb-secret",
+                        auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"])
     response = client.post("/auth/v1/verification", json={"phone_number": LETTERS}, headers=basic("cb", "cb-secret"))
     assert response.status_code == 400
     assert (response.get_json()["error"], response.get_json()["error_code"]) == ("invalid_argument", 3)
@@ -48,10 +46,8 @@ def test_cloudbase_verification(client, services, outbox):
 
 @pytest.mark.parametrize("sms_type", ["LOGIN_SMS", "REGISTER_SMS", "FORGET_PWD_SMS"])
 def test_oneaccess_sms_send(client, services, outbox, sms_type):
-    ctx = RequestContext(ip="127.0.0.1")
-    sms = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    services.clients.create_application({"client_id": SEED_CLIENT_ID, "name": "oneaccess", "type": "native",
-                                         "auth_source_ids": [sms.id], "scopes": ["openid"]}, ctx)
+    applications.create(services, "native", client_id=SEED_CLIENT_ID, name="oneaccess", redirect_uris=[],
+                        auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"])
     response = client.post("/api/v2/sdk/sms/send", json={"mobile": LETTERS, "type": sms_type},
                            headers=oneaccess_headers())
     assert response.status_code == 400
@@ -60,7 +56,7 @@ def test_oneaccess_sms_send(client, services, outbox, sms_type):
 
 
 def test_zitadel_set_phone(client, seeded, outbox):
-    user = create_user(seeded, username="mock", phone_number="+8613612345678", phone_verified=True)
+    user = users.create(seeded, "mock", with_password=False, with_verified_phone="+8613612345678")
     auth = {"Authorization": f"Bearer {token_for(seeded, user)}"}
     response = client.put(f"{BASE}/phone", json={"phone": LETTERS}, headers=auth)
     assert response.status_code == 400

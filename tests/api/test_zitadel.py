@@ -17,7 +17,8 @@ from idp.dialects import zitadel
 from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
 from idp.oauth.tokens import Principal
-from tests.helpers import create_user, send_sms, sms_login
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, users
+from tests.helpers import send_sms, sms_login
 
 PHONE = "+8613612345678"
 NEW_PHONE, NEW_PHONE_RAW = "+8613812345678", "13812345678"
@@ -29,8 +30,8 @@ ERROR_DETAIL = "type.googleapis.com/zitadel.v1.ErrorDetail"
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="mock", password="MOCK_PASSWORD", phone_number=PHONE,
-                       phone_verified=True, email=EMAIL, email_verified=True)
+    return users.create(services, "mock", with_password="MOCK_PASSWORD", with_verified_phone=PHONE,
+                        with_verified_email=EMAIL)
 
 
 def token_for(services, user, scope="openid", client_id="TENANT_CLIENT_ID") -> str:
@@ -88,7 +89,7 @@ def test_seed_003_add_otp_sms_golden(client, seeded, outbox, user):
 
 
 def test_add_otp_sms_without_verified_phone_is_failed_precondition(client, seeded, services):
-    user = create_user(services, username="nophone", phone_number=NEW_PHONE, phone_verified=False)
+    user = users.create(services, "nophone", with_password=False, phone_number=NEW_PHONE, phone_verified=False)
     auth = {"Authorization": f"Bearer {token_for(services, user)}"}
     assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth),
                  400, 9, "factor.contact_not_verified")
@@ -96,7 +97,7 @@ def test_add_otp_sms_without_verified_phone_is_failed_precondition(client, seede
 
 
 def test_add_otp_email_without_verified_email_is_failed_precondition(client, seeded, services):
-    user = create_user(services, username="noemail", email="x@example.com", email_verified=False)
+    user = users.create(services, "noemail", with_password=False, email="x@example.com", email_verified=False)
     auth = {"Authorization": f"Bearer {token_for(services, user)}"}
     assert_error(client.post(f"{BASE}/auth_factors/otp_email", json={}, headers=auth), 400, 9)
 
@@ -231,7 +232,7 @@ def test_phone_get_set_resend_verify(client, auth, seeded, outbox, user):
 
 
 def test_phone_then_otp_sms_needs_verification(client, seeded, services, outbox):
-    user = create_user(services, username="fresh")
+    user = users.create(services, "fresh", with_password=False)
     auth = {"Authorization": f"Bearer {token_for(services, user)}"}
     assert get_phone(client, auth)["phone"] == {}
     assert client.put(f"{BASE}/phone", json={"phone": NEW_PHONE}, headers=auth).status_code == 200
@@ -256,7 +257,7 @@ def test_resend_within_interval_is_resource_exhausted(client, auth):
 
 
 def test_verify_taken_number_is_already_exists(client, auth, services, outbox):
-    create_user(services, username="owner", phone_number=NEW_PHONE, phone_verified=True)
+    users.create(services, "owner", with_password=False, with_verified_phone=NEW_PHONE)
     assert client.put(f"{BASE}/phone", json={"phone": NEW_PHONE}, headers=auth).status_code == 200
     response = client.post(f"{BASE}/phone/_verify", json={"code": outbox.last_code(NEW_PHONE)}, headers=auth)
     assert_error(response, 409, 6, "account.phone_taken")
@@ -275,10 +276,8 @@ def test_remove_phone_removes_otp_sms(client, auth, seeded, user):
 # -- the factor drives MFA at the next login ---------------------------------------------------------
 def test_added_otp_sms_drives_mfa(client, auth, seeded, user):
     ctx = RequestContext(ip="127.0.0.1")
-    seeded.clients.create_application(
-        {"client_id": "MFA_OPTIONAL_ID", "client_secret": "MFA_OPTIONAL_SECRET", "name": "mfa", "type": "web",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid"], "mfa": "optional"}, ctx)
-    app_ = seeded.clients.by_client_id("MFA_OPTIONAL_ID")
+    app_ = applications.create(seeded, client_id="MFA_OPTIONAL_ID", client_secret="MFA_OPTIONAL_SECRET",
+                               auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid"], mfa="optional")
     first = seeded.mfa.after_first_factor(app_, ctx, Completed(user, ["pwd"]))
     assert isinstance(first, Completed)  # nothing enrolled yet, policy optional
     assert client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth).status_code == 200

@@ -2,8 +2,8 @@
 an application until the captcha shows, then, with the captcha solved each time, until the
 account is temporarily locked; an administrator's unlock lets the person in.
 
-The captcha's answer is known because the live server runs in this process: the
-``CaptchaService``'s answer generator is replaced by a fixed one.
+The captcha's answer is known because the live server runs in this process, on services built
+with a fixed captcha answer (the ``captcha_answers`` fixture).
 """
 
 from __future__ import annotations
@@ -12,15 +12,20 @@ import pytest
 
 from idp.context import RequestContext
 from tests.browser.test_oidc_walks import PASSWORD, RelyingParty, wait_for_callback
-from tests.helpers import create_user
+from tests.factories import users
 
 CAPTCHA_AFTER, LOCK_AFTER, LOCK_SECONDS = 3, 5, 600
 ANSWER = "ACDEF"
 
 
 @pytest.fixture
+def captcha_answers():
+    return lambda: ANSWER
+
+
+@pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password=PASSWORD, name="Ada Lovelace")
+    return users.create(services, "ada", with_password=PASSWORD, name="Ada Lovelace")
 
 
 def attempt(page, password: str, answer: str | None = None) -> None:
@@ -39,8 +44,7 @@ def captcha_shown(page) -> bool:
 
 @pytest.mark.limits(login_captcha_after=CAPTCHA_AFTER, login_captcha_after_identifier=CAPTCHA_AFTER,
                     login_lock_after=LOCK_AFTER, login_lock_seconds=LOCK_SECONDS)
-def test_wrong_passwords_until_the_captcha_then_the_lock(live_server, services, user, page, shot, monkeypatch):
-    monkeypatch.setattr(services.captcha, "_new_answer", lambda: ANSWER)
+def test_wrong_passwords_until_the_captcha_then_the_lock(live_server, services, user, page, shot):
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     rp = RelyingParty(services, live_server, name="lockout-app")
@@ -99,8 +103,7 @@ def test_wrong_passwords_until_the_captcha_then_the_lock(live_server, services, 
 
 
 @pytest.mark.limits(login_captcha_after=1, login_lock_after=2, login_lock_seconds=LOCK_SECONDS)
-def test_captcha_and_lock_in_chinese(live_server, services, user, page, shot, monkeypatch):
-    monkeypatch.setattr(services.captcha, "_new_answer", lambda: ANSWER)
+def test_captcha_and_lock_in_chinese(live_server, services, user, page, shot):
     rp = RelyingParty(services, live_server, name="zh-lockout")
     page.goto(rp.authorize_url(ui_locales="zh-CN"))
     page.get_by_label("用户名、邮箱或手机号").fill("ada")

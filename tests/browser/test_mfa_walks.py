@@ -8,27 +8,19 @@ import time
 
 import pyotp
 import pytest
-from sqlalchemy import select
 
-from idp.models import Application
 from tests.browser.test_oidc_walks import PASSWORD, PHONE, RelyingParty, sign_in_with_password, wait_for_callback
-from tests.helpers import create_user
+from tests.factories import users
 
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       name="Ada Lovelace")
+    return users.create(services, "ada", with_verified_phone=PHONE, name="Ada Lovelace")
 
 
 def mfa_app(services, base: str, name: str, *, policy: str = "required", remember_days: int = 0) -> RelyingParty:
     """A relying party whose application asks for MFA (and may remember devices)."""
-    rp = RelyingParty(services, base, name=name)
-    with services.db.transaction() as session:
-        app = session.scalar(select(Application).where(Application.client_id == rp.client_id))
-        app.mfa, app.remember_device_days = policy, remember_days
-    services.clients.forget(rp.client_id)
-    return rp
+    return RelyingParty(services, base, name=name, mfa=policy, remember_device_days=remember_days)
 
 
 def sign_out(page, base: str) -> None:
@@ -150,7 +142,7 @@ def test_remembered_device_skips_mfa_until_revoked(live_server, services, user, 
 def test_enrolment_during_sign_in_when_the_app_requires_mfa(live_server, services, page, shot):
     """No usable factor and no verified phone: set up an authenticator app on the spot; its
     first code is the second step."""
-    person = create_user(services, username="grace", password=PASSWORD, name="Grace Hopper")
+    person = users.create(services, "grace", with_password=PASSWORD, name="Grace Hopper")
     rp = mfa_app(services, live_server, "clinic")
     page.goto(rp.authorize_url())
     sign_in_with_password(page, shot, username="grace")

@@ -17,30 +17,26 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.context import RequestContext
-from tests.helpers import create_user
+from tests.factories import PASSWORD, SECRET, applications, auth_sources, users
 
-CTX = RequestContext(ip="127.0.0.1")
-PASSWORD = "correct horse battery"
 PHONE = "+8613612345678"
 
 
 class RelyingParty:
     """One registered application and Authlib's client for it."""
 
-    def __init__(self, services, base: str, *, name: str, login_methods=None, first_party=True) -> None:
+    def __init__(self, services, base: str, *, name: str, login_methods=None, first_party=True, **fields) -> None:
+        """``fields``: more of the application's settings (``mfa``, ``remember_device_days``...)."""
         self.base = base
         self.redirect_uri = f"{base}/rp/{name}/callback"
         self.post_logout_uri = f"{base}/rp/{name}/signed-out"
-        sms = services.clients.create_auth_source({"kind": "sms"}, CTX) if login_methods else None
-        app, secret = services.clients.create_application({
-            "name": name, "type": "web", "redirect_uris": [self.redirect_uri],
-            "post_logout_redirect_uris": [self.post_logout_uri], "scopes": ["openid", "profile", "phone"],
-            "login_methods": login_methods or ["password", "sms_otp", "email_otp"],
-            "auth_source_ids": [sms.id] if sms else [], "first_party": first_party,
-        }, CTX)
+        app = applications.create(
+            services, name=name, redirect_uris=[self.redirect_uri], post_logout_redirect_uris=[self.post_logout_uri],
+            scopes=["openid", "profile", "phone"], login_methods=login_methods,
+            auth_sources=[auth_sources.create(services, "sms")] if login_methods else [], first_party=first_party,
+            **fields)
         self.client_id = app.client_id
-        self.session = OAuth2Session(app.client_id, secret, scope="openid profile",
+        self.session = OAuth2Session(app.client_id, SECRET, scope="openid profile",
                                      redirect_uri=self.redirect_uri, code_challenge_method="S256")
         self.verifier = None
         self.state = None
@@ -74,14 +70,13 @@ def wait_for_callback(page, rp: RelyingParty) -> str:
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       name="Ada Lovelace")
+    return users.create(services, "ada", with_verified_phone=PHONE, name="Ada Lovelace")
 
 
 @pytest.fixture
 def sms_source(services):
     """Gatehouse's own pages (no application asking) send codes through the auth sources."""
-    return services.clients.create_auth_source({"kind": "sms"}, CTX)
+    return auth_sources.create(services, "sms")
 
 
 def sign_in_with_password(page, shot, username="ada", password=PASSWORD, button="Sign in"):

@@ -14,8 +14,8 @@ import pytest
 from idp.models import AuditEvent
 from idp.store import Keys
 from tests.conftest import basic
-from tests.helpers import EMAIL_GRANT, TENANT, create_user, send_sms, sms_login
-from tests.oidc.clock import OffsetClock
+from tests.factories import users
+from tests.helpers import EMAIL_GRANT, TENANT, send_sms, sms_login
 from tests.oidc.test_authorize import get_code, make_app, sign_in
 from tests.oidc.test_code_grant import exchange
 from tests.oidc.test_code_grant import refresh as code_refresh
@@ -24,15 +24,9 @@ CLIENT = {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRE
 
 
 @pytest.fixture
-def clock():
-    return OffsetClock()
-
-
-@pytest.fixture
 def user(services):
-    return create_user(services, phone_number="+8613612345678", phone_verified=True, name="Ada",
-                       username="ada", password="correct horse battery", email="ada@example.com",
-                       email_verified=True)
+    return users.create(services, "ada", with_verified_phone="+8613612345678", with_verified_email="ada@example.com",
+                        name="Ada")
 
 
 def otp_login(client, outbox) -> dict:
@@ -215,7 +209,7 @@ def test_racing_refreshes_end_with_the_winners_access_token_denied(app, tokens):
 
 
 def test_a_replayed_code_denies_the_access_token_it_gave(client, services):
-    user = create_user(services, username="ada", password="correct horse battery")
+    user = users.create(services, "ada")
     web = make_app(services)
     sign_in(client, services, user)
     code = get_code(client, services, web[0])
@@ -229,7 +223,7 @@ def test_a_replayed_code_denies_the_access_token_it_gave(client, services):
 
 
 def test_a_replayed_code_denies_the_access_token_without_a_refresh_token(client, services):
-    user = create_user(services, username="ada", password="correct horse battery")
+    user = users.create(services, "ada")
     web = make_app(services, grant_types=["authorization_code"])
     sign_in(client, services, user)
     code = get_code(client, services, web[0])

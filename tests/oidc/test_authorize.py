@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from idp.context import RequestContext
-from tests.helpers import create_user
+from tests.factories import SECRET, applications, users
 
 REDIRECT = "https://rp.example/cb"
 CTX = RequestContext(ip="127.0.0.1")
@@ -24,11 +23,11 @@ CTX = RequestContext(ip="127.0.0.1")
 
 # -- helpers shared by the other tests/oidc modules ---------------------------------------------
 def make_app(services, **fields) -> tuple[str, str | None]:
-    data = {"name": "Acme", "type": "web", "redirect_uris": [REDIRECT],
-            "post_logout_redirect_uris": ["https://rp.example/bye"], "first_party": True}
-    data.update(fields)
-    app, secret = services.clients.create_application(data, CTX)
-    return app.client_id, secret
+    """A first-party application (``tests/factories.py``): its client_id and secret."""
+    data = {"name": "Acme", "redirect_uris": [REDIRECT], "post_logout_redirect_uris": ["https://rp.example/bye"],
+            "first_party": True, **fields}
+    app = applications.create(services, **data)
+    return app.client_id, (None if app.is_public else data.get("client_secret", SECRET))
 
 
 def sign_in(client, services, user, amr=("pwd",)):
@@ -69,7 +68,7 @@ def get_code(client, services, client_id, user=None, **params) -> str:
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password="correct horse battery", name="Ada")
+    return users.create(services, "ada", name="Ada")
 
 
 @pytest.fixture
@@ -222,27 +221,20 @@ def test_prompt_login_forces_the_login_page_even_with_a_session(client, services
     assert "code" in at_client(client.get("/oauth2/authorize/continue", query_string={"authz": authz_id}))
 
 
-def test_max_age_exceeded_forces_the_login_page(client, services, web_app, user):
-    session = sign_in(client, services, user)
-    # an older sign-in: rewrite the stored session's auth_time
-    import json
-
-    from idp.store import Keys
-
-    raw = json.loads(services.redis.get(Keys.sso_session(session.id)))
-    raw["auth_time"] = int(time.time()) - 120
-    services.redis.set(Keys.sso_session(session.id), json.dumps(raw))
+def test_max_age_exceeded_forces_the_login_page(client, services, web_app, user, clock):
+    sign_in(client, services, user)
+    clock.advance(120)  # the sign-in is two minutes old
     assert urlsplit(authorize(client, web_app[0], max_age="60").headers["Location"]).path == "/login"
     assert "code" in at_client(authorize(client, web_app[0], max_age="600"))
     assert at_client(authorize(client, web_app[0], max_age="60", prompt="none"))["error"] == "login_required"
 
 
-def test_a_sign_in_made_for_the_request_satisfies_max_age(client, services, web_app, user):
-    """max_age=0 (sign in now): the login made for the request finishes it, even a second later."""
+def test_a_sign_in_made_for_the_request_satisfies_max_age(client, services, web_app, user, clock):
+    """max_age=0 (sign in now): the login made for the request finishes it, even seconds later."""
     response = authorize(client, web_app[0], max_age="0")
     authz_id = parse_qs(urlsplit(response.headers["Location"]).query)["authz"][0]
     sign_in(client, services, user)
-    time.sleep(1.1)
+    clock.advance(5)
     assert "code" in at_client(client.get("/oauth2/authorize/continue", query_string={"authz": authz_id}))
 
 
@@ -304,7 +296,7 @@ def test_a_consent_answer_binds_only_the_person_who_gave_it(client, services, us
     sign_in(client, services, user)
     authz_id = consent_redirect(authorize(client, client_id))
     services.authz.decide_consent(authz_id, user.sub, True, CTX)
-    other = create_user(services, username="bob", password="correct horse battery")
+    other = users.create(services, "bob")
     sign_in(client, services, other)
     assert consent_redirect(continue_(client, authz_id)) == authz_id
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers import create_user
+from tests.factories import users
 from tests.oidc.test_authorize import at_client, authorize, make_app, new_verifier
 from tests.oidc.test_code_grant import exchange, verified_claims
 
@@ -21,7 +21,7 @@ def post_form(client, location: str, data: dict):
 
 
 def test_sign_in_and_consent_through_the_pages(client, services):
-    user = create_user(services, username="ada", password="correct horse battery")
+    user = users.create(services, "ada")
     spa = make_app(services, type="spa", first_party=False, login_methods=["password"])[0]
     verifier = new_verifier()
     login = authorize(client, spa, verifier=verifier).headers["Location"]

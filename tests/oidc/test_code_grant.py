@@ -13,13 +13,14 @@ from joserfc.jwk import KeySet
 
 from idp.crypto import hash_secret
 from idp.store import Keys
-from tests.helpers import create_user, send_sms, sms_login
+from tests.factories import users
+from tests.helpers import send_sms, sms_login
 from tests.oidc.test_authorize import REDIRECT, at_client, authorize, get_code, make_app, new_verifier, sign_in
 
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password="correct horse battery", name="Ada")
+    return users.create(services, "ada", name="Ada")
 
 
 @pytest.fixture
@@ -51,9 +52,9 @@ def verified_claims(client, token) -> dict:
     return decoded.claims
 
 
-def test_code_exchange_returns_tokens_with_the_sessions_facts(client, services, web_app, user):
+def test_code_exchange_returns_tokens_with_the_sessions_facts(client, services, web_app, user, clock):
     session = sign_in(client, services, user, amr=("pwd",))
-    time.sleep(1.1)  # so that "now" and the session's auth_time differ
+    clock.advance(30)  # so that "now" and the session's auth_time differ
     code = get_code(client, services, web_app[0])
     response = exchange(client, code, *web_app)
     assert response.status_code == 200, response.get_json()
@@ -83,22 +84,35 @@ def test_acr_follows_from_amr(client, services, web_app, user):
 
 
 def test_otp_grant_acr_is_derived_too(client, seeded, outbox, services):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     otp_token = send_sms(client).get_json()["otp_token"]
     body = sms_login(client, otp_token, outbox.last_code()).get_json()
     assert verified_claims(client, body["id_token"])["acr"] == "urn:gatehouse:acr:1fa"
 
 
-def test_refreshed_id_token_keeps_auth_time_and_drops_the_nonce(client, services, web_app, user):
+def test_refreshed_id_token_keeps_auth_time_and_drops_the_nonce(client, services, web_app, user, clock):
     session = sign_in(client, services, user)
     first = exchange(client, get_code(client, services, web_app[0]), *web_app).get_json()
-    time.sleep(1.1)
+    clock.advance(120)
     refreshed = refresh(client, first["refresh_token"], *web_app)
     assert refreshed.headers["Cache-Control"] == "no-store"
     claims = verified_claims(client, refreshed.get_json()["id_token"])
-    assert claims["auth_time"] == session.auth_time
+    assert claims["iat"] == int(clock.time())  # a new ID token...
+    assert claims["auth_time"] == session.auth_time  # ...about the same sign-in
     assert claims["amr"] == ["pwd"]
     assert "nonce" not in claims  # OIDC Core 12.2: the nonce belongs to the authentication
+
+
+def test_a_refresh_token_lives_its_lifetime_and_no_longer(client, services, web_app, user, clock):
+    sign_in(client, services, user)
+    early, late = (exchange(client, get_code(client, services, web_app[0]), *web_app).get_json()["refresh_token"]
+                   for _ in range(2))
+    clock.advance(services.settings.refresh_token_ttl - 1)
+    assert refresh(client, early, *web_app).status_code == 200  # its last second
+    clock.advance(2)
+    response = refresh(client, late, *web_app)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
 
 
 def test_no_nonce_requested_means_none_in_the_id_token(client, services, web_app, user):
@@ -135,10 +149,10 @@ def test_codes_are_stored_hashed_with_a_short_ttl(client, services, web_app, use
 
 
 def test_an_expired_code_is_refused(client, services, web_app, user):
-    services.authz.code_ttl = 0.2  # a real Redis TTL, just short
+    services.authz.code_ttl = 0.05  # the code's lifetime is a real Redis TTL: made short, and waited out
     sign_in(client, services, user)
     code = get_code(client, services, web_app[0])
-    time.sleep(0.4)
+    time.sleep(0.1)
     assert exchange(client, code, *web_app).get_json()["error"] == "invalid_grant"
 
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from tests.helpers import create_user
+from tests.factories import users
 from tests.oidc.test_authorize import get_code, make_app, sign_in
 from tests.oidc.test_code_grant import exchange, refresh
 
@@ -17,7 +17,7 @@ def basic(client_id: str, secret: str) -> dict:
 
 @pytest.fixture
 def issued(client, services):
-    user = create_user(services, username="ada", password="correct horse battery")
+    user = users.create(services, "ada")
     app = make_app(services)
     sign_in(client, services, user)
     body = exchange(client, get_code(client, services, app[0]), *app).get_json()
@@ -71,13 +71,11 @@ def test_another_clients_token_is_inactive(client, services, issued):
 
 
 def test_an_expired_access_token_is_inactive(client, services, issued):
-    import time
-
     from joserfc import jwt
 
-    app = issued[0]
+    app, now = issued[0], int(services.clock.time())
     claims = {"iss": services.settings.issuer, "sub": "x", "client_id": app[0], "aud": app[0],
-              "exp": int(time.time()) - 5, "iat": int(time.time()) - 60, "scope": "openid"}
+              "exp": now - 5, "iat": now - 60, "scope": "openid"}
     token = jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, services.keys.signing_keys())
     assert introspect(client, app, token).get_json() == {"active": False}
 

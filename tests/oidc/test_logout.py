@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from joserfc import jwt
 
 from idp.models import AuditEvent
-from tests.helpers import create_user
+from tests.factories import users
 from tests.oidc.test_authorize import get_code, make_app, sign_in
 from tests.oidc.test_code_grant import exchange
 
@@ -18,7 +17,7 @@ BYE = "https://rp.example/bye"
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password="correct horse battery")
+    return users.create(services, "ada")
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ def test_without_a_hint_the_person_confirms(client, services, web_app, signed_in
 
 def test_a_hint_for_someone_else_needs_confirmation(client, services, web_app, signed_in):
     _, id_token = signed_in
-    other = create_user(services, username="bob", password="correct horse battery")
+    other = users.create(services, "bob")
     other_session = sign_in(client, services, other)
     page = client.get("/oauth2/logout", query_string={"id_token_hint": id_token})
     assert page.status_code == 200 and "csrf_token" in page.get_data(as_text=True)
@@ -102,7 +101,7 @@ def test_an_rp_post_is_re_asked_as_a_get(client, signed_in):
 
 def test_an_expired_hint_is_accepted(client, services, web_app, signed_in, user):
     session, _ = signed_in
-    now = int(time.time())
+    now = int(services.clock.time())
     claims = {"iss": services.settings.issuer, "sub": user.sub, "aud": web_app[0], "iat": now - 7200,
               "exp": now - 3600, "auth_time": now - 7200}
     expired = jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, services.keys.signing_keys())

@@ -20,7 +20,8 @@ from sqlalchemy import update
 
 from idp.models import RefreshToken, User
 from tests.conftest import basic
-from tests.helpers import SMS_GRANT, create_user, send_sms
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, users
+from tests.helpers import SMS_GRANT, send_sms
 from tests.oidc.test_authorize import (
     at_client,
     authorize,
@@ -43,9 +44,8 @@ PROFILE = {
 
 @pytest.fixture
 def user(services):
-    user = create_user(services, username="ada", password="correct horse battery", name="Ada Lovelace",
-                       email="ada@example.com", email_verified=True, phone_number="+8613612345678",
-                       phone_verified=True, locale="en")
+    user = users.create(services, "ada", with_verified_phone="+8613612345678", with_verified_email="ada@example.com",
+                        name="Ada Lovelace", locale="en")
     with services.db.transaction() as session:
         session.execute(update(User).where(User.sub == user.sub).values(**PROFILE))
     return user
@@ -212,10 +212,9 @@ def test_only_unsupported_scopes_is_invalid_scope(client, services):
 
 
 def test_an_unsupported_scope_is_not_granted_at_the_token_endpoint(client, services, seeded, outbox):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
-    services.clients.create_application(
-        {"client_id": "WIDE", "client_secret": "WIDE_SECRET", "type": "web", "name": "wide",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid", "address"]}, _ctx())
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
+    applications.create(services, client_id="WIDE", client_secret="WIDE_SECRET", redirect_uris=[],
+                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid", "address"])
     otp_token = send_sms(client, headers=basic("WIDE", "WIDE_SECRET")).get_json()["otp_token"]
     response = client.post("/oauth2/token", json={
         "grant_type": SMS_GRANT, "client_id": "WIDE", "client_secret": "WIDE_SECRET",
@@ -279,9 +278,3 @@ def test_the_ciam_face_renders_the_same_profile_claims(services, user):
 
     rendered = render_userinfo(services.users.by_sub(user.sub), {"openid", "profile"})
     assert {k: rendered.get(k) for k in PROFILE} == PROFILE
-
-
-def _ctx():
-    from idp.context import RequestContext
-
-    return RequestContext(ip="127.0.0.1")

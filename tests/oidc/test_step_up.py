@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from idp.context import RequestContext
-from tests.helpers import create_user
+from tests.factories import users
 from tests.oidc.test_authorize import at_client, authorize, make_app, sign_in
 
 CTX = RequestContext(ip="127.0.0.1")
@@ -14,7 +14,7 @@ CTX = RequestContext(ip="127.0.0.1")
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="ada", password="correct horse battery")
+    return users.create(services, "ada")
 
 
 def goes_to_login(response) -> bool:

@@ -6,28 +6,28 @@ tokens leave through ``/oauth2/token``, CloudBase's ``/auth/v1`` or OneAccess.""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.context import RequestContext
 from idp.models import AuditEvent, RefreshToken
+from tests.clock import ManualClock
 from tests.conftest import basic
-from tests.helpers import create_user, send_sms, sms_login
-from tests.oidc.clock import OffsetClock
+from tests.factories import applications, users
+from tests.helpers import send_sms, sms_login
 from tests.oidc.test_authorize import get_code, make_app, sign_in
 from tests.oidc.test_code_grant import exchange
 
 DAY = 86_400
-CTX = RequestContext(ip="127.0.0.1")
 
 
 @pytest.fixture
 def clock():
     """Three days ahead of the wall clock: a token stamped with the system time stands out."""
-    return OffsetClock(3 * DAY)
+    return ManualClock(time.time() + 3 * DAY)
 
 
 def decoded(client, token):
@@ -41,7 +41,7 @@ def assert_stamped_by(clock, token: dict, ttl: int) -> None:
 
 
 def test_otp_grant_tokens_follow_the_clock(client, seeded, outbox, services, clock):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     body = sms_login(client, send_sms(client).get_json()["otp_token"], outbox.last_code()).get_json()
     access = decoded(client, body["access_token"])
     assert access.header["typ"] == "at+jwt"
@@ -54,7 +54,7 @@ def test_otp_grant_tokens_follow_the_clock(client, seeded, outbox, services, clo
 
 
 def test_code_and_client_credentials_tokens_follow_the_clock(client, services, clock):
-    user = create_user(services, username="ada", password="correct horse battery")
+    user = users.create(services, "ada")
     web = make_app(services)
     sign_in(client, services, user)
     body = exchange(client, get_code(client, services, web[0]), *web).get_json()
@@ -72,7 +72,7 @@ def test_an_application_ttl_is_the_access_tokens_life(client, services, clock):
 
     from idp.models import Application
 
-    user = create_user(services, username="ada", password="correct horse battery")
+    user = users.create(services, "ada")
     web = make_app(services)
     with services.db.transaction() as session:
         session.execute(update(Application).where(Application.client_id == web[0]).values(access_token_ttl=42))
@@ -84,7 +84,7 @@ def test_an_application_ttl_is_the_access_tokens_life(client, services, clock):
 
 
 def test_refresh_tokens_are_stored_hashed_with_their_family_and_expiry(client, seeded, outbox, services, clock):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     body = sms_login(client, send_sms(client).get_json()["otp_token"], outbox.last_code()).get_json()
     row = services.db.session.query(RefreshToken).one()
     assert row.token_hash != body["refresh_token"] and body["refresh_token"] not in json.dumps(row.amr)
@@ -94,7 +94,7 @@ def test_refresh_tokens_are_stored_hashed_with_their_family_and_expiry(client, s
 
 
 def test_every_issue_is_audited_once_without_a_token(client, seeded, outbox, services):
-    create_user(services, phone_number="+8613612345678", phone_verified=True)
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     body = sms_login(client, send_sms(client).get_json()["otp_token"], outbox.last_code()).get_json()
     client.post("/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
                                        "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET"})
@@ -114,10 +114,9 @@ CLOUDBASE = basic(CLOUDBASE_ID, CLOUDBASE_SECRET)
 
 @pytest.fixture
 def cloudbase_user(services):
-    services.clients.create_application(
-        {"client_id": CLOUDBASE_ID, "client_secret": CLOUDBASE_SECRET, "type": "web", "name": "CloudBase app",
-         "scopes": ["openid", "profile"], "redirect_uris": ["https://app.example.com/cb"]}, CTX)
-    return create_user(services, username="zhangsan", password="example password", name="Zhang San")
+    applications.create(services, client_id=CLOUDBASE_ID, client_secret=CLOUDBASE_SECRET, name="CloudBase app",
+                        scopes=["openid", "profile"], redirect_uris=["https://app.example.com/cb"])
+    return users.create(services, "zhangsan", with_password="example password", name="Zhang San")
 
 
 def cloudbase(client, path, body):
@@ -155,10 +154,9 @@ def test_cloudbase_tokens_belong_to_a_family_like_every_grant(client, services, 
 def test_oneaccess_id_token_comes_from_the_issuer(client, services, clock):
     from tests.api.test_oneaccess import NO_MFA_CLIENT_ID, headers
 
-    services.clients.create_application(
-        {"client_id": NO_MFA_CLIENT_ID, "type": "native", "name": "oneaccess", "scopes": ["openid"],
-         "login_methods": ["password"]}, CTX)
-    sub = create_user(services, username="louxi", password="correct-horse-battery").sub
+    applications.create(services, "native", client_id=NO_MFA_CLIENT_ID, redirect_uris=[], scopes=["openid"],
+                        login_methods=["password"])
+    sub = users.create(services, "louxi", with_password="correct-horse-battery").sub
     response = client.post("/api/v2/sdk/login", json={"user_name": "louxi", "password": "correct-horse-battery"},
                            headers=headers(X_client_id=NO_MFA_CLIENT_ID))
     assert response.status_code == 200, response.get_json()

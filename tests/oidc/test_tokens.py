@@ -8,14 +8,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.helpers import create_user, send_sms, sms_login
+from tests.factories import users
+from tests.helpers import send_sms, sms_login
 
 CLIENT = {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET"}
 
 
 @pytest.fixture
 def tokens(client, seeded, outbox, services):
-    create_user(services, phone_number="+8613612345678", phone_verified=True, name="Ada")
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678", name="Ada")
     otp_token = send_sms(client).get_json()["otp_token"]
     response = sms_login(client, otp_token, outbox.last_code())
     assert response.status_code == 200

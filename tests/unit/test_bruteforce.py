@@ -3,18 +3,23 @@ captchas spent only when due, unlock, and the code ways in (verification tokens,
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from idp.context import RequestContext
 from idp.errors import IdpError
-from tests.helpers import create_user
+from tests.factories import applications, auth_sources, users
 
 A = RequestContext(ip="203.0.113.1", client_id="app-1")
 B = RequestContext(ip="203.0.113.2", client_id="app-1")
+LOCK_SECONDS = 600
 POLICY = {"login_captcha_after": 3, "login_captcha_after_identifier": 5, "login_captcha_after_ip": 8,
-          "login_lock_after": 6, "login_lock_seconds": 2, "login_failure_window": 120}
+          "login_lock_after": 6, "login_lock_seconds": LOCK_SECONDS, "login_failure_window": 120}
+ANSWER = "K7HM3"
+
+
+@pytest.fixture
+def captcha_answers():
+    return lambda: ANSWER
 
 
 @pytest.fixture
@@ -24,8 +29,8 @@ def guard(services):
 
 @pytest.fixture
 def ada(services):
-    return create_user(services, username="ada", password="a long passphrase", email="ada@example.com",
-                       phone_number="+8613612345678", phone_verified=True)
+    return users.create(services, "ada", with_password="a long passphrase", email="ada@example.com",
+                        with_verified_phone="+8613612345678")
 
 
 def fail(guard, identifier, ctx=A, times=1):
@@ -72,28 +77,28 @@ def test_thresholds_per_identifier_ip_identifier_and_ip(guard, ada):
 
 
 @pytest.mark.limits(**POLICY)
-def test_the_lock_is_never_extended_and_the_count_restarts(guard, services, ada):
+def test_the_lock_is_never_extended_and_the_count_restarts(guard, services, ada, clock):
     assert fail(guard, "ada", times=5) is None
     lock = fail(guard, "ada")
-    assert lock is not None and lock.code == "account.locked" and lock.retry_after == 2
+    assert lock is not None and lock.code == "account.locked" and lock.retry_after == LOCK_SECONDS
     key = guard._keys("ada", ada.sub).lock
-    expires = services.redis.pttl(key)
-    time.sleep(0.3)
+    ends = services.redis.get(key)
+    clock.advance(LOCK_SECONDS - 1)
     for ctx in (A, B):
         assert fail(guard, "ada", ctx, times=5) is None  # counted nowhere during the lock
         assert code_of(guard, "ada", ctx) == "account.locked"
-    assert services.redis.pttl(key) < expires  # only ever running down
-    time.sleep(2)
+    assert services.redis.get(key) == ends  # never moved
+    assert guard.locked_for("ada") == 1  # only ever running down
+    clock.advance(1)  # the lock ends when it said it would
+    assert guard.locked_for("ada") == 0
     assert code_of(guard, "ada", B) == "ok"  # per-identifier count restarted with the lock
     assert fail(guard, "ada", B) is None
 
 
 @pytest.mark.limits(**POLICY)
-def test_a_captcha_is_spent_only_when_due(guard, services, monkeypatch):
-    monkeypatch.setattr(services.captcha, "_new_answer", lambda: "K7HM3")
-
+def test_a_captcha_is_spent_only_when_due(guard, services):
     def solved() -> str:
-        return services.captcha.solve(services.captcha.new(A).token, "K7HM3", A)
+        return services.captcha.solve(services.captcha.new(A).token, ANSWER, A)
 
     token = solved()
     assert code_of(guard, "ada", A, token) == "ok"
@@ -112,7 +117,7 @@ def test_success_clears_this_ips_count(guard, ada):
     assert not guard.captcha_due("ada", A)
 
 
-@pytest.mark.limits(**{**POLICY, "login_lock_seconds": 600})
+@pytest.mark.limits(**POLICY)
 def test_unlock_clears_lock_and_counts(guard, ada, services):
     fail(guard, "ada", times=6)
     assert guard.locked_for("ada") > 0
@@ -130,12 +135,11 @@ def test_subjects_are_stored_hashed(guard, services):
     assert not any("secret" in key for key in services.redis.keys("gh:bf:*"))
 
 
-@pytest.mark.limits(**{**POLICY, "login_lock_seconds": 600}, target_interval=0)
+@pytest.mark.limits(**POLICY, target_interval=0)
 def test_a_locked_contact_gets_no_verification_token_sign_in(services, ada, outbox):
     ctx = RequestContext(ip="127.0.0.1")
-    source = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    client, _ = services.clients.create_application(
-        {"client_id": "cb", "name": "cb", "type": "native", "auth_source_ids": [source.id], "scopes": ["openid"]}, ctx)
+    client = applications.create(services, "native", auth_sources=[auth_sources.create(services, "sms")],
+                                 scopes=["openid"])
     verifications = services.verifications
     sent = verifications.send(client, ctx, "sms", "+8613612345678", "login")
     issued = verifications.verify(client, ctx, sent.verification_id, outbox.last_code())
@@ -150,9 +154,8 @@ def test_a_locked_contact_gets_no_verification_token_sign_in(services, ada, outb
 @pytest.mark.limits(**POLICY, target_interval=0)
 def test_wrong_verification_codes_count_for_the_account(services, ada, outbox):
     ctx = RequestContext(ip="127.0.0.1")
-    source = services.clients.create_auth_source({"kind": "sms"}, ctx)
-    client, _ = services.clients.create_application(
-        {"client_id": "cb", "name": "cb", "type": "native", "auth_source_ids": [source.id], "scopes": ["openid"]}, ctx)
+    client = applications.create(services, "native", auth_sources=[auth_sources.create(services, "sms")],
+                                 scopes=["openid"])
     sent = services.verifications.send(client, ctx, "sms", "+8613612345678", "login")
     wrong = str((int(outbox.last_code()) + 1) % 1_000_000).zfill(6)
     for _ in range(3):
@@ -163,13 +166,11 @@ def test_wrong_verification_codes_count_for_the_account(services, ada, outbox):
 
 @pytest.mark.limits(**POLICY)
 def test_wrong_totp_codes_count_under_the_users_sub_and_the_lock_stops_mfa(services, ada):
-    from tests.unit.test_mfa_flow import challenge, ready_totp
+    from tests.unit.test_mfa_flow import challenge
 
     ctx = RequestContext(ip="127.0.0.1")
-    services.clients.create_auth_source({"id": "SMS", "kind": "sms"}, ctx)
-    client, _ = services.clients.create_application(
-        {"client_id": "mfa-app", "name": "mfa", "type": "web", "auth_source_ids": ["SMS"], "mfa": "optional"}, ctx)
-    totp = ready_totp(services, ada.sub)
+    client = applications.create(services, mfa="optional", auth_sources=[auth_sources.create(services, "sms")])
+    totp = users.enrol_totp(services, ada)
     wrong = "000000" if totp.now() != "000000" else "111111"
     for _ in range(2):  # 3 wrong codes per state token (a token dies at 5)
         needs = challenge(services, client, ada, ctx)

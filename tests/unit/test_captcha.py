@@ -15,6 +15,13 @@ from idp.guard.captcha import ALPHABET, CHALLENGE_TTL, PASS_TTL, CaptchaService
 from idp.store import Keys
 
 CTX = RequestContext(ip="127.0.0.1", client_id="app-1")
+ANSWER = "K7HM3"
+
+
+@pytest.fixture
+def captcha_answers():
+    """The services' captchas all say ANSWER (the image is still drawn and only an HMAC kept)."""
+    return lambda: ANSWER
 
 
 @pytest.fixture
@@ -22,9 +29,8 @@ def captcha(services):
     return services.captcha
 
 
-def answer_of(captcha: CaptchaService, monkeypatch, answer: str = "K7HM3"):
-    monkeypatch.setattr(captcha, "_new_answer", lambda: answer)
-    return captcha.new(CTX), answer
+def answer_of(captcha: CaptchaService):
+    return captcha.new(CTX), ANSWER
 
 
 def test_challenge_is_a_png_data_uri(captcha):
@@ -36,7 +42,8 @@ def test_challenge_is_a_png_data_uri(captcha):
     assert challenge.expires_in == CHALLENGE_TTL == 300
 
 
-def test_answers_use_the_unambiguous_alphabet(captcha):
+def test_answers_use_the_unambiguous_alphabet(services):
+    captcha = CaptchaService(services.settings, services.redis)  # the random answers of production
     for _ in range(50):
         answer = captcha._new_answer()
         assert 4 <= len(answer) <= 6
@@ -44,8 +51,8 @@ def test_answers_use_the_unambiguous_alphabet(captcha):
     assert not set("0O1IL2Z5S8B") & set(ALPHABET)
 
 
-def test_only_an_hmac_of_the_answer_is_stored(captcha, services, monkeypatch):
-    challenge, answer = answer_of(captcha, monkeypatch)
+def test_only_an_hmac_of_the_answer_is_stored(captcha, services):
+    challenge, answer = answer_of(captcha)
     key = Keys.captcha_challenge(hash_secret(challenge.token))
     stored = services.redis.get(key)
     assert answer not in stored and challenge.token not in stored
@@ -53,16 +60,16 @@ def test_only_an_hmac_of_the_answer_is_stored(captcha, services, monkeypatch):
     assert all(challenge.token not in k for k in services.redis.keys("gh:captcha:*"))
 
 
-def test_right_answer_gives_a_single_use_captcha_token(captcha, services, monkeypatch):
-    challenge, answer = answer_of(captcha, monkeypatch)
+def test_right_answer_gives_a_single_use_captcha_token(captcha, services):
+    challenge, answer = answer_of(captcha)
     token = captcha.solve(challenge.token, f"  {answer.lower()} ", CTX)  # case and spaces do not matter
     assert 0 < services.redis.ttl(Keys.captcha_pass(hash_secret(token))) <= PASS_TTL
     assert captcha.redeem(token, CTX) is True
     assert captcha.redeem(token, CTX) is False
 
 
-def test_one_attempt_per_challenge(captcha, monkeypatch):
-    challenge, answer = answer_of(captcha, monkeypatch)
+def test_one_attempt_per_challenge(captcha):
+    challenge, answer = answer_of(captcha)
     with pytest.raises(IdpError) as wrong:
         captcha.solve(challenge.token, "AAAAA", CTX)
     assert wrong.value.code == "captcha.wrong_answer"
@@ -71,8 +78,8 @@ def test_one_attempt_per_challenge(captcha, monkeypatch):
     assert gone.value.code == "captcha.unknown_token"
 
 
-def test_a_solved_challenge_cannot_be_solved_again(captcha, monkeypatch):
-    challenge, answer = answer_of(captcha, monkeypatch)
+def test_a_solved_challenge_cannot_be_solved_again(captcha):
+    challenge, answer = answer_of(captcha)
     captcha.solve(challenge.token, answer, CTX)
     with pytest.raises(IdpError) as again:
         captcha.solve(challenge.token, answer, CTX)
@@ -86,12 +93,12 @@ def test_unknown_challenge(captcha, token):
     assert exc.value.code == "captcha.unknown_token"
 
 
-def test_bound_to_the_application(captcha, monkeypatch):
+def test_bound_to_the_application(captcha):
     other = RequestContext(ip="127.0.0.1", client_id="app-2")
-    challenge, answer = answer_of(captcha, monkeypatch)
+    challenge, answer = answer_of(captcha)
     with pytest.raises(IdpError):
         captcha.solve(challenge.token, answer, other)
-    challenge, answer = answer_of(captcha, monkeypatch)
+    challenge, answer = answer_of(captcha)
     token = captcha.solve(challenge.token, answer, CTX)
     assert captcha.redeem(token, other) is False
     assert captcha.redeem(token, CTX) is False  # spent by the foreign attempt

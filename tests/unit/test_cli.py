@@ -11,6 +11,7 @@ from sqlalchemy import select
 from idp.accounts.passwords import verify_password
 from idp.models import AuditEvent, SigningKey
 from tests.conftest import basic
+from tests.factories import auth_sources
 
 
 def invoke_json(runner, *args: str) -> dict:
@@ -32,9 +33,7 @@ def test_apps_create_json_returns_client_id_and_secret(runner, services, client)
 
 
 def test_apps_create_secret_authenticates(runner, client, services):
-    from idp.context import RequestContext
-
-    services.clients.create_auth_source({"id": "CLI_SMS", "kind": "sms"}, RequestContext())
+    auth_sources.create(services, "sms", id="CLI_SMS")
     body = invoke_json(runner, "apps", "create", "--name", "X", "--auth-source", "CLI_SMS",
                        "--redirect-uri", "https://x.example/cb")
     assert body["auth_source_ids"] == ["CLI_SMS"]

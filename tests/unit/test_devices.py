@@ -4,7 +4,6 @@ device")."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,19 +13,19 @@ from idp.crypto import hash_secret
 from idp.errors import IdpError, Kind
 from idp.factors.devices import expires_in
 from idp.models import AuditEvent, RememberedDevice
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="10.0.0.1", user_agent="Firefox")
 
 
 @pytest.fixture
 def alice(services):
-    return create_user(services, username="alice")
+    return users.create(services, "alice", with_password=False)
 
 
 @pytest.fixture
 def bob(services):
-    return create_user(services, username="bob")
+    return users.create(services, "bob", with_password=False)
 
 
 def events(services, type_: str) -> list[AuditEvent]:
@@ -60,9 +59,11 @@ def test_days(services, alice):
     assert 6 * 86400 < expires_in(services.devices.list(alice.sub)[0], services.clock.now()) <= 7 * 86400
 
 
-def test_expired(services, alice):
-    long_ago = replace(CTX, now=CTX.now - timedelta(days=31))
-    raw = services.devices.remember(alice.sub, long_ago)
+def test_expired(services, alice, clock):
+    raw = services.devices.remember(alice.sub, replace(CTX, now=clock.now()), days=7)
+    clock.advance(7 * 86400 - 1)
+    assert services.devices.is_remembered(alice.sub, raw) is True
+    clock.advance(2)
     assert services.devices.is_remembered(alice.sub, raw) is False
     assert services.devices.list(alice.sub) == []
 

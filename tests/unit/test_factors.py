@@ -13,7 +13,7 @@ from idp.context import RequestContext
 from idp.errors import IdpError, Kind
 from idp.factors import recovery
 from idp.models import AuditEvent, Factor, RecoveryCode
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1", user_agent="pytest")
 PHONE = "+8613612345678"
@@ -21,14 +21,14 @@ PHONE = "+8613612345678"
 
 @pytest.fixture
 def alice(services):
-    return create_user(services, username="alice", password="alice password", phone_number=PHONE,
-                       phone_verified=True, email="alice@example.com", email_verified=True)
+    return users.create(services, "alice", with_password="alice password", with_verified_phone=PHONE,
+                        with_verified_email="alice@example.com")
 
 
 @pytest.fixture
 def bob(services):
     """Contacts present but not verified."""
-    return create_user(services, username="bob", phone_number="+8613612340000", email="bob@example.com")
+    return users.create(services, "bob", with_password=False, phone_number="+8613612340000", email="bob@example.com")
 
 
 def fresh() -> RequestContext:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
-from datetime import timedelta
 
 import pyotp
 import pytest
-import redis
 from sqlalchemy import select
 
 from idp.context import RequestContext
 from idp.errors import IdpError, Kind
 from idp.flows.login import Completed
-from idp.flows.mfa import MfaFlow, NeedsFactor
+from idp.flows.mfa import NeedsFactor
 from idp.models import AuditEvent
-from tests.helpers import create_user
+from tests.factories import applications, auth_sources, users
 
 PHONE = "+8613612345678"
 EMAIL = "alice@example.com"
@@ -31,14 +28,11 @@ CTX = ctx()
 
 @pytest.fixture
 def make_app(services):
-    services.clients.create_auth_source({"id": "SMS", "kind": "sms"}, CTX)
-    services.clients.create_auth_source({"id": "EMAIL", "kind": "email"}, CTX)
+    sources = auth_sources.both(services)
 
     def make(client_id="APP", **extra):
-        data = {"client_id": client_id, "name": client_id, "type": "web", "auth_source_ids": ["SMS", "EMAIL"],
-                "mfa": "optional"}
-        data.update(extra)
-        return services.clients.create_application(data, CTX)[0]
+        return applications.create(services, client_id=client_id, **{"mfa": "optional", "auth_sources": sources,
+                                                                    **extra})
 
     return make
 
@@ -50,8 +44,8 @@ def app_(make_app):
 
 @pytest.fixture
 def alice(services):
-    return create_user(services, username="alice", password="alice password", phone_number=PHONE,
-                       phone_verified=True, email=EMAIL, email_verified=True)
+    return users.create(services, "alice", with_password="alice password", with_verified_phone=PHONE,
+                        with_verified_email=EMAIL)
 
 
 @pytest.fixture
@@ -97,7 +91,7 @@ def test_policy_matrix(services, make_app, alice, policy, enrolled, needs):
 
 
 def test_required_without_anything_usable_asks_to_enrol(services, make_app):
-    user = create_user(services, username="carol", password="carol password", phone_number="+8613600000000")
+    user = users.create(services, "carol", with_password="carol password", phone_number="+8613600000000")
     result = services.mfa.after_first_factor(make_app(mfa="required"), CTX, first(user))
     assert isinstance(result, NeedsFactor) and result.enrol and result.factors == []
 
@@ -111,16 +105,16 @@ def test_factors_listed_with_recovery_codes(services, app_, with_sms):
 
 
 # -- the whole step, SMS ----------------------------------------------------------------------
-def test_sms_second_factor(services, app_, with_sms, outbox):
+def test_sms_second_factor(services, app_, with_sms, outbox, clock):
     needs = challenge(services, app_, with_sms)
     sent = services.mfa.send_code(app_, CTX, needs.state_token, "sms")
     assert sent.target == PHONE
     assert services.mfa.peek(app_, CTX, needs.state_token).otp_token == sent.otp_token
-    now = ctx()
-    done = services.mfa.verify(app_, now, needs.state_token, "otp_sms", outbox.last_code(PHONE))
+    clock.advance(20)
+    done = services.mfa.verify(app_, CTX, needs.state_token, "otp_sms", outbox.last_code(PHONE))
     assert done.user.sub == with_sms.sub
     assert done.amr == ["pwd", "sms", "mfa"]
-    assert done.auth_time == int(now.now.timestamp())
+    assert done.auth_time == int(clock.time())  # the sign-in completes now, with the second factor
     assert [e.details["factor"] for e in events(services, "mfa.success")] == ["otp_sms"]
     with pytest.raises(IdpError, match=r"mfa\.invalid_state_token"):  # single use
         services.mfa.peek(app_, CTX, needs.state_token)
@@ -160,7 +154,7 @@ def test_mfa_code_is_not_a_login_code(services, app_, with_sms, outbox):
 
 
 def test_send_code_falls_back_to_the_default_code_policy(services, make_app, with_sms, outbox):
-    client = make_app("BARE", auth_source_ids=[])
+    client = make_app("BARE", auth_sources=[])
     needs = challenge(services, client, with_sms)
     services.mfa.send_code(client, CTX, needs.state_token, "sms")
     assert len(outbox.last_code(PHONE)) == 6
@@ -190,15 +184,8 @@ def test_sms_first_factor_amr_is_deduplicated(services, app_, with_sms, outbox):
 
 
 # -- TOTP and recovery codes ------------------------------------------------------------------
-def ready_totp(services, sub) -> pyotp.TOTP:
-    setup = services.factors.start_totp(sub, CTX)
-    earlier = RequestContext(now=RequestContext().now - timedelta(seconds=30))
-    services.factors.confirm_totp(sub, pyotp.TOTP(setup.secret).at(earlier.now), earlier)
-    return pyotp.TOTP(setup.secret)
-
-
 def test_totp_second_factor_and_replay(services, app_, alice):
-    totp = ready_totp(services, alice.sub)
+    totp = users.enrol_totp(services, alice)
     needs = challenge(services, app_, alice)
     assert needs.factors == ["totp"]
     code = totp.now()
@@ -211,7 +198,7 @@ def test_totp_second_factor_and_replay(services, app_, alice):
 
 
 def test_recovery_code_second_factor(services, app_, alice):
-    ready_totp(services, alice.sub)
+    users.enrol_totp(services, alice)
     codes = services.factors.new_recovery_codes(alice.sub, CTX)
     needs = challenge(services, app_, alice)
     assert needs.factors == ["totp", "recovery_code"]
@@ -235,7 +222,7 @@ def test_factor_not_offered_is_refused(services, app_, with_sms):
 
 def test_enrolment_during_login(services, make_app):
     client = make_app(mfa="required")
-    user = create_user(services, username="carol", password="carol password")
+    user = users.create(services, "carol", with_password="carol password")
     needs = challenge(services, client, user)
     assert needs.enrol
     setup = services.mfa.start_enrolment(client, CTX, needs.state_token)
@@ -278,12 +265,12 @@ def test_state_token_bound_to_device(services, app_, with_sms, outbox, other):
         services.mfa.verify(app_, ctx("device-1"), needs.state_token, "otp_sms", outbox.last_code(PHONE))
 
 
-def test_state_token_expires(services, app_, with_sms):
-    services.mfa.state_ttl = 1
+def test_state_token_expires(services, app_, with_sms, clock):
     needs = challenge(services, app_, with_sms)
-    assert needs.expires_in <= 1
+    assert needs.expires_in == services.mfa.state_ttl == 300
+    clock.advance(299)
     services.mfa.peek(app_, CTX, needs.state_token)
-    time.sleep(1.1)
+    clock.advance(1)
     with pytest.raises(IdpError, match=r"mfa\.invalid_state_token"):
         services.mfa.peek(app_, CTX, needs.state_token)
 
@@ -294,19 +281,23 @@ def test_garbage_tokens(services, app_):
             services.mfa.peek(app_, CTX, token)
 
 
-def test_rotate_spends_and_never_extends(services, app_, with_sms, outbox):
-    services.mfa.state_ttl = 2
+def test_rotate_spends_and_never_extends(services, app_, with_sms, outbox, clock):
     needs = challenge(services, app_, with_sms)
     services.mfa.send_code(app_, CTX, needs.state_token, "sms")
-    time.sleep(0.8)
+    expires_at = services.mfa.peek(app_, CTX, needs.state_token).expires_at
+    clock.advance(200)
+    cleanup_left = services.redis.pttl(f"gh:mfa:state:{needs.state_token}")
     fresh = services.mfa.rotate(app_, CTX, needs.state_token)
     assert fresh != needs.state_token
     with pytest.raises(IdpError, match=r"mfa\.invalid_state_token"):
         services.mfa.peek(app_, CTX, needs.state_token)
     state = services.mfa.peek(app_, CTX, fresh)
     assert state.sub == with_sms.sub and state.otp_token  # the sent code carries over
-    assert services.redis.pttl(f"gh:mfa:state:{fresh}") <= 1300
-    time.sleep(1.4)
+    assert state.expires_at == expires_at
+    assert 0 < services.redis.pttl(f"gh:mfa:state:{fresh}") <= cleanup_left  # nor its Redis clean-up
+    clock.advance(99)
+    services.mfa.peek(app_, CTX, fresh)
+    clock.advance(1)  # 300 s after the first factor, as the first token would have
     with pytest.raises(IdpError, match=r"mfa\.invalid_state_token"):
         services.mfa.peek(app_, CTX, fresh)
 
@@ -319,7 +310,7 @@ def test_rotate_with_foreign_client(services, make_app, with_sms):
 
 
 def test_wrong_codes_keep_the_token_until_five(services, app_, alice):
-    totp = ready_totp(services, alice.sub)
+    totp = users.enrol_totp(services, alice)
     needs = challenge(services, app_, alice)
     wrong = "000000" if totp.now() != "000000" else "111111"
     for attempt in range(1, 5):
@@ -402,7 +393,7 @@ def test_remembered_device_needs_the_application_to_allow_it(services, make_app,
 
 
 def test_remembered_device_of_another_user(services, make_app, with_sms):
-    other = create_user(services, username="bob", password="bob password")
+    other = users.create(services, "bob", with_password="bob password")
     raw = services.devices.remember(other.sub, CTX)
     challenge(services, make_app(remember_device_days=7), with_sms, remembered_device=raw)
 
@@ -413,17 +404,16 @@ def test_invalid_remember_days(services, make_app):
 
 
 # -- outage -----------------------------------------------------------------------------------
-def test_redis_outage_is_store_unavailable(services, app_, with_sms, tmp_path):
-    dead = redis.Redis(unix_socket_path=str(tmp_path / "none.sock"), socket_timeout=0.2,
-                       socket_connect_timeout=0.2, decode_responses=True)
-    flow = MfaFlow(services.settings, services.db, dead, services.users, services.otp, services.factors,
-                   services.devices)
+def test_redis_outage_is_store_unavailable(own_redis, services, app_, with_sms):
+    needs = challenge(services, app_, with_sms)
+    own_redis.stop()  # a real outage: the server is gone
+    flow = services.mfa
     calls = [
         lambda: flow.after_first_factor(app_, CTX, first(with_sms)),
-        lambda: flow.peek(app_, CTX, "token"),
-        lambda: flow.send_code(app_, CTX, "token", "sms"),
-        lambda: flow.verify(app_, CTX, "token", "otp_sms", "123456"),
-        lambda: flow.rotate(app_, CTX, "token"),
+        lambda: flow.peek(app_, CTX, needs.state_token),
+        lambda: flow.send_code(app_, CTX, needs.state_token, "sms"),
+        lambda: flow.verify(app_, CTX, needs.state_token, "otp_sms", "123456"),
+        lambda: flow.rotate(app_, CTX, needs.state_token),
     ]
     for call in calls:
         with pytest.raises(IdpError) as caught:

@@ -4,7 +4,6 @@ the live code), rule by rule, against a real Redis (embedded or TEST_REDIS_URL).
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import update
@@ -58,10 +57,12 @@ def test_codes_are_stored_only_as_hashes(services, tenant, outbox):
     assert stored and all(code not in value for value in stored.values())
 
 
-def test_code_expires_after_the_auth_source_lifetime(seeded, services, outbox):
-    tenant = edit_sms_source(services, code_ttl=1)
+def test_code_expires_after_the_auth_source_lifetime(seeded, services, outbox, clock):
+    tenant = edit_sms_source(services, code_ttl=45)  # not the default 60 s
     result = send(services, tenant)
-    time.sleep(1.2)
+    clock.advance(45)
+    verify(services, tenant, result, outbox.last_code(), consume=False)  # good to its last moment
+    clock.advance(1)
     with pytest.raises(IdpError) as caught:
         verify(services, tenant, result, outbox.last_code())
     assert caught.value.code == "otp.expired_code"
@@ -74,7 +75,7 @@ def test_otp_token_lives_five_minutes(services, tenant):
     assert result.expires_in == 300
 
 
-def test_exactly_one_of_many_concurrent_correct_submissions_wins(services, tenant, outbox, app):
+def test_exactly_one_of_many_concurrent_correct_submissions_wins(services, tenant, outbox):
     result = send(services, tenant)
     code = outbox.last_code()
     outcomes: list[str] = []
@@ -237,10 +238,9 @@ def test_global_quota(services, tenant):
     assert caught.value.code == "otp.quota_exhausted"
 
 
-@pytest.mark.limits(target_interval=1)
-def test_resend_while_valid_sends_the_same_code(services, tenant, outbox):
+def test_resend_while_valid_sends_the_same_code(services, tenant, outbox, clock):
     first = send(services, tenant)
-    time.sleep(1.1)
+    clock.advance(services.settings.limits.target_interval)  # the interval is over; the code lives 60 s
     second = send(services, tenant)
     records = outbox.records()
     assert second.resent and second.otp_token == first.otp_token

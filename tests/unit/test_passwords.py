@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from idp.accounts import passwords
 from idp.context import RequestContext
 from idp.errors import IdpError, Kind
-from tests.helpers import create_user
+from tests.factories import applications, users
 
 CTX = RequestContext(ip="127.0.0.1")
 CHEAP = passwords.Passwords(time_cost=1, memory_kib=8)
@@ -96,9 +96,9 @@ def test_uncommon_near_misses_pass():
 
 def test_every_way_to_set_a_password_rejects_common_ones(services):
     with pytest.raises(IdpError, match=r"password\.too_common"):
-        create_user(services, username="c1", password="Sunshine")
+        users.create(services, "c1", with_password="Sunshine")
     assert services.users.search(username="c1") == []
-    user = create_user(services, username="c2", password="an uncommon phrase")
+    user = users.create(services, "c2", with_password="an uncommon phrase")
     with pytest.raises(IdpError, match=r"password\.too_common"):
         services.users.update(user.sub, {"password": "Sunshine"}, CTX)
     with pytest.raises(IdpError, match=r"password\.too_common"):
@@ -140,8 +140,8 @@ def test_not_set_error():
 
 
 def test_login_rehash_of_a_password_now_on_the_list(services):
-    app = services.clients.create_application({"client_id": "APP", "name": "App", "type": "web"}, CTX)[0]
-    user = create_user(services, username="legacy")
+    app = applications.create(services, client_id="APP", name="App", redirect_uris=[])
+    user = users.create(services, "legacy", with_password=False)
     services.db.session.rollback()
     with services.db.transaction() as session:
         # set before the list existed, with other argon2 parameters than today's

@@ -9,7 +9,7 @@ import pytest
 from idp.accounts import profile
 from idp.context import RequestContext
 from idp.errors import IdpError
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1")
 CLAIMS = {"given_name": "Ada", "family_name": "Lovelace", "middle_name": "King", "nickname": "ada",
@@ -67,7 +67,7 @@ def test_only_an_administrator_may_remove_a_username():
 
 # -- every place that sets a profile uses it ------------------------------------------------
 def test_the_person_sets_the_standard_claims(services):
-    user = create_user(services, username="ada")
+    user = users.create(services, "ada", with_password=False)
     services.self_service.update_profile(user.sub, CTX, dict(CLAIMS))
     services.db.session.expire_all()
     stored = services.users.by_sub(user.sub)

@@ -11,7 +11,7 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent, RefreshToken, User
 from idp.oauth.tokens import Principal
-from tests.helpers import create_user
+from tests.factories import users
 
 PHONE, PHONE_RAW = "+8613712345678", "13712345678"
 EMAIL = "new.person@example.com"
@@ -160,7 +160,7 @@ def test_signup_username_rules(selfsvc, tenant, ctx, username, error, signup):
 
 
 def test_signup_taken_username_leaves_the_code_unspent(services, selfsvc, tenant, outbox, ctx, signup):
-    create_user(services, username="taken")
+    users.create(services, "taken", with_password=False)
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
@@ -178,7 +178,7 @@ def test_signup_taken_username_leaves_the_code_unspent(services, selfsvc, tenant
 def test_signup_contact_taken_after_the_send_leaves_the_code_unspent(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
-    create_user(services, phone_number=PHONE)  # someone else got there first
+    users.create(services, None, with_password=False, phone_number=PHONE)  # someone else got there first
     with pytest.raises(IdpError) as excinfo:
         signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
                        auth_source_id=None)
@@ -229,8 +229,7 @@ def test_signup_unknown_profile_field_is_refused(selfsvc, tenant, ctx, signup):
 
 @pytest.fixture
 def person(services):
-    return create_user(services, username="person", password="old password", phone_number=PHONE,
-                       phone_verified=True, email=EMAIL)
+    return users.create(services, "person", with_password="old password", with_verified_phone=PHONE, email=EMAIL)
 
 
 def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc, tenant, outbox, ctx, person, reset):
@@ -320,7 +319,7 @@ def test_change_password_to_the_same_password(services, selfsvc, ctx, person):
 
 
 def test_change_password_when_none_is_set(services, selfsvc, ctx):
-    user = create_user(services, phone_number=PHONE)
+    user = users.create(services, None, with_password=False, phone_number=PHONE)
     with pytest.raises(IdpError) as excinfo:
         selfsvc.change_password(user.sub, ctx, old_password="", new_password="brand new password")
     assert code_error(excinfo) == "password.not_set"
@@ -366,7 +365,7 @@ def test_update_profile_refuses_bad_fields(services, selfsvc, ctx, person, field
 
 
 def test_update_profile_taken_username(services, selfsvc, ctx, person):
-    create_user(services, username="other")
+    users.create(services, "other", with_password=False)
     with pytest.raises(IdpError) as excinfo:
         selfsvc.update_profile(person.sub, ctx, {"username": "other", "name": "Changed"})
     assert code_error(excinfo) == "account.username_taken"
@@ -402,7 +401,7 @@ def test_change_contact_verifies_an_unverified_email(services, selfsvc, tenant, 
 
 
 def test_change_contact_taken_by_someone_else(services, selfsvc, tenant, outbox, ctx, person):
-    create_user(services, phone_number="+8613812345678")
+    users.create(services, None, with_password=False, phone_number="+8613812345678")
     token = send(services, tenant, ctx, "sms", "13812345678", "update_userinfo")
     code = outbox.last_code("+8613812345678")
     with pytest.raises(IdpError) as excinfo:
@@ -446,7 +445,7 @@ def test_update_userinfo_profile_and_contacts_together(services, selfsvc, tenant
 
 def test_sign_out_everywhere(services, selfsvc, tenant, ctx, person):
     device = give_sessions_and_tokens(services, person, tenant, ctx, n=3)
-    other = create_user(services, username="bystander")
+    other = users.create(services, "bystander", with_password=False)
     other_device = give_sessions_and_tokens(services, other, tenant, ctx, n=1)
     assert selfsvc.sign_out_everywhere(person.sub, ctx) == 3
     assert live_refresh_tokens(services, person.sub) == 0

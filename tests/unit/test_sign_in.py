@@ -13,7 +13,8 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent
 from tests.conftest import basic
-from tests.helpers import create_user, send_sms, sms_login
+from tests.factories import MOCK_SMS_OTP_AUTH_SOURCE_ID, applications, auth_sources, users
+from tests.helpers import send_sms, sms_login
 
 CTX = RequestContext(ip="198.51.100.7")
 PHONE, UNKNOWN = "+8613612345678", "+8613712345678"
@@ -23,20 +24,18 @@ POLICY = {"login_captcha_after": 2, "login_captcha_after_identifier": 5, "login_
 
 @pytest.fixture
 def make_app(services):
-    sms = services.clients.create_auth_source({"id": "SMS", "kind": "sms"}, CTX)
+    sms = auth_sources.create(services, "sms", id="SMS")
 
     def make(client_id="APP", **extra):
-        data = {"client_id": client_id, "name": client_id, "type": "web", "auth_source_ids": [sms.id],
-                "scopes": ["openid"], **extra}
-        return services.clients.create_application(data, CTX)[0]
+        return applications.create(services, client_id=client_id, **{"auth_sources": [sms], "scopes": ["openid"],
+                                                                    **extra})
 
     return make
 
 
 @pytest.fixture
 def ada(services):
-    return create_user(services, username="ada", password="a long passphrase", phone_number=PHONE,
-                       phone_verified=True)
+    return users.create(services, "ada", with_password="a long passphrase", with_verified_phone=PHONE)
 
 
 def code_for(services, outbox, client, target=PHONE, source="SMS") -> ContactCode:
@@ -114,7 +113,7 @@ def test_the_auth_source_is_the_applications_unless_the_request_names_it(service
     code = code_for(services, outbox, client)
     assert refusal(lambda: services.login.sign_in(client, CTX, code, source_from_request=True)) == \
         "otp.auth_source_required"
-    other = services.clients.create_auth_source({"id": "OTHER", "kind": "sms"}, CTX)
+    other = auth_sources.create(services, "sms", id="OTHER")
     named = ContactCode("sms", PHONE, code.otp_token, code.code, other.id)
     assert refusal(lambda: services.login.sign_in(client, CTX, named, source_from_request=True)) == \
         "otp.invalid_auth_source"
@@ -168,11 +167,10 @@ def test_a_disabled_login_method_is_refused_before_the_code(services, make_app, 
 
 
 def test_ciam_grant_refuses_an_application_without_sms_login(client, services, seeded, outbox):
-    ada = create_user(services, phone_number=PHONE, phone_verified=True)
-    services.clients.create_application(
-        {"client_id": "NO_SMS_LOGIN", "client_secret": "NO_SMS_SECRET", "name": "no sms", "type": "web",
-         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID"], "scopes": ["openid"],
-         "login_methods": ["password", "email_otp"]}, CTX)
+    ada = users.create(services, None, with_password=False, with_verified_phone=PHONE)
+    applications.create(services, client_id="NO_SMS_LOGIN", client_secret="NO_SMS_SECRET", redirect_uris=[],
+                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid"],
+                        login_methods=["password", "email_otp"])
     otp_token = send_sms(client, headers=basic("NO_SMS_LOGIN", "NO_SMS_SECRET")).get_json()["otp_token"]
     code = outbox.last_code(PHONE)
     response = sms_login(client, otp_token, code, client_id="NO_SMS_LOGIN", client_secret="NO_SMS_SECRET")
@@ -187,7 +185,7 @@ def test_ciam_grant_refuses_an_application_without_sms_login(client, services, s
 # -- "no password set" ------------------------------------------------------------------------
 def test_no_password_is_a_wrong_password_unless_the_face_reveals_it(services, make_app):
     client = make_app()
-    create_user(services, username="codesonly", phone_number=PHONE)
+    users.create(services, "codesonly", with_password=False, phone_number=PHONE)
     assert refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is")) == \
         "login.invalid_credentials"
     assert refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is",
@@ -198,10 +196,10 @@ def test_no_password_is_a_wrong_password_unless_the_face_reveals_it(services, ma
 def test_oneaccess_answers_a_user_without_password_like_a_wrong_one(client, services):
     from tests.api.test_oneaccess import SEED_CLIENT_ID, headers
 
-    services.clients.create_application({"client_id": SEED_CLIENT_ID, "name": "oneaccess", "type": "native",
-                                         "scopes": ["openid"], "mfa": "off"}, CTX)
-    create_user(services, username="codesonly", phone_number=PHONE)
-    create_user(services, username="haspassword", password="a long passphrase")
+    applications.create(services, "native", client_id=SEED_CLIENT_ID, name="oneaccess", redirect_uris=[],
+                        scopes=["openid"])
+    users.create(services, "codesonly", with_password=False, phone_number=PHONE)
+    users.create(services, "haspassword", with_password="a long passphrase")
     answers = [client.post("/api/v2/sdk/login", json={"user_name": name, "password": "not the password"},
                            headers=headers()).get_json() for name in ("codesonly", "haspassword", "nobody")]
     assert answers[0] == answers[1] == answers[2]

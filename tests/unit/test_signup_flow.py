@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -16,26 +15,17 @@ from idp.accounts.proofs import ContactCode
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import User
-from tests.helpers import create_user
+from tests.clock import ManualClock
+from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1")
 PHONE = "+8613712345678"
 
 
-class FixedClock:
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    def time(self) -> float:
-        return self.at
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.at, UTC)
-
-
 @pytest.fixture
 def clock():
-    return FixedClock(int(time.time()) - 1000)
+    """Well behind the wall clock: a sign-in stamped with the system time stands out."""
+    return ManualClock(time.time() - 1000)
 
 
 @pytest.fixture
@@ -48,13 +38,13 @@ def test_sign_up_completes_a_sign_in_on_the_flows_clock(services, tenant, outbox
     done = services.signup.sign_up(tenant, CTX, ContactCode("sms", "13712345678", sent.otp_token, outbox.last_code()),
                                    profile={"name": "New"})
     assert (done.user.phone_number, done.user.phone_verified, done.user.name) == (PHONE, True, "New")
-    assert (done.amr, done.auth_time) == (["otp", "sms"], int(clock.at))
+    assert (done.amr, done.auth_time) == (["otp", "sms"], int(clock.time()))
     password_only = services.signup.sign_up(tenant, CTX, username="newbie", password="a long password")
     assert password_only.amr == ["pwd"]
 
 
 def test_sign_up_codes_go_only_to_free_contacts(services, tenant, outbox):
-    create_user(services, phone_number=PHONE)
+    users.create(services, None, with_password=False, phone_number=PHONE)
     with pytest.raises(IdpError) as caught:
         services.signup.send_code(tenant, CTX, "sms", "13712345678", None)
     assert caught.value.code == "account.phone_taken"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent
-from tests.helpers import create_user
+from tests.factories import users
 
 CTX = RequestContext(ip="192.0.2.1", actor="admin_token")
 LOCK = {"login_lock_after": 3, "login_lock_seconds": 600, "login_failure_window": 600}
@@ -29,7 +29,7 @@ def types(services, sub) -> list[str]:
 
 @pytest.mark.limits(**LOCK)
 def test_status_active_lifts_the_temporary_lock_with_the_change(services):
-    ada = create_user(services, username="ada", password="a long passphrase", status="locked")
+    ada = users.create(services, "ada", with_password="a long passphrase", status="locked")
     lock(services, ada)
     updated = services.users.update(ada.sub, {"status": "active"}, CTX)
     assert updated.status == "active"
@@ -41,7 +41,7 @@ def test_status_active_lifts_the_temporary_lock_with_the_change(services):
 
 @pytest.mark.limits(**LOCK)
 def test_other_changes_leave_the_lock(services):
-    ada = create_user(services, username="ada", password="a long passphrase")
+    ada = users.create(services, "ada", with_password="a long passphrase")
     lock(services, ada)
     services.users.update(ada.sub, {"name": "Ada", "status": "disabled"}, CTX)
     assert services.bruteforce.locked_for(ada.sub, sub=ada.sub) > 0
@@ -50,8 +50,8 @@ def test_other_changes_leave_the_lock(services):
 
 @pytest.mark.limits(**LOCK)
 def test_a_refused_change_keeps_the_lock(services):
-    create_user(services, username="taken")
-    ada = create_user(services, username="ada", password="a long passphrase", status="locked")
+    users.create(services, "taken", with_password=False)
+    ada = users.create(services, "ada", with_password="a long passphrase", status="locked")
     lock(services, ada)
     with pytest.raises(IdpError) as caught:
         services.users.update(ada.sub, {"status": "active", "username": "taken"}, CTX)
@@ -64,7 +64,7 @@ def test_a_refused_change_keeps_the_lock(services):
 
 @pytest.mark.limits(**LOCK)
 def test_redis_down_rolls_the_change_back(own_redis, services):
-    ada = create_user(services, username="ada", password="a long passphrase", status="locked")
+    ada = users.create(services, "ada", with_password="a long passphrase", status="locked")
     own_redis.stop()
     with pytest.raises(IdpError) as caught:
         services.users.update(ada.sub, {"status": "active", "name": "Ada"}, CTX)

@@ -9,11 +9,10 @@ import pytest
 
 from idp.context import RequestContext
 from idp.oauth.authorize import AuthzRequest
-from tests.helpers import create_user
+from tests.factories import PASSWORD, applications, auth_sources, users
 
 CTX = RequestContext(ip="127.0.0.1")
 PHONE = "+8613612345678"
-PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -32,19 +31,18 @@ def submit(client, url: str, data: dict, *, get_url: str | None = None, **kwargs
 
 @pytest.fixture
 def sources(services):
-    clients = services.clients
-    clients.create_auth_source({"id": "SMS_SOURCE", "kind": "sms"}, CTX)
-    clients.create_auth_source({"id": "EMAIL_SOURCE", "kind": "email"}, CTX)
-    return ["SMS_SOURCE", "EMAIL_SOURCE"]
+    """An SMS and an email auth source (their ids)."""
+    return [auth_sources.create(services, "sms", id="SMS_SOURCE").id,
+            auth_sources.create(services, "email", id="EMAIL_SOURCE").id]
 
 
 @pytest.fixture
 def make_app(services, sources):
+    """A web application (client secret ``factories.SECRET``) linked to both sources."""
+
     def make(client_id="WEB_APP", name="Web App", **extra):
-        data = {"client_id": client_id, "client_secret": "secret", "name": name, "type": "web",
-                "redirect_uris": ["https://rp.example/cb"], "auth_source_ids": sources, "scopes": ["openid"]}
-        data.update(extra)
-        return services.clients.create_application(data, CTX)[0]
+        return applications.create(services, client_id=client_id, name=name,
+                                   **{"auth_sources": sources, "scopes": ["openid"], **extra})
 
     return make
 
@@ -70,8 +68,8 @@ def authz(services, web_app):
 
 @pytest.fixture
 def user(services):
-    return create_user(services, username="alice", password=PASSWORD, phone_number=PHONE, phone_verified=True,
-                       email="alice@example.com", email_verified=True, name="Alice")
+    return users.create(services, "alice", with_verified_phone=PHONE,
+                        with_verified_email="alice@example.com", name="Alice")
 
 
 @pytest.fixture

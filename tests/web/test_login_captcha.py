@@ -3,7 +3,7 @@
 
 The policy itself is the domain's (``BruteForceGuard``, tested in tests/unit); these tests
 drive it through the pages with small thresholds. The captcha's answer is known because the
-``CaptchaService`` draws it from ``_new_answer``, replaced here by a fixed one.
+services are built with fixed captcha answers (the ``captcha_answers`` fixture).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.helpers import create_user
+from tests.factories import users
 from tests.web.conftest import PASSWORD, PHONE, csrf_token, submit, text
 
 CAPTCHA_AFTER, LOCK_AFTER, LOCK_SECONDS = 3, 5, 600
@@ -27,10 +27,9 @@ pytestmark = pytest.mark.limits(**LIMITS)
 
 
 @pytest.fixture
-def known_captcha(services, monkeypatch):
+def captcha_answers():
     """Every new image shows ``ANSWER``."""
-    monkeypatch.setattr(services.captcha, "_new_answer", lambda: ANSWER)
-    return ANSWER
+    return lambda: ANSWER
 
 
 def challenge_of(body: str) -> str:
@@ -79,7 +78,7 @@ def test_no_captcha_before_the_threshold(client, user, sources):
     assert "The username or password is incorrect." in text(response)
 
 
-def test_the_captcha_shows_after_a_few_wrong_passwords(client, user, sources, known_captcha):
+def test_the_captcha_shows_after_a_few_wrong_passwords(client, user, sources):
     response = fail(client, CAPTCHA_AFTER)
     body = text(response)
     assert response.status_code == 401
@@ -97,7 +96,7 @@ def test_the_captcha_shows_after_a_few_wrong_passwords(client, user, sources, kn
     assert form.index('name="captcha"') < form.index('name="submit"')
 
 
-def test_without_the_captcha_the_right_password_keeps_being_refused(client, services, user, sources, known_captcha):
+def test_without_the_captcha_the_right_password_keeps_being_refused(client, services, user, sources):
     fail(client, CAPTCHA_AFTER)
     for _ in range(2):  # the form without its captcha fields (a script, or an old page)
         response = login(client, password=PASSWORD)
@@ -114,7 +113,7 @@ def test_without_the_captcha_the_right_password_keeps_being_refused(client, serv
     assert "For your security, type the characters in the image." in text(response)
 
 
-def test_a_solved_captcha_lets_the_right_password_through(client, services, user, sources, known_captcha):
+def test_a_solved_captcha_lets_the_right_password_through(client, services, user, sources):
     body = text(fail(client, CAPTCHA_AFTER))
     response = post_with_captcha(client, body, answer=ANSWER.lower() + " ")  # not case-sensitive
     assert response.status_code == 302, text(response)
@@ -122,7 +121,7 @@ def test_a_solved_captcha_lets_the_right_password_through(client, services, user
     assert signed_in(response)
 
 
-def test_a_wrong_answer_is_a_field_error_with_a_new_image(client, services, user, sources, known_captcha):
+def test_a_wrong_answer_is_a_field_error_with_a_new_image(client, services, user, sources):
     body = text(fail(client, CAPTCHA_AFTER))
     first = challenge_of(body)
     response = post_with_captcha(client, body, answer="WXY34")  # the right password, the wrong characters
@@ -143,7 +142,7 @@ def test_a_wrong_answer_is_a_field_error_with_a_new_image(client, services, user
     assert post_with_captcha(client, text(again)).status_code == 302
 
 
-def test_new_image_link_keeps_the_username_out_of_the_url(client, user, sources, known_captcha):
+def test_new_image_link_keeps_the_username_out_of_the_url(client, user, sources):
     body = text(fail(client, CAPTCHA_AFTER))
     page = client.get("/login?captcha=new")
     assert page.status_code == 200
@@ -155,7 +154,7 @@ def test_new_image_link_keeps_the_username_out_of_the_url(client, user, sources,
 
 
 @pytest.mark.limits(**LIMITS, captcha_ip_per_minute=1)
-def test_too_many_images_from_one_ip_say_so(client, user, sources, known_captcha):
+def test_too_many_images_from_one_ip_say_so(client, user, sources):
     assert has_captcha(text(fail(client, CAPTCHA_AFTER)))  # the one image of this minute
     bodies = [text(client.get("/login?captcha=new")) for _ in range(3)]
     limited = [body for body in bodies if "Too many images requested. Try again in" in body]
@@ -166,14 +165,14 @@ def test_too_many_images_from_one_ip_say_so(client, user, sources, known_captcha
     assert not signed_in(response)
 
 
-def test_reloading_the_page_keeps_the_captcha(client, user, sources, known_captcha):
+def test_reloading_the_page_keeps_the_captcha(client, user, sources):
     fail(client, CAPTCHA_AFTER)
     body = text(client.get("/login"))
     assert has_captcha(body)
     assert 'value="alice"' in body
 
 
-def test_another_application_cannot_use_the_pages_captcha(client, services, user, authz, known_captcha):
+def test_another_application_cannot_use_the_pages_captcha(client, services, user, authz):
     """The captcha is bound to the application of the page (the pending authorize request)."""
     authz_id = authz()
     url = f"/login?authz={authz_id}"
@@ -187,7 +186,7 @@ def test_another_application_cannot_use_the_pages_captcha(client, services, user
 
 
 # -- the lock ---------------------------------------------------------------------------
-def test_locked_after_more_failures_says_when_to_try_again(client, services, user, sources, known_captcha):
+def test_locked_after_more_failures_says_when_to_try_again(client, services, user, sources):
     assert "Too many failed attempts" not in text(fail(client, LOCK_AFTER - 1))
     response = fail(client, 1)  # the lock starts with the LOCK_AFTER-th failure, and says so
     assert "The username or password is incorrect." in text(response)
@@ -227,7 +226,7 @@ def test_lock_minutes_are_rounded_up(app, seconds, shown):
 
 # -- no enumeration -------------------------------------------------------------------------
 def test_a_user_without_a_password_sees_the_generic_text(client, services, user, sources):
-    create_user(services, username="nopass", phone_number="+8613700000000")
+    users.create(services, "nopass", with_password=False, phone_number="+8613700000000")
     wrong = login(client, "alice")
     nopass = login(client, "nopass")
     assert wrong.status_code == nopass.status_code == 401
@@ -235,7 +234,7 @@ def test_a_user_without_a_password_sees_the_generic_text(client, services, user,
     assert "no password yet" not in text(nopass)
 
 
-def test_an_unknown_user_gets_the_same_captcha(app, client, user, sources, known_captcha):
+def test_an_unknown_user_gets_the_same_captcha(app, client, user, sources):
     alice = text(fail(client, CAPTCHA_AFTER, "alice"))
     nobody = text(fail(app.test_client(), CAPTCHA_AFTER, "nobody"))
     assert has_captcha(alice) and has_captcha(nobody)
@@ -248,7 +247,7 @@ def test_an_unknown_user_gets_the_same_captcha(app, client, user, sources, known
 
 
 # -- Chinese, CSRF ------------------------------------------------------------------------------
-def test_the_captcha_block_in_chinese(client, user, sources, known_captcha):
+def test_the_captcha_block_in_chinese(client, user, sources):
     headers = {"Accept-Language": "zh-CN,zh;q=0.9"}
     body = text(client.get("/login", headers=headers))
     response = None
@@ -269,12 +268,12 @@ def test_the_captcha_block_in_chinese(client, user, sources, known_captcha):
     assert "输入的字符与图片不符" in text(wrong)
 
 
-def test_the_lock_message_in_chinese(client, user, sources, known_captcha):
+def test_the_lock_message_in_chinese(client, user, sources):
     response = fail(client, LOCK_AFTER, url="/login?ui_locales=zh-Hans")
     assert "失败次数过多，请在 10 分钟后重试。" in text(response)  # noqa: RUF001
 
 
-def test_the_captcha_form_needs_its_csrf_token(client, services, user, sources, known_captcha):
+def test_the_captcha_form_needs_its_csrf_token(client, services, user, sources):
     body = text(fail(client, CAPTCHA_AFTER))
     challenge = challenge_of(body)
     for token in (None, "forged"):
@@ -299,7 +298,7 @@ def _send_sms(client, authz_id: str) -> str:
     return response.headers["Location"]
 
 
-def test_the_code_step_shows_the_captcha_after_wrong_codes(client, user, authz, outbox, known_captcha):
+def test_the_code_step_shows_the_captcha_after_wrong_codes(client, user, authz, outbox):
     verify = _send_sms(client, authz())
     code = outbox.last_code(PHONE)
     wrong = "000000" if code != "000000" else "111111"
@@ -323,7 +322,7 @@ def test_the_code_step_shows_the_captcha_after_wrong_codes(client, user, authz, 
     assert signed_in(done)
 
 
-def test_the_code_step_says_when_the_number_is_locked(client, user, authz, outbox, known_captcha):
+def test_the_code_step_says_when_the_number_is_locked(client, user, authz, outbox):
     verify = _send_sms(client, authz())
     code = outbox.last_code(PHONE)
     wrong = "000000" if code != "000000" else "111111"

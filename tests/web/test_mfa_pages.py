@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
@@ -15,7 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.errors import IdpError
-from tests.helpers import create_user
+from tests.factories import users
 from tests.web.conftest import PASSWORD, PHONE, csrf_token, submit, text
 
 VERIFIER = "a-very-long-code-verifier-for-the-mfa-page-tests-0123456789"
@@ -71,22 +70,6 @@ def flask_session(app, client) -> dict:
 def post_form(client, url: str, page_html: str, data: dict | None = None, action: str | None = None):
     """POST the form whose action is ``action`` (default: the page itself) with its CSRF token."""
     return client.post(action or url, data={"csrf_token": csrf_token(page_html), **(data or {})})
-
-
-def totp_for(services, user) -> pyotp.TOTP:
-    """Enrol a ready TOTP factor for ``user``; returns the authenticator."""
-    from idp.context import RequestContext
-
-    ctx = RequestContext(ip="127.0.0.1")
-    setup = services.factors.start_totp(user.sub, ctx)
-    authenticator = pyotp.TOTP(setup.secret)
-    services.factors.confirm_totp(user.sub, authenticator.now(), ctx)
-    return authenticator
-
-
-def next_code(authenticator: pyotp.TOTP) -> str:
-    """A code of the next time step: the current one was spent confirming (each step once)."""
-    return authenticator.at(time.time() + 30)
 
 
 @pytest.fixture
@@ -192,10 +175,11 @@ def test_an_expired_or_used_state_token_shows_start_again(client, services, mfa_
     assert client.get("/mfa").status_code == 404  # nothing pending at all
 
 
-def test_a_token_past_its_lifetime_is_expired(client, services, mfa_app, user):
-    services.mfa.state_ttl = 1
+def test_a_token_past_its_lifetime_is_expired(client, services, mfa_app, user, clock):
     location = password_step(client, authorize(client, mfa_app.client_id)).headers["Location"]
-    time.sleep(1.1)
+    clock.advance(services.mfa.state_ttl - 1)
+    assert client.get(location).status_code == 302  # still good in its last second: on to the factor
+    clock.advance(1)
     response = client.get(location)
     assert response.status_code == 404
     assert "This sign-in has expired" in text(response)
@@ -214,7 +198,7 @@ def test_resend_has_a_cooldown_and_needs_csrf(client, mfa_app, user, outbox):
 
 def test_totp_and_recovery_codes_as_the_second_step(client, services, user):
     """The account client's policy is "optional": a person with a factor gets the second step."""
-    authenticator = totp_for(services, user)
+    authenticator = users.enrol_totp(services, user)
     codes = services.factors.new_recovery_codes(user.sub, _ctx())
     response = password_step(client, "/login")
     assert response.headers["Location"] == "/mfa"
@@ -233,7 +217,7 @@ def test_totp_and_recovery_codes_as_the_second_step(client, services, user):
     client.post("/logout", data={"csrf_token": csrf_token(text(client.get("/logout")))})
     password_step(client, "/login")
     html = text(client.get("/mfa/totp"))
-    done = post_form(client, "/mfa/totp", html, {"code": next_code(authenticator)})
+    done = post_form(client, "/mfa/totp", html, {"code": authenticator.now()})
     assert done.status_code == 302 and done.headers["Location"] == "/account"
     assert services.sessions.get(client.get_cookie("gh_sso").value).amr[-1] == "mfa"
 
@@ -272,7 +256,7 @@ def test_no_remember_box_when_the_application_does_not_allow_it(client, mfa_app,
 
 # -- enrolment during sign-in -------------------------------------------------------------
 def test_required_policy_without_a_factor_enrols_an_authenticator_app(client, services, mfa_app):
-    person = create_user(services, username="bob", password=PASSWORD)  # no phone: nothing usable
+    person = users.create(services, "bob", with_password=PASSWORD)  # no phone: nothing usable
     response = password_step(client, authorize(client, mfa_app.client_id), username="bob")
     assert response.headers["Location"].startswith("/mfa/enrol?authz=")
     html = text(client.get(response.headers["Location"]))
@@ -334,7 +318,7 @@ def test_account_page_turns_sms_and_email_codes_on_and_off(client, services, sig
 
 
 def test_sms_needs_a_verified_phone_but_an_authenticator_app_never_does(client, services, sources):
-    create_user(services, username="carol", password=PASSWORD, email="carol@example.com", email_verified=True)
+    users.create(services, "carol", with_password=PASSWORD, with_verified_email="carol@example.com")
     submit(client, "/login", {"username": "carol", "password": PASSWORD})
     page = text(client.get("/account"))
     assert "Add and verify a phone number first." in page and 'href="#phone-heading"' in page
@@ -373,7 +357,7 @@ def test_account_forms_refuse_a_missing_csrf_token(client, signed_in, url):
 def test_enrolment_forms_refuse_a_missing_csrf_token(client, services, make_app, url):
     """Posted by someone who must enrol (so no redirect hides the check)."""
     app_ = make_app(client_id="ENROL_APP", mfa="required")
-    create_user(services, username="dan", password=PASSWORD, email="dan@example.com", email_verified=True)
+    users.create(services, "dan", with_password=PASSWORD, with_verified_email="dan@example.com")
     location = password_step(client, authorize(client, app_.client_id), username="dan").headers["Location"]
     assert location.startswith("/mfa/enrol?")
     authz = parse_qs(urlsplit(location).query)["authz"][0]
@@ -384,10 +368,10 @@ def test_enrolment_forms_refuse_a_missing_csrf_token(client, services, make_app,
 
 @pytest.mark.parametrize("method", ["totp", "recovery"])
 def test_totp_and_recovery_forms_refuse_a_missing_csrf_token(client, services, user, method):
-    authenticator = totp_for(services, user)
+    authenticator = users.enrol_totp(services, user)
     codes = services.factors.new_recovery_codes(user.sub, _ctx())
     password_step(client, "/login")
-    code = next_code(authenticator) if method == "totp" else codes[0]
+    code = authenticator.now() if method == "totp" else codes[0]
     response = client.post(f"/mfa/{method}", data={"code": code})
     assert response.status_code == 400
     assert client.get_cookie("gh_sso") is None

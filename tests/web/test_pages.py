@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from idp.errors import store_unavailable
 from tests.web.conftest import PHONE, csrf_token, submit, text
 
 NEW_PHONE = "+8613700003333"
@@ -162,13 +161,9 @@ def test_consent_deny(client, services, signed_in, authz):
     assert services.authz.peek(authz_id).consent == "deny"
 
 
-def test_store_outage_is_a_503_page(client, services, monkeypatch, authz):
+def test_store_outage_is_a_503_page(own_redis, client, services, authz):
     authz_id = authz()
-
-    def down(*_args, **_kwargs):
-        raise store_unavailable("Redis")
-
-    monkeypatch.setattr(services.authz, "peek", down)
+    own_redis.stop()  # a real outage
     response = client.get(f"/login?authz={authz_id}", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 503
     assert response.mimetype == "text/html"
@@ -176,6 +171,8 @@ def test_store_outage_is_a_503_page(client, services, monkeypatch, authz):
 
 
 def test_raw_redis_error_in_a_view_is_a_503_page(client, services, monkeypatch, user, sources):
+    """The safety net under the services' own outage handling: a redis error that escapes a
+    service (the services turn a real outage into store.unavailable, so it is faked here)."""
     import redis
 
     def down(*_args, **_kwargs):
