@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from blueprints.errors import register_renderer
 from blueprints.web import json_body, request_context, services
 from idp.dialects import zitadel
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.models import Application, User
 from idp.oauth.bearer import AccessGrant, authenticate_bearer
 
@@ -32,7 +32,7 @@ def _client(grant: AccessGrant) -> Application:
     """The application the token was issued to: codes are sent and checked for it."""
     client = services().clients.by_client_id(grant.client_id)
     if client is None:
-        raise IdpError("bearer.invalid_token", Kind.UNAUTHENTICATED, "The access token's application is unknown.")
+        raise error("bearer.invalid_token", "The access token's application is unknown.")
     return client
 
 

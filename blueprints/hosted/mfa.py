@@ -31,7 +31,7 @@ from blueprints.hosted.errors import attach, describe
 from blueprints.hosted.forms import ActionForm, MfaCodeForm, RecoveryCodeForm, ResendForm, TotpConfirmForm
 from blueprints.web import services
 from idp.contacts import mask_target
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.factors import TotpSetup
 
 # URL name -> factor type (MfaFlow / FactorService), in the order offered
@@ -56,11 +56,11 @@ def current_challenge(page: Page) -> Challenge:
     """Raises mfa.invalid_state_token when no second step is pending (or it expired, was used)."""
     token = (session.get(MFA_KEY) or {}).get("token")
     if not token:
-        raise IdpError("mfa.invalid_state_token", Kind.NOT_FOUND, "no second step is pending")
+        raise error("mfa.invalid_state_token", "no second step is pending")
     state = services().mfa.peek(page.client, page.context(), token)
     user = services().users.by_sub(state.sub)
     if user is None:  # the account went away meanwhile
-        raise IdpError("mfa.invalid_state_token", Kind.NOT_FOUND, "no such user")
+        raise error("mfa.invalid_state_token", "no such user")
     ready = set(state.factors) | set(services().factors.ready_types(state.sub))
     masked = {"sms": mask_target("sms", user.phone_number) if user.phone_number else "",
               "email": mask_target("email", user.email) if user.email else ""}

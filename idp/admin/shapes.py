@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
+from pydantic_core import ErrorDetails
 
 from idp.admin.service import UserRecord
 from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
+from idp.dialects.common import parse_json
 from idp.errors import invalid
 from idp.models import Application, AuditEvent, AuthSource, Factor, User
 
@@ -96,17 +98,14 @@ class FactorIn(_Strict):
     type: Literal["otp_sms", "otp_email"]
 
 
+def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
+    """The admin API's message for a bad field: ``name: Field required``."""
+    return f"{field}: {problem['msg']}"
+
+
 def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> dict:
     """Validate a JSON body. Raises request.invalid naming the first bad field."""
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        parsed = model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise invalid("request.invalid", f"{field}: {first['msg']}") from exc
-    return parsed.model_dump(exclude_unset=partial)
+    return parse_json(model, payload, wording).model_dump(exclude_unset=partial)
 
 
 def render_auth_source(source: AuthSource) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from authlib.oauth2.base import OAuth2Error
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from idp.accounts.profile import CLAIMS
 from idp.accounts.proofs import ContactCode
@@ -143,14 +143,7 @@ class OtpSendRequest(BaseModel):
 
 def parse_otp_send(payload: object) -> OtpSendRequest:
     """Raises request.invalid with a message naming the problem."""
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        request = OtpSendRequest.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise invalid("request.invalid", f"Invalid '{field}': {first['msg']}.") from exc
+    request = parse_json(OtpSendRequest, payload)
     if bool(request.phone_number) == bool(request.email):
         raise invalid("request.invalid", "Exactly one of 'phone_number' and 'email' is required.")
     return request

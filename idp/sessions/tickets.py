@@ -11,7 +11,7 @@ import redis
 
 from idp.accounts.users import UserService
 from idp.crypto import hash_secret, new_token
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.models import User
 from idp.sessions.store import SsoSessionStore
 from idp.store import Keys, guarded
@@ -42,7 +42,7 @@ class SsoTickets:
         """Raises sso.invalid_session_token for an unknown or ended session."""
         session = self.sessions.get(session_token)
         if session is None:
-            raise IdpError("sso.invalid_session_token", Kind.NOT_FOUND, "unknown or ended session_token")
+            raise error("sso.invalid_session_token")
         ticket = new_token(32)
         record = {"sub": session.sub, "client_id": client_id, "session_id": session.id}
         self.redis.set(self.key(ticket), json.dumps(record), ex=self.ttl)
@@ -69,4 +69,4 @@ class SsoTickets:
 
 
 def _invalid_ticket() -> IdpError:
-    return IdpError("sso.invalid_ticket", Kind.NOT_FOUND, "unknown, used or expired sso_ticket")
+    return error("sso.invalid_ticket")
