@@ -10,17 +10,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import ErrorDetails
 
+from idp.accounts.profile import CLAIMS
 from idp.admin.service import UserRecord
 from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
-from idp.dialects.common import parse_json
+from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import invalid
 from idp.models import Application, AuditEvent, AuthSource, Factor, User
 
 # The standard profile claims a user may carry besides ``name`` and ``locale`` (OpenID Connect
 # Core 1.0, 5.1). Their rules (URLs, dates, IANA time zones) are the accounts service's: the
 # admin API passes them through and renders them.
-PROFILE_CLAIMS = ("given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website",
-                  "gender", "birthdate", "zoneinfo")
+PROFILE_CLAIMS = CLAIMS
 
 
 class _Strict(BaseModel):
@@ -52,19 +52,8 @@ class ApplicationIn(_Strict):
     first_party: bool = True
 
 
-class _ProfileClaims(_Strict):
+class _ProfileClaims(_Strict, ProfileClaims):
     """``PROFILE_CLAIMS``: strings or null; what a valid one is, the accounts service says."""
-
-    given_name: str | None = None
-    family_name: str | None = None
-    middle_name: str | None = None
-    nickname: str | None = None
-    profile: str | None = None
-    picture: str | None = None
-    website: str | None = None
-    gender: str | None = None
-    birthdate: str | None = None
-    zoneinfo: str | None = None
 
 
 class UserIn(_ProfileClaims):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from idp.accounts.profile import CLAIMS
 from idp.accounts.proofs import ContactCode
-from idp.dialects.common import parse_json
+from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import IdpError, Kind, invalid
 from idp.models import User
 from idp.oauth.bearer import claims_for
@@ -286,7 +286,7 @@ class ChangePasswordRequest(BaseModel):
     new_password: str
 
 
-class UserinfoUpdateRequest(_Contacts):
+class UserinfoUpdateRequest(_Contacts, ProfileClaims):
     """``PATCH /userinfo``: profile attributes, and contacts with ``usage=update_userinfo`` codes.
 
     Unknown attributes are refused (the vendor answers an error for them too) rather than
@@ -301,16 +301,6 @@ class UserinfoUpdateRequest(_Contacts):
     name: str | None = None
     locale: str | None = None
     username: str | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    middle_name: str | None = None
-    nickname: str | None = None
-    profile: str | None = None
-    picture: str | None = None
-    website: str | None = None
-    gender: str | None = None
-    birthdate: str | None = None
-    zoneinfo: str | None = None
 
     @property
     def attributes(self) -> dict:

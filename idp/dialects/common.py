@@ -1,4 +1,5 @@
-"""What the JSON faces share: reading a pydantic request model from a JSON body.
+"""What the JSON faces share: reading a pydantic request model from a JSON body, and the
+profile claims as request fields.
 
 Every face reads bodies the same way and names the first bad field; only the wording of that
 message is the face's own (``Wording``).
@@ -18,6 +19,23 @@ M = TypeVar("M", bound=BaseModel)
 
 # (model, dotted name of the bad field, pydantic's first error) -> the message of request.invalid
 Wording = Callable[[type[BaseModel], str, ErrorDetails], str]
+
+
+class ProfileClaims(BaseModel):
+    """The standard claims beyond ``name`` and ``locale`` (OpenID Connect Core 1.0, 5.1) as
+    request fields, for the faces that change a profile: text or null. What a valid value is,
+    the profile rule says (``idp.accounts.profile``)."""
+
+    given_name: str | None = None
+    family_name: str | None = None
+    middle_name: str | None = None
+    nickname: str | None = None
+    profile: str | None = None
+    picture: str | None = None
+    website: str | None = None
+    gender: str | None = None
+    birthdate: str | None = None
+    zoneinfo: str | None = None
 
 
 def oauth_wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
