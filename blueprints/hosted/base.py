@@ -23,6 +23,8 @@ from idp.otp.service import SendResult
 
 bp = Blueprint("hosted", __name__)
 
+# the URL part naming a channel a code goes to (sign-in, sign-up, reset, contacts, factors)
+CHANNEL = f"<any({', '.join(CHANNELS)}):channel>"
 LOCALES = ("en", "zh_Hans")
 HTML_LANG = {"en": "en", "zh_Hans": "zh-Hans"}
 METHOD_NAMES = {"password": "password", "sms_otp": "sms", "email_otp": "email"}

@@ -18,6 +18,7 @@ from flask import abort, flash, redirect, request, session
 from flask_babel import gettext
 
 from blueprints.hosted.base import (
+    CHANNEL,
     MFA_KEY,
     Page,
     bp,
@@ -37,7 +38,6 @@ from idp.factors import TotpSetup
 # URL name -> factor type (MfaFlow / FactorService), in the order offered
 METHODS = {"totp": "totp", "sms": "otp_sms", "email": "otp_email", "recovery": "recovery_code"}
 METHOD = "<any(totp, sms, email, recovery):method>"
-CHANNEL = "<any(sms, email):channel>"
 
 
 @dataclass
