@@ -136,5 +136,4 @@ def list_audit_events():
     if page.next_before_id is not None:
         args = {**request.args.to_dict(), "before_id": page.next_before_id}
         response.headers["Link"] = f'<{url_for(".list_audit_events", **args)}>; rel="next"'
-    response.headers["Cache-Control"] = "no-store"
     return response

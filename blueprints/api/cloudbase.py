@@ -35,7 +35,6 @@ def _request_id() -> None:
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id") or cloudbase.request_id(None)
-    response.headers["Cache-Control"] = "no-store"  # tokens and personal data (RFC 9111)
     return response
 
 

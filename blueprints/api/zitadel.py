@@ -37,15 +37,9 @@ def _client(grant: AccessGrant) -> Application:
 
 
 def _details(sub: str):
-    """``{"details": ...}`` of the user after the change; never cached (RFC 9111 no-store)."""
+    """``{"details": ...}`` of the user after the change."""
     svc = services()
-    return _private(zitadel.render_details(svc.users.by_sub(sub), svc.settings.issuer))
-
-
-def _private(body: dict):
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return jsonify(zitadel.render_details(svc.users.by_sub(sub), svc.settings.issuer))
 
 
 # -- auth factors ------------------------------------------------------------------------------
@@ -53,7 +47,7 @@ def _private(body: dict):
 def list_factors():
     grant, user = _caller()
     factors = services().factors.list(grant.sub)
-    return _private(zitadel.render_factors(user, factors, services().settings.issuer))
+    return jsonify(zitadel.render_factors(user, factors, services().settings.issuer))
 
 
 @bp.post("/auth_factors/<any(otp_sms, otp_email):factor>")
@@ -76,7 +70,7 @@ def add_totp():
     grant, user = _caller()
     zitadel.parse(zitadel.EmptyRequest, json_body())
     setup = services().factors.start_totp(grant.sub, request_context(grant.client_id))
-    return _private(zitadel.render_totp_setup(user, setup, services().settings.issuer))
+    return jsonify(zitadel.render_totp_setup(user, setup, services().settings.issuer))
 
 
 @bp.post("/auth_factors/otp/_verify")
@@ -99,7 +93,7 @@ def remove_totp():
 def get_phone():
     grant, _ = _caller()
     state = services().phones.phone(grant.sub)
-    return _private(zitadel.render_phone(state.phone, state.verified, state.user, services().settings.issuer))
+    return jsonify(zitadel.render_phone(state.phone, state.verified, state.user, services().settings.issuer))
 
 
 @bp.put("/phone")
