@@ -127,7 +127,7 @@ BY_KIND: dict[Kind, Any] = {
     Kind.UNAVAILABLE: UNAVAILABLE,
 }
 BAD_REQUEST = WholePage(_l("Bad request"), _l("Something in this request was not right. Please go back and try again."))
-HTTP_PAGES = {
+HTTP_PAGES: dict[int, WholePage] = {
     400: BAD_REQUEST,
     403: WholePage(_l("Not allowed"), _l("You are not allowed to open this page.")),
     404: WholePage(_l("Page not found"), _l("There is no page at this address.")),
@@ -202,5 +202,5 @@ for _outage in (redis.RedisError, OperationalError, InterfaceError):
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     status = exc.code or 500
-    title, message = HTTP_PAGES.get(status, HTTP_PAGES[400])
-    return error_page(status, title, message)
+    page = HTTP_PAGES.get(status, BAD_REQUEST)
+    return error_page(status, page.title, page.message)
