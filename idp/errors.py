@@ -65,7 +65,7 @@ class Area:
     codes: Mapping[str, Declared]
 
 
-
+# every code the domain raises, by area: what the area is, then each code's kind and default message
 AREAS: dict[str, Area] = {
     "request": Area("The shape of a call, before any rule: a body, parameter or header a face could not read.", {
         "request.invalid": Declared(Kind.INVALID_INPUT, "the request is not valid"),

@@ -90,8 +90,7 @@ class FactorService:
             user = _user(session, sub)
             if not _usable(user, factor_type):
                 what = "phone number" if factor_type == "otp_sms" else "email address"
-                raise error("factor.contact_not_verified",
-                               f"a verified {what} is needed first")
+                raise error("factor.contact_not_verified", f"a verified {what} is needed first")
             if _factor(session, sub, factor_type) is not None:
                 raise factor_exists()
             factor = Factor(sub=sub, type=factor_type, state="ready")

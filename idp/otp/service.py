@@ -66,7 +66,6 @@ return 'ok'
 """
 
 
-
 def _refusal(outcome: str) -> IdpError:
     """The error of a check the script refused, by its outcome."""
     match outcome:
@@ -143,8 +142,7 @@ class OtpService:
             return CodePolicy("", DEFAULT_CODE_LENGTH, DEFAULT_CODE_TTL)
         source: AuthSource | None = next((s for s in client.auth_sources if s.id == auth_source_id), None)
         if source is None or source.kind != channel:
-            raise error("otp.invalid_auth_source",
-                           "auth source and application not associated")
+            raise error("otp.invalid_auth_source")
         return CodePolicy(source.id, source.code_length, source.code_ttl)
 
     # -- send -------------------------------------------------------------------------
@@ -187,8 +185,7 @@ class OtpService:
             self.limiter.refund(rules)
             audit.write(self.db, "otp.send", ctx, result="failure", client_id=client.client_id, channel=channel,
                         usage=usage, reason=str(exc))
-            raise error("otp.delivery_failed",
-                           "Failed to send OTP. Please try again later.") from exc
+            raise error("otp.delivery_failed") from exc
         except BaseException:
             self.limiter.refund(rules)
             raise

@@ -201,7 +201,7 @@ def well_formed(status: int, headers: dict) -> None:
 
 
 @pytest.mark.parametrize("exc", every_error(), ids=lambda exc: exc.code)
-def test_ciam(exc):
+def test_every_code_renders_on_ciam(exc):
     renderers = [ciam.render_error, *(ciam.render_operation_error(op) for op in ciam.OPERATION_ERRORS)]
     for render in renderers:
         status, body, headers = render(exc)
@@ -214,7 +214,7 @@ def test_ciam(exc):
 
 
 @pytest.mark.parametrize("exc", every_error(), ids=lambda exc: exc.code)
-def test_cloudbase(exc):
+def test_every_code_renders_on_cloudbase(exc):
     status, body, headers = cloudbase.render_error(exc)
     well_formed(status, headers)
     assert list(body) == ["error", "error_code", "error_description"]
@@ -222,7 +222,7 @@ def test_cloudbase(exc):
 
 
 @pytest.mark.parametrize("exc", every_error(), ids=lambda exc: exc.code)
-def test_zitadel(exc):
+def test_every_code_renders_on_zitadel(exc):
     status, body, headers = zitadel.render_error(exc)
     well_formed(status, headers)
     assert list(body) == ["code", "message", "details"]
@@ -232,7 +232,7 @@ def test_zitadel(exc):
 
 @pytest.mark.parametrize("exc", every_error(), ids=lambda exc: exc.code)
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_oneaccess(exc, lang):
+def test_every_code_renders_on_oneaccess(exc, lang):
     status, body, headers = oneaccess.render_error(exc, lang)
     well_formed(status, headers)
     assert list(body) in (["error_code", "error_msg"], ["status", "error_code", "error_msg"])
@@ -241,7 +241,7 @@ def test_oneaccess(exc, lang):
 
 
 @pytest.mark.parametrize("exc", every_error(), ids=lambda exc: exc.code)
-def test_neutral_oauth(exc):
+def test_every_code_renders_on_the_neutral_oauth_mapping(exc):
     status, body, headers = oauth.render_error(exc)
     well_formed(status, headers)
     assert set(body) <= {"error", "error_description"} and body["error"] in OAUTH_ERRORS
@@ -250,7 +250,7 @@ def test_neutral_oauth(exc):
 
 
 @pytest.mark.parametrize("exc", every_error(), ids=lambda exc: exc.code)
-def test_generic_json_and_admin(exc):
+def test_every_code_renders_on_the_generic_json_and_admin_api(exc):
     status, body, headers = generic_face.generic(exc)
     well_formed(status, headers)
     assert (status, body) == (generic_face.STATUS[exc.kind], {"error": exc.code, "message": exc.message})
@@ -260,7 +260,7 @@ def test_generic_json_and_admin(exc):
         assert admin_headers["WWW-Authenticate"].startswith(admin_face.REALM)
 
 
-def test_hosted_pages(app):
+def test_every_code_renders_on_the_hosted_pages(app):
     """On a form, a field's message or the form's; otherwise the error page, with a title."""
 
     class Form:
