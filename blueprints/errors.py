@@ -55,7 +55,6 @@ def render(exc: IdpError):
     response = jsonify(body)
     response.status_code = status
     response.headers.update(headers)
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -83,11 +83,6 @@ class GatehouseServer(AuthorizationServer):
         oauth_request.uri = uri
         return oauth_request
 
-    def handle_response(self, status_code, payload, headers):
-        response = super().handle_response(status_code, payload, headers)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
 
 def init_app(app: Flask, svc: Services) -> None:
     server = GatehouseServer(svc)
@@ -109,10 +104,15 @@ def _server() -> GatehouseServer:
     return current_app.extensions["gatehouse.oauth"]
 
 
+# the two answers that say how long they may be cached (every other answer is no-store,
+# blueprints/web.py): public metadata, for five minutes
+PUBLIC_METADATA = "public, max-age=300"
+
+
 @bp.get("/.well-known/openid-configuration")
 def discovery():
     issuer = services().settings.issuer
-    return jsonify({
+    response = jsonify({
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
         "token_endpoint": f"{issuer}/oauth2/token",
@@ -140,12 +140,14 @@ def discovery():
         "authorization_response_iss_parameter_supported": True,
         "claims_supported": CLAIMS_SUPPORTED,
     })
+    response.headers["Cache-Control"] = PUBLIC_METADATA
+    return response
 
 
 @bp.get("/oauth2/jwks")
 def jwks():
     response = jsonify(services().keys.jwks())
-    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Cache-Control"] = PUBLIC_METADATA
     return response
 
 
@@ -183,19 +185,13 @@ def _to_client(outcome: ToClient):
     params = [*outcome.params, ("iss", services().settings.issuer)]
     if outcome.response_mode == "form_post" and urlsplit(outcome.redirect_uri).scheme in ("http", "https"):
         # OAuth 2.0 Form Post Response Mode: a page that POSTs the parameters to the client
-        response = make_response(render_template("oauth/form_post.html", action=outcome.redirect_uri,
-                                                     params=params))
-    else:
-        response = redirect(add_params_to_uri(outcome.redirect_uri, params))
-    response.headers["Cache-Control"] = "no-store"  # the code must not be cached anywhere
-    return response
+        return make_response(render_template("oauth/form_post.html", action=outcome.redirect_uri, params=params))
+    # no-store, as every answer (blueprints/web.py): the code must not be cached anywhere
+    return redirect(add_params_to_uri(outcome.redirect_uri, params))
 
 
 def _error_page(error: str, description: str | None = None, status: int = 400):
-    response = make_response(render_template("oauth/error.html", error=error, description=description))
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return make_response(render_template("oauth/error.html", error=error, description=description), status)
 
 
 @bp.post("/oauth2/token")
@@ -263,5 +259,4 @@ def userinfo():
         response = jsonify({"error": exc.error, "error_description": exc.description})
         response.status_code = exc.status
         response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
-        response.headers["Cache-Control"] = "no-store"
         return response

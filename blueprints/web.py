@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 
 from idp.context import RequestContext
 from idp.services import Services
 from idp.sessions import SsoSession
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(cache_policy)
+
+
+def cache_policy(response: Response) -> Response:
+    """One rule for every answer: ``no-store`` (RFC 9111 5.2.2.5) unless its view said how long
+    it may be cached (the discovery document and JWKS; static files). Tokens, codes, CSRF
+    tokens and personal data never wait in a cache, and no view has to remember it."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def services() -> Services:

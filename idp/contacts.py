@@ -17,13 +17,13 @@ def normalise_phone(raw: str, default_region: str) -> str:
     Raises ``contact.malformed_phone``.
     """
     if not raw or len(raw) > 32 or any(char.isalpha() for char in raw):
-        raise invalid("contact.malformed_phone", "malformed phone number")
+        raise invalid("contact.malformed_phone")
     try:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise invalid("contact.malformed_phone", "malformed phone number") from exc
+        raise invalid("contact.malformed_phone") from exc
     if not phonenumbers.is_valid_number(number):
-        raise invalid("contact.malformed_phone", "malformed phone number")
+        raise invalid("contact.malformed_phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -43,17 +43,17 @@ def normalise_email(raw: str, blocklist: tuple[str, ...]) -> str:
     Syntax only (no DNS lookups: they are slow and leak which addresses we are asked about).
     """
     if not raw or len(raw) > 320:
-        raise invalid("contact.malformed_email", "malformed email address")
+        raise invalid("contact.malformed_email")
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise invalid("contact.malformed_email", "malformed email address") from exc
+        raise invalid("contact.malformed_email") from exc
     # Lower-cased like Keycloak and Auth0 do: people type their address in any case, and one
     # mailbox must be one identity and one rate-limit subject.
     email = result.normalized.lower()
     domain = email.rsplit("@", 1)[1].lower()
     if any(domain == blocked or domain.endswith("." + blocked) for blocked in blocklist):
-        raise invalid("contact.blocked_email", "email address is not accepted")
+        raise invalid("contact.blocked_email")
     return email
 
 

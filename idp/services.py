@@ -101,7 +101,7 @@ class Services:
             revocations=revocations,
             refresh_tokens=refresh_tokens,
             sessions=sessions,
-            sso_tickets=SsoTickets(redis_client, sessions, users),
+            sso_tickets=SsoTickets(redis_client, sessions, db),
             authz=AuthorizationService(settings, db, redis_client, sessions, mfa.second_factor_expected, clock),
             self_service=self_service,
             phones=PhoneChanges(db, redis_client, otp, self_service),

@@ -19,13 +19,20 @@ from idp.errors import IdpError
 bp = Blueprint("admin", __name__)
 
 
+REALM = 'Bearer realm="gatehouse-admin"'
+# domain code -> WWW-Authenticate: RFC 6750 3, a 401 names the scheme the client must use, and
+# 3.1, a 403 for a missing scope names the scope; the body is the generic one (code, message)
+CHALLENGES = {
+    "admin.unauthenticated": REALM,
+    "admin.insufficient_scope": f'{REALM}, error="insufficient_scope", scope="{admin.ADMIN_SCOPE}"',
+}
+
+
 def render_error(exc: IdpError) -> tuple[int, dict, dict]:
     status, body, headers = generic(exc)
-    if status == 401:  # RFC 6750 3: a 401 names the scheme the client must use
-        headers = {**headers, "WWW-Authenticate": 'Bearer realm="gatehouse-admin"'}
-    elif exc.code == "admin.insufficient_scope":  # RFC 6750 3.1: and the scope it lacks
-        headers = {**headers, "WWW-Authenticate":
-                   f'Bearer realm="gatehouse-admin", error="insufficient_scope", scope="{admin.ADMIN_SCOPE}"'}
+    challenge = CHALLENGES.get(exc.code) or (REALM if status == 401 else None)
+    if challenge:
+        headers = {**headers, "WWW-Authenticate": challenge}
     return status, body, headers
 
 
@@ -129,5 +136,4 @@ def list_audit_events():
     if page.next_before_id is not None:
         args = {**request.args.to_dict(), "before_id": page.next_before_id}
         response.headers["Link"] = f'<{url_for(".list_audit_events", **args)}>; rel="next"'
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -21,13 +21,6 @@ for _operation in ciam.OPERATION_ERRORS:
     register_renderer(f"ciam.{_operation}", ciam.render_operation_error(_operation))
 
 
-def _private(body: dict):
-    """Answers about a person are never cached (RFC 9111 ``no-store``)."""
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.post("/otp/send")
 def otp_send():
     svc = services()
@@ -47,7 +40,7 @@ def signup():
     client = svc.clients.authenticate_basic(request.headers)
     command = ciam.parse(ciam.SignupRequest, json_body()).command()
     done = svc.signup.sign_up(client, request_context(client.client_id), **command)
-    return _private(ciam.render_new_user(done.user))
+    return jsonify(ciam.render_new_user(done.user))
 
 
 @bp.post("/reset_user_password")
@@ -56,7 +49,7 @@ def reset_user_password():
     client = svc.clients.authenticate_basic(request.headers)
     command = ciam.parse(ciam.ResetPasswordRequest, json_body()).command()
     svc.self_service.reset_password(client, request_context(client.client_id), **command)
-    return _private({})  # the vendor answers a bare 200 OK
+    return jsonify({})  # the vendor answers a bare 200 OK
 
 
 @bp.post("/change_user_password")
@@ -66,7 +59,7 @@ def change_user_password():
     body = ciam.parse(ciam.ChangePasswordRequest, json_body())
     svc.self_service.change_password(grant.sub, request_context(grant.client_id),
                                      old_password=body.old_password, new_password=body.new_password)
-    return _private({})  # the vendor answers a bare 200 OK
+    return jsonify({})  # the vendor answers a bare 200 OK
 
 
 @bp.patch("/userinfo", endpoint="update_userinfo")
@@ -77,4 +70,4 @@ def update_userinfo():
     user = svc.self_service.update_userinfo(svc.clients.by_client_id(grant.client_id), grant.sub,
                                             request_context(grant.client_id), profile=body.attributes,
                                             contacts=body.proofs())
-    return _private(ciam.render_userinfo(user, grant.scopes))
+    return jsonify(ciam.render_userinfo(user, grant.scopes))

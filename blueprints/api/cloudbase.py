@@ -15,7 +15,7 @@ from blueprints.oauth import JsonBodyRequest
 from blueprints.web import json_body, request_context, services
 from idp.context import RequestContext
 from idp.dialects import cloudbase
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
 from idp.guard.captcha import PASS_TTL
@@ -35,7 +35,6 @@ def _request_id() -> None:
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id") or cloudbase.request_id(None)
-    response.headers["Cache-Control"] = "no-store"  # tokens and personal data (RFC 9111)
     return response
 
 
@@ -144,7 +143,7 @@ def user_me():
     grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
     user = svc.users.by_sub(grant.sub)
     if user is None:
-        raise IdpError("bearer.invalid_token", Kind.UNAUTHENTICATED, "The access token's user is unknown.")
+        raise error("bearer.invalid_token", "The access token's user is unknown.")
     svc.users.ensure_active(user)
     return _reply(cloudbase.render_user(user))
 

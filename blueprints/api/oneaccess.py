@@ -29,12 +29,6 @@ def _sdk_headers() -> None:
     g.sdk = oneaccess.parse_headers(request.headers)
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"  # tokens and personal data (RFC 9111)
-    return response
-
-
 def _reply(body: dict) -> Response:
     """JSON in the order the vendor documents it (``flask.jsonify`` sorts the keys)."""
     return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype="application/json")

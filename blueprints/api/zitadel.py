@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, request
 from blueprints.errors import register_renderer
 from blueprints.web import json_body, request_context, services
 from idp.dialects import zitadel
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.models import Application, User
 from idp.oauth.bearer import AccessGrant, authenticate_bearer
 
@@ -35,20 +35,14 @@ def _client(grant: AccessGrant) -> Application:
     """The application the token was issued to: codes are sent and checked for it."""
     client = services().clients.by_client_id(grant.client_id)
     if client is None:
-        raise IdpError("bearer.invalid_token", Kind.UNAUTHENTICATED, "The access token's application is unknown.")
+        raise error("bearer.invalid_token", "The access token's application is unknown.")
     return client
 
 
 def _details(sub: str):
-    """``{"details": ...}`` of the user after the change; never cached (RFC 9111 no-store)."""
+    """``{"details": ...}`` of the user after the change."""
     svc = services()
-    return _private(zitadel.render_details(svc.users.by_sub(sub), svc.settings.issuer))
-
-
-def _private(body: dict):
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return jsonify(zitadel.render_details(svc.users.by_sub(sub), svc.settings.issuer))
 
 
 # -- auth factors ------------------------------------------------------------------------------
@@ -56,7 +50,7 @@ def _private(body: dict):
 def list_factors():
     grant, user = _caller()
     factors = services().factors.list(grant.sub)
-    return _private(zitadel.render_factors(user, factors, services().settings.issuer))
+    return jsonify(zitadel.render_factors(user, factors, services().settings.issuer))
 
 
 @bp.post("/auth_factors/<any(otp_sms, otp_email):factor>")
@@ -79,7 +73,7 @@ def add_totp():
     grant, user = _caller()
     zitadel.parse(zitadel.EmptyRequest, json_body())
     setup = services().factors.start_totp(grant.sub, request_context(grant.client_id))
-    return _private(zitadel.render_totp_setup(user, setup, services().settings.issuer))
+    return jsonify(zitadel.render_totp_setup(user, setup, services().settings.issuer))
 
 
 @bp.post("/auth_factors/otp/_verify")
@@ -102,7 +96,7 @@ def remove_totp():
 def get_phone():
     grant, _ = _caller()
     state = services().phones.phone(grant.sub)
-    return _private(zitadel.render_phone(state.phone, state.verified, state.user, services().settings.issuer))
+    return jsonify(zitadel.render_phone(state.phone, state.verified, state.user, services().settings.issuer))
 
 
 @bp.put("/phone")

@@ -35,9 +35,6 @@ def security_headers(response):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.blueprint == "hosted":
-        # pages carry CSRF tokens and personal data: never from a shared cache
-        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

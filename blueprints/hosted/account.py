@@ -12,6 +12,7 @@ from flask import flash, redirect
 from flask_babel import lazy_gettext as _l
 
 from blueprints.hosted.base import (
+    CHANNEL,
     bp,
     code_page,
     forget_code,
@@ -19,9 +20,9 @@ from blueprints.hosted.base import (
     pending_code,
     resolve_page,
     respond,
-    send_code,
     signed_in_user,
 )
+from blueprints.hosted.codes import ask_for_code
 from blueprints.hosted.errors import attach
 from blueprints.hosted.forms import (
     ActionForm,
@@ -33,8 +34,6 @@ from blueprints.hosted.forms import (
 )
 from blueprints.web import clear_sso_cookie, services
 from idp.errors import IdpError
-
-CHANNEL = "<any(sms, email):channel>"
 
 
 def login_required(view):
@@ -111,14 +110,9 @@ def account_password(sso, user):
 @bp.post(f"/account/contact/{CHANNEL}")
 @login_required
 def account_contact(sso, user, channel: str):
-    form, status = target_form(channel), 400
-    if form.validate_on_submit():
-        try:
-            send_code("update_userinfo", resolve_page(), channel, form.target.data)
-            return redirect(page_url("hosted.account_contact_verify", channel=channel))
-        except IdpError as exc:
-            status = attach(form, exc)
-    return account_page(user, status, **{"phone_form" if channel == "sms" else "email_form": form})
+    form = target_form(channel)
+    sent, status = ask_for_code("update_userinfo", resolve_page(), channel, form)
+    return sent or account_page(user, status or 400, **{"phone_form" if channel == "sms" else "email_form": form})
 
 
 @bp.route(f"/account/contact/{CHANNEL}/verify", methods=["GET", "POST"])

@@ -15,7 +15,7 @@ from flask import abort, flash, redirect
 from flask_babel import lazy_gettext as _l
 
 from blueprints.hosted.account import login_required
-from blueprints.hosted.base import bp, page_url, resolve_page, respond
+from blueprints.hosted.base import CHANNEL, bp, page_url, resolve_page, respond
 from blueprints.hosted.errors import attach, describe
 from blueprints.hosted.forms import ActionForm, TotpConfirmForm
 from blueprints.hosted.mfa import totp_page
@@ -23,7 +23,6 @@ from blueprints.web import services
 from idp.context import RequestContext
 from idp.errors import IdpError
 
-CHANNEL = "<any(sms, email):channel>"
 FACTOR_TYPES = {"sms": "otp_sms", "email": "otp_email", "totp": "totp"}
 TURNED_ON = {"sms": _l("Codes by SMS are turned on."), "email": _l("Codes by email are turned on.")}
 TURNED_OFF = _l("This way of verifying was turned off.")

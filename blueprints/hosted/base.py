@@ -14,7 +14,7 @@ from flask_babel import get_locale
 
 from blueprints.web import SESSION_COOKIE, current_sso_session, request_context, services, set_sso_cookie
 from idp.context import RequestContext
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.flows.login import CHANNELS, Completed
 from idp.flows.mfa import NeedsFactor
 from idp.models import Application
@@ -23,6 +23,8 @@ from idp.otp.service import SendResult
 
 bp = Blueprint("hosted", __name__)
 
+# the URL part naming a channel a code goes to (sign-in, sign-up, reset, contacts, factors)
+CHANNEL = f"<any({', '.join(CHANNELS)}):channel>"
 LOCALES = ("en", "zh_Hans")
 HTML_LANG = {"en": "en", "zh_Hans": "zh-Hans"}
 METHOD_NAMES = {"password": "password", "sms_otp": "sms", "email_otp": "email"}
@@ -112,7 +114,7 @@ def resolve_page() -> Page:
     pending = pending_request(authz_id)
     client = services().clients.by_client_id(pending.client_id) if pending else None
     if pending is None or client is None:
-        raise IdpError("authz.expired", Kind.NOT_FOUND, "the sign-in request has expired")
+        raise error("authz.expired", "the sign-in request has expired")
     return Page(client, authz_id, pending)
 
 

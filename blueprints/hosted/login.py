@@ -18,6 +18,7 @@ from flask_babel import gettext
 from flask_wtf import FlaskForm
 
 from blueprints.hosted.base import (
+    CHANNEL,
     VERIFY_ENDPOINT,
     bp,
     code_page,
@@ -28,6 +29,7 @@ from blueprints.hosted.base import (
     respond,
     send_code,
 )
+from blueprints.hosted.codes import ask_for_code
 from blueprints.hosted.errors import attach, describe
 from blueprints.hosted.forms import LoginCodeForm, LogoutForm, PasswordLoginForm, ResendForm, target_form
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
@@ -35,8 +37,6 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.guard.bruteforce import captcha_required, locked
 from idp.guard.captcha import CaptchaChallenge
-
-CHANNEL = "<any(sms, email):channel>"
 
 
 def hint_for(field: str, hint: str) -> dict:
@@ -153,17 +153,12 @@ def login():
 
 @bp.route(f"/login/{CHANNEL}", methods=["GET", "POST"])
 def login_code(channel: str):
-    page, status = resolve_page(), None
+    page = resolve_page()
     if request.method == "GET" and channel not in page.methods:
         return redirect(page.url("hosted.login"))
     form = target_form(channel, data=hint_for("phone_number" if channel == "sms" else "email", page.login_hint))
-    if form.validate_on_submit():
-        try:
-            send_code("login", page, channel, form.target.data)
-            return redirect(page.url("hosted.login_verify", channel=channel))
-        except IdpError as exc:
-            status = attach(form, exc)
-    return respond("hosted/login_code.html", page, form, status, method=channel, channel=channel)
+    sent, status = ask_for_code("login", page, channel, form)
+    return sent or respond("hosted/login_code.html", page, form, status, method=channel, channel=channel)
 
 
 @bp.route(f"/login/{CHANNEL}/verify", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from flask import abort, flash, redirect, request, session
 from flask_babel import gettext
 
 from blueprints.hosted.base import (
+    CHANNEL,
     MFA_KEY,
     Page,
     bp,
@@ -30,13 +31,12 @@ from blueprints.hosted.errors import attach, describe
 from blueprints.hosted.forms import ActionForm, MfaCodeForm, RecoveryCodeForm, ResendForm, TotpConfirmForm
 from blueprints.web import services
 from idp.contacts import mask_target
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.factors import TotpSetup
 
 # URL name -> factor type (MfaFlow / FactorService), in the order offered
 METHODS = {"totp": "totp", "sms": "otp_sms", "email": "otp_email", "recovery": "recovery_code"}
 METHOD = "<any(totp, sms, email, recovery):method>"
-CHANNEL = "<any(sms, email):channel>"
 
 
 @dataclass
@@ -55,11 +55,11 @@ def current_challenge(page: Page) -> Challenge:
     """Raises mfa.invalid_state_token when no second step is pending (or it expired, was used)."""
     token = (session.get(MFA_KEY) or {}).get("token")
     if not token:
-        raise IdpError("mfa.invalid_state_token", Kind.NOT_FOUND, "no second step is pending")
+        raise error("mfa.invalid_state_token", "no second step is pending")
     state = services().mfa.peek(page.client, page.context(), token)
     user = services().users.by_sub(state.sub)
     if user is None:  # the account went away meanwhile
-        raise IdpError("mfa.invalid_state_token", Kind.NOT_FOUND, "no such user")
+        raise error("mfa.invalid_state_token", "no such user")
     ready = set(state.factors) | set(services().factors.ready_types(state.sub))
     masked = {"sms": mask_target("sms", user.phone_number) if user.phone_number else "",
               "email": mask_target("email", user.email) if user.email else ""}

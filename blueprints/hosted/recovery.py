@@ -8,51 +8,30 @@ from __future__ import annotations
 
 from flask import redirect
 
-from blueprints.hosted.base import bp, code_page, forget_code, pending_code, resolve_page, respond, send_code
-from blueprints.hosted.errors import attach
-from blueprints.hosted.forms import ResetForm, target_form
+from blueprints.hosted.base import CHANNEL, Page, bp, forget_code, resolve_page, respond
+from blueprints.hosted.codes import CodeFlow
+from blueprints.hosted.forms import ResetForm
 from blueprints.web import clear_sso_cookie, services
 from idp.accounts.proofs import ContactCode
-from idp.errors import IdpError
 
-CHANNEL = "<any(sms, email):channel>"
+RESET = CodeFlow("reset_password", "hosted.forgot", "hosted/forgot.html", "hosted/reset.html")
 
 
 @bp.route("/forgot", methods=["GET"])
 @bp.route(f"/forgot/{CHANNEL}", methods=["GET", "POST"])
 def forgot(channel: str | None = None):
-    page, status = resolve_page(), None
-    if channel is None or channel not in page.channels:
-        if not page.channels:
-            return respond("hosted/forgot.html", page, None, channel=None)
-        return redirect(page.url("hosted.forgot", channel=page.channels[0]))
-    form = target_form(channel)
-    if form.validate_on_submit():
-        try:
-            send_code("reset_password", page, channel, form.target.data)
-            return redirect(page.url("hosted.reset", channel=channel))
-        except IdpError as exc:
-            status = attach(form, exc)
-    return respond("hosted/forgot.html", page, form, status, channel=channel)
+    return RESET.choose(channel)
 
 
 @bp.route(f"/forgot/{CHANNEL}/reset", methods=["GET", "POST"])
 def reset(channel: str):
-    page, status = resolve_page(), None
-    state = pending_code("reset_password", channel)
-    if state is None:
-        return redirect(page.url("hosted.forgot", channel=channel))
-    form = ResetForm()
-    if form.validate_on_submit():
-        try:
-            code = ContactCode(channel, state["target"], state["otp_token"], form.code.data.strip(),
-                               page.client.auth_source_for(channel))
-            services().self_service.reset_password(page.client, page.context(), code, form.password.data)
-            forget_code("reset_password")  # every session of the user ended, this browser's too
-            return clear_sso_cookie(redirect(page.url("hosted.reset_done")))
-        except IdpError as exc:
-            status = attach(form, exc)
-    return code_page("hosted/reset.html", page, form, state, "reset_password", status)
+    return RESET.verify(channel, ResetForm, reset_password)
+
+
+def reset_password(page: Page, code: ContactCode, form: ResetForm):
+    services().self_service.reset_password(page.client, page.context(), code, form.password.data)
+    forget_code("reset_password")  # every session of the user ended, this browser's too
+    return clear_sso_cookie(redirect(page.url("hosted.reset_done")))
 
 
 @bp.get("/forgot/done")

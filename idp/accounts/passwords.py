@@ -15,7 +15,7 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, error, invalid
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # long passphrases welcome; the cap only bounds hashing cost
@@ -47,13 +47,13 @@ def check_acceptable(password: str) -> None:
     if len(password) > MAX_LENGTH:
         raise invalid("password.too_long", f"password must have at most {MAX_LENGTH} characters")
     if is_common(password):
-        raise invalid("password.too_common", "this password is too common; choose another")
+        raise invalid("password.too_common")
 
 
 def not_set() -> IdpError:
     """The user has no password (signed up by code): one definition for every surface
     (CIAM ``password_not_set``, CloudBase ``password_not_set``, the hosted change form)."""
-    return IdpError("password.not_set", Kind.FAILED_PRECONDITION, "password not set")
+    return error("password.not_set")
 
 
 class Passwords:

@@ -19,7 +19,7 @@ from idp.accounts.audited import refusals_audited
 from idp.accounts.self_service import SelfService
 from idp.context import RequestContext
 from idp.db import Database
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.models import Application, Factor, User
 from idp.otp.service import OtpService
 from idp.store import Keys, guarded
@@ -68,7 +68,7 @@ class PhoneChanges:
         user = self.accounts.active_user(sub)
         target = self.otp.normalise_target("sms", phone)
         if target == user.phone_number and user.phone_verified:
-            raise IdpError("phone.not_changed", Kind.FAILED_PRECONDITION, "the phone number is already verified")
+            raise error("phone.not_changed")
         auth_source_id = client.auth_source_for("sms")
         sent = self.otp.send(client, "sms", target, "update_userinfo", auth_source_id, ctx)
         pending = {"phone": target, "otp_token": sent.otp_token, "client_id": client.client_id,
@@ -120,7 +120,7 @@ class PhoneChanges:
         user = self.accounts.active_user(sub)
         had_pending = bool(self.redis.delete(Keys.pending_phone(sub)))
         if not user.phone_number and not had_pending:
-            raise IdpError("phone.not_found", Kind.NOT_FOUND, "the user has no phone number")
+            raise error("phone.not_found")
         with self.db.transaction() as session:
             user.phone_number = None
             user.phone_verified = False
@@ -141,5 +141,5 @@ class PhoneChanges:
     def _require_pending(self, sub: str) -> dict:
         pending = self._pending_phone(sub)
         if pending is None:
-            raise IdpError("phone.not_pending", Kind.FAILED_PRECONDITION, "no phone number awaits verification")
+            raise error("phone.not_pending")
         return pending

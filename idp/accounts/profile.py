@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from idp.errors import invalid
+from idp.errors import IdpError, invalid
 
 # the standard claims beyond name and locale (OpenID Connect Core 1.0, 5.1)
 CLAIMS = ("given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website", "gender",
@@ -42,8 +42,7 @@ MAX_GENDER = 32
 def check_username(username: object) -> None:
     """Raises account.invalid_username."""
     if not isinstance(username, str) or not USERNAME_PATTERN.fullmatch(username):
-        raise invalid("account.invalid_username",
-                      "username must be 2-48 letters, digits or -_.:+@, starting with a letter or digit")
+        raise invalid("account.invalid_username")
 
 
 def checked(data: Mapping[str, Any], allowed: Collection[str] = FIELDS, *,
@@ -127,8 +126,26 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _bad(key: str, message: str):
-    return invalid(f"account.invalid_{key}", message)
+def _bad(key: str, message: str) -> IdpError:
+    return _INVALID[key](message)
+
+
+# each field's error, its code written out (the error table checks every code is raised)
+_INVALID: dict[str, Callable[[str], IdpError]] = {
+    "name": lambda message: invalid("account.invalid_name", message),
+    "given_name": lambda message: invalid("account.invalid_given_name", message),
+    "family_name": lambda message: invalid("account.invalid_family_name", message),
+    "middle_name": lambda message: invalid("account.invalid_middle_name", message),
+    "nickname": lambda message: invalid("account.invalid_nickname", message),
+    "gender": lambda message: invalid("account.invalid_gender", message),
+    "locale": lambda message: invalid("account.invalid_locale", message),
+    "username": lambda message: invalid("account.invalid_username", message),
+    "profile": lambda message: invalid("account.invalid_profile", message),
+    "picture": lambda message: invalid("account.invalid_picture", message),
+    "website": lambda message: invalid("account.invalid_website", message),
+    "birthdate": lambda message: invalid("account.invalid_birthdate", message),
+    "zoneinfo": lambda message: invalid("account.invalid_zoneinfo", message),
+}
 
 
 _RULES: dict[str, Callable[[str, Any], Any]] = {

@@ -29,7 +29,7 @@ from idp.accounts.proofs import ContactCode, Proof, bind
 from idp.accounts.users import CONTACT_COLUMN, VERIFIED_COLUMN, UserService, user_not_found
 from idp.context import RequestContext
 from idp.db import Database
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import error, invalid
 from idp.factors.devices import RememberedDevices
 from idp.models import Application, User
 from idp.oauth.tokens import RefreshTokenStore
@@ -104,9 +104,9 @@ class SelfService:
         if not user.password_hash:
             raise passwords.not_set()
         if not verify_password(user.password_hash, old_password or ""):
-            raise IdpError("password.mismatch", Kind.WRONG_CODE, "the current password is wrong")
+            raise error("password.mismatch")
         if new_password == old_password:  # Tencent CIAM: duplicate_password
-            raise invalid("password.same_as_old", "the new password is the same as the current one")
+            raise invalid("password.same_as_old")
         password_hash = self.users.passwords.hash(new_password)
         with self.db.transaction() as session:
             user.password_hash = password_hash
@@ -191,7 +191,7 @@ class SelfService:
     def _active_user(self, sub: str) -> User:
         user = self.users.by_sub(sub)
         if user is None:
-            raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+            raise error("account.not_found")
         self.users.ensure_active(user)
         return user
 

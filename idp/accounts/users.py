@@ -14,7 +14,7 @@ from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, error, invalid
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import User
 from idp.models.users import USER_STATUSES
@@ -23,7 +23,6 @@ CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
 PROFILE_FIELDS = ("username", "email", "email_verified", "phone_number", "phone_verified", "name",
                   "locale", "status", *profile.CLAIMS)
-NOT_NULL_FIELDS = ("status", "email_verified", "phone_verified")
 
 
 def new_sub() -> str:
@@ -32,7 +31,20 @@ def new_sub() -> str:
 
 def user_not_found() -> IdpError:
     """No account uses the contact (Tencent CIAM's OTP grant and CloudBase say so)."""
-    return IdpError("account.user_not_found", Kind.NOT_FOUND, "User not found")
+    return error("account.user_not_found")
+
+
+def taken(column: str) -> IdpError:
+    """The conflict of a unique column (``phone_number``, ``email``, ``username``) that another
+    account already uses."""
+    match column:
+        case "phone_number":
+            return error("account.phone_taken")
+        case "email":
+            return error("account.email_taken")
+        case "username":
+            return error("account.username_taken")
+    return error("account.conflict")
 
 
 class UserService:
@@ -61,14 +73,13 @@ class UserService:
         """Raises account.phone_taken / account.email_taken (Tencent CIAM "Send OTP Verification
         Code" names them ``phone_number_is_used`` / ``email_is_used``)."""
         if self.by_contact(channel, target) is not None:
-            code = "account.phone_taken" if channel == "sms" else "account.email_taken"
-            raise IdpError(code, Kind.CONFLICT, f"{CONTACT_COLUMN[channel]} is already used")
+            raise taken(CONTACT_COLUMN[channel])
 
     @staticmethod
     def ensure_active(user: User) -> None:
         """Raises account.abnormal_status for locked or disabled users."""
         if not user.is_active:
-            raise IdpError("account.abnormal_status", Kind.USER_STATUS, "Abnormal user status")
+            raise error("account.abnormal_status")
 
     # -- admin --------------------------------------------------------------------------
     def create(self, data: dict[str, Any], ctx: RequestContext) -> User:
@@ -99,17 +110,18 @@ class UserService:
         """
         data = dict(data)
         if "status" in data:
-            _check_status(data["status"])
-        for key in NOT_NULL_FIELDS:
-            if key in data and data[key] is None:
-                raise invalid(f"account.invalid_{key}", f"{key} cannot be null")
+            _check_status(data["status"])  # null is no status either
+        if "email_verified" in data and data["email_verified"] is None:
+            raise invalid("account.invalid_email_verified")
+        if "phone_verified" in data and data["phone_verified"] is None:
+            raise invalid("account.invalid_phone_verified")
         data.update(_profile(data))
         self._normalise_contacts(data)
         try:
             with self.db.transaction() as session:
                 user = session.scalar(select(User).where(User.sub == sub))
                 if user is None:
-                    raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+                    raise error("account.not_found")
                 for key in PROFILE_FIELDS:
                     if key in data:
                         setattr(user, key, data[key])
@@ -132,8 +144,7 @@ class UserService:
     def _duplicate(self, fields: dict[str, Any], sub: str | None) -> IdpError:
         """Which unique field clashed, asked of the database rather than parsed from its
         error text (PostgreSQL's text quotes the clashing value, which may contain "phone")."""
-        for column, code in (("phone_number", "account.phone_taken"), ("email", "account.email_taken"),
-                             ("username", "account.username_taken")):
+        for column in ("phone_number", "email", "username"):
             value = fields.get(column)
             if value is None:
                 continue
@@ -141,8 +152,8 @@ class UserService:
             if sub is not None:
                 query = query.where(User.sub != sub)
             if self.db.session.scalar(query) is not None:
-                return IdpError(code, Kind.CONFLICT, f"{column} is already used")
-        return IdpError("account.conflict", Kind.CONFLICT, "user already exists")
+                return taken(column)
+        return error("account.conflict")
 
     def search(self, *, username: str | None = None, email: str | None = None,
                phone_number: str | None = None, limit: int = 100) -> list[User]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, Kind, error
 from idp.models import Factor, User
 from idp.oauth.bearer import authenticate_bearer
 
@@ -52,8 +52,7 @@ def authenticate(services: Any, authorization: str) -> str:
         if exc.kind is Kind.UNAUTHENTICATED:
             raise _unauthenticated(exc.message) from exc
         if exc.kind is Kind.FORBIDDEN:
-            raise IdpError("admin.insufficient_scope", Kind.FORBIDDEN,
-                           f"The access token lacks the {ADMIN_SCOPE} scope.", {"scope": ADMIN_SCOPE}) from exc
+            raise error("admin.insufficient_scope", scope=ADMIN_SCOPE) from exc
         raise
     app = services.clients.by_client_id(grant.client_id)
     if app is None or app.type != "m2m" or ADMIN_SCOPE not in (app.scopes or []):
@@ -90,13 +89,13 @@ def list_factors(services: Any, sub: str) -> builtins.list[Factor]:
 def _existing_user(services: Any, sub: str) -> User:
     user = services.users.by_sub(sub)
     if user is None:
-        raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+        raise error("account.not_found")
     return user
 
 
 def _unauthenticated(message: str) -> IdpError:
-    return IdpError("admin.unauthenticated", Kind.UNAUTHENTICATED, message)
+    return error("admin.unauthenticated", message)
 
 
 def _forbidden(message: str) -> IdpError:
-    return IdpError("admin.forbidden", Kind.FORBIDDEN, message)
+    return error("admin.forbidden", message)

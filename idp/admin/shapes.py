@@ -7,18 +7,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
+from pydantic_core import ErrorDetails
 
+from idp.accounts.profile import CLAIMS
 from idp.admin.service import UserRecord
 from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
+from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import invalid
 from idp.models import Application, AuditEvent, AuthSource, Factor, User
 
 # The standard profile claims a user may carry besides ``name`` and ``locale`` (OpenID Connect
 # Core 1.0, 5.1). Their rules (URLs, dates, IANA time zones) are the accounts service's: the
 # admin API passes them through and renders them.
-PROFILE_CLAIMS = ("given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website",
-                  "gender", "birthdate", "zoneinfo")
+PROFILE_CLAIMS = CLAIMS
 
 
 class _Strict(BaseModel):
@@ -50,19 +52,8 @@ class ApplicationIn(_Strict):
     first_party: bool = True
 
 
-class _ProfileClaims(_Strict):
+class _ProfileClaims(_Strict, ProfileClaims):
     """``PROFILE_CLAIMS``: strings or null; what a valid one is, the accounts service says."""
-
-    given_name: str | None = None
-    family_name: str | None = None
-    middle_name: str | None = None
-    nickname: str | None = None
-    profile: str | None = None
-    picture: str | None = None
-    website: str | None = None
-    gender: str | None = None
-    birthdate: str | None = None
-    zoneinfo: str | None = None
 
 
 class UserIn(_ProfileClaims):
@@ -96,17 +87,14 @@ class FactorIn(_Strict):
     type: Literal["otp_sms", "otp_email"]
 
 
+def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
+    """The admin API's message for a bad field: ``name: Field required``."""
+    return f"{field}: {problem['msg']}"
+
+
 def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> dict:
     """Validate a JSON body. Raises request.invalid naming the first bad field."""
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        parsed = model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise invalid("request.invalid", f"{field}: {first['msg']}") from exc
-    return parsed.model_dump(exclude_unset=partial)
+    return parse_json(model, payload, wording).model_dump(exclude_unset=partial)
 
 
 def render_auth_source(source: AuthSource) -> dict:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Literal
 
 from authlib.oauth2.base import OAuth2Error
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from idp.accounts.profile import CLAIMS
 from idp.accounts.proofs import ContactCode
-from idp.dialects.common import parse_json
+from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import IdpError, Kind, invalid
 from idp.models import User
 from idp.oauth.bearer import claims_for
@@ -147,14 +147,7 @@ class OtpSendRequest(BaseModel):
 
 def parse_otp_send(payload: object) -> OtpSendRequest:
     """Raises request.invalid with a message naming the problem."""
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        request = OtpSendRequest.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise invalid("request.invalid", f"Invalid '{field}': {first['msg']}.") from exc
+    request = parse_json(OtpSendRequest, payload)
     if bool(request.phone_number) == bool(request.email):
         raise invalid("request.invalid", "Exactly one of 'phone_number' and 'email' is required.")
     return request
@@ -297,7 +290,7 @@ class ChangePasswordRequest(BaseModel):
     new_password: str
 
 
-class UserinfoUpdateRequest(_Contacts):
+class UserinfoUpdateRequest(_Contacts, ProfileClaims):
     """``PATCH /userinfo``: profile attributes, and contacts with ``usage=update_userinfo`` codes.
 
     Unknown attributes are refused (the vendor answers an error for them too) rather than
@@ -312,16 +305,6 @@ class UserinfoUpdateRequest(_Contacts):
     name: str | None = None
     locale: str | None = None
     username: str | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    middle_name: str | None = None
-    nickname: str | None = None
-    profile: str | None = None
-    picture: str | None = None
-    website: str | None = None
-    gender: str | None = None
-    birthdate: str | None = None
-    zoneinfo: str | None = None
 
     @property
     def attributes(self) -> dict:

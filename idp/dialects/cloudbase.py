@@ -74,7 +74,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from idp.accounts.profile import check_username
 from idp.dialects.common import parse_json
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, Kind, error, invalid
 from idp.flows.verification import Issued, Sent
 from idp.guard.captcha import CaptchaChallenge
 from idp.models import User
@@ -107,7 +107,6 @@ ERRORS: dict[str, tuple[int, str, int]] = {
     "password.too_common": _INVALID_PASSWORD,
     "account.abnormal_status": _INVALID_STATUS,
     "account.locked": _INVALID_STATUS,
-    "account.disabled": _INVALID_STATUS,
     "mfa.required": (400, "two_factor_required", FAILED_PRECONDITION),
     "login.method_disabled": _DISABLED,
     "otp.auth_source_required": _DISABLED,
@@ -159,24 +158,25 @@ def render_error(exc: IdpError) -> tuple[int, dict, dict]:
     """(status, body, headers) in the CloudBase shape for any domain error."""
     headers: dict[str, str] = {}
     if exc.code == "oauth.error":  # an Authlib error of POST /token, passed through by name
-        error = exc.details["error"]
-        status, error_code = exc.details["status"], OAUTH_CODES.get(error, INVALID_ARGUMENT)
+        name = exc.details["error"]
+        status, error_code = exc.details["status"], OAUTH_CODES.get(name, INVALID_ARGUMENT)
     else:
-        status, error, error_code = ERRORS.get(exc.code) or BY_KIND[exc.kind]
+        status, name, error_code = ERRORS.get(exc.code) or BY_KIND[exc.kind]
     if exc.code == "bearer.invalid_token":
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if exc.retry_after is not None and status == 429:
         headers["Retry-After"] = str(exc.retry_after)
-    description = DESCRIPTIONS.get(exc.code) or exc.message or error
-    return status, {"error": error, "error_code": error_code, "error_description": description}, headers
+    description = DESCRIPTIONS.get(exc.code) or exc.message or name
+    return status, {"error": name, "error_code": error_code, "error_description": description}, headers
 
 
-def oauth_failure(error: str, description: str | None, status: int) -> IdpError:
-    return IdpError("oauth.error", Kind.INVALID_INPUT, description or error, {"error": error, "status": status})
+def oauth_failure(name: str, description: str | None, status: int) -> IdpError:
+    """An Authlib error of ``POST /token`` (RFC 6749 5.2), carried to this face's renderer by name."""
+    return error("oauth.error", description or name, error=name, status=status)
 
 
 def two_factor_required() -> IdpError:
-    return IdpError("mfa.required", Kind.FAILED_PRECONDITION, "the application requires a second factor")
+    return error("mfa.required")
 
 
 # -- X-Request-Id --------------------------------------------------------------------------

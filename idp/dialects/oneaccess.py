@@ -65,11 +65,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import ErrorDetails
 
 from idp.contacts import mask_target
 from idp.context import RequestContext
-from idp.errors import IdpError, Kind, invalid
+from idp.dialects.common import parse_json
+from idp.errors import IdpError, Kind, error, invalid
 from idp.flows.login import Completed
 from idp.models import Application, User
 from idp.oauth.tokens import Principal
@@ -221,7 +223,7 @@ def required_header(headers: Mapping[str, str], name: str) -> str:
 
 
 def unknown_client() -> IdpError:
-    return IdpError("client.unknown", Kind.UNAUTHENTICATED, "unknown X-client-id")
+    return error("client.unknown", "unknown X-client-id")
 
 
 def require_client(client: Application | None) -> Application:
@@ -270,11 +272,12 @@ def parse(model: type[_Body], payload: object) -> Any:
         value = data.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise missing(name)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        name = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
-        raise invalid("request.invalid", f"invalid {name}", name=name) from exc
+    return parse_json(model, data, wording)
+
+
+def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
+    """The message behind SDK.COMMON.1002 (the body shows ``MESSAGES``, naming the field)."""
+    return f"invalid {field}"
 
 
 # -- results ----------------------------------------------------------------------------
@@ -287,7 +290,7 @@ def render_success(session: SsoSession, id_token: str, expire: int) -> dict:
 def render_mfa_required(state_token: str, factors: list[str], expires_in: int) -> dict:
     types = [MFA_TYPES[f] for f in factors if f in MFA_TYPES]
     if not types:  # policy requires MFA and nothing is usable: enrolment happens on the pages
-        raise IdpError("mfa.no_factor", Kind.FAILED_PRECONDITION, "no usable second factor")
+        raise error("mfa.no_factor")
     return {"status": "MFA_REQUIRED", "state_token": state_token, "expire": expires_in, "mfa_types": types}
 
 
@@ -297,7 +300,7 @@ def principal(done: Completed) -> Principal:
 
 def render_mobile(user: User | None) -> dict:
     if user is None or not user.phone_number:
-        raise IdpError("mfa.no_factor", Kind.FAILED_PRECONDITION, "no phone number")
+        raise error("mfa.no_factor", "no phone number")
     return {"mobile": mask_target("sms", user.phone_number)}
 
 

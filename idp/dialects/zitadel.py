@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import ErrorDetails
 
-from idp.errors import IdpError, Kind, invalid
+from idp.dialects.common import parse_json
+from idp.errors import IdpError, Kind
 from idp.models import User
 
 
@@ -147,21 +149,16 @@ class SetPhoneRequest(_Request):
     phone: str = Field(min_length=1, max_length=50)
 
 
+def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
+    """ZITADEL's validation wording: ``invalid CodeRequest.Code: ...``."""
+    return f"invalid {model.__name__.removesuffix('Request')}Request.{field.title()}: {problem['msg']}"
+
+
 def parse(model: type[_Request], payload: object) -> _Request:
     """A request model from a JSON body (a missing body is ``{}``, as grpc-gateway reads it).
 
     Raises request.invalid naming the field, in ZITADEL's validation wording."""
-    if payload is None:
-        payload = {}
-    if not isinstance(payload, dict):
-        raise invalid("request.invalid", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        name = model.__name__.removesuffix("Request")
-        raise invalid("request.invalid", f"invalid {name}Request.{field.title()}: {first['msg']}") from exc
+    return parse_json(model, {} if payload is None else payload, wording)
 
 
 # -- responses -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.models import RememberedDevice
 from idp.settings import Settings
 
@@ -79,7 +79,7 @@ class RememberedDevices:
                 RememberedDevice.id == device_id, RememberedDevice.sub == sub,
                 RememberedDevice.revoked_at.is_(None)))
             if device is None:
-                raise IdpError("device.not_found", Kind.NOT_FOUND, "no such device")
+                raise error("device.not_found")
             device.revoked_at = ctx.now
             audit.record(session, "device.revoke", ctx, sub=sub, device_id=device_id)
 

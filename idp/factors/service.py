@@ -19,7 +19,7 @@ from idp.accounts.users import UserService
 from idp.context import RequestContext
 from idp.crypto import CodeCipher
 from idp.db import Database
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, error, invalid
 from idp.factors import recovery, totp
 from idp.models import Factor, RecoveryCode, User
 from idp.otp.service import OtpService
@@ -39,11 +39,11 @@ class TotpSetup:
 
 
 def factor_not_found() -> IdpError:
-    return IdpError("factor.not_found", Kind.NOT_FOUND, "no such factor")
+    return error("factor.not_found")
 
 
 def factor_exists() -> IdpError:
-    return IdpError("factor.exists", Kind.CONFLICT, "the factor is already set up")
+    return error("factor.exists")
 
 
 class FactorService:
@@ -85,13 +85,12 @@ class FactorService:
         factor.exists (CONFLICT), account.not_found."""
         factor_type = OTP_FACTOR.get(channel) or (channel if channel in OTP_FACTOR.values() else None)
         if factor_type is None:
-            raise invalid("factor.invalid_type", "channel must be sms or email")
+            raise invalid("factor.invalid_type")
         with self.db.transaction() as session:
             user = _user(session, sub)
             if not _usable(user, factor_type):
                 what = "phone number" if factor_type == "otp_sms" else "email address"
-                raise IdpError("factor.contact_not_verified", Kind.FAILED_PRECONDITION,
-                               f"a verified {what} is needed first")
+                raise error("factor.contact_not_verified", f"a verified {what} is needed first")
             if _factor(session, sub, factor_type) is not None:
                 raise factor_exists()
             factor = Factor(sub=sub, type=factor_type, state="ready")
@@ -221,7 +220,7 @@ class FactorService:
 def _user(session: Session, sub: str) -> User:
     user = session.scalar(select(User).where(User.sub == sub))
     if user is None:
-        raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+        raise error("account.not_found")
     return user
 
 
@@ -238,4 +237,4 @@ def _usable(user: User, factor_type: str) -> bool:
 
 
 def _wrong_totp() -> IdpError:
-    return IdpError("totp.wrong_code", Kind.WRONG_CODE, "wrong code")
+    return error("totp.wrong_code")

@@ -28,7 +28,7 @@ from idp.accounts.users import UserService, user_not_found
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.db import Database
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.flows.results import Completed
 from idp.flows.signup import SignUpFlow
 from idp.guard.bruteforce import BruteForceGuard
@@ -42,15 +42,15 @@ CHANNELS = tuple(METHOD_FOR_CHANNEL)
 
 
 def invalid_credentials() -> IdpError:
-    return IdpError("login.invalid_credentials", Kind.UNAUTHENTICATED, "wrong username or password")
+    return error("login.invalid_credentials")
 
 
 def method_disabled(method: str) -> IdpError:
-    return IdpError("login.method_disabled", Kind.FORBIDDEN, f"{method} is not enabled for this application")
+    return error("login.method_disabled", f"{method} is not enabled for this application")
 
 
 def _wrong_code() -> IdpError:
-    return IdpError("otp.wrong_code", Kind.WRONG_CODE, "wrong code")
+    return error("otp.wrong_code")
 
 
 class LoginFlow:
@@ -215,7 +215,7 @@ class LoginFlow:
         """The application's own auth source for a login code. Raises login.method_disabled
         (an unknown channel, a disabled method, or no auth source to deliver the code)."""
         if channel not in METHOD_FOR_CHANNEL:
-            raise IdpError("login.method_disabled", Kind.FORBIDDEN, "unknown login method")
+            raise error("login.method_disabled", "unknown login method")
         self._require(client, METHOD_FOR_CHANNEL[channel])
         source = client.auth_source_for(channel)
         if source is None:  # enabled but no channel configured: nothing could deliver it

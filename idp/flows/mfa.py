@@ -28,7 +28,7 @@ from idp.contacts import mask_target
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, Kind, error, invalid
 from idp.factors import OTP_FACTOR, FactorService, RememberedDevices, TotpSetup
 from idp.flows.login import Completed
 from idp.guard.bruteforce import BruteForceGuard
@@ -121,11 +121,11 @@ class StateData:
 
 
 def invalid_state_token() -> IdpError:
-    return IdpError("mfa.invalid_state_token", Kind.NOT_FOUND, "unknown, used or expired state token")
+    return error("mfa.invalid_state_token")
 
 
 def factor_not_allowed(factor: str) -> IdpError:
-    return IdpError("mfa.factor_not_allowed", Kind.FAILED_PRECONDITION, f"{factor} cannot be used here")
+    return error("mfa.factor_not_allowed", f"{factor} cannot be used here")
 
 
 class MfaFlow:
@@ -247,7 +247,7 @@ class MfaFlow:
         state = self.peek(client, ctx, state_token)
         factor_type = OTP_FACTOR.get(channel)
         if factor_type is None:
-            raise invalid("mfa.invalid_channel", "channel must be sms or email")
+            raise invalid("mfa.invalid_channel")
         user = self._user(state)
         own = self._own_contact(state, user, factor_type)
         if target is not None:
@@ -290,17 +290,17 @@ class MfaFlow:
             if target is not None:
                 self._check_target(channel, target, own)
             if state.otp_channel != channel or not state.otp_token or state.otp_target != own:
-                raise IdpError("otp.unknown_token", Kind.NOT_FOUND, "no code was sent for this step")
+                raise error("otp.unknown_token", "no code was sent for this step")
             # the OTP service applies the brute-force policy to the number (this account)
             self.otp.verify(client, channel, own, "mfa", state.otp_source, state.otp_token, code, ctx=ctx)
             return
         self._check_lock(user, ctx)
         if factor_type == "totp":
             ok = self.factors.check_totp(user.sub, code, ctx)
-            wrong = IdpError("totp.wrong_code", Kind.WRONG_CODE, "wrong code")
+            wrong = error("totp.wrong_code")
         else:
             ok = self.factors.use_recovery_code(user.sub, code, ctx)
-            wrong = IdpError("recovery.wrong_code", Kind.WRONG_CODE, "wrong recovery code")
+            wrong = error("recovery.wrong_code")
         self._count(user, ctx, ok)
         if not ok:
             raise wrong
@@ -392,7 +392,7 @@ class MfaFlow:
         except IdpError:
             matches = False
         if not matches:
-            raise invalid("mfa.target_mismatch", "that is not the number of this account")
+            raise invalid("mfa.target_mismatch")
 
     def _completed(self, client: Application, ctx: RequestContext, state: StateData, user: User,
                    factor_type: str) -> Completed:

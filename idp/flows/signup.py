@@ -79,8 +79,7 @@ class SignUpFlow:
             check_username(username)
             fields["username"] = username
         if proof is None and (not username or password is None):
-            raise invalid("signup.identifier_required",
-                          "a username and password, or a phone number or email with a code, are required")
+            raise invalid("signup.identifier_required")
         password_hash = self.users.passwords.hash(password) if password is not None else None
         bound = bind(self.otp, client, ctx, "signup", proof) if proof is not None else None
         amr = ["pwd"]

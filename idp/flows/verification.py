@@ -42,7 +42,7 @@ from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService, user_not_found
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, error, invalid
 from idp.flows.login import METHOD_FOR_CHANNEL, LoginFlow, method_disabled
 from idp.flows.results import Completed
 from idp.flows.signup import SignUpFlow
@@ -82,7 +82,7 @@ class Verified:
 
 def invalid_token() -> IdpError:
     # CloudBase answers a reused or unknown verification_token with invalid_argument
-    return invalid("verification.invalid_token", "unknown, used or expired verification_token")
+    return invalid("verification.invalid_token")
 
 
 class TokenProof:
@@ -155,11 +155,11 @@ class VerificationService:
         or another application's), account.locked, otp.wrong_code, otp.expired_code,
         otp.too_many_failures."""
         if not verification_id or len(verification_id) > MAX_TOKEN_LENGTH:
-            raise IdpError("otp.unknown_token", Kind.NOT_FOUND, "unknown or expired verification_id")
+            raise error("otp.unknown_token", "unknown or expired verification_id")
         raw = self.redis.get(Keys.verification_id(hash_secret(verification_id)))
         record = json.loads(raw) if raw else None
         if record is None or record["client_id"] != client.client_id:
-            raise IdpError("otp.unknown_token", Kind.NOT_FOUND, "unknown or expired verification_id")
+            raise error("otp.unknown_token", "unknown or expired verification_id")
         # a wrong code counts against the contact (brute-force policy, in the OTP service)
         self.otp.verify(client, record["channel"], record["target"], record["usage"], record["auth_source_id"],
                         verification_id, code or "", consume=True, ctx=ctx)

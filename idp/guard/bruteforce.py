@@ -60,7 +60,7 @@ from idp.clock import Clock, SystemClock
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.db import Database
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.guard.captcha import CaptchaChallenge, CaptchaService
 from idp.models import User
 from idp.settings import Settings
@@ -117,16 +117,15 @@ return 0
 
 def locked(retry_after: int) -> IdpError:
     """A temporary lock. Said the same way whether or not the identifier has an account."""
-    return IdpError("account.locked", Kind.USER_STATUS, "Abnormal user status", {"retry_after": retry_after})
+    return error("account.locked", retry_after=retry_after)
 
 
 def captcha_required() -> IdpError:
-    return IdpError("login.captcha_required", Kind.CAPTCHA_REQUIRED, "too many failed attempts: solve a captcha")
+    return error("login.captcha_required")
 
 
 def captcha_rate_limited(retry_after: int) -> IdpError:
-    return IdpError("captcha.rate_limited", Kind.RATE_LIMITED, "too many captchas requested",
-                    {"retry_after": retry_after, "rule": "captcha_ip"})
+    return error("captcha.rate_limited", retry_after=retry_after, rule="captcha_ip")
 
 
 class BruteForceGuard:
@@ -241,7 +240,7 @@ class BruteForceGuard:
         Audited as ``admin.user.unlock`` (and ``login.unlocked`` when it was locked).
         Raises account.not_found. True if it was locked."""
         if self.db.session.scalar(select(User.sub).where(User.sub == sub)) is None:
-            raise IdpError("account.not_found", Kind.NOT_FOUND, "no such user")
+            raise error("account.not_found")
         with self.db.transaction() as session:
             was_locked = self.unlock_in(session, sub, ctx, sub=sub)
             audit.record(session, "admin.user.unlock", ctx, sub=sub, was_locked=was_locked)

@@ -32,7 +32,7 @@ from captcha.image import ImageCaptcha
 
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
-from idp.errors import IdpError, Kind
+from idp.errors import IdpError, error
 from idp.settings import Settings
 from idp.store import Keys, guarded
 
@@ -51,11 +51,11 @@ class CaptchaChallenge:
 
 
 def wrong_answer() -> IdpError:
-    return IdpError("captcha.wrong_answer", Kind.WRONG_CODE, "wrong captcha answer")
+    return error("captcha.wrong_answer")
 
 
 def unknown_token() -> IdpError:
-    return IdpError("captcha.unknown_token", Kind.NOT_FOUND, "unknown, used or expired captcha token")
+    return error("captcha.unknown_token")
 
 
 class CaptchaService:

@@ -27,7 +27,7 @@ from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.models import Consent
 from idp.oauth.claims import scopes_of_claims
 from idp.sessions import SsoSession, SsoSessionStore
@@ -292,7 +292,7 @@ class AuthorizationService:
         """
         pending = self.peek(authz_id)
         if pending is None:
-            raise IdpError("authz.expired", Kind.NOT_FOUND, "the sign-in request expired; start again")
+            raise error("authz.expired")
         pending.consent, pending.consent_sub = ("allow" if allow else "deny"), sub
         with self.db.transaction() as session:
             if allow:

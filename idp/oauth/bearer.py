@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.oauth.claims import USERINFO_CLAIMS, claims_for
 
 __all__ = ["AccessGrant", "BearerError", "authenticate_bearer", "bearer_authorization", "claims_for",
@@ -105,9 +105,8 @@ def authenticate_bearer(services, authorization: str, *, scope: str = "openid") 
     try:
         claims = validate_access_token(services, authorization)
     except BearerError as exc:
-        raise IdpError("bearer.invalid_token", Kind.UNAUTHENTICATED, exc.description) from exc
+        raise error("bearer.invalid_token", exc.description) from exc
     scopes = frozenset(str(claims.get("scope", "")).split())
     if scope not in scopes:
-        raise IdpError("bearer.insufficient_scope", Kind.FORBIDDEN, f"The access token lacks the {scope} scope.",
-                       {"scope": scope})
+        raise error("bearer.insufficient_scope", f"The access token lacks the {scope} scope.", scope=scope)
     return AccessGrant(sub=str(claims["sub"]), client_id=claims.get("client_id"), scopes=scopes, claims=claims)

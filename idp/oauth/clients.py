@@ -13,7 +13,7 @@ from idp import audit
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import error, invalid
 from idp.models import Application, AuthSource
 from idp.models.clients import PUBLIC_TYPES
 
@@ -89,7 +89,7 @@ class ClientService:
                 return client
             if not client.is_public and client.check_client_secret(secret or ""):
                 return client
-        raise IdpError("client.unauthenticated", Kind.UNAUTHENTICATED, "client authentication failed")
+        raise error("client.unauthenticated")
 
     # -- registration -----------------------------------------------------------------
     def create_application(self, data: dict[str, Any], ctx: RequestContext) -> tuple[Application, str | None]:
@@ -109,13 +109,13 @@ class ClientService:
             raise invalid("client.invalid_mfa", f"mfa must be one of {', '.join(MFA_POLICIES)}")
         remember_days = data.get("remember_device_days") or 0
         if isinstance(remember_days, bool) or not isinstance(remember_days, int) or not 0 <= remember_days <= 365:
-            raise invalid("client.invalid_remember_device_days", "remember_device_days must be 0 to 365")
+            raise invalid("client.invalid_remember_device_days")
         default_grants = ["client_credentials"] if app_type == "m2m" else USER_GRANTS
         grants = list(data.get("grant_types") or default_grants)
         if not set(grants) <= set(SUPPORTED_GRANTS):
-            raise invalid("client.invalid_grant_types", "unsupported grant type")
+            raise invalid("client.invalid_grant_types")
         if data.get("client_id") == ACCOUNT_CLIENT_ID:
-            raise IdpError("client.exists", Kind.CONFLICT, "client_id is reserved")
+            raise error("client.exists", "client_id is reserved")
         secret = None if app_type in PUBLIC_TYPES else (data.get("client_secret") or new_token(32))
         app = Application(
             client_id=data.get("client_id") or new_token(16),
@@ -138,7 +138,7 @@ class ClientService:
                 session.add(app)
                 audit.record(session, "admin.application.create", ctx, client_id=app.client_id)
         except IntegrityError as exc:
-            raise IdpError("client.exists", Kind.CONFLICT, "client_id is already used") from exc
+            raise error("client.exists") from exc
         self.forget(app.client_id)
         return app, secret
 
@@ -154,14 +154,13 @@ class ClientService:
         """Raises auth_source.invalid_* and auth_source.exists."""
         kind = data.get("kind")
         if kind not in ("sms", "email"):
-            raise invalid("auth_source.invalid_kind", "kind must be sms or email")
+            raise invalid("auth_source.invalid_kind")
         # `is None`, not `or`: an explicit 0 is a bad value to refuse, not "use the default"
-        length = _int_field(data, "code_length", 6)
-        ttl = _int_field(data, "code_ttl", 60)
-        if not 4 <= length <= 10:
-            raise invalid("auth_source.invalid_code_length", "code_length must be 4 to 10")
-        if not 30 <= ttl <= 900:
-            raise invalid("auth_source.invalid_code_ttl", "code_ttl must be 30 to 900 seconds")
+        length, ttl = _int_field(data, "code_length", 6), _int_field(data, "code_ttl", 60)
+        if length is None or not 4 <= length <= 10:
+            raise invalid("auth_source.invalid_code_length")
+        if ttl is None or not 30 <= ttl <= 900:
+            raise invalid("auth_source.invalid_code_ttl")
         source = AuthSource(id=data.get("id") or new_token(12), kind=kind, name=data.get("name") or kind,
                             code_length=length, code_ttl=ttl, template=data.get("template"))
         try:
@@ -169,7 +168,7 @@ class ClientService:
                 session.add(source)
                 audit.record(session, "admin.auth_source.create", ctx, auth_source_id=source.id)
         except IntegrityError as exc:
-            raise IdpError("auth_source.exists", Kind.CONFLICT, "id is already used") from exc
+            raise error("auth_source.exists") from exc
         return source
 
     def list_auth_sources(self) -> list[AuthSource]:
@@ -179,13 +178,14 @@ class ClientService:
         return list(self.db.session.scalars(select(Application).order_by(Application.id)))
 
 
-def _int_field(data: dict[str, Any], name: str, default: int) -> int:
+def _int_field(data: dict[str, Any], name: str, default: int) -> int | None:
+    """``data[name]`` as an integer, ``default`` when absent; None when it is not an integer."""
     value = data.get(name)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise invalid(f"auth_source.invalid_{name}", f"{name} must be an integer")
+        return None
     try:
         return int(value)
-    except ValueError as exc:
-        raise invalid(f"auth_source.invalid_{name}", f"{name} must be an integer") from exc
+    except ValueError:
+        return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -14,6 +15,32 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from idp import audit
 from idp.models import RefreshToken
 from idp.oauth.bearer import BearerError, validate_access_token
+
+
+class TokenLookup:
+    """How both endpoints find the token presented: an access token we issued (valid, not
+    revoked) or a refresh token, the ``token_type_hint`` only ordering the search."""
+
+    server: Any  # Authlib's, set when the endpoint is registered
+
+    def query_token(self, token_string, token_type_hint):
+        # RFC 7009 2.1: the hint only orders the search
+        finders = [self._access_token, self._refresh_token]
+        if token_type_hint == "refresh_token":
+            finders.reverse()
+        return next((found for find in finders if (found := find(token_string)) is not None), None)
+
+    def _access_claims(self, raw: str) -> dict | None:
+        try:
+            return validate_access_token(self.server.services, f"Bearer {raw}")
+        except BearerError:
+            return None
+
+    def _access_token(self, raw: str) -> object | None:
+        raise NotImplementedError
+
+    def _refresh_token(self, raw: str) -> object | None:
+        raise NotImplementedError
 
 
 # -- revocation (RFC 7009) --------------------------------------------------------------------------
@@ -28,24 +55,16 @@ class RevocableAccessToken:
         return self.client_id == client.get_client_id()
 
 
-class Revocation(RevocationEndpoint):
+class Revocation(TokenLookup, RevocationEndpoint):
     """RFC 7009. An access token is denied until its own expiry; a refresh token revokes its
     whole family, and with it every access token the family issued. A token of another client
     is refused; an unknown, expired or already revoked one is answered 200 (RFC 7009 2.2)."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
-    def query_token(self, token_string, token_type_hint):
-        # RFC 7009 2.1: the hint only orders the search
-        finders = [self._access_token, self._refresh_token]
-        if token_type_hint == "refresh_token":
-            finders.reverse()
-        return next((found for find in finders if (found := find(token_string)) is not None), None)
-
     def _access_token(self, raw: str) -> RevocableAccessToken | None:
-        try:
-            claims = validate_access_token(self.server.services, f"Bearer {raw}")
-        except BearerError:
+        claims = self._access_claims(raw)
+        if claims is None:
             return None
         # a person's token says when they authenticated; an application's own token has no person
         sub = claims.get("sub") if "auth_time" in claims else None
@@ -78,23 +97,16 @@ class IntrospectedToken:
         return False
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(TokenLookup, IntrospectionEndpoint):
     """Only the client a token was issued to may introspect it; to any other client (and for
     anything unknown, expired, rotated or revoked) the answer is ``{"active": false}``
     (RFC 7662 2.2). Resource servers verify our JWT access tokens against the JWKS instead."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
-    def query_token(self, token_string, token_type_hint):
-        finders = [self._access_token, self._refresh_token]
-        if token_type_hint == "refresh_token":
-            finders.reverse()
-        return next((found for find in finders if (found := find(token_string)) is not None), None)
-
     def _access_token(self, raw: str) -> IntrospectedToken | None:
-        try:
-            claims = validate_access_token(self.server.services, f"Bearer {raw}")
-        except BearerError:
+        claims = self._access_claims(raw)
+        if claims is None:
             return None
         keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr")
         return IntrospectedToken(claims.get("client_id", ""), {

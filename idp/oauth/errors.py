@@ -10,7 +10,14 @@ from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 
 from idp.errors import IdpError, Kind
 
-# kind -> (HTTP status, RFC 6749 5.2 error code)
+# domain code -> (HTTP status, error code), where the kind's answer would be wrong: a bearer
+# token's failures are RFC 6750 3.1 errors, not the token endpoint's
+ERRORS: dict[str, tuple[int, str]] = {
+    "bearer.invalid_token": (401, "invalid_token"),
+    "bearer.insufficient_scope": (403, "insufficient_scope"),
+}
+
+# when a code has no entry, its kind decides: (HTTP status, RFC 6749 5.2 error code)
 BY_KIND: dict[Kind, tuple[int, str]] = {
     Kind.INVALID_INPUT: (400, "invalid_request"),
     Kind.UNAUTHENTICATED: (401, "invalid_client"),
@@ -37,18 +44,20 @@ def safe_description(text: str | None) -> str | None:
 
 
 def oauth_error(exc: IdpError) -> OAuth2Error:
-    """The OAuth error for ``exc``: status and code by its kind, its message as description."""
-    status, error = BY_KIND[exc.kind]
+    """The OAuth error for ``exc``: status and code by its code or kind, its message as description."""
+    status, error = ERRORS.get(exc.code) or BY_KIND[exc.kind]
     return OAuth2Error(description=safe_description(exc.message), status_code=status, error=error)
 
 
 def render_error(exc: IdpError) -> tuple[int, dict, dict]:
     """(status, body, headers) of a domain error that escapes an OAuth endpoint (a store outage
     at introspection, revocation or userinfo): the RFC 6749 5.2 shape."""
-    status, error = BY_KIND[exc.kind]
+    status, error = ERRORS.get(exc.code) or BY_KIND[exc.kind]
     body = {"error": error}
     description = safe_description(exc.message)
     if description:
         body["error_description"] = description
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    if exc.code in ERRORS:  # RFC 6750 3: the challenge says why
+        headers["WWW-Authenticate"] = f'Bearer error="{error}"'
     return status, body, headers

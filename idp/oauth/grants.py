@@ -221,9 +221,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def _validate_oidc_parameters(self) -> None:
         data = self.request.payload.data
-        for name, error in REQUEST_OBJECT_ERRORS.items():  # OIDC Core 6: not supported (discovery says so)
+        for name, refusal in REQUEST_OBJECT_ERRORS.items():  # OIDC Core 6: not supported (discovery says so)
             if data.get(name):
-                raise error(f"The '{name}' parameter is not supported.")
+                raise refusal(f"The '{name}' parameter is not supported.")
         mode = data.get("response_mode") or "query"
         if mode not in RESPONSE_MODES:
             raise InvalidRequestError("Unsupported 'response_mode'.")

@@ -21,7 +21,7 @@ from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.models import Application, RefreshToken
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, claims_for, granted_scope
 from idp.oauth.keys import KeyService
@@ -70,7 +70,7 @@ class TokenIssuer:
         if principal is not None:
             family = principal.family_id or new_token(12)
             if not self.revocations.remember(family, jti, now + ttl):
-                raise IdpError("token.family_revoked", Kind.CONFLICT, "The grant was revoked.")
+                raise error("token.family_revoked")
         self._save(client, principal, ctx, grant_type, token, family, rotating)
         return token
 
@@ -140,7 +140,7 @@ class TokenIssuer:
         except _LostRotation:
             assert rotating is not None
             store.reject_reuse(rotating, ctx)
-            raise IdpError("token.reused", Kind.CONFLICT, "The refresh token was already used.") from None
+            raise error("token.reused") from None
 
 
 def _left_half_hash(value: str) -> str:

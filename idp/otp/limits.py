@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis
 
 from idp.contacts import phone_country, phone_prefix
-from idp.errors import IdpError, Kind
+from idp.errors import error
 from idp.settings import Limits
 from idp.store import Keys
 
@@ -106,10 +106,9 @@ class SendLimiter:
         rule = rules[index - 1]
         retry_after = max(int(ttl), 1)
         if rule.name == "quota":
-            raise IdpError("otp.quota_exhausted", Kind.QUOTA_EXHAUSTED,
-                           f"{channel} quota exhausted", {"channel": channel, "retry_after": retry_after})
-        raise IdpError("otp.rate_limited", Kind.RATE_LIMITED, f"{channel} rate limit exceeded",
-                       {"channel": channel, "rule": rule.name, "retry_after": retry_after})
+            raise error("otp.quota_exhausted", f"{channel} quota exhausted", channel=channel, retry_after=retry_after)
+        raise error("otp.rate_limited", f"{channel} rate limit exceeded", channel=channel, rule=rule.name,
+                    retry_after=retry_after)
 
     def refund(self, rules: list[Rule]) -> None:
         self._refund(keys=[r.key for r in rules], args=["1" if r.interval else "" for r in rules])

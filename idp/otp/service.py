@@ -19,7 +19,7 @@ from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.crypto import CodeCipher, new_code, new_token
 from idp.db import Database
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import IdpError, error, invalid
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, AuthSource
 from idp.otp.limits import SendLimiter
@@ -65,13 +65,19 @@ end
 return 'ok'
 """
 
-_VERIFY_ERRORS = {
-    "unknown_token": ("otp.unknown_token", Kind.NOT_FOUND, "unknown or expired otp_token"),
-    "mismatch": ("otp.mismatch", Kind.INVALID_INPUT, "otp_token was sent for other parameters"),
-    "too_many_failures": ("otp.too_many_failures", Kind.WRONG_CODE, "too many wrong codes"),
-    "expired_code": ("otp.expired_code", Kind.WRONG_CODE, "the code has expired"),
-    "wrong_code": ("otp.wrong_code", Kind.WRONG_CODE, "wrong code"),
-}
+
+def _refusal(outcome: str) -> IdpError:
+    """The error of a check the script refused, by its outcome."""
+    match outcome:
+        case "mismatch":
+            return error("otp.mismatch")
+        case "too_many_failures":
+            return error("otp.too_many_failures")
+        case "expired_code":
+            return error("otp.expired_code")
+        case "wrong_code":
+            return error("otp.wrong_code")
+    return error("otp.unknown_token")
 
 
 @dataclass(frozen=True)
@@ -132,12 +138,11 @@ class OtpService:
         """
         if not auth_source_id:
             if usage == "login":
-                raise invalid("otp.auth_source_required", "auth_source_id is required for login")
+                raise invalid("otp.auth_source_required")
             return CodePolicy("", DEFAULT_CODE_LENGTH, DEFAULT_CODE_TTL)
         source: AuthSource | None = next((s for s in client.auth_sources if s.id == auth_source_id), None)
         if source is None or source.kind != channel:
-            raise IdpError("otp.invalid_auth_source", Kind.FORBIDDEN,
-                           "auth source and application not associated")
+            raise error("otp.invalid_auth_source")
         return CodePolicy(source.id, source.code_length, source.code_ttl)
 
     # -- send -------------------------------------------------------------------------
@@ -180,8 +185,7 @@ class OtpService:
             self.limiter.refund(rules)
             audit.write(self.db, "otp.send", ctx, result="failure", client_id=client.client_id, channel=channel,
                         usage=usage, reason=str(exc))
-            raise IdpError("otp.delivery_failed", Kind.DELIVERY_FAILED,
-                           "Failed to send OTP. Please try again later.") from exc
+            raise error("otp.delivery_failed") from exc
         except BaseException:
             self.limiter.refund(rules)
             raise
@@ -248,7 +252,7 @@ class OtpService:
         otp.too_many_failures, store.unavailable.
         """
         if not otp_token or len(otp_token) > 128:
-            raise IdpError(*_VERIFY_ERRORS["unknown_token"])
+            raise error("otp.unknown_token")
         ctx = ctx or RequestContext()
         sub: str | None = None
         if self.guard is not None:
@@ -276,7 +280,7 @@ class OtpService:
         if outcome != "ok":
             if self.guard is not None and outcome in ("wrong_code", "too_many_failures"):
                 self.guard.failed(target, ctx, sub=sub)
-            raise IdpError(*_VERIFY_ERRORS[outcome])
+            raise _refusal(outcome)
         if self.guard is not None:
             self.guard.succeeded(target, ctx, sub=sub)
         return VerifiedCode(channel, target, usage, auth_source_id or "")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 
 import redis
+from sqlalchemy import select
 
-from idp.accounts.users import UserService
 from idp.crypto import hash_secret, new_token
-from idp.errors import IdpError, Kind
+from idp.db import Database
+from idp.errors import IdpError, error
 from idp.models import User
 from idp.sessions.store import SsoSessionStore
 from idp.store import Keys, guarded
@@ -26,11 +27,11 @@ class SsoTickets:
     deletes in one MULTI, so of N concurrent redemptions exactly one gets the user.
     """
 
-    def __init__(self, redis_client: redis.Redis, sessions: SsoSessionStore, users: UserService,
+    def __init__(self, redis_client: redis.Redis, sessions: SsoSessionStore, db: Database,
                  ttl: int = SSO_TICKET_TTL) -> None:
         self.redis = redis_client
         self.sessions = sessions
-        self.users = users
+        self.db = db  # the user is read straight from the table: accounts sit above sessions
         self.ttl = ttl
 
     @staticmethod
@@ -42,7 +43,7 @@ class SsoTickets:
         """Raises sso.invalid_session_token for an unknown or ended session."""
         session = self.sessions.get(session_token)
         if session is None:
-            raise IdpError("sso.invalid_session_token", Kind.NOT_FOUND, "unknown or ended session_token")
+            raise error("sso.invalid_session_token")
         ticket = new_token(32)
         record = {"sub": session.sub, "client_id": client_id, "session_id": session.id}
         self.redis.set(self.key(ticket), json.dumps(record), ex=self.ttl)
@@ -62,11 +63,12 @@ class SsoTickets:
         record = json.loads(raw) if raw else None
         if record is None or record["client_id"] != client_id:
             raise _invalid_ticket()
-        session, user = self.sessions.get(record["session_id"]), self.users.by_sub(record["sub"])
+        session = self.sessions.get(record["session_id"])
+        user = self.db.session.scalar(select(User).where(User.sub == record["sub"]))
         if session is None or user is None or not user.is_active or session.sub != user.sub:
             raise _invalid_ticket()
         return user
 
 
 def _invalid_ticket() -> IdpError:
-    return IdpError("sso.invalid_ticket", Kind.NOT_FOUND, "unknown, used or expired sso_ticket")
+    return error("sso.invalid_ticket")
