@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from flask import Flask
@@ -21,7 +22,7 @@ def cli_context() -> RequestContext:
     return RequestContext(ip="127.0.0.1", user_agent="flask-cli")
 
 
-DEMO = {
+DEMO: dict[str, dict[str, Any]] = {
     "sms_source": {"id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "kind": "sms", "name": "Demo SMS"},
     "email_source": {"id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "kind": "email", "name": "Demo email"},
     "app": {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",

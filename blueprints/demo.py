@@ -104,7 +104,7 @@ def _complete(code: str, pending: dict) -> dict:
                                   code_verifier=pending["code_verifier"])
         if "id_token" not in token:
             raise DemoError("The token response has no ID token.")
-        keys = oauth.get(f"{issuer}/oauth2/jwks", withhold_token=True)
+        keys = oauth.request("GET", f"{issuer}/oauth2/jwks", withhold_token=True)
         keys.raise_for_status()
         claims = _verify_id_token(token["id_token"], KeySet.import_key_set(keys.json()), pending["nonce"])
         userinfo = oauth.get(f"{issuer}/oauth2/userinfo")

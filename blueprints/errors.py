@@ -14,7 +14,7 @@ import redis
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from idp.errors import IdpError, Kind, store_unavailable
+from idp.errors import ErrorResponse, IdpError, Kind, store_unavailable
 
 log = logging.getLogger("gatehouse")
 
@@ -34,7 +34,7 @@ STATUS: dict[Kind, int] = {
     Kind.UNAVAILABLE: 503,
 }
 
-Renderer = Callable[[IdpError], tuple[int, dict, dict]]
+Renderer = Callable[[IdpError], ErrorResponse]
 _renderers: dict[str, Renderer] = {}
 
 
@@ -43,7 +43,7 @@ def register_renderer(blueprint_name: str, renderer: Renderer) -> None:
     _renderers[blueprint_name] = renderer
 
 
-def generic(exc: IdpError) -> tuple[int, dict, dict]:
+def generic(exc: IdpError) -> ErrorResponse:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
     return STATUS[exc.kind], {"error": exc.code, "message": exc.message}, headers
 

@@ -3,6 +3,7 @@ introspect, logout."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
@@ -37,8 +38,9 @@ class JsonBodyRequest(OAuth2Request):
     """Tencent CIAM's "OTP Authentication by SMS and Email" posts the token request as JSON;
     Authlib reads forms. Present one as the other."""
 
-    def __init__(self, uri: str, data: dict) -> None:
-        super().__init__(request.method, uri, headers=request.headers)
+    def __init__(self, uri: str, data: dict[str, Any]) -> None:
+        # types-Authlib asks for a Mapping; Authlib reads werkzeug's Headers through .get, like one
+        super().__init__(request.method, uri, headers=request.headers)  # type: ignore[call-overload]
         values = {k: _form_value(v) for k, v in data.items() if v is not None}
         self.payload = BasicOAuth2Payload(values)
         self._form = MultiDict(values)

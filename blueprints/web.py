@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from typing import TypeVar
+
+from flask import Flask, current_app, request
+from werkzeug.wrappers import Response
 
 from idp.context import RequestContext
 from idp.services import Services
@@ -53,7 +56,10 @@ def current_sso_session() -> SsoSession | None:
     return services().sessions.get(request.cookies.get(SESSION_COOKIE))
 
 
-def set_sso_cookie(response: Response, session: SsoSession) -> Response:
+R = TypeVar("R", bound=Response)  # a redirect is werkzeug's Response, a rendered page Flask's
+
+
+def set_sso_cookie(response: R, session: SsoSession) -> R:
     response.set_cookie(
         SESSION_COOKIE, session.id, max_age=services().settings.session_ttl, httponly=True,
         samesite="Lax", secure=services().settings.issuer.startswith("https://"), path="/",
@@ -61,6 +67,6 @@ def set_sso_cookie(response: Response, session: SsoSession) -> Response:
     return response
 
 
-def clear_sso_cookie(response: Response) -> Response:
+def clear_sso_cookie(response: R) -> R:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
     return response

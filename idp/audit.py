@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, Select, insert, select
 from sqlalchemy.orm import Session
 
 from idp.context import RequestContext
-from idp.db import Database
+from idp.db import Database, table_of
 from idp.errors import IdpError, Kind, invalid
 from idp.models import AuditEvent
 
 log = logging.getLogger("gatehouse")
 
 # the table, not the entity: a plain Core INSERT, no ORM bulk-insert machinery
-_INSERT = insert(AuditEvent.__table__)
+_INSERT = insert(table_of(AuditEvent))
 
 # An event never holds a code, password, secret or full token: the audit log is kept long and
 # read by operators, and nothing in it may let a reader act as someone. A detail whose name is
@@ -144,7 +144,7 @@ def search(db: Database, query: AuditQuery) -> AuditPage:
     return AuditPage(rows, rows[-1].id if more else None)
 
 
-def _statement(query: AuditQuery):
+def _statement(query: AuditQuery) -> Select[AuditEvent]:
     stmt = select(AuditEvent)
     for column, value in ((AuditEvent.sub, query.sub), (AuditEvent.client_id, query.client_id),
                           (AuditEvent.result, query.result)):
@@ -161,7 +161,7 @@ def _statement(query: AuditQuery):
     return stmt
 
 
-def _type_filter(pattern: str):
+def _type_filter(pattern: str) -> ColumnElement[bool]:
     if "*" not in pattern:
         return AuditEvent.type == pattern
     prefix = pattern[:-1]

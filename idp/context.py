@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Headers(Protocol):
+    """Request headers, as a face reads them (werkzeug's ``Headers``: names case-insensitive)."""
+
+    def get(self, name: str, /) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from idp.errors import store_unavailable
 
@@ -24,6 +27,22 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table ``model`` maps, for Core statements (``insert(table_of(AuditEvent))``).
+    SQLAlchemy types ``__table__`` as any ``FromClause`` (a model may map a join or a
+    subquery); every Gatehouse model maps one plain table."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def affected_rows(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE in ``session`` and return how many rows it matched.
+    ``Session.execute`` answers DML with a ``CursorResult``, which its return type cannot
+    promise for every statement (SQLAlchemy 2.0.44 changelog: cast it where it is known)."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def normalise_url(url: str) -> str:
@@ -38,7 +57,7 @@ class Database:
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict = {"pool_pre_ping": not self.is_sqlite}
+        kwargs: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
         else:
@@ -76,7 +95,7 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:  # pragma: no cover
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

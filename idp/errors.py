@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 
 class Kind(StrEnum):
@@ -47,6 +47,10 @@ class IdpError(Exception):
     def retry_after(self) -> int | None:
         value = self.details.get("retry_after")
         return int(value) if value is not None else None
+
+
+# how a face answers an IdpError: (HTTP status, JSON body, headers); each face's renderer
+ErrorResponse: TypeAlias = tuple[int, dict[str, Any], dict[str, str]]
 
 
 @dataclass(frozen=True)

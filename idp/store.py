@@ -70,7 +70,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 import redis
 
@@ -568,6 +568,16 @@ def _sentinel_master(redis_url: str, options: dict[str, Any]) -> redis.Redis:
     master: redis.Redis = sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
                                               **options)
     return master
+
+
+@overload
+def decoded(reply: bytes | str) -> str: ...
+@overload
+def decoded(reply: bytes | str | None) -> str | None: ...
+def decoded(reply: bytes | str | None) -> str | None:
+    """A string reply as text. The client ``connect`` makes decodes every reply
+    (``decode_responses``), which redis-py's types cannot express: they say ``bytes | str``."""
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 P = ParamSpec("P")

@@ -14,7 +14,7 @@ from idp import audit
 from idp.admin import service as admin
 from idp.admin import shapes
 from idp.context import RequestContext
-from idp.errors import IdpError
+from idp.errors import ErrorResponse, IdpError
 
 bp = Blueprint("admin", __name__)
 
@@ -28,7 +28,7 @@ CHALLENGES = {
 }
 
 
-def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+def render_error(exc: IdpError) -> ErrorResponse:
     status, body, headers = generic(exc)
     challenge = CHALLENGES.get(exc.code) or (REALM if status == 401 else None)
     if challenge:

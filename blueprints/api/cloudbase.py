@@ -7,8 +7,10 @@ owns ``/auth/v1/user/me`` (singular) and the rest of ``/auth/v1``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from blueprints.errors import register_renderer
 from blueprints.oauth import JsonBodyRequest
@@ -16,8 +18,8 @@ from blueprints.web import json_body, request_context, services
 from idp.context import RequestContext
 from idp.dialects import cloudbase
 from idp.errors import error
-from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
+from idp.flows.results import Completed
 from idp.guard.captcha import PASS_TTL
 from idp.models import Application
 from idp.oauth.bearer import authenticate_bearer
@@ -38,8 +40,8 @@ def _headers(response: Response) -> Response:
     return response
 
 
-def _reply(body: dict) -> Response:
-    return current_app.json.response(body)
+def _reply(body: dict[str, Any]) -> Response:
+    return jsonify(body)
 
 
 def _call() -> tuple[Application, RequestContext]:

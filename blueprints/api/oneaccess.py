@@ -16,8 +16,8 @@ from blueprints.errors import register_renderer
 from blueprints.web import json_body, services
 from idp.context import RequestContext
 from idp.dialects import oneaccess
-from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
+from idp.flows.results import Completed
 from idp.models import Application
 
 bp = Blueprint("oneaccess", __name__)

@@ -42,7 +42,9 @@ def _client(grant: AccessGrant) -> Application:
 def _details(sub: str):
     """``{"details": ...}`` of the user after the change."""
     svc = services()
-    return jsonify(zitadel.render_details(svc.users.by_sub(sub), svc.settings.issuer))
+    user = svc.users.by_sub(sub)
+    assert user is not None  # the change just made found the user
+    return jsonify(zitadel.render_details(user, svc.settings.issuer))
 
 
 # -- auth factors ------------------------------------------------------------------------------

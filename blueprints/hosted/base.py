@@ -15,8 +15,9 @@ from flask_babel import get_locale
 from blueprints.web import SESSION_COOKIE, current_sso_session, request_context, services, set_sso_cookie
 from idp.context import RequestContext
 from idp.errors import IdpError, error
-from idp.flows.login import CHANNELS, Completed
+from idp.flows.login import CHANNELS
 from idp.flows.mfa import NeedsFactor
+from idp.flows.results import Completed
 from idp.models import Application
 from idp.oauth.authorize import AuthzRequest
 from idp.otp.service import SendResult

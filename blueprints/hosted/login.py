@@ -90,9 +90,10 @@ def new_captcha(form: FlaskForm, ctx: RequestContext) -> CaptchaChallenge | None
 def lock_started(failure: IdpError, identifier: str | None) -> IdpError | None:
     """After a failure that started a lock (the last one allowed), the lock, so the page says
     when to try again right away instead of on the next attempt."""
-    if failure.code == "account.locked" or not (identifier or "").strip():
+    identifier = (identifier or "").strip()
+    if failure.code == "account.locked" or not identifier:
         return None
-    retry_after = services().bruteforce.locked_for(identifier.strip())
+    retry_after = services().bruteforce.locked_for(identifier)
     return locked(retry_after) if retry_after else None
 
 

@@ -144,7 +144,7 @@ def mfa_verify(page: Page, challenge: Challenge, method: str):
     if form.validate_on_submit():
         try:
             done = services().mfa.verify(page.client, page.context(), challenge.token, METHODS[method],
-                                         form.code.data.strip())
+                                         (form.code.data or "").strip())
             return complete_login(done, page, remember=bool(form.remember.data))
         except IdpError as exc:
             status = attach(form, exc)
@@ -197,7 +197,7 @@ def mfa_enrol_totp_confirm(page: Page, challenge: Challenge):
     if form.validate_on_submit():
         try:  # the first code proves the new factor: it is the second step, the sign-in completes
             done = services().mfa.confirm_enrolment(page.client, page.context(), challenge.token,
-                                                    form.code.data.strip())
+                                                    (form.code.data or "").strip())
             return complete_login(done, page)
         except IdpError as exc:
             status = attach(form, exc)

@@ -6,24 +6,37 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from idp import audit
+from idp.db import Database
 from idp.errors import IdpError
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+class _Audited(Protocol):
+    """An object whose commands are audited: where their events go."""
+
+    @property
+    def db(self) -> Database: ...
 
 
-def refusals_audited(type_: str) -> Callable[[F], F]:
+S = TypeVar("S", bound=_Audited)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def refusals_audited(
+    type_: str,
+) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], R]]:
     """A ``type_`` failure event (``audit.failure``: the error code as ``reason``, nothing for
     an outage) for every ``IdpError`` the method raises. The method's ``ctx``, ``sub`` and
     ``client`` arguments say where and who; its object's ``db`` is where the event goes."""
 
-    def decorate(method: F) -> F:
+    def decorate(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
         signature = inspect.signature(method)
 
         @functools.wraps(method)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return method(self, *args, **kwargs)
             except IdpError as exc:
@@ -33,6 +46,6 @@ def refusals_audited(type_: str) -> Callable[[F], F]:
                               client_id=client.client_id if client is not None else None)
                 raise
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TypedDict
 
 import redis
 from sqlalchemy import delete
@@ -18,13 +19,22 @@ from idp import audit
 from idp.accounts.audited import refusals_audited
 from idp.accounts.self_service import SelfService
 from idp.context import RequestContext
-from idp.db import Database
+from idp.db import Database, affected_rows, table_of
 from idp.errors import error
 from idp.models import Application, Factor, User
 from idp.otp.service import OtpService
 from idp.store import Keys, guarded
 
 PENDING_PHONE_TTL = 24 * 3600  # seconds a set-but-unverified number waits for its code
+
+
+class PendingPhone(TypedDict):
+    """A number set but not yet proven, kept in Redis (``phone:pending:{sub}``) as JSON."""
+
+    phone: str  # E.164
+    otp_token: str  # of the code last sent to it
+    client_id: str  # the application that sent it
+    auth_source_id: str | None
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,8 @@ class PhoneChanges:
             raise error("phone.not_changed")
         auth_source_id = client.auth_source_for("sms")
         sent = self.otp.send(client, "sms", target, "update_userinfo", auth_source_id, ctx)
-        pending = {"phone": target, "otp_token": sent.otp_token, "client_id": client.client_id,
-                   "auth_source_id": auth_source_id}
+        pending: PendingPhone = {"phone": target, "otp_token": sent.otp_token, "client_id": client.client_id,
+                                 "auth_source_id": auth_source_id}
         self.redis.set(Keys.pending_phone(sub), json.dumps(pending), ex=PENDING_PHONE_TTL)
         with self.db.transaction() as session:
             user.sequence += 1
@@ -89,7 +99,7 @@ class PhoneChanges:
         user = self.accounts.active_user(sub)
         pending = self._require_pending(sub)
         sent = self.otp.send(client, "sms", pending["phone"], "update_userinfo", pending["auth_source_id"], ctx)
-        pending.update(otp_token=sent.otp_token, client_id=client.client_id)
+        pending.update({"otp_token": sent.otp_token, "client_id": client.client_id})
         self.redis.set(Keys.pending_phone(sub), json.dumps(pending), keepttl=True)
         return user
 
@@ -126,19 +136,21 @@ class PhoneChanges:
             user.phone_verified = False
             user.sequence += 1
             session.flush()
-            table = Factor.__table__
-            removed = session.execute(
-                delete(table).where(table.c.sub == sub, table.c.type == "otp_sms")).rowcount
+            table = table_of(Factor)
+            removed = affected_rows(session, delete(table).where(table.c.sub == sub, table.c.type == "otp_sms"))
             audit.record(session, "account.update", ctx, sub=sub, fields=["phone_number", "phone_verified"])
             if removed:
                 audit.record(session, "factor.remove", ctx, sub=sub, type="otp_sms", reason="phone_removed")
         return user
 
-    def _pending_phone(self, sub: str) -> dict | None:
+    def _pending_phone(self, sub: str) -> PendingPhone | None:
         raw = self.redis.get(Keys.pending_phone(sub))
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        pending: PendingPhone = json.loads(raw)
+        return pending
 
-    def _require_pending(self, sub: str) -> dict:
+    def _require_pending(self, sub: str) -> PendingPhone:
         pending = self._pending_phone(sub)
         if pending is None:
             raise error("phone.not_pending")

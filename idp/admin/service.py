@@ -7,7 +7,7 @@ remove a factor, unlock) are the domain services' own commands, called with a
 says who did it.
 
 ``services`` is the ``Services`` container (idp/services.py), as for
-``idp.oauth.bearer.authenticate_bearer``.
+``idp.oauth.bearer.authenticate_bearer``; ``AdminServices`` says what is used of it.
 """
 
 from __future__ import annotations
@@ -16,17 +16,37 @@ import builtins
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
+from idp.accounts.users import UserService
 from idp.errors import IdpError, Kind, error
+from idp.factors import FactorService
+from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Factor, User
-from idp.oauth.bearer import authenticate_bearer
+from idp.oauth.bearer import BearerServices, authenticate_bearer
+from idp.oauth.clients import ClientService
 
 ADMIN_SCOPE = "admin"
 BOOTSTRAP_ACTOR = "admin_token"  # the actor of requests made with GATEHOUSE_ADMIN_TOKEN
 
 
-def authenticate(services: Any, authorization: str) -> str:
+class AdminServices(BearerServices, Protocol):
+    """What the admin commands use of ``idp.services.Services``."""
+
+    @property
+    def users(self) -> UserService: ...
+
+    @property
+    def clients(self) -> ClientService: ...
+
+    @property
+    def factors(self) -> FactorService: ...
+
+    @property
+    def bruteforce(self) -> BruteForceGuard: ...
+
+
+def authenticate(services: AdminServices, authorization: str) -> str:
     """The actor an ``Authorization: Bearer`` header (RFC 6750 2.1) names.
 
     ``"admin_token"`` for the bootstrap ``GATEHOUSE_ADMIN_TOKEN`` (compared in constant time;
@@ -71,7 +91,7 @@ class UserRecord:
     locked_until: datetime | None  # when a temporary lock (brute-force policy) ends; None: not locked
 
 
-def user_record(services: Any, sub: str) -> UserRecord:
+def user_record(services: AdminServices, sub: str) -> UserRecord:
     """Raises account.not_found, store.unavailable (the lock is read from Redis)."""
     user = _existing_user(services, sub)
     seconds = services.bruteforce.locked_for(sub, sub=sub)
@@ -80,13 +100,13 @@ def user_record(services: Any, sub: str) -> UserRecord:
     return UserRecord(user=user, factors=services.factors.list(sub), locked_until=locked_until)
 
 
-def list_factors(services: Any, sub: str) -> builtins.list[Factor]:
+def list_factors(services: AdminServices, sub: str) -> builtins.list[Factor]:
     """Every factor of ``sub`` (ready or not). Raises account.not_found."""
     _existing_user(services, sub)
     return services.factors.list(sub)
 
 
-def _existing_user(services: Any, sub: str) -> User:
+def _existing_user(services: AdminServices, sub: str) -> User:
     user = services.users.by_sub(sub)
     if user is None:
         raise error("account.not_found")

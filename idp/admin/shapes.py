@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import ErrorDetails
@@ -92,17 +92,17 @@ def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
     return f"{field}: {problem['msg']}"
 
 
-def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> dict:
+def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> dict[str, Any]:
     """Validate a JSON body. Raises request.invalid naming the first bad field."""
     return parse_json(model, payload, wording).model_dump(exclude_unset=partial)
 
 
-def render_auth_source(source: AuthSource) -> dict:
+def render_auth_source(source: AuthSource) -> dict[str, Any]:
     return {"id": source.id, "kind": source.kind, "name": source.name,
             "code_length": source.code_length, "code_ttl": source.code_ttl}
 
 
-def render_application(app: Application, secret: str | None = None, *, created: bool = False) -> dict:
+def render_application(app: Application, secret: str | None = None, *, created: bool = False) -> dict[str, Any]:
     body = {
         "client_id": app.client_id, "name": app.name, "type": app.type,
         "redirect_uris": app.redirect_uris, "post_logout_redirect_uris": app.post_logout_redirect_uris,
@@ -115,12 +115,12 @@ def render_application(app: Application, secret: str | None = None, *, created: 
     return body
 
 
-def render_unlock(sub: str, was_locked: bool) -> dict:
+def render_unlock(sub: str, was_locked: bool) -> dict[str, Any]:
     """``POST /users/<sub>/unlock``: ``{"sub", "was_locked"}`` (200 either way: idempotent)."""
     return {"sub": sub, "was_locked": was_locked}
 
 
-def render_user(user: User) -> dict:
+def render_user(user: User) -> dict[str, Any]:
     return {
         "sub": user.sub, "username": user.username, "email": user.email,
         "email_verified": user.email_verified, "phone_number": user.phone_number,
@@ -132,14 +132,14 @@ def render_user(user: User) -> dict:
     }
 
 
-def render_user_record(record: UserRecord) -> dict:
+def render_user_record(record: UserRecord) -> dict[str, Any]:
     """``GET /users/<sub>``: the user, when a temporary lock ends (``locked_until``: ISO 8601
     UTC, or null) and their factors."""
     return {**render_user(record.user), "locked_until": _iso(record.locked_until),
             "factors": [render_factor(f) for f in record.factors]}
 
 
-def render_factor(factor: Factor) -> dict:
+def render_factor(factor: Factor) -> dict[str, Any]:
     """``{"type": "otp_sms"|"otp_email"|"totp", "state": "ready"|"not_ready", "created_at"}``."""
     return {"type": factor.type, "state": factor.state, "created_at": _iso(factor.created_at)}
 
@@ -204,7 +204,7 @@ def _int(name: str, value: str | None, low: int, high: int) -> int | None:
     return int(value)
 
 
-def render_audit_event(event: AuditEvent) -> dict:
+def render_audit_event(event: AuditEvent) -> dict[str, Any]:
     return {
         "id": event.id, "type": event.type, "at": _iso_z(event.at), "sub": event.sub,
         "client_id": event.client_id, "actor": event.actor, "ip": event.ip, "user_agent": event.user_agent or None,

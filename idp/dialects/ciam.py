@@ -8,7 +8,8 @@ The dialect translates; it never decides. Each domain error code maps to the exa
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
 
 from authlib.oauth2.base import OAuth2Error
 from pydantic import BaseModel, ConfigDict
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from idp.accounts.profile import CLAIMS
 from idp.accounts.proofs import ContactCode
 from idp.dialects.common import ProfileClaims, parse_json
-from idp.errors import IdpError, Kind, invalid
+from idp.errors import ErrorResponse, IdpError, Kind, invalid
 from idp.models import User
 from idp.oauth.bearer import claims_for
 from idp.oauth.clients import OTP_EMAIL_GRANT, OTP_SMS_GRANT
@@ -80,9 +81,11 @@ BY_KIND: dict[Kind, tuple[int, str]] = {
 }
 
 
-def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+def render_error(exc: IdpError) -> ErrorResponse:
     """(status, body, headers) in the CIAM shape for any domain error."""
     headers: dict[str, str] = {}
+    body: dict[str, Any]
+    description: str | None
     if exc.code == "otp.quota_exhausted":
         status, body = 400, {"error": f"insufficient_{exc.details.get('channel', 'sms')}_quota"}
     elif exc.code == "otp.rate_limited":
@@ -191,11 +194,11 @@ BEARER_ERRORS = {"bearer.invalid_token": (401, "invalid_token"),
                  "bearer.insufficient_scope": (403, "insufficient_scope")}
 
 
-def render_operation_error(operation: str):
+def render_operation_error(operation: str) -> Callable[[IdpError], ErrorResponse]:
     """The renderer of one sibling endpoint: its own codes first, then the dialect's."""
     table = OPERATION_ERRORS.get(operation, {})
 
-    def render(exc: IdpError) -> tuple[int, dict, dict]:
+    def render(exc: IdpError) -> ErrorResponse:
         if exc.code in BEARER_ERRORS:
             status, error = BEARER_ERRORS[exc.code]
             challenge = f'Bearer error="{error}"'
@@ -204,7 +207,7 @@ def render_operation_error(operation: str):
             return status, {"error": error, "error_description": exc.message}, {"WWW-Authenticate": challenge}
         if exc.code in table:
             status, error, description = table[exc.code]
-            body = {"error": error}
+            body: dict[str, Any] = {"error": error}
             if description:
                 body["error_description"] = description
             elif exc.message and error.startswith("invalid_"):
@@ -242,6 +245,22 @@ class _Contacts(BaseModel):
         return proofs
 
 
+class SignupCommand(TypedDict):
+    """Keyword arguments of ``SignUpFlow.sign_up`` (after the client and context)."""
+
+    proof: ContactCode | None
+    username: str | None
+    password: str | None
+    profile: dict[str, Any]
+
+
+class ResetPasswordCommand(TypedDict):
+    """Keyword arguments of ``SelfService.reset_password`` (after the client and context)."""
+
+    proof: ContactCode
+    new_password: str
+
+
 class SignupRequest(_Contacts):
     """``POST /signup``: username + password, or a phone/email with its ``usage=signup`` code."""
 
@@ -253,7 +272,7 @@ class SignupRequest(_Contacts):
     locale: str | None = None
     auth_source_id: str | None = None
 
-    def command(self) -> dict:
+    def command(self) -> SignupCommand:
         """Keyword arguments of ``SignUpFlow.sign_up`` (after the client and context)."""
         proofs = self.proofs(self.auth_source_id)
         if len(proofs) > 1:
@@ -261,8 +280,8 @@ class SignupRequest(_Contacts):
         if not proofs and not (self.username and self.password):
             raise invalid("request.invalid", "Missing 'username' and 'password', or 'phone_number' or 'email'.")
         profile = {k: getattr(self, k) for k in ("name", "locale") if getattr(self, k) is not None}
-        return dict(proof=proofs[0] if proofs else None, username=self.username, password=self.password,
-                    profile=profile)
+        return SignupCommand(proof=proofs[0] if proofs else None, username=self.username, password=self.password,
+                             profile=profile)
 
 
 class ResetPasswordRequest(_Contacts):
@@ -273,12 +292,12 @@ class ResetPasswordRequest(_Contacts):
     password: str
     auth_source_id: str | None = None
 
-    def command(self) -> dict:
+    def command(self) -> ResetPasswordCommand:
         """Keyword arguments of ``SelfService.reset_password`` (after the client and context)."""
         proofs = self.proofs(self.auth_source_id)
         if len(proofs) != 1:
             raise invalid("request.invalid", "Exactly one of 'phone_number' and 'email' is required.")
-        return dict(proof=proofs[0], new_password=self.password)
+        return ResetPasswordCommand(proof=proofs[0], new_password=self.password)
 
 
 class ChangePasswordRequest(BaseModel):
@@ -307,7 +326,7 @@ class UserinfoUpdateRequest(_Contacts, ProfileClaims):
     username: str | None = None
 
     @property
-    def attributes(self) -> dict:
+    def attributes(self) -> dict[str, str | None]:
         """Only the attributes sent: ``null`` clears one, absent leaves it alone."""
         names = ("name", "locale", "username", *CLAIMS)
         return {k: getattr(self, k) for k in names if k in self.model_fields_set}
@@ -316,11 +335,11 @@ class UserinfoUpdateRequest(_Contacts, ProfileClaims):
 parse = parse_json  # the shared reader (idp/dialects/common.py)
 
 
-def render_userinfo(user: User, scopes: frozenset[str] | set[str]) -> dict:
+def render_userinfo(user: User, scopes: frozenset[str] | set[str]) -> dict[str, Any]:
     """The userinfo of ``user`` as the token's scopes release it (like ``GET /userinfo``)."""
     return claims_for(user, set(scopes))
 
 
-def render_new_user(user: User) -> dict:
+def render_new_user(user: User) -> dict[str, Any]:
     """``POST /signup`` answers the new user's claims; like the vendor, it signs nobody in."""
     return claims_for(user, {"profile", "email", "phone"})

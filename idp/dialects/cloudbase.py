@@ -67,17 +67,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp.accounts.profile import check_username
 from idp.dialects.common import parse_json
-from idp.errors import IdpError, Kind, error, invalid
+from idp.errors import ErrorResponse, IdpError, Kind, error, invalid
 from idp.flows.verification import Issued, Sent
 from idp.guard.captcha import CaptchaChallenge
 from idp.models import User
+from idp.oauth.issuer import TokenResponse
 
 # gRPC status numbers
 INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED = 3, 5, 6, 7
@@ -154,7 +155,7 @@ DESCRIPTIONS = {
 }
 
 
-def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+def render_error(exc: IdpError) -> ErrorResponse:
     """(status, body, headers) in the CloudBase shape for any domain error."""
     headers: dict[str, str] = {}
     if exc.code == "oauth.error":  # an Authlib error of POST /token, passed through by name
@@ -260,7 +261,7 @@ class SignupRequest(_Contact):
         return self.phone_number or self.email
 
     @property
-    def profile(self) -> dict:
+    def profile(self) -> dict[str, str | None]:
         return {"name": self.name, "locale": self.locale}
 
 
@@ -284,7 +285,7 @@ class TokenRequest(BaseModel):
     username: str | None = None
     password: str | None = None
 
-    def oauth_params(self, client_id: str) -> dict:
+    def oauth_params(self, client_id: str) -> dict[str, Any]:
         """The body as the token endpoint reads it; the Basic-authenticated client names itself
         (a public client's ``client_id:`` header carries no secret for Authlib to read)."""
         params = {k: v for k, v in self.model_dump().items() if v is not None and k != "client_secret"}
@@ -300,26 +301,26 @@ parse = parse_json  # the shared reader (idp/dialects/common.py)
 
 
 # -- results -------------------------------------------------------------------------------
-def render_sent(sent: Sent) -> dict:
+def render_sent(sent: Sent) -> dict[str, Any]:
     return {"verification_id": sent.verification_id, "expires_in": sent.expires_in, "is_user": sent.is_user}
 
 
-def render_verified(issued: Issued) -> dict:
+def render_verified(issued: Issued) -> dict[str, Any]:
     return {"verification_token": issued.verification_token, "expires_in": issued.expires_in}
 
 
-def render_token(token: dict, sub: str) -> dict:
+def render_token(token: TokenResponse, sub: str) -> dict[str, Any]:
     """The "User Login API" order: token_type, access_token, refresh_token, expires_in, sub;
     then what the OAuth server added (``scope``, ``id_token``) when a client asked ``/token``
     for it."""
-    body = {"token_type": token.get("token_type", "Bearer"), "access_token": token["access_token"]}
+    body: dict[str, Any] = {"token_type": token.get("token_type", "Bearer"), "access_token": token["access_token"]}
     if token.get("refresh_token"):
         body["refresh_token"] = token["refresh_token"]
     body.update(expires_in=token["expires_in"], sub=sub)
     return body
 
 
-def render_token_extras(token: dict, sub: str) -> dict:
+def render_token_extras(token: TokenResponse, sub: str) -> dict[str, Any]:
     body = render_token(token, sub)
     body.update({k: token[k] for k in ("scope", "id_token") if token.get(k)})
     return body
@@ -336,16 +337,16 @@ def cloudbase_phone(e164: str | None) -> str | None:
     return f"+{number.country_code} {number.national_number}"
 
 
-def render_user(user: User) -> dict:
+def render_user(user: User) -> dict[str, Any]:
     info = {"sub": user.sub, "name": user.name, "username": user.username, "email": user.email,
             "email_verified": bool(user.email_verified) if user.email else None,
             "phone_number": cloudbase_phone(user.phone_number), "locale": user.locale}
     return {k: v for k, v in info.items() if v is not None}
 
 
-def render_captcha(challenge: CaptchaChallenge) -> dict:
+def render_captcha(challenge: CaptchaChallenge) -> dict[str, Any]:
     return {"token": challenge.token, "data": challenge.image_data_uri, "expires_in": challenge.expires_in}
 
 
-def render_captcha_token(captcha_token: str, expires_in: int) -> dict:
+def render_captcha_token(captcha_token: str, expires_in: int) -> dict[str, Any]:
     return {"captcha_token": captcha_token, "expires_in": expires_in}

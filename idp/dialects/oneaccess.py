@@ -60,19 +60,18 @@ The tickets themselves live in ``idp/sessions/tickets.py`` (120 s, single use, h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import ErrorDetails
 
 from idp.contacts import mask_target
-from idp.context import RequestContext
+from idp.context import Headers, RequestContext
 from idp.dialects.common import parse_json
-from idp.errors import IdpError, Kind, error, invalid
-from idp.flows.login import Completed
+from idp.errors import ErrorResponse, IdpError, Kind, error, invalid
+from idp.flows.results import Completed
 from idp.models import Application, User
 from idp.oauth.tokens import Principal
 from idp.sessions import SsoSession
@@ -167,14 +166,14 @@ def language(header: str | None) -> str:
     return "zh" if (header or "").strip().lower().startswith("zh") else "en"
 
 
-def render_error(exc: IdpError, lang: str = "en") -> tuple[int, dict, dict]:
+def render_error(exc: IdpError, lang: str = "en") -> ErrorResponse:
     """(status, body, headers) in the OneAccess shape for any domain error."""
     status, error_code, denied = ERRORS.get(exc.code) or BY_KIND[exc.kind]
     english, chinese = MESSAGES[error_code]
     message = (chinese if lang == "zh" else english).format(name=exc.details.get("name", "request"))
     body: dict[str, Any] = {"status": "ACCESS_DENIED"} if denied else {}
     body.update(error_code=error_code, error_msg=message)
-    headers = {}
+    headers: dict[str, str] = {}
     if exc.retry_after is not None and status == 429:
         headers["Retry-After"] = str(exc.retry_after)
     return status, body, headers
@@ -203,7 +202,7 @@ class SdkHeaders:
                               device=self.device, now=now)
 
 
-def parse_headers(headers: Mapping[str, str]) -> SdkHeaders:
+def parse_headers(headers: Headers) -> SdkHeaders:
     """Raises request.missing (SDK.COMMON.1001) naming the first blank required header."""
     values = {name: (headers.get(name) or "").strip() for name in REQUIRED_HEADERS}
     for name in REQUIRED_HEADERS:
@@ -215,7 +214,7 @@ def parse_headers(headers: Mapping[str, str]) -> SdkHeaders:
                       captcha_token=(headers.get(CAPTCHA_TOKEN_HEADER) or "").strip()[:256] or None)
 
 
-def required_header(headers: Mapping[str, str], name: str) -> str:
+def required_header(headers: Headers, name: str) -> str:
     value = (headers.get(name) or "").strip()
     if not value:
         raise missing(name)
@@ -264,7 +263,10 @@ class SsoTicketVerifyRequest(_Body):
     sso_ticket: str = Field(max_length=128)
 
 
-def parse(model: type[_Body], payload: object) -> Any:
+B = TypeVar("B", bound=_Body)
+
+
+def parse(model: type[B], payload: object) -> B:
     """A request model from a JSON body. A missing or blank field is SDK.COMMON.1001 naming it;
     a wrong value SDK.COMMON.1002."""
     data = payload if isinstance(payload, dict) else {}
@@ -281,13 +283,13 @@ def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
 
 
 # -- results ----------------------------------------------------------------------------
-def render_success(session: SsoSession, id_token: str, expire: int) -> dict:
+def render_success(session: SsoSession, id_token: str, expire: int) -> dict[str, Any]:
     """The success body of OneAccess "Mobile Number + SMS Verification Code Secondary
     Authentication Interface"."""
     return {"status": "SUCCESS", "expire": expire, "session_token": session.id, "id_token": id_token}
 
 
-def render_mfa_required(state_token: str, factors: list[str], expires_in: int) -> dict:
+def render_mfa_required(state_token: str, factors: list[str], expires_in: int) -> dict[str, Any]:
     types = [MFA_TYPES[f] for f in factors if f in MFA_TYPES]
     if not types:  # policy requires MFA and nothing is usable: enrolment happens on the pages
         raise error("mfa.no_factor")
@@ -298,17 +300,17 @@ def principal(done: Completed) -> Principal:
     return Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
 
 
-def render_mobile(user: User | None) -> dict:
+def render_mobile(user: User | None) -> dict[str, Any]:
     if user is None or not user.phone_number:
         raise error("mfa.no_factor", "no phone number")
     return {"mobile": mask_target("sms", user.phone_number)}
 
 
-def render_ticket(ticket: str, expire: int) -> dict:
+def render_ticket(ticket: str, expire: int) -> dict[str, Any]:
     return {"sso_ticket": ticket, "expire": expire}
 
 
-def render_user(user: User) -> dict:
+def render_user(user: User) -> dict[str, Any]:
     info = {"id": user.sub, "userName": user.username, "name": user.name, "mobile": user.phone_number,
             "email": user.email}
     return {"code": "200", "message": "success", "data": {"user": info}}

@@ -19,13 +19,15 @@ import hashlib
 from datetime import UTC, datetime
 from enum import IntEnum
 from functools import cache
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import ErrorDetails
 
 from idp.dialects.common import parse_json
-from idp.errors import IdpError, Kind
-from idp.models import User
+from idp.errors import ErrorResponse, IdpError, Kind
+from idp.factors import TotpSetup
+from idp.models import Factor, User
 
 
 class Code(IntEnum):
@@ -107,7 +109,7 @@ BY_KIND: dict[Kind, tuple[Code, int | None]] = {
 ERROR_DETAIL_TYPE = "type.googleapis.com/zitadel.v1.ErrorDetail"
 
 
-def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+def render_error(exc: IdpError) -> ErrorResponse:
     """(status, body, headers) in ZITADEL's shape for any domain error.
 
     Like ZITADEL, ``message`` ends with the error id in parentheses and ``details`` carries
@@ -154,7 +156,10 @@ def wording(model: type[BaseModel], field: str, problem: ErrorDetails) -> str:
     return f"invalid {model.__name__.removesuffix('Request')}Request.{field.title()}: {problem['msg']}"
 
 
-def parse(model: type[_Request], payload: object) -> _Request:
+R = TypeVar("R", bound=_Request)
+
+
+def parse(model: type[R], payload: object) -> R:
     """A request model from a JSON body (a missing body is ``{}``, as grpc-gateway reads it).
 
     Raises request.invalid naming the field, in ZITADEL's validation wording."""
@@ -181,7 +186,7 @@ def timestamp(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def object_details(user: User, issuer: str, *, created: datetime | None = None) -> dict:
+def object_details(user: User, issuer: str, *, created: datetime | None = None) -> dict[str, Any]:
     """``zitadel.v1.ObjectDetails`` after a change to ``user``: its sequence (a string: uint64),
     the change's time as both dates (ZITADEL's ``ToObjectDetails`` does the same) unless
     ``created`` gives the object's creation, and the owning organisation."""
@@ -190,12 +195,12 @@ def object_details(user: User, issuer: str, *, created: datetime | None = None) 
             "changeDate": changed, "resourceOwner": resource_owner(issuer)}
 
 
-def render_details(user: User, issuer: str) -> dict:
+def render_details(user: User, issuer: str) -> dict[str, Any]:
     """Every mutation's answer: ``{"details": ObjectDetails}``."""
     return {"details": object_details(user, issuer)}
 
 
-def render_factors(user: User, factors: list, issuer: str) -> dict:
+def render_factors(user: User, factors: list[Factor], issuer: str) -> dict[str, Any]:
     """``ListMyAuthFactorsResponse`` (with grpc-gateway's ``ListDetails``)."""
     result = [{FACTOR_FIELD[f.type]: {}, "state": FACTOR_STATE.get(f.state, "AUTH_FACTOR_STATE_UNSPECIFIED")}
               for f in factors if f.type in FACTOR_FIELD]
@@ -204,13 +209,13 @@ def render_factors(user: User, factors: list, issuer: str) -> dict:
             "result": result}
 
 
-def render_totp_setup(user: User, setup, issuer: str) -> dict:
+def render_totp_setup(user: User, setup: TotpSetup, issuer: str) -> dict[str, Any]:
     """``AddMyAuthFactorOTPResponse``: the otpauth URI, the secret for manual entry, details."""
     return {"url": setup.uri, "secret": setup.secret, "details": object_details(user, issuer)}
 
 
-def render_phone(phone: str | None, verified: bool, user: User, issuer: str) -> dict:
+def render_phone(phone: str | None, verified: bool, user: User, issuer: str) -> dict[str, Any]:
     """``GetMyPhoneResponse``. A user without a phone answers ``"phone": {}`` (empty message)."""
-    body: dict = {"details": object_details(user, issuer, created=user.created_at)}
+    body: dict[str, Any] = {"details": object_details(user, issuer, created=user.created_at)}
     body["phone"] = {"phone": phone, "isPhoneVerified": bool(verified)} if phone else {}
     return body

@@ -18,7 +18,7 @@ from idp import audit
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
-from idp.db import Database
+from idp.db import Database, affected_rows
 from idp.errors import error
 from idp.models import RememberedDevice
 from idp.settings import Settings
@@ -54,13 +54,14 @@ class RememberedDevices:
         now = self.clock.now()
         with self.db.transaction() as session:
             # the lookup is by hash (an index), so its timing says nothing about the value
-            touched = session.execute(
+            touched = affected_rows(
+                session,
                 update(RememberedDevice)
                 .where(RememberedDevice.token_hash == hash_secret(raw), RememberedDevice.sub == sub,
                        RememberedDevice.revoked_at.is_(None), RememberedDevice.expires_at > now)
                 .values(last_used_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .execution_options(synchronize_session=False),
+            )
         return touched == 1
 
     def list(self, sub: str) -> builtins.list[RememberedDevice]:
@@ -93,12 +94,13 @@ class RememberedDevices:
     @staticmethod
     def revoke_all_in(session: Session, sub: str, ctx: RequestContext) -> int:
         """``revoke_all`` inside the caller's unit of work (password reset, sign out everywhere)."""
-        return session.execute(
+        return affected_rows(
+            session,
             update(RememberedDevice)
             .where(RememberedDevice.sub == sub, RememberedDevice.revoked_at.is_(None))
             .values(revoked_at=ctx.now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
 
 
 def expires_in(device: RememberedDevice, now: datetime) -> int:

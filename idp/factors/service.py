@@ -18,7 +18,7 @@ from idp import audit
 from idp.accounts.users import UserService
 from idp.context import RequestContext
 from idp.crypto import CodeCipher
-from idp.db import Database
+from idp.db import Database, affected_rows
 from idp.errors import IdpError, error, invalid
 from idp.factors import recovery, totp
 from idp.models import Factor, RecoveryCode, User
@@ -164,13 +164,14 @@ class FactorService:
         if step is None:
             return False
         with self.db.transaction() as session:
-            claimed = session.execute(
+            claimed = affected_rows(
+                session,
                 update(Factor)
                 .where(Factor.id == factor.id, Factor.state == "ready",
                        (Factor.last_totp_step.is_(None)) | (Factor.last_totp_step < step))
                 .values(last_totp_step=step)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .execution_options(synchronize_session=False),
+            )
         return claimed == 1
 
     # -- recovery codes -------------------------------------------------------------------
@@ -191,13 +192,14 @@ class FactorService:
         if canonical is None:
             return False
         with self.db.transaction() as session:
-            spent = session.execute(
+            spent = affected_rows(
+                session,
                 update(RecoveryCode)
                 .where(RecoveryCode.sub == sub, RecoveryCode.used_at.is_(None),
                        RecoveryCode.code_hash == self._recovery_hash(sub, canonical))
                 .values(used_at=ctx.now)
-                .execution_options(synchronize_session=False)
-            ).rowcount == 1
+                .execution_options(synchronize_session=False),
+            ) == 1
             if spent:
                 audit.record(session, "factor.recovery_code.use", ctx, sub=sub, factor="recovery_code")
         return spent

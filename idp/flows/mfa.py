@@ -30,7 +30,7 @@ from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind, error, invalid
 from idp.factors import OTP_FACTOR, FactorService, RememberedDevices, TotpSetup
-from idp.flows.login import Completed
+from idp.flows.results import Completed
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
 from idp.otp.service import OtpService, SendResult
@@ -173,7 +173,7 @@ class MfaFlow:
         return NeedsFactor(
             state_token=token,
             factors=factors,
-            masked_phone=mask_target("sms", user.phone_number) if "otp_sms" in factors else None,
+            masked_phone=mask_target("sms", user.phone_number) if "otp_sms" in factors and user.phone_number else None,
             masked_email=mask_target("email", user.email) if "otp_email" in factors and user.email else None,
             expires_in=state.expires_in(self.clock.time()),
             enrol=enrol,

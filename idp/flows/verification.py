@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 
@@ -55,6 +55,16 @@ TARGET_RULES = ("ANY", "USER", "NOT_USER")
 SIGN_IN_USAGES = ("login", "signup")
 RESET_USAGES = ("reset_password", "login")
 MAX_TOKEN_LENGTH = 128
+
+
+class SentRecord(TypedDict):
+    """What a ``verification_id`` was sent for, kept in Redis as JSON (``verify:id:{sha256}``)."""
+
+    channel: str
+    target: str
+    usage: str
+    auth_source_id: str
+    client_id: str
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ class VerificationService:
             sent = self.signup.send_code(client, ctx, channel, target, source, usage=usage)
         else:
             sent = self.otp.send(client, channel, target, usage, source, ctx)
-        record = {"channel": channel, "target": sent.target, "usage": usage, "auth_source_id": source or "",
+        record: SentRecord = {"channel": channel, "target": sent.target, "usage": usage, "auth_source_id": source or "",
                   "client_id": client.client_id}
         self.redis.set(Keys.verification_id(hash_secret(sent.otp_token)), json.dumps(record), ex=sent.expires_in)
         return Sent(sent.otp_token, sent.expires_in, user is not None)
@@ -157,7 +167,7 @@ class VerificationService:
         if not verification_id or len(verification_id) > MAX_TOKEN_LENGTH:
             raise error("otp.unknown_token", "unknown or expired verification_id")
         raw = self.redis.get(Keys.verification_id(hash_secret(verification_id)))
-        record = json.loads(raw) if raw else None
+        record: SentRecord | None = json.loads(raw) if raw else None
         if record is None or record["client_id"] != client.client_id:
             raise error("otp.unknown_token", "unknown or expired verification_id")
         # a wrong code counts against the contact (brute-force policy, in the OTP service)

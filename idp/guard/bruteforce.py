@@ -49,6 +49,7 @@ pipeline or a Lua script).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Final
 
 import redis
@@ -64,7 +65,7 @@ from idp.errors import IdpError, error
 from idp.guard.captcha import CaptchaChallenge, CaptchaService
 from idp.models import User
 from idp.settings import Settings
-from idp.store import Keys, guarded
+from idp.store import Keys, decoded, guarded
 
 MAX_IDENTIFIER = 320
 
@@ -249,7 +250,7 @@ class BruteForceGuard:
     @guarded
     def locked_for(self, identifier: str, *, sub: str | _LookUp | None = LOOK_UP) -> int:
         """Seconds the identifier stays locked (0: not locked). For the admin API."""
-        return self._seconds_left(self.redis.get(self._keys(identifier, sub).lock))
+        return self._seconds_left(decoded(self.redis.get(self._keys(identifier, sub).lock)))
 
     @guarded
     def new_captcha(self, ctx: RequestContext) -> CaptchaChallenge:
@@ -276,8 +277,10 @@ class BruteForceGuard:
         if phone:
             clauses.append(User.phone_number == phone)
         found = list(self.db.session.scalars(select(User).where(or_(*clauses)).limit(3)))
-        for matches in (lambda u: u.username == identifier, lambda u: bool(email) and u.email == email,
-                        lambda u: bool(phone) and u.phone_number == phone):
+        rules: tuple[Callable[[User], bool], ...] = (
+            lambda u: u.username == identifier, lambda u: bool(email) and u.email == email,
+            lambda u: bool(phone) and u.phone_number == phone)
+        for matches in rules:
             user = next((u for u in found if matches(u)), None)
             if user is not None:
                 return user

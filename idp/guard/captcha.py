@@ -26,6 +26,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import redis
 from captcha.image import ImageCaptcha
@@ -34,7 +35,7 @@ from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.errors import IdpError, error
 from idp.settings import Settings
-from idp.store import Keys, guarded
+from idp.store import Keys, decoded, guarded
 
 ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # unambiguous in any font: no 0O 1IL 2Z 5S 8B
 CHALLENGE_TTL = 300
@@ -48,6 +49,13 @@ class CaptchaChallenge:
     token: str
     image_data_uri: str  # data:image/png;base64,...
     expires_in: int
+
+
+class ChallengeRecord(TypedDict):
+    """A challenge as Redis keeps it (JSON, ``captcha:chal:{sha256(token)}``)."""
+
+    digest: str  # HMAC of the answer, bound to the challenge token
+    client_id: str  # the application it was drawn for ("" for none)
 
 
 def wrong_answer() -> IdpError:
@@ -84,7 +92,7 @@ class CaptchaService:
         answer = self._new_answer()
         token = new_token(24)
         png = self._image.generate(answer, format="png").getvalue()
-        record = {"digest": self._digest(token, answer), "client_id": ctx.client_id or ""}
+        record: ChallengeRecord = {"digest": self._digest(token, answer), "client_id": ctx.client_id or ""}
         self.redis.set(Keys.captcha_challenge(hash_secret(token)), json.dumps(record), ex=CHALLENGE_TTL)
         uri = "data:image/png;base64," + base64.b64encode(png).decode()
         return CaptchaChallenge(token, uri, CHALLENGE_TTL)
@@ -99,7 +107,7 @@ class CaptchaService:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise unknown_token()
         raw = self.redis.getdel(Keys.captcha_challenge(hash_secret(token)))
-        record = json.loads(raw) if raw else None
+        record: ChallengeRecord | None = json.loads(raw) if raw else None
         if record is None or record["client_id"] != (ctx.client_id or ""):
             raise unknown_token()
         if not hmac.compare_digest(record["digest"], self._digest(token, answer or "")):
@@ -113,5 +121,5 @@ class CaptchaService:
         """Spend a ``captcha_token``: True exactly once. Raises store.unavailable."""
         if not captcha_token or len(captcha_token) > MAX_TOKEN_LENGTH:
             return False
-        owner = self.redis.getdel(Keys.captcha_pass(hash_secret(captcha_token)))
+        owner = decoded(self.redis.getdel(Keys.captcha_pass(hash_secret(captcha_token))))
         return owner is not None and hmac.compare_digest(owner, ctx.client_id or "")

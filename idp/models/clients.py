@@ -44,11 +44,11 @@ class Application(Base):
     client_secret_hash: Mapped[str | None] = mapped_column(String(128), default=None)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(16))  # web | spa | native | m2m
-    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    grant_types: Mapped[list] = mapped_column(JSON, default=list)
-    scopes: Mapped[list] = mapped_column(JSON, default=list)
-    login_methods: Mapped[list] = mapped_column(JSON, default=list)
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    login_methods: Mapped[list[str]] = mapped_column(JSON, default=list)
     mfa: Mapped[str] = mapped_column(String(16), default="off")
     # "remember this device": days a browser may skip the second factor after MFA; 0 = never
     remember_device_days: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from authlib.oauth2.rfc6749 import ClientMixin
 
 
 class RefreshToken(Base):
@@ -21,16 +25,16 @@ class RefreshToken(Base):
     sub: Mapped[str] = mapped_column(String(64), index=True)
     scope: Mapped[str] = mapped_column(String(500), default="")
     auth_time: Mapped[int] = mapped_column()
-    amr: Mapped[list] = mapped_column(JSON, default=list)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     # the claims the authorization request asked for (OIDC Core 5.5), kept for every rotation
-    claims: Mapped[dict | None] = mapped_column(JSON, default=None)
+    claims: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     # -- Authlib TokenMixin (refresh grant) --------------------------------------------
-    def check_client(self, client) -> bool:
+    def check_client(self, client: ClientMixin) -> bool:
         return self.client_id == client.get_client_id()
 
     def get_scope(self) -> str:

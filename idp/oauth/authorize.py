@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 import redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -29,7 +30,7 @@ from idp.crypto import hash_secret, new_token
 from idp.db import Database
 from idp.errors import error
 from idp.models import Consent
-from idp.oauth.claims import scopes_of_claims
+from idp.oauth.claims import ClaimsRequest, scopes_of_claims
 from idp.sessions import SsoSession, SsoSessionStore
 from idp.settings import Settings
 from idp.store import Keys, guarded
@@ -63,7 +64,7 @@ class AuthzRequest:
     first_party: bool = True  # first-party applications skip consent
     stale_session: str | None = None  # prompt=login: this session may not finish the request
     mfa: str = "off"  # the application's MFA policy: a session without "mfa" in amr may need a step-up
-    claims: dict | None = None  # OIDC Core 5.5: claims asked for by name (idp.oauth.claims)
+    claims: ClaimsRequest | None = None  # OIDC Core 5.5: claims asked for by name (idp.oauth.claims)
 
     @property
     def consent_scopes(self) -> list[str]:
@@ -117,7 +118,7 @@ class AuthCode:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     sid: str | None = None
-    claims: dict | None = None  # OIDC Core 5.5, kept for the life of the grant
+    claims: ClaimsRequest | None = None  # OIDC Core 5.5, kept for the life of the grant
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -346,7 +347,7 @@ class AuthorizationService:
             audit.record(db_session, "logout", ctx, sub=session.sub, client_id=client_id)
 
 
-def _upsert_consent(session, sub: str, client_id: str, scopes: list[str]) -> None:
+def _upsert_consent(session: Session, sub: str, client_id: str, scopes: list[str]) -> None:
     """Insert or widen the consent row; a concurrent insert of the same row is merged."""
     for _attempt in range(2):
         row = session.scalar(select(Consent).where(Consent.sub == sub, Consent.client_id == client_id))

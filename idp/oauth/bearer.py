@@ -10,15 +10,47 @@ instance through Redis). A Redis outage raises store.unavailable: the caller ans
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp.clock import Clock
 from idp.errors import error
-from idp.oauth.claims import USERINFO_CLAIMS, claims_for
+from idp.models import User
+from idp.oauth.claims import USERINFO_CLAIMS, Claims, claims_for
+from idp.oauth.keys import KeyService
+from idp.oauth.revocation import AccessTokenRevocations
+from idp.settings import Settings
 
-__all__ = ["AccessGrant", "BearerError", "authenticate_bearer", "bearer_authorization", "claims_for",
-           "userinfo_claims", "validate_access_token"]
+__all__ = ["AccessGrant", "BearerError", "BearerServices", "authenticate_bearer", "bearer_authorization",
+           "claims_for", "userinfo_claims", "validate_access_token"]
+
+class UserLookup(Protocol):
+    """The accounts' lookup by ``sub`` (``UserService.by_sub``; the accounts sit above this layer)."""
+
+    def by_sub(self, sub: str) -> User | None: ...
+
+
+class BearerServices(Protocol):
+    """What a Bearer check reads of ``idp.services.Services`` (which the web layer passes): the
+    keys, the issuer, the clock, the deny-list, and the token's user for userinfo."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def keys(self) -> KeyService: ...
+
+    @property
+    def revocations(self) -> AccessTokenRevocations: ...
+
+    @property
+    def users(self) -> UserLookup: ...
+
 
 # RFC 6750 3.1: the status each error code answers with
 STATUS = {"invalid_request": 400, "invalid_token": 401, "insufficient_scope": 403}
@@ -46,7 +78,7 @@ def bearer_authorization(authorization: str | None, form_token: str | None) -> s
     return authorization or ""
 
 
-def validate_access_token(services, authorization: str) -> dict:
+def validate_access_token(services: BearerServices, authorization: str) -> Claims:
     """Claims of a valid access token from an ``Authorization: Bearer`` header.
 
     Raises BearerError(invalid_token) for anything else: wrong type, signature, issuer,
@@ -71,7 +103,7 @@ def validate_access_token(services, authorization: str) -> dict:
     return claims
 
 
-def userinfo_claims(services, authorization: str) -> dict:
+def userinfo_claims(services: BearerServices, authorization: str) -> Claims:
     """OIDC Core 5.3: the claims the token's scopes release about its subject, and those its
     grant asked for by name (5.5)."""
     claims = validate_access_token(services, authorization)
@@ -92,10 +124,10 @@ class AccessGrant:
     sub: str
     client_id: str | None
     scopes: frozenset[str]
-    claims: dict
+    claims: Claims
 
 
-def authenticate_bearer(services, authorization: str, *, scope: str = "openid") -> AccessGrant:
+def authenticate_bearer(services: BearerServices, authorization: str, *, scope: str = "openid") -> AccessGrant:
     """The ``AccessGrant`` of an ``Authorization: Bearer`` access token that carries ``scope``.
 
     Raises bearer.invalid_token (401), bearer.insufficient_scope (403, RFC 6750 3.1) and

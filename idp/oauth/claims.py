@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC
+from typing import Any, TypeAlias
 
 from idp.errors import invalid
 from idp.models import Application, User
@@ -39,6 +40,12 @@ CLAIMS_MEMBERS = ("userinfo", "id_token")
 # a private access-token claim: the claims the grant asked userinfo to release by name
 USERINFO_CLAIMS = "userinfo_claims"
 
+# claims by name, as released in userinfo and ID tokens (JSON values)
+Claims: TypeAlias = dict[str, Any]
+# OIDC Core 5.5: the ``claims`` request parameter as the names each member asks for,
+# ``{"userinfo": [...], "id_token": [...]}``; kept with the grant (authorization code, refresh token)
+ClaimsRequest: TypeAlias = dict[str, list[str]]
+
 
 def granted_scope(client: Application, requested: str | None, *, within: Iterable[str] = USER_SCOPES) -> str:
     """The scopes a grant gets: those asked for (all the application may have when none are,
@@ -52,7 +59,7 @@ def granted_scope(client: Application, requested: str | None, *, within: Iterabl
     return " ".join(scope for scope in dict.fromkeys(requested.split()) if scope in allowed)
 
 
-def claims_for(user: User, scopes: Iterable[str], requested: Iterable[str] = ()) -> dict:
+def claims_for(user: User, scopes: Iterable[str], requested: Iterable[str] = ()) -> Claims:
     """OIDC Core 5.3.2: ``sub`` and the claims the ``scopes`` release (5.4), plus the claims
     ``requested`` by name (5.5); a claim without a value is left out (5.3.2)."""
     names = {claim for scope in scopes for claim in SCOPE_CLAIMS.get(scope, ())} | set(requested)
@@ -60,7 +67,7 @@ def claims_for(user: User, scopes: Iterable[str], requested: Iterable[str] = ())
     return {"sub": user.sub, **{k: v for k, v in values.items() if k in names and v is not None}}
 
 
-def _values(user: User) -> dict:
+def _values(user: User) -> Claims:
     updated = user.updated_at
     if updated is not None and updated.tzinfo is None:
         updated = updated.replace(tzinfo=UTC)  # stored as UTC; SQLite drops the zone
@@ -75,7 +82,7 @@ def _values(user: User) -> dict:
     }
 
 
-def parse_claims_request(raw: str | None, releasable: Iterable[str]) -> dict[str, list[str]] | None:
+def parse_claims_request(raw: str | None, releasable: Iterable[str]) -> ClaimsRequest | None:
     """The ``claims`` authorization request parameter (OIDC Core 5.5) as the names each member
     asks for: ``{"userinfo": [...], "id_token": [...]}``, or None when nothing is asked.
 
@@ -92,7 +99,7 @@ def parse_claims_request(raw: str | None, releasable: Iterable[str]) -> dict[str
     if not isinstance(data, dict):
         raise invalid("oauth.invalid_claims", "The 'claims' parameter must be a JSON object.")
     scopes = set(releasable)
-    out: dict[str, list[str]] = {}
+    out: ClaimsRequest = {}
     for member in CLAIMS_MEMBERS:
         entries = data.get(member)
         if entries is None:
@@ -121,7 +128,7 @@ def _check_spec(member: str, spec: object) -> None:
         raise invalid("oauth.invalid_claims", f"{where}: 'values' must be an array.")
 
 
-def scopes_of_claims(claims: dict[str, list[str]] | None) -> list[str]:
+def scopes_of_claims(claims: ClaimsRequest | None) -> list[str]:
     """The scopes whose claims a ``claims`` request names: what a person consents to."""
     names = {name for member in (claims or {}).values() for name in member}
     return sorted({CLAIM_SCOPE[name] for name in names if name in CLAIM_SCOPE})

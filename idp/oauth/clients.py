@@ -8,9 +8,10 @@ from typing import Any
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from idp import audit
-from idp.context import RequestContext
+from idp.context import Headers, RequestContext
 from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import error, invalid
@@ -76,13 +77,14 @@ class ClientService:
     def forget(self, client_id: str) -> None:
         self._cache.pop(client_id, None)
 
-    def authenticate_basic(self, headers: Any) -> Application:
+    def authenticate_basic(self, headers: Headers) -> Application:
         """HTTP Basic ``base64(url_encode(id):url_encode(secret))`` (RFC 6749 2.3.1; the form
         Tencent CIAM, "Send OTP Verification Code" shows, fixed for integrators on every JSON face).
 
         Public clients send an empty secret. Raises client.unauthenticated.
         """
-        client_id, secret = extract_basic_authorization(headers)
+        # types-Authlib asks for a dict; Authlib only reads ``headers.get("Authorization")``
+        client_id, secret = extract_basic_authorization(headers)  # type: ignore[arg-type]
         client = self.by_client_id(client_id)
         if client is not None:
             if client.is_public and not secret:
@@ -143,7 +145,7 @@ class ClientService:
         return app, secret
 
     @staticmethod
-    def _auth_sources(session, ids: list[str]) -> list[AuthSource]:
+    def _auth_sources(session: Session, ids: list[str]) -> list[AuthSource]:
         sources = list(session.scalars(select(AuthSource).where(AuthSource.id.in_(ids)))) if ids else []
         missing = set(ids) - {s.id for s in sources}
         if missing:

@@ -6,40 +6,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from authlib.oidc.rpinitiated import EndSessionEndpoint
+from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from joserfc.jwk import KeySet
 
 from idp import audit
-from idp.models import RefreshToken
+from idp.models import Application, RefreshToken
 from idp.oauth.bearer import BearerError, validate_access_token
+from idp.oauth.claims import Claims
+from idp.oauth.grants import OAuthServer
+
+T = TypeVar("T")
 
 
-class TokenLookup:
-    """How both endpoints find the token presented: an access token we issued (valid, not
-    revoked) or a refresh token, the ``token_type_hint`` only ordering the search."""
+class TokenLookup(Generic[T]):
+    """How both endpoints find the token presented (a ``T``): an access token we issued (valid,
+    not revoked) or a refresh token, the ``token_type_hint`` only ordering the search."""
 
-    server: Any  # Authlib's, set when the endpoint is registered
+    server: OAuthServer  # Authlib's, set when the endpoint is registered
 
-    def query_token(self, token_string, token_type_hint):
+    def query_token(self, token_string: str, token_type_hint: str | None) -> T | None:
         # RFC 7009 2.1: the hint only orders the search
         finders = [self._access_token, self._refresh_token]
         if token_type_hint == "refresh_token":
             finders.reverse()
         return next((found for find in finders if (found := find(token_string)) is not None), None)
 
-    def _access_claims(self, raw: str) -> dict | None:
+    def _access_claims(self, raw: str) -> Claims | None:
         try:
             return validate_access_token(self.server.services, f"Bearer {raw}")
         except BearerError:
             return None
 
-    def _access_token(self, raw: str) -> object | None:
+    def _access_token(self, raw: str) -> T | None:
         raise NotImplementedError
 
-    def _refresh_token(self, raw: str) -> object | None:
+    def _refresh_token(self, raw: str) -> T | None:
         raise NotImplementedError
 
 
@@ -51,11 +57,11 @@ class RevocableAccessToken:
     exp: int
     sub: str | None
 
-    def check_client(self, client) -> bool:
+    def check_client(self, client: ClientMixin) -> bool:
         return self.client_id == client.get_client_id()
 
 
-class Revocation(TokenLookup, RevocationEndpoint):
+class Revocation(TokenLookup[RevocableAccessToken | RefreshToken], RevocationEndpoint):
     """RFC 7009. An access token is denied until its own expiry; a refresh token revokes its
     whole family, and with it every access token the family issued. A token of another client
     is refused; an unknown, expired or already revoked one is answered 200 (RFC 7009 2.2)."""
@@ -73,7 +79,7 @@ class Revocation(TokenLookup, RevocationEndpoint):
     def _refresh_token(self, raw: str) -> RefreshToken | None:
         return self.server.services.refresh_tokens.find(raw)
 
-    def revoke_token(self, token, request) -> None:
+    def revoke_token(self, token: RevocableAccessToken | RefreshToken, request: OAuth2Request) -> None:
         services, ctx = self.server.services, self.server.request_context(token.client_id)
         if isinstance(token, RevocableAccessToken):
             services.revocations.deny(token.jti, token.exp)
@@ -86,7 +92,7 @@ class Revocation(TokenLookup, RevocationEndpoint):
 
 # -- introspection (RFC 7662) ---------------------------------------------------------------------
 class IntrospectedToken:
-    def __init__(self, client_id: str, payload: dict) -> None:
+    def __init__(self, client_id: str, payload: dict[str, Any]) -> None:
         self.client_id = client_id
         self.payload = payload
 
@@ -97,7 +103,7 @@ class IntrospectedToken:
         return False
 
 
-class Introspection(TokenLookup, IntrospectionEndpoint):
+class Introspection(TokenLookup[IntrospectedToken], IntrospectionEndpoint):
     """Only the client a token was issued to may introspect it; to any other client (and for
     anything unknown, expired, rotated or revoked) the answer is ``{"active": false}``
     (RFC 7662 2.2). Resource servers verify our JWT access tokens against the JWKS instead."""
@@ -121,10 +127,10 @@ class Introspection(TokenLookup, IntrospectionEndpoint):
             "iss": self.server.services.settings.issuer, "exp": _epoch(token.expires_at),
             "iat": _epoch(token.created_at)})
 
-    def check_permission(self, token, client, request) -> bool:
-        return token.client_id == client.client_id
+    def check_permission(self, token: IntrospectedToken, client: ClientMixin, request: OAuth2Request) -> bool:
+        return token.client_id == client.get_client_id()
 
-    def introspect_token(self, token: IntrospectedToken) -> dict:
+    def introspect_token(self, token: IntrospectedToken) -> dict[str, Any]:
         return {"active": True, **token.payload}
 
 
@@ -142,17 +148,20 @@ class EndSession(EndSessionEndpoint):
     confirms the sign-out on our page first.
     """
 
-    def get_server_jwks(self):
+    server: OAuthServer
+
+    def get_server_jwks(self) -> KeySet:
         return self.server.services.keys.public_keys()
 
     def get_algorithms(self) -> list[str]:
         return ["RS256"]
 
-    def _is_valid_post_logout_redirect_uri(self, client, post_logout_redirect_uri: str) -> bool:
+    def _is_valid_post_logout_redirect_uri(self, client: Application, post_logout_redirect_uri: str) -> bool:
         return post_logout_redirect_uri in (client.post_logout_redirect_uris or [])
 
-    def is_post_logout_redirect_uri_legitimate(self, request, post_logout_redirect_uri, client, logout_hint):
+    def is_post_logout_redirect_uri_legitimate(self, request: OAuth2Request, post_logout_redirect_uri: str,
+                                               client: Application, logout_hint: str | None) -> bool:
         return True
 
-    def end_session(self, end_session_request) -> None:
+    def end_session(self, end_session_request: EndSessionRequest) -> None:
         """Unused: ``AuthorizationService.end_session`` is called by the web layer."""

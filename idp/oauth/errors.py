@@ -6,9 +6,11 @@ own descriptions; everything else answers by the error's kind, with the domain's
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 
-from idp.errors import IdpError, Kind
+from idp.errors import ErrorResponse, IdpError, Kind
 
 # domain code -> (HTTP status, error code), where the kind's answer would be wrong: a bearer
 # token's failures are RFC 6750 3.1 errors, not the token endpoint's
@@ -49,11 +51,11 @@ def oauth_error(exc: IdpError) -> OAuth2Error:
     return OAuth2Error(description=safe_description(exc.message), status_code=status, error=error)
 
 
-def render_error(exc: IdpError) -> tuple[int, dict, dict]:
+def render_error(exc: IdpError) -> ErrorResponse:
     """(status, body, headers) of a domain error that escapes an OAuth endpoint (a store outage
     at introspection, revocation or userinfo): the RFC 6749 5.2 shape."""
     status, error = ERRORS.get(exc.code) or BY_KIND[exc.kind]
-    body = {"error": error}
+    body: dict[str, Any] = {"error": error}
     description = safe_description(exc.message)
     if description:
         body["error_description"] = description

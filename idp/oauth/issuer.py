@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from base64 import urlsafe_b64encode
+from typing import NotRequired, TypedDict
 
 from joserfc import jwt
 
@@ -23,7 +24,7 @@ from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import error
 from idp.models import Application, RefreshToken
-from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, claims_for, granted_scope
+from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, Claims, claims_for, granted_scope
 from idp.oauth.keys import KeyService
 from idp.oauth.revocation import AccessTokenRevocations
 from idp.oauth.tokens import Principal, RefreshTokenStore
@@ -31,6 +32,17 @@ from idp.settings import Settings
 
 ACCESS_TOKEN_HEADER = {"alg": "RS256", "typ": "at+jwt"}  # RFC 9068 2.1
 ID_TOKEN_HEADER = {"alg": "RS256", "typ": "JWT"}
+
+
+class TokenResponse(TypedDict):
+    """The token response (RFC 6749 5.1, OIDC Core 3.1.3.3), its members in the order sent."""
+
+    token_type: str
+    access_token: str
+    expires_in: int
+    refresh_token: NotRequired[str]  # when the application may use the refresh_token grant
+    scope: str
+    id_token: NotRequired[str]  # when ``openid`` is granted
 
 
 class _LostRotation(Exception):
@@ -48,7 +60,7 @@ class TokenIssuer:
         self.clock = clock or SystemClock()
 
     def issue(self, client: Application, principal: Principal | None, ctx: RequestContext, *,
-              grant_type: str, scope: str | None = None, rotating: RefreshToken | None = None) -> dict:
+              grant_type: str, scope: str | None = None, rotating: RefreshToken | None = None) -> TokenResponse:
         """The token response (RFC 6749 5.1) for ``principal`` (None: the application's own
         token, client credentials) with ``scope`` as granted (None: all the application may
         have). ``rotating`` is the refresh token presented to a refresh grant.
@@ -60,10 +72,12 @@ class TokenIssuer:
             scope = granted_scope(client, None, within=USER_SCOPES if principal else CLIENT_SCOPES)
         now, ttl, jti = int(self.clock.time()), self.access_token_ttl(client), new_token(16)
         access = self._access_token(client, principal, scope, jti, now, ttl)
-        token: dict = {"token_type": "Bearer", "access_token": access, "expires_in": ttl}
+        token: TokenResponse
         if principal is not None and client.check_grant_type("refresh_token"):
-            token["refresh_token"] = new_token(48)
-        token["scope"] = scope
+            token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl,
+                     "refresh_token": new_token(48), "scope": scope}
+        else:
+            token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl, "scope": scope}
         if principal is not None and "openid" in scope.split():
             token["id_token"] = self.id_token(client, principal, access)
         family = None
@@ -105,7 +119,7 @@ class TokenIssuer:
                       now: int, ttl: int) -> str:
         """RFC 9068 2.2: iss, exp, aud, sub (the application's id for its own token), client_id,
         iat, jti; with auth_time, acr and amr of the person's authentication."""
-        claims: dict = {
+        claims: Claims = {
             "iss": self.settings.issuer,
             "exp": now + ttl,
             "client_id": client.client_id,
@@ -123,7 +137,7 @@ class TokenIssuer:
         return jwt.encode(ACCESS_TOKEN_HEADER, claims, self.keys.signing_keys())
 
     def _save(self, client: Application, principal: Principal | None, ctx: RequestContext, grant_type: str,
-              token: dict, family: str | None, rotating: RefreshToken | None) -> None:
+              token: TokenResponse, family: str | None, rotating: RefreshToken | None) -> None:
         store = self.refresh_tokens
         try:
             with self.db.transaction() as session:

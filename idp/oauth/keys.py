@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeyParameters, KeySet, KeySetSerialization, RSAKey
 from sqlalchemy import select, update
 
 from idp.crypto import new_token
@@ -61,7 +61,7 @@ class KeyService:
         assert self._public is not None
         return self._public
 
-    def jwks(self) -> dict:
+    def jwks(self) -> KeySetSerialization:
         return self.public_keys().as_dict(private=False)
 
     def _refresh(self) -> None:
@@ -94,11 +94,9 @@ def _new_key() -> SigningKey:
     )
 
 
-def _params(row: SigningKey) -> dict:
+def _params(row: SigningKey) -> KeyParameters:
     return {"kid": row.kid, "use": "sig", "alg": row.alg}
 
 
-def _aware(value):
-    from datetime import UTC
-
+def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -13,8 +14,9 @@ from idp import audit
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
-from idp.db import Database
+from idp.db import Database, affected_rows, table_of
 from idp.models import Application, RefreshToken, User
+from idp.oauth.claims import ClaimsRequest
 from idp.oauth.revocation import AccessTokenRevocations
 from idp.sessions.store import acr_for
 from idp.settings import Settings
@@ -30,8 +32,8 @@ class Principal:
     nonce: str | None = None  # OIDC Core 3.1.2.1: only from an authorize request, never on refresh
     family_id: str | None = None  # refresh: join the family; code: the family its replay revokes
     # OIDC Core 5.5: claims asked for by name, {"userinfo": [...], "id_token": [...]}
-    claims: dict | None = None
-    extra: dict = field(default_factory=dict)
+    claims: ClaimsRequest | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def acr(self) -> str:
@@ -42,7 +44,7 @@ class Principal:
         return self.user.sub
 
 
-_INSERT_TOKEN = insert(RefreshToken.__table__)
+_INSERT_TOKEN = insert(table_of(RefreshToken))
 
 
 class RefreshTokenStore:
@@ -102,12 +104,12 @@ class RefreshTokenStore:
     def rotate(self, session: Session, token: RefreshToken) -> bool:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
-        table = RefreshToken.__table__  # Core UPDATE: no ORM session synchronisation needed
-        return session.execute(
+        table = table_of(RefreshToken)  # Core UPDATE: no ORM session synchronisation needed
+        return affected_rows(session, (
             update(table)
             .where(table.c.id == token.id, table.c.rotated_at.is_(None), table.c.revoked_at.is_(None))
             .values(rotated_at=self.clock.now())
-        ).rowcount == 1
+        )) == 1
 
     def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
@@ -138,10 +140,11 @@ class RefreshTokenStore:
 
     def revoke_all_in(self, session: Session, sub: str) -> int:
         """``revoke_all`` inside the caller's unit of work (no commit, no audit of its own)."""
-        table = RefreshToken.__table__
-        return session.execute(
-            update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=self.clock.now())
-        ).rowcount
+        table = table_of(RefreshToken)
+        return affected_rows(
+            session,
+            update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=self.clock.now()),
+        )
 
     def find(self, raw: str) -> RefreshToken | None:
         return self.db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(raw)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -26,7 +27,7 @@ from idp.otp.limits import SendLimiter
 from idp.otp.messages import render_code_message
 from idp.otp.senders import DeliveryError, Sender
 from idp.settings import Settings
-from idp.store import Keys, guarded
+from idp.store import Keys, decoded, guarded
 
 USAGES = ("login", "signup", "update_userinfo", "reset_password", "mfa")  # mfa: a second factor
 CHANNELS = ("sms", "email")
@@ -199,7 +200,7 @@ class OtpService:
                    now: float) -> tuple[str, str, int] | None:
         """The otp_token, code and remaining lifetime of a code still valid for this target
         and sent for the same client and auth source (one code in flight)."""
-        token = self.redis.get(Keys.otp_inflight(usage, channel, target))
+        token = decoded(self.redis.get(Keys.otp_inflight(usage, channel, target)))
         if not token:
             return None
         sealed, code_exp, stored_binding = self.redis.hmget(
@@ -207,12 +208,12 @@ class OtpService:
         remaining = (int(code_exp or 0) - now * 1000) / 1000
         if not sealed or stored_binding != binding or remaining < 1:
             return None
-        return token, self.cipher.unseal(sealed), int(remaining)
+        return token, self.cipher.unseal(decoded(sealed)), int(remaining)
 
     def _store(self, token: str, code: str, client: Application, channel: str, target: str,
                usage: str, policy: CodePolicy, now: float) -> None:
         code_exp_ms = int((now + policy.ttl) * 1000)
-        record = {
+        record: dict[FieldT, EncodableT] = {  # what HSET takes
             "binding": _binding(channel, target, usage, client.client_id, policy.auth_source_id),
             "digest": self.cipher.digest(token, code),
             "sealed": self.cipher.seal(code),  # only for re-sending while valid

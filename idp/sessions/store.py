@@ -17,7 +17,7 @@ import redis
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import new_token
-from idp.store import Keys, guarded
+from idp.store import Keys, decoded, guarded
 
 ACR_SINGLE_FACTOR = "urn:gatehouse:acr:1fa"
 ACR_MULTI_FACTOR = "urn:gatehouse:acr:2fa"
@@ -97,7 +97,7 @@ class SsoSessionStore:
     @guarded
     def delete_all(self, sub: str) -> int:
         """Sign out everywhere: every session of ``sub``; returns how many there were."""
-        ids = list(self.redis.smembers(Keys.user_sessions(sub)))
+        ids = [decoded(member) for member in self.redis.smembers(Keys.user_sessions(sub))]
         pipe = self.redis.pipeline()
         for session_id in ids:
             pipe.delete(Keys.sso_session(session_id))

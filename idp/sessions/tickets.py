@@ -6,6 +6,7 @@ A ticket stands for an SSO session, for one application, for ``SSO_TICKET_TTL`` 
 from __future__ import annotations
 
 import json
+from typing import TypedDict
 
 import redis
 from sqlalchemy import select
@@ -18,6 +19,14 @@ from idp.sessions.store import SsoSessionStore
 from idp.store import Keys, guarded
 
 SSO_TICKET_TTL = 120
+
+
+class TicketRecord(TypedDict):
+    """What a ticket stands for, kept in Redis as JSON (``oa:ticket:{sha256(ticket)}``)."""
+
+    sub: str
+    client_id: str  # the application it was issued to
+    session_id: str  # the SSO session it stands for
 
 
 class SsoTickets:
@@ -45,7 +54,7 @@ class SsoTickets:
         if session is None:
             raise error("sso.invalid_session_token")
         ticket = new_token(32)
-        record = {"sub": session.sub, "client_id": client_id, "session_id": session.id}
+        record: TicketRecord = {"sub": session.sub, "client_id": client_id, "session_id": session.id}
         self.redis.set(self.key(ticket), json.dumps(record), ex=self.ttl)
         return ticket
 
@@ -60,7 +69,7 @@ class SsoTickets:
         pipe.get(self.key(ticket))
         pipe.delete(self.key(ticket))
         raw, _ = pipe.execute()
-        record = json.loads(raw) if raw else None
+        record: TicketRecord | None = json.loads(raw) if raw else None
         if record is None or record["client_id"] != client_id:
             raise _invalid_ticket()
         session = self.sessions.get(record["session_id"])
