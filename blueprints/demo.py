@@ -47,28 +47,41 @@ def _issuer() -> str:
 def _oauth() -> OAuth2Session:
     """Authlib's client for the demo application (HTTP to the issuer, bounded by a timeout)."""
     issuer = _issuer()
-    return OAuth2Session(DEMO["app"]["client_id"], DEMO["app"]["client_secret"], scope=SCOPE,
-                         redirect_uri=f"{issuer}/demo/callback", code_challenge_method="S256",
-                         token_endpoint_auth_method="client_secret_basic", default_timeout=HTTP_TIMEOUT)
+    return OAuth2Session(
+        DEMO["app"]["client_id"],
+        DEMO["app"]["client_secret"],
+        scope=SCOPE,
+        redirect_uri=f"{issuer}/demo/callback",
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+        default_timeout=HTTP_TIMEOUT,
+    )
 
 
 @bp.get("")
 def index():
     signed_out = bool(request.args.get("state")) and hmac.compare_digest(
-        request.args.get("state", ""), session.pop(LOGOUT_STATE, "") or "")
+        request.args.get("state", ""), session.pop(LOGOUT_STATE, "") or ""
+    )
     ready = services().clients.by_client_id(DEMO["app"]["client_id"]) is not None
-    return render_template("demo/index.html", ready=ready, signed_out=signed_out, issuer=_issuer(),
-                           person=DEMO["user"])
+    return render_template("demo/index.html", ready=ready, signed_out=signed_out, issuer=_issuer(), person=DEMO["user"])
 
 
 @bp.get("/login")
 def login():
     """Start the authorization code flow: remember state, nonce and verifier, then redirect."""
-    pending = {"state": secrets.token_urlsafe(24), "nonce": secrets.token_urlsafe(24),
-               "code_verifier": secrets.token_urlsafe(48)}
+    pending = {
+        "state": secrets.token_urlsafe(24),
+        "nonce": secrets.token_urlsafe(24),
+        "code_verifier": secrets.token_urlsafe(48),
+    }
     session[PENDING] = pending
-    uri, _ = _oauth().create_authorization_url(f"{_issuer()}/oauth2/authorize", state=pending["state"],
-                                               nonce=pending["nonce"], code_verifier=pending["code_verifier"])
+    uri, _ = _oauth().create_authorization_url(
+        f"{_issuer()}/oauth2/authorize",
+        state=pending["state"],
+        nonce=pending["nonce"],
+        code_verifier=pending["code_verifier"],
+    )
     return redirect(uri)
 
 
@@ -88,20 +101,34 @@ def callback():
     except DemoError as exc:
         return render_template("demo/error.html", message=str(exc)), 400
     session[LOGOUT_STATE] = logout_state = secrets.token_urlsafe(16)
-    logout_url = requests.Request("GET", f"{_issuer()}/oauth2/logout", params={
-        "id_token_hint": result["id_token"], "post_logout_redirect_uri": f"{_issuer()}/demo",
-        "state": logout_state}).prepare().url
-    return render_template("demo/result.html", logout_url=logout_url,
-                           claims=json.dumps(result["claims"], indent=2, sort_keys=True),
-                           userinfo=json.dumps(result["userinfo"], indent=2, sort_keys=True))
+    logout_url = (
+        requests.Request(
+            "GET",
+            f"{_issuer()}/oauth2/logout",
+            params={
+                "id_token_hint": result["id_token"],
+                "post_logout_redirect_uri": f"{_issuer()}/demo",
+                "state": logout_state,
+            },
+        )
+        .prepare()
+        .url
+    )
+    return render_template(
+        "demo/result.html",
+        logout_url=logout_url,
+        claims=json.dumps(result["claims"], indent=2, sort_keys=True),
+        userinfo=json.dumps(result["userinfo"], indent=2, sort_keys=True),
+    )
 
 
 def _complete(code: str, pending: dict) -> dict:
     """Exchange the code, verify the ID token, fetch userinfo. Raises DemoError."""
     issuer, oauth = _issuer(), _oauth()
     try:
-        token = oauth.fetch_token(f"{issuer}/oauth2/token", grant_type="authorization_code", code=code,
-                                  code_verifier=pending["code_verifier"])
+        token = oauth.fetch_token(
+            f"{issuer}/oauth2/token", grant_type="authorization_code", code=code, code_verifier=pending["code_verifier"]
+        )
         if "id_token" not in token:
             raise DemoError("The token response has no ID token.")
         keys = oauth.request("GET", f"{issuer}/oauth2/jwks", withhold_token=True)

@@ -114,34 +114,36 @@ PUBLIC_METADATA = "public, max-age=300"
 @bp.get("/.well-known/openid-configuration")
 def discovery():
     issuer = services().settings.issuer
-    response = jsonify({
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/authorize",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
-        "jwks_uri": f"{issuer}/oauth2/jwks",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "introspection_endpoint": f"{issuer}/oauth2/introspect",
-        "end_session_endpoint": f"{issuer}/oauth2/logout",
-        "scopes_supported": list(SUPPORTED_SCOPES),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": list(SUPPORTED_GRANTS),
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
-        "ui_locales_supported": ["en", "zh-CN"],
-        "claims_parameter_supported": True,  # OIDC Core 5.5: the userinfo and id_token members
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
-        "authorization_response_iss_parameter_supported": True,
-        "claims_supported": CLAIMS_SUPPORTED,
-    })
+    response = jsonify(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/oauth2/authorize",
+            "token_endpoint": f"{issuer}/oauth2/token",
+            "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+            "jwks_uri": f"{issuer}/oauth2/jwks",
+            "revocation_endpoint": f"{issuer}/oauth2/revoke",
+            "introspection_endpoint": f"{issuer}/oauth2/introspect",
+            "end_session_endpoint": f"{issuer}/oauth2/logout",
+            "scopes_supported": list(SUPPORTED_SCOPES),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "grant_types_supported": list(SUPPORTED_GRANTS),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
+            "ui_locales_supported": ["en", "zh-CN"],
+            "claims_parameter_supported": True,  # OIDC Core 5.5: the userinfo and id_token members
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "authorization_response_iss_parameter_supported": True,
+            "claims_supported": CLAIMS_SUPPORTED,
+        }
+    )
     response.headers["Cache-Control"] = PUBLIC_METADATA
     return response
 
@@ -243,8 +245,11 @@ def logout():
         return render_template("oauth/logout_confirm.html", form=form, client=req.client)
     client_id = req.client.client_id if req.client else None
     services().authz.end_session(session, request_context(client_id), client_id=client_id)
-    response = redirect(req.redirect_uri) if req.redirect_uri else make_response(
-        render_template("oauth/logged_out.html", client=req.client))
+    response = (
+        redirect(req.redirect_uri)
+        if req.redirect_uri
+        else make_response(render_template("oauth/logged_out.html", client=req.client))
+    )
     return clear_sso_cookie(response)
 
 

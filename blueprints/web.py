@@ -61,8 +61,13 @@ R = TypeVar("R", bound=Response)  # a redirect is werkzeug's Response, a rendere
 
 def set_sso_cookie(response: R, session: SsoSession) -> R:
     response.set_cookie(
-        SESSION_COOKIE, session.id, max_age=services().settings.session_ttl, httponly=True,
-        samesite="Lax", secure=services().settings.issuer.startswith("https://"), path="/",
+        SESSION_COOKIE,
+        session.id,
+        max_age=services().settings.session_ttl,
+        httponly=True,
+        samesite="Lax",
+        secure=services().settings.issuer.startswith("https://"),
+        path="/",
     )
     return response
 

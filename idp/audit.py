@@ -27,11 +27,30 @@ _INSERT = insert(table_of(AuditEvent))
 # (or ends in) one of these words is dropped, whoever passed it: ``otp``, ``code``,
 # ``otp_token``, ``new_password``, ``client_secret``, ``recovery_codes``. Counts and names
 # about them stay (``refresh_tokens_revoked``, ``code_length``, ``grant_type``).
-SECRET_WORDS = frozenset({
-    "password", "passwd", "passphrase", "pwd", "pin", "otp", "code", "codes", "secret", "secrets",
-    "token", "tokens", "hash", "key", "cookie", "authorization", "credential", "credentials",
-    "assertion", "jwt",
-})
+SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "pin",
+        "otp",
+        "code",
+        "codes",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "hash",
+        "key",
+        "cookie",
+        "authorization",
+        "credential",
+        "credentials",
+        "assertion",
+        "jwt",
+    }
+)
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 DEFAULT_LIMIT = 100
@@ -66,7 +85,7 @@ def record(
             user_agent=(ctx.user_agent or "")[:300],
             details=safe_details(details, type_),
             at=ctx.now,
-        )
+        ),
     )
 
 
@@ -103,6 +122,7 @@ def safe_details(details: dict[str, Any], type_: str = "") -> dict[str, Any]:
 
 
 # -- search (admin API) -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AuditQuery:
@@ -146,8 +166,11 @@ def search(db: Database, query: AuditQuery) -> AuditPage:
 
 def _statement(query: AuditQuery) -> Select[AuditEvent]:
     stmt = select(AuditEvent)
-    for column, value in ((AuditEvent.sub, query.sub), (AuditEvent.client_id, query.client_id),
-                          (AuditEvent.result, query.result)):
+    for column, value in (
+        (AuditEvent.sub, query.sub),
+        (AuditEvent.client_id, query.client_id),
+        (AuditEvent.result, query.result),
+    ):
         if value is not None:
             stmt = stmt.where(column == value)
     if query.type is not None:

@@ -65,9 +65,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.session: scoped_session[Session] = scoped_session(
-            sessionmaker(self.engine, expire_on_commit=False)
-        )
+        self.session: scoped_session[Session] = scoped_session(sessionmaker(self.engine, expire_on_commit=False))
 
     def remove(self) -> None:
         self.session.remove()

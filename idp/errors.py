@@ -71,157 +71,234 @@ class Area:
 
 # every code the domain raises, by area: what the area is, then each code's kind and default message
 AREAS: dict[str, Area] = {
-    "request": Area("The shape of a call, before any rule: a body, parameter or header a face could not read.", {
-        "request.invalid": Declared(Kind.INVALID_INPUT, "the request is not valid"),
-        "request.missing": Declared(Kind.INVALID_INPUT, "a required parameter is missing"),
-    }),
-    "store": Area("The backing stores (Redis, the SQL database): an outage answers 503 and changes nothing.", {
-        "store.unavailable": Declared(Kind.UNAVAILABLE, "a backing store is unavailable"),
-    }),
-    "contact": Area("Phone numbers and email addresses as typed, parsed before anything is looked up.", {
-        "contact.malformed_phone": Declared(Kind.INVALID_INPUT, "malformed phone number"),
-        "contact.malformed_email": Declared(Kind.INVALID_INPUT, "malformed email address"),
-        "contact.blocked_email": Declared(Kind.INVALID_INPUT, "email address is not accepted"),
-    }),
-    "client": Area("Applications: how a caller proves which one it is, and their registration.", {
-        "client.unauthenticated": Declared(Kind.UNAUTHENTICATED, "client authentication failed"),
-        "client.unknown": Declared(Kind.UNAUTHENTICATED, "unknown application"),
-        "client.exists": Declared(Kind.CONFLICT, "client_id is already used"),
-        "client.invalid_type": Declared(Kind.INVALID_INPUT, "invalid application type"),
-        "client.invalid_login_methods": Declared(Kind.INVALID_INPUT, "invalid login methods"),
-        "client.invalid_mfa": Declared(Kind.INVALID_INPUT, "invalid mfa policy"),
-        "client.invalid_remember_device_days": Declared(Kind.INVALID_INPUT, "remember_device_days must be 0 to 365"),
-        "client.invalid_grant_types": Declared(Kind.INVALID_INPUT, "unsupported grant type"),
-        "client.unknown_auth_source": Declared(Kind.INVALID_INPUT, "unknown auth sources"),
-    }),
-    "auth_source": Area("Auth sources (a channel with its code length and lifetime): their registration.", {
-        "auth_source.exists": Declared(Kind.CONFLICT, "id is already used"),
-        "auth_source.invalid_kind": Declared(Kind.INVALID_INPUT, "kind must be sms or email"),
-        "auth_source.invalid_code_length": Declared(Kind.INVALID_INPUT, "code_length must be 4 to 10"),
-        "auth_source.invalid_code_ttl": Declared(Kind.INVALID_INPUT, "code_ttl must be 30 to 900 seconds"),
-    }),
-    "otp": Area("One-time codes: sending (usage, limits, quota, delivery) and checking (budget, single use).", {
-        "otp.invalid_usage": Declared(Kind.INVALID_INPUT, "unsupported usage"),
-        "otp.auth_source_required": Declared(Kind.INVALID_INPUT, "auth_source_id is required for login"),
-        "otp.invalid_auth_source": Declared(Kind.FORBIDDEN, "auth source and application not associated"),
-        "otp.rate_limited": Declared(Kind.RATE_LIMITED, "rate limit exceeded"),
-        "otp.quota_exhausted": Declared(Kind.QUOTA_EXHAUSTED, "quota exhausted"),
-        "otp.delivery_failed": Declared(Kind.DELIVERY_FAILED, "Failed to send OTP. Please try again later."),
-        "otp.unknown_token": Declared(Kind.NOT_FOUND, "unknown or expired otp_token"),
-        "otp.mismatch": Declared(Kind.INVALID_INPUT, "otp_token was sent for other parameters"),
-        "otp.wrong_code": Declared(Kind.WRONG_CODE, "wrong code"),
-        "otp.expired_code": Declared(Kind.WRONG_CODE, "the code has expired"),
-        "otp.too_many_failures": Declared(Kind.WRONG_CODE, "too many wrong codes"),
-    }),
-    "captcha": Area("Image captchas, which the brute-force policy asks for after repeated failures.", {
-        "captcha.wrong_answer": Declared(Kind.WRONG_CODE, "wrong captcha answer"),
-        "captcha.unknown_token": Declared(Kind.NOT_FOUND, "unknown, used or expired captcha token"),
-        "captcha.rate_limited": Declared(Kind.RATE_LIMITED, "too many captchas requested"),
-    }),
-    "login": Area("Signing in with a first factor: credentials, the application's login methods, the captcha.", {
-        "login.invalid_credentials": Declared(Kind.UNAUTHENTICATED, "wrong username or password"),
-        "login.method_disabled": Declared(Kind.FORBIDDEN, "the login method is not enabled for this application"),
-        "login.captcha_required": Declared(Kind.CAPTCHA_REQUIRED, "too many failed attempts: solve a captcha"),
-    }),
-    "account": Area("User accounts: lookup, status, unique contacts and usernames, the profile rule.", {
-        "account.not_found": Declared(Kind.NOT_FOUND, "no such user"),
-        "account.user_not_found": Declared(Kind.NOT_FOUND, "User not found"),  # no account uses the contact
-        "account.abnormal_status": Declared(Kind.USER_STATUS, "Abnormal user status"),  # locked or disabled
-        "account.locked": Declared(Kind.USER_STATUS, "Abnormal user status"),  # temporarily, after failures
-        "account.phone_taken": Declared(Kind.CONFLICT, "phone_number is already used"),
-        "account.email_taken": Declared(Kind.CONFLICT, "email is already used"),
-        "account.username_taken": Declared(Kind.CONFLICT, "username is already used"),
-        "account.conflict": Declared(Kind.CONFLICT, "user already exists"),
-        "account.invalid_field": Declared(Kind.INVALID_INPUT, "this field cannot be changed"),
-        "account.invalid_status_value": Declared(Kind.INVALID_INPUT, "unknown status"),
-        "account.invalid_email_verified": Declared(Kind.INVALID_INPUT, "email_verified cannot be null"),
-        "account.invalid_phone_verified": Declared(Kind.INVALID_INPUT, "phone_verified cannot be null"),
-        "account.invalid_username": Declared(
-            Kind.INVALID_INPUT, "username must be 2-48 letters, digits or -_.:+@, starting with a letter or digit"),
-        "account.invalid_name": Declared(Kind.INVALID_INPUT, "invalid name"),
-        "account.invalid_given_name": Declared(Kind.INVALID_INPUT, "invalid given_name"),
-        "account.invalid_family_name": Declared(Kind.INVALID_INPUT, "invalid family_name"),
-        "account.invalid_middle_name": Declared(Kind.INVALID_INPUT, "invalid middle_name"),
-        "account.invalid_nickname": Declared(Kind.INVALID_INPUT, "invalid nickname"),
-        "account.invalid_gender": Declared(Kind.INVALID_INPUT, "invalid gender"),
-        "account.invalid_locale": Declared(Kind.INVALID_INPUT, "locale must be a language tag such as zh-CN or en"),
-        "account.invalid_profile": Declared(Kind.INVALID_INPUT, "invalid profile URL"),
-        "account.invalid_picture": Declared(Kind.INVALID_INPUT, "invalid picture URL"),
-        "account.invalid_website": Declared(Kind.INVALID_INPUT, "invalid website URL"),
-        "account.invalid_birthdate": Declared(
-            Kind.INVALID_INPUT, "birthdate must be a real date as YYYY-MM-DD, 0000-MM-DD or YYYY"),
-        "account.invalid_zoneinfo": Declared(
-            Kind.INVALID_INPUT, "zoneinfo must be an IANA time zone such as Asia/Shanghai"),
-    }),
-    "password": Area("Passwords: the policy a new one must meet, and the check of the current one.", {
-        "password.too_short": Declared(Kind.INVALID_INPUT, "the password is too short"),
-        "password.too_long": Declared(Kind.INVALID_INPUT, "the password is too long"),
-        "password.too_common": Declared(Kind.INVALID_INPUT, "this password is too common; choose another"),
-        "password.same_as_old": Declared(Kind.INVALID_INPUT, "the new password is the same as the current one"),
-        "password.mismatch": Declared(Kind.WRONG_CODE, "the current password is wrong"),
-        "password.not_set": Declared(Kind.FAILED_PRECONDITION, "password not set"),
-    }),
-    "phone": Area("A person's phone number, changed and verified with a code (ZITADEL auth API).", {
-        "phone.not_found": Declared(Kind.NOT_FOUND, "the user has no phone number"),
-        "phone.not_changed": Declared(Kind.FAILED_PRECONDITION, "the phone number is already verified"),
-        "phone.not_pending": Declared(Kind.FAILED_PRECONDITION, "no phone number awaits verification"),
-    }),
-    "signup": Area("Creating an account.", {
-        "signup.identifier_required": Declared(
-            Kind.INVALID_INPUT, "a username and password, or a phone number or email with a code, are required"),
-    }),
-    "verification": Area("Tencent CloudBase verification tokens: a checked code, spent once by a sign-in, "
-                         "sign-up or reset.", {
-        "verification.invalid_token": Declared(Kind.INVALID_INPUT, "unknown, used or expired verification_token"),
-    }),
-    "mfa": Area("The second step of a sign-in: the state token between the steps and the factors it offers.", {
-        "mfa.invalid_state_token": Declared(Kind.NOT_FOUND, "unknown, used or expired state token"),
-        "mfa.invalid_channel": Declared(Kind.INVALID_INPUT, "channel must be sms or email"),
-        "mfa.target_mismatch": Declared(Kind.INVALID_INPUT, "that is not the number of this account"),
-        "mfa.factor_not_allowed": Declared(Kind.FAILED_PRECONDITION, "this factor cannot be used here"),
-        "mfa.no_factor": Declared(Kind.FAILED_PRECONDITION, "no usable second factor"),
-        "mfa.required": Declared(Kind.FAILED_PRECONDITION, "the application requires a second factor"),
-    }),
-    "factor": Area("Second factors: enrolling and removing them.", {
-        "factor.not_found": Declared(Kind.NOT_FOUND, "no such factor"),
-        "factor.exists": Declared(Kind.CONFLICT, "the factor is already set up"),
-        "factor.invalid_type": Declared(Kind.INVALID_INPUT, "channel must be sms or email"),
-        "factor.contact_not_verified": Declared(Kind.FAILED_PRECONDITION, "a verified contact is needed first"),
-    }),
-    "totp": Area("Authenticator-app codes (RFC 6238).", {
-        "totp.wrong_code": Declared(Kind.WRONG_CODE, "wrong code"),
-    }),
-    "recovery": Area("Recovery codes: single-use second factors for a lost device.", {
-        "recovery.wrong_code": Declared(Kind.WRONG_CODE, "wrong recovery code"),
-    }),
-    "device": Area("Remembered devices, which skip the second step for a while.", {
-        "device.not_found": Declared(Kind.NOT_FOUND, "no such device"),
-    }),
-    "bearer": Area("Bearer access tokens presented to an API (RFC 6750).", {
-        "bearer.invalid_token": Declared(Kind.UNAUTHENTICATED, "The access token is invalid."),
-        "bearer.insufficient_scope": Declared(Kind.FORBIDDEN, "The access token lacks the needed scope."),
-    }),
-    "token": Area("Refresh tokens: rotation and reuse detection (OAuth 2.0 Security BCP 4.14.2).", {
-        "token.reused": Declared(Kind.CONFLICT, "The refresh token was already used."),
-        "token.family_revoked": Declared(Kind.CONFLICT, "The grant was revoked."),
-    }),
-    "oauth": Area("OAuth 2.0 and OpenID Connect requests: the claims parameter (OpenID Connect Core 1.0 5.5), "
-                  "and the token endpoint's own errors (RFC 6749 5.2) carried through a face.", {
-        "oauth.invalid_claims": Declared(Kind.INVALID_INPUT, "The 'claims' parameter is not valid."),
-        "oauth.error": Declared(Kind.INVALID_INPUT, "invalid_request"),
-    }),
-    "authz": Area("A pending authorization request (OpenID Connect Core 1.0 3.1.2) the hosted pages work on.", {
-        "authz.expired": Declared(Kind.NOT_FOUND, "the sign-in request expired; start again"),
-    }),
-    "sso": Area("SSO sessions and the one-time tickets that stand for them (Huawei OneAccess).", {
-        "sso.invalid_session_token": Declared(Kind.NOT_FOUND, "unknown or ended session_token"),
-        "sso.invalid_ticket": Declared(Kind.NOT_FOUND, "unknown, used or expired sso_ticket"),
-    }),
-    "admin": Area("Who may call the admin API.", {
-        "admin.unauthenticated": Declared(Kind.UNAUTHENTICATED, "admin bearer token required"),
-        "admin.insufficient_scope": Declared(Kind.FORBIDDEN, "The access token lacks the admin scope."),
-        "admin.forbidden": Declared(Kind.FORBIDDEN, "not allowed to call the admin API"),
-    }),
+    "request": Area(
+        "The shape of a call, before any rule: a body, parameter or header a face could not read.",
+        {
+            "request.invalid": Declared(Kind.INVALID_INPUT, "the request is not valid"),
+            "request.missing": Declared(Kind.INVALID_INPUT, "a required parameter is missing"),
+        },
+    ),
+    "store": Area(
+        "The backing stores (Redis, the SQL database): an outage answers 503 and changes nothing.",
+        {
+            "store.unavailable": Declared(Kind.UNAVAILABLE, "a backing store is unavailable"),
+        },
+    ),
+    "contact": Area(
+        "Phone numbers and email addresses as typed, parsed before anything is looked up.",
+        {
+            "contact.malformed_phone": Declared(Kind.INVALID_INPUT, "malformed phone number"),
+            "contact.malformed_email": Declared(Kind.INVALID_INPUT, "malformed email address"),
+            "contact.blocked_email": Declared(Kind.INVALID_INPUT, "email address is not accepted"),
+        },
+    ),
+    "client": Area(
+        "Applications: how a caller proves which one it is, and their registration.",
+        {
+            "client.unauthenticated": Declared(Kind.UNAUTHENTICATED, "client authentication failed"),
+            "client.unknown": Declared(Kind.UNAUTHENTICATED, "unknown application"),
+            "client.exists": Declared(Kind.CONFLICT, "client_id is already used"),
+            "client.invalid_type": Declared(Kind.INVALID_INPUT, "invalid application type"),
+            "client.invalid_login_methods": Declared(Kind.INVALID_INPUT, "invalid login methods"),
+            "client.invalid_mfa": Declared(Kind.INVALID_INPUT, "invalid mfa policy"),
+            "client.invalid_remember_device_days": Declared(
+                Kind.INVALID_INPUT, "remember_device_days must be 0 to 365"
+            ),
+            "client.invalid_grant_types": Declared(Kind.INVALID_INPUT, "unsupported grant type"),
+            "client.unknown_auth_source": Declared(Kind.INVALID_INPUT, "unknown auth sources"),
+        },
+    ),
+    "auth_source": Area(
+        "Auth sources (a channel with its code length and lifetime): their registration.",
+        {
+            "auth_source.exists": Declared(Kind.CONFLICT, "id is already used"),
+            "auth_source.invalid_kind": Declared(Kind.INVALID_INPUT, "kind must be sms or email"),
+            "auth_source.invalid_code_length": Declared(Kind.INVALID_INPUT, "code_length must be 4 to 10"),
+            "auth_source.invalid_code_ttl": Declared(Kind.INVALID_INPUT, "code_ttl must be 30 to 900 seconds"),
+        },
+    ),
+    "otp": Area(
+        "One-time codes: sending (usage, limits, quota, delivery) and checking (budget, single use).",
+        {
+            "otp.invalid_usage": Declared(Kind.INVALID_INPUT, "unsupported usage"),
+            "otp.auth_source_required": Declared(Kind.INVALID_INPUT, "auth_source_id is required for login"),
+            "otp.invalid_auth_source": Declared(Kind.FORBIDDEN, "auth source and application not associated"),
+            "otp.rate_limited": Declared(Kind.RATE_LIMITED, "rate limit exceeded"),
+            "otp.quota_exhausted": Declared(Kind.QUOTA_EXHAUSTED, "quota exhausted"),
+            "otp.delivery_failed": Declared(Kind.DELIVERY_FAILED, "Failed to send OTP. Please try again later."),
+            "otp.unknown_token": Declared(Kind.NOT_FOUND, "unknown or expired otp_token"),
+            "otp.mismatch": Declared(Kind.INVALID_INPUT, "otp_token was sent for other parameters"),
+            "otp.wrong_code": Declared(Kind.WRONG_CODE, "wrong code"),
+            "otp.expired_code": Declared(Kind.WRONG_CODE, "the code has expired"),
+            "otp.too_many_failures": Declared(Kind.WRONG_CODE, "too many wrong codes"),
+        },
+    ),
+    "captcha": Area(
+        "Image captchas, which the brute-force policy asks for after repeated failures.",
+        {
+            "captcha.wrong_answer": Declared(Kind.WRONG_CODE, "wrong captcha answer"),
+            "captcha.unknown_token": Declared(Kind.NOT_FOUND, "unknown, used or expired captcha token"),
+            "captcha.rate_limited": Declared(Kind.RATE_LIMITED, "too many captchas requested"),
+        },
+    ),
+    "login": Area(
+        "Signing in with a first factor: credentials, the application's login methods, the captcha.",
+        {
+            "login.invalid_credentials": Declared(Kind.UNAUTHENTICATED, "wrong username or password"),
+            "login.method_disabled": Declared(Kind.FORBIDDEN, "the login method is not enabled for this application"),
+            "login.captcha_required": Declared(Kind.CAPTCHA_REQUIRED, "too many failed attempts: solve a captcha"),
+        },
+    ),
+    "account": Area(
+        "User accounts: lookup, status, unique contacts and usernames, the profile rule.",
+        {
+            "account.not_found": Declared(Kind.NOT_FOUND, "no such user"),
+            "account.user_not_found": Declared(Kind.NOT_FOUND, "User not found"),  # no account uses the contact
+            "account.abnormal_status": Declared(Kind.USER_STATUS, "Abnormal user status"),  # locked or disabled
+            "account.locked": Declared(Kind.USER_STATUS, "Abnormal user status"),  # temporarily, after failures
+            "account.phone_taken": Declared(Kind.CONFLICT, "phone_number is already used"),
+            "account.email_taken": Declared(Kind.CONFLICT, "email is already used"),
+            "account.username_taken": Declared(Kind.CONFLICT, "username is already used"),
+            "account.conflict": Declared(Kind.CONFLICT, "user already exists"),
+            "account.invalid_field": Declared(Kind.INVALID_INPUT, "this field cannot be changed"),
+            "account.invalid_status_value": Declared(Kind.INVALID_INPUT, "unknown status"),
+            "account.invalid_email_verified": Declared(Kind.INVALID_INPUT, "email_verified cannot be null"),
+            "account.invalid_phone_verified": Declared(Kind.INVALID_INPUT, "phone_verified cannot be null"),
+            "account.invalid_username": Declared(
+                Kind.INVALID_INPUT, "username must be 2-48 letters, digits or -_.:+@, starting with a letter or digit"
+            ),
+            "account.invalid_name": Declared(Kind.INVALID_INPUT, "invalid name"),
+            "account.invalid_given_name": Declared(Kind.INVALID_INPUT, "invalid given_name"),
+            "account.invalid_family_name": Declared(Kind.INVALID_INPUT, "invalid family_name"),
+            "account.invalid_middle_name": Declared(Kind.INVALID_INPUT, "invalid middle_name"),
+            "account.invalid_nickname": Declared(Kind.INVALID_INPUT, "invalid nickname"),
+            "account.invalid_gender": Declared(Kind.INVALID_INPUT, "invalid gender"),
+            "account.invalid_locale": Declared(Kind.INVALID_INPUT, "locale must be a language tag such as zh-CN or en"),
+            "account.invalid_profile": Declared(Kind.INVALID_INPUT, "invalid profile URL"),
+            "account.invalid_picture": Declared(Kind.INVALID_INPUT, "invalid picture URL"),
+            "account.invalid_website": Declared(Kind.INVALID_INPUT, "invalid website URL"),
+            "account.invalid_birthdate": Declared(
+                Kind.INVALID_INPUT, "birthdate must be a real date as YYYY-MM-DD, 0000-MM-DD or YYYY"
+            ),
+            "account.invalid_zoneinfo": Declared(
+                Kind.INVALID_INPUT, "zoneinfo must be an IANA time zone such as Asia/Shanghai"
+            ),
+        },
+    ),
+    "password": Area(
+        "Passwords: the policy a new one must meet, and the check of the current one.",
+        {
+            "password.too_short": Declared(Kind.INVALID_INPUT, "the password is too short"),
+            "password.too_long": Declared(Kind.INVALID_INPUT, "the password is too long"),
+            "password.too_common": Declared(Kind.INVALID_INPUT, "this password is too common; choose another"),
+            "password.same_as_old": Declared(Kind.INVALID_INPUT, "the new password is the same as the current one"),
+            "password.mismatch": Declared(Kind.WRONG_CODE, "the current password is wrong"),
+            "password.not_set": Declared(Kind.FAILED_PRECONDITION, "password not set"),
+        },
+    ),
+    "phone": Area(
+        "A person's phone number, changed and verified with a code (ZITADEL auth API).",
+        {
+            "phone.not_found": Declared(Kind.NOT_FOUND, "the user has no phone number"),
+            "phone.not_changed": Declared(Kind.FAILED_PRECONDITION, "the phone number is already verified"),
+            "phone.not_pending": Declared(Kind.FAILED_PRECONDITION, "no phone number awaits verification"),
+        },
+    ),
+    "signup": Area(
+        "Creating an account.",
+        {
+            "signup.identifier_required": Declared(
+                Kind.INVALID_INPUT, "a username and password, or a phone number or email with a code, are required"
+            ),
+        },
+    ),
+    "verification": Area(
+        "Tencent CloudBase verification tokens: a checked code, spent once by a sign-in, sign-up or reset.",
+        {
+            "verification.invalid_token": Declared(Kind.INVALID_INPUT, "unknown, used or expired verification_token"),
+        },
+    ),
+    "mfa": Area(
+        "The second step of a sign-in: the state token between the steps and the factors it offers.",
+        {
+            "mfa.invalid_state_token": Declared(Kind.NOT_FOUND, "unknown, used or expired state token"),
+            "mfa.invalid_channel": Declared(Kind.INVALID_INPUT, "channel must be sms or email"),
+            "mfa.target_mismatch": Declared(Kind.INVALID_INPUT, "that is not the number of this account"),
+            "mfa.factor_not_allowed": Declared(Kind.FAILED_PRECONDITION, "this factor cannot be used here"),
+            "mfa.no_factor": Declared(Kind.FAILED_PRECONDITION, "no usable second factor"),
+            "mfa.required": Declared(Kind.FAILED_PRECONDITION, "the application requires a second factor"),
+        },
+    ),
+    "factor": Area(
+        "Second factors: enrolling and removing them.",
+        {
+            "factor.not_found": Declared(Kind.NOT_FOUND, "no such factor"),
+            "factor.exists": Declared(Kind.CONFLICT, "the factor is already set up"),
+            "factor.invalid_type": Declared(Kind.INVALID_INPUT, "channel must be sms or email"),
+            "factor.contact_not_verified": Declared(Kind.FAILED_PRECONDITION, "a verified contact is needed first"),
+        },
+    ),
+    "totp": Area(
+        "Authenticator-app codes (RFC 6238).",
+        {
+            "totp.wrong_code": Declared(Kind.WRONG_CODE, "wrong code"),
+        },
+    ),
+    "recovery": Area(
+        "Recovery codes: single-use second factors for a lost device.",
+        {
+            "recovery.wrong_code": Declared(Kind.WRONG_CODE, "wrong recovery code"),
+        },
+    ),
+    "device": Area(
+        "Remembered devices, which skip the second step for a while.",
+        {
+            "device.not_found": Declared(Kind.NOT_FOUND, "no such device"),
+        },
+    ),
+    "bearer": Area(
+        "Bearer access tokens presented to an API (RFC 6750).",
+        {
+            "bearer.invalid_token": Declared(Kind.UNAUTHENTICATED, "The access token is invalid."),
+            "bearer.insufficient_scope": Declared(Kind.FORBIDDEN, "The access token lacks the needed scope."),
+        },
+    ),
+    "token": Area(
+        "Refresh tokens: rotation and reuse detection (OAuth 2.0 Security BCP 4.14.2).",
+        {
+            "token.reused": Declared(Kind.CONFLICT, "The refresh token was already used."),
+            "token.family_revoked": Declared(Kind.CONFLICT, "The grant was revoked."),
+        },
+    ),
+    "oauth": Area(
+        "OAuth 2.0 and OpenID Connect requests: the claims parameter (OpenID Connect Core 1.0 5.5), "
+        "and the token endpoint's own errors (RFC 6749 5.2) carried through a face.",
+        {
+            "oauth.invalid_claims": Declared(Kind.INVALID_INPUT, "The 'claims' parameter is not valid."),
+            "oauth.error": Declared(Kind.INVALID_INPUT, "invalid_request"),
+        },
+    ),
+    "authz": Area(
+        "A pending authorization request (OpenID Connect Core 1.0 3.1.2) the hosted pages work on.",
+        {
+            "authz.expired": Declared(Kind.NOT_FOUND, "the sign-in request expired; start again"),
+        },
+    ),
+    "sso": Area(
+        "SSO sessions and the one-time tickets that stand for them (Huawei OneAccess).",
+        {
+            "sso.invalid_session_token": Declared(Kind.NOT_FOUND, "unknown or ended session_token"),
+            "sso.invalid_ticket": Declared(Kind.NOT_FOUND, "unknown, used or expired sso_ticket"),
+        },
+    ),
+    "admin": Area(
+        "Who may call the admin API.",
+        {
+            "admin.unauthenticated": Declared(Kind.UNAUTHENTICATED, "admin bearer token required"),
+            "admin.insufficient_scope": Declared(Kind.FORBIDDEN, "The access token lacks the admin scope."),
+            "admin.forbidden": Declared(Kind.FORBIDDEN, "not allowed to call the admin API"),
+        },
+    ),
 }
 
 # every declared code, flat

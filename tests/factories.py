@@ -61,11 +61,21 @@ class auth_sources:
 
 class applications:
     @staticmethod
-    def create(services, type: str = "web", *, client_id: str | None = None,
-               client_secret: str | None = None, name: str | None = None, mfa: str = "off",
-               login_methods: Iterable[str] | None = None, auto_signup: bool = False,
-               auth_sources: Iterable[AuthSource | str] = (), redirect_uris: Iterable[str] | None = None,
-               scopes: Iterable[str] | None = None, **fields) -> Application:
+    def create(
+        services,
+        type: str = "web",
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        name: str | None = None,
+        mfa: str = "off",
+        login_methods: Iterable[str] | None = None,
+        auto_signup: bool = False,
+        auth_sources: Iterable[AuthSource | str] = (),
+        redirect_uris: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+        **fields,
+    ) -> Application:
         """An application registered like the admin API registers one. Confidential types
         (web, m2m) get ``client_secret`` (default ``SECRET``); ``auth_sources`` are AuthSource
         rows or their ids; ``redirect_uris`` default to ``REDIRECT_URI`` (none for m2m);
@@ -80,8 +90,9 @@ class applications:
             "mfa": mfa,
             "auto_signup": auto_signup,
             "auth_source_ids": [s if isinstance(s, str) else s.id for s in auth_sources],
-            "redirect_uris": list(redirect_uris if redirect_uris is not None
-                                  else ([] if type == "m2m" else [REDIRECT_URI])),
+            "redirect_uris": list(
+                redirect_uris if redirect_uris is not None else ([] if type == "m2m" else [REDIRECT_URI])
+            ),
             **fields,
         }
         if type in ("web", "m2m"):
@@ -97,21 +108,45 @@ class applications:
         """The applications and auth sources of the Tencent CIAM documents, under their ids:
         two confidential clients (``TENANT_CLIENT_ID``, ``CLIENT_4_ID``) and a public one
         (``SPA_CLIENT_ID``), each linked to both mock OTP auth sources, scope ``openid``."""
-        sources = [auth_sources.create(services, "sms", id=MOCK_SMS_OTP_AUTH_SOURCE_ID),
-                   auth_sources.create(services, "email", id=MOCK_EMAIL_OTP_AUTH_SOURCE_ID)]
+        sources = [
+            auth_sources.create(services, "sms", id=MOCK_SMS_OTP_AUTH_SOURCE_ID),
+            auth_sources.create(services, "email", id=MOCK_EMAIL_OTP_AUTH_SOURCE_ID),
+        ]
         for client_id, secret in ((TENANT_CLIENT_ID, TENANT_CLIENT_SECRET), (CLIENT_4_ID, CLIENT_4_SECRET)):
-            applications.create(services, client_id=client_id, client_secret=secret, auth_sources=sources,
-                                 redirect_uris=[], scopes=["openid"])
-        applications.create(services, "spa", client_id=SPA_CLIENT_ID, name="spa", auth_sources=sources,
-                             redirect_uris=[], scopes=["openid"])
+            applications.create(
+                services,
+                client_id=client_id,
+                client_secret=secret,
+                auth_sources=sources,
+                redirect_uris=[],
+                scopes=["openid"],
+            )
+        applications.create(
+            services,
+            "spa",
+            client_id=SPA_CLIENT_ID,
+            name="spa",
+            auth_sources=sources,
+            redirect_uris=[],
+            scopes=["openid"],
+        )
 
 
 class users:
     @staticmethod
-    def create(services, username: str | None = UNIQUE, *, with_password: bool | str = True,
-               with_verified_phone: bool | str = False, with_verified_email: bool | str = False,
-               with_sms_factor: bool = False, with_email_factor: bool = False, with_totp: bool = False,
-               locked: bool = False, **fields) -> User:
+    def create(
+        services,
+        username: str | None = UNIQUE,
+        *,
+        with_password: bool | str = True,
+        with_verified_phone: bool | str = False,
+        with_verified_email: bool | str = False,
+        with_sms_factor: bool = False,
+        with_email_factor: bool = False,
+        with_totp: bool = False,
+        locked: bool = False,
+        **fields,
+    ) -> User:
         """A person, made like the admin API makes one.
 
         - ``username``: default a unique ``user-N``; None makes a person without one.

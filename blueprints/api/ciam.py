@@ -57,8 +57,9 @@ def change_user_password():
     svc = services()
     grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
     body = ciam.parse(ciam.ChangePasswordRequest, json_body())
-    svc.self_service.change_password(grant.sub, request_context(grant.client_id),
-                                     old_password=body.old_password, new_password=body.new_password)
+    svc.self_service.change_password(
+        grant.sub, request_context(grant.client_id), old_password=body.old_password, new_password=body.new_password
+    )
     return jsonify({})  # the vendor answers a bare 200 OK
 
 
@@ -67,7 +68,11 @@ def update_userinfo():
     svc = services()
     grant = authenticate_bearer(svc, request.headers.get("Authorization", ""))
     body = ciam.parse(ciam.UserinfoUpdateRequest, json_body())
-    user = svc.self_service.update_userinfo(svc.clients.by_client_id(grant.client_id), grant.sub,
-                                            request_context(grant.client_id), profile=body.attributes,
-                                            contacts=body.proofs())
+    user = svc.self_service.update_userinfo(
+        svc.clients.by_client_id(grant.client_id),
+        grant.sub,
+        request_context(grant.client_id),
+        profile=body.attributes,
+        contacts=body.proofs(),
+    )
     return jsonify(ciam.render_userinfo(user, grant.scopes))

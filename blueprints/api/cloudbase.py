@@ -92,19 +92,28 @@ def signin():
     body = cloudbase.parse(cloudbase.SigninRequest, json_body())
     if body.mode() == "password":
         # Tencent CloudBase, User Login API: this contract names password_not_set
-        done = svc.login.password(client, ctx, body.username, body.password, captcha_token=_captcha_token(),
-                                  reveal_password_not_set=True)
+        done = svc.login.password(
+            client, ctx, body.username, body.password, captcha_token=_captcha_token(), reveal_password_not_set=True
+        )
         return _signed_in(client, ctx, done, "password")
-    return _signed_in(client, ctx, svc.verifications.sign_in(client, ctx, body.verification_token),
-                      "verification_token")
+    return _signed_in(
+        client, ctx, svc.verifications.sign_in(client, ctx, body.verification_token), "verification_token"
+    )
 
 
 @bp.post("/signup")
 def signup():
     client, ctx = _call()
     body = cloudbase.parse(cloudbase.SignupRequest, json_body())
-    done = services().verifications.sign_up(client, ctx, body.verification_token, contact=body.contact,
-                                            username=body.username, password=body.password, profile=body.profile)
+    done = services().verifications.sign_up(
+        client,
+        ctx,
+        body.verification_token,
+        contact=body.contact,
+        username=body.username,
+        password=body.password,
+        profile=body.profile,
+    )
     return _signed_in(client, ctx, done, "verification_token")
 
 
@@ -112,8 +121,9 @@ def signup():
 def reset():
     client, ctx = _call()
     body = cloudbase.parse(cloudbase.ResetRequest, json_body())
-    services().verifications.reset_password(client, ctx, body.verification_token, body.new_password,
-                                            contact=body.contact)
+    services().verifications.reset_password(
+        client, ctx, body.verification_token, body.new_password, contact=body.contact
+    )
     return _reply({})
 
 
@@ -123,8 +133,14 @@ def token():
     client, ctx = _call()
     body = cloudbase.parse(cloudbase.TokenRequest, json_body())
     if body.grant_type == "password":
-        done = services().login.password(client, ctx, body.username or "", body.password or "",
-                                         captcha_token=_captcha_token(), reveal_password_not_set=True)
+        done = services().login.password(
+            client,
+            ctx,
+            body.username or "",
+            body.password or "",
+            captcha_token=_captcha_token(),
+            reveal_password_not_set=True,
+        )
         return _signed_in(client, ctx, done, "password")
     server = current_app.extensions["gatehouse.oauth"]
     oauth_request = JsonBodyRequest(_uri(), body.oauth_params(client.client_id))

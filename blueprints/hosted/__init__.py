@@ -25,8 +25,10 @@ from blueprints.hosted.base import LOCALES, bp, html_lang, page_url, select_loca
 
 __all__ = ["LOCALES", "bp", "init_app", "select_locale"]
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 
 
 def security_headers(response):
@@ -58,4 +60,3 @@ def not_found(exc: HTTPException):
     if request.blueprint is None and wants_html:
         return errors.http_error(exc)
     return exc
-

@@ -59,15 +59,19 @@ def account_page(user, status: int | None = None, **forms):
         "everywhere_form": SignOutEverywhereForm(formdata=None),
         "action_form": ActionForm(formdata=None),
     }
-    return respond("hosted/account.html", resolve_page(), None, status, user=user, **security(user.sub),
-                   **{**blank, **forms})
+    return respond(
+        "hosted/account.html", resolve_page(), None, status, user=user, **security(user.sub), **{**blank, **forms}
+    )
 
 
 def security(sub: str) -> dict:
     """Second factors (by type), recovery codes left and remembered devices, for the page."""
     factors = services().factors
-    return {"factors": {factor.type: factor for factor in factors.list(sub)},
-            "recovery_left": factors.recovery_codes_left(sub), "devices": services().devices.list(sub)}
+    return {
+        "factors": {factor.type: factor for factor in factors.list(sub)},
+        "recovery_left": factors.recovery_codes_left(sub),
+        "devices": services().devices.list(sub),
+    }
 
 
 @bp.get("/account")
@@ -97,9 +101,12 @@ def account_password(sso, user):
     form, status = ChangePasswordForm(), 400
     if form.validate_on_submit():
         try:
-            services().self_service.change_password(sso.sub, resolve_page().context(),
-                                                    old_password=form.current_password.data or "",
-                                                    new_password=form.password.data)
+            services().self_service.change_password(
+                sso.sub,
+                resolve_page().context(),
+                old_password=form.current_password.data or "",
+                new_password=form.password.data,
+            )
             flash(str(_l("Your password was changed.")), "success")
             return redirect(page_url("hosted.account"))
         except IdpError as exc:
@@ -125,9 +132,15 @@ def account_contact_verify(sso, user, channel: str):
     if form.validate_on_submit():
         try:
             services().self_service.change_contact(
-                page.client, sso.sub, page.context(), channel=channel, target=state["target"],
-                otp_token=state["otp_token"], code=form.code.data.strip(),
-                auth_source_id=page.client.auth_source_for(channel))
+                page.client,
+                sso.sub,
+                page.context(),
+                channel=channel,
+                target=state["target"],
+                otp_token=state["otp_token"],
+                code=form.code.data.strip(),
+                auth_source_id=page.client.auth_source_for(channel),
+            )
             forget_code("update_userinfo")
             flash(str(_l("Your contact details were updated.")), "success")
             return redirect(page_url("hosted.account"))

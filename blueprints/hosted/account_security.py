@@ -89,12 +89,16 @@ def account_recovery_codes(sso, user):
 @bp.post("/account/devices/<int:device_id>/revoke")
 @login_required
 def account_device_revoke(sso, user, device_id: int):
-    return act(lambda ctx: services().devices.revoke(sso.sub, device_id, ctx),
-               _l("This device will be asked for a second step again."))
+    return act(
+        lambda ctx: services().devices.revoke(sso.sub, device_id, ctx),
+        _l("This device will be asked for a second step again."),
+    )
 
 
 @bp.post("/account/devices/revoke-all")
 @login_required
 def account_devices_revoke_all(sso, user):
-    return act(lambda ctx: services().devices.revoke_all(sso.sub, ctx),
-               _l("Every device will be asked for a second step again."))
+    return act(
+        lambda ctx: services().devices.revoke_all(sso.sub, ctx),
+        _l("Every device will be asked for a second step again."),
+    )

@@ -87,8 +87,9 @@ class Page:
     def methods(self) -> list[str]:
         """``password`` / ``sms`` / ``email`` this application offers (and can deliver)."""
         wanted = self.pending.login_methods if self.pending and self.pending.login_methods else None
-        names = [METHOD_NAMES[m] for m in self.client.login_methods
-                 if m in METHOD_NAMES and (wanted is None or m in wanted)]
+        names = [
+            METHOD_NAMES[m] for m in self.client.login_methods if m in METHOD_NAMES and (wanted is None or m in wanted)
+        ]
         return [n for n in names if n == "password" or self.client.auth_source_for(n)]
 
     @property
@@ -161,8 +162,9 @@ def finish_login(done: Completed, page: Page, *, second_factor: bool = True):
     policy, an enrolled factor, a remembered device). ``NeedsFactor`` → the state token goes
     into the signed session and the browser to /mfa; ``Completed`` → signed in."""
     if second_factor:
-        result = services().mfa.after_first_factor(page.client, page.context(), done,
-                                                    remembered_device=request.cookies.get(DEVICE_COOKIE))
+        result = services().mfa.after_first_factor(
+            page.client, page.context(), done, remembered_device=request.cookies.get(DEVICE_COOKIE)
+        )
         if isinstance(result, NeedsFactor):
             for purpose in PURPOSES:
                 forget_code(purpose)
@@ -187,8 +189,15 @@ def complete_login(done: Completed, page: Page, remember: bool = False):
         response = redirect(page_url("hosted.account"))
     raw = services().mfa.remember_device(page.client, page.context(), done) if remember else None
     if raw:
-        response.set_cookie(DEVICE_COOKIE, raw, max_age=remember_device_days(page) * 86400, httponly=True,
-                            samesite="Lax", secure=services().settings.issuer.startswith("https://"), path="/")
+        response.set_cookie(
+            DEVICE_COOKIE,
+            raw,
+            max_age=remember_device_days(page) * 86400,
+            httponly=True,
+            samesite="Lax",
+            secure=services().settings.issuer.startswith("https://"),
+            path="/",
+        )
     return set_sso_cookie(response, sso)
 
 
@@ -210,8 +219,12 @@ PURPOSES = ("login", "signup", "reset_password", "update_userinfo")
 
 
 def remember_code(purpose: str, sent: SendResult) -> None:
-    session[f"gh_otp_{purpose}"] = {"channel": sent.channel, "target": sent.target,
-                                    "otp_token": sent.otp_token, "sent_at": int(services().clock.time())}
+    session[f"gh_otp_{purpose}"] = {
+        "channel": sent.channel,
+        "target": sent.target,
+        "otp_token": sent.otp_token,
+        "sent_at": int(services().clock.time()),
+    }
 
 
 def pending_code(purpose: str, channel: str) -> dict | None:
@@ -234,8 +247,12 @@ def cooldown(state: dict | None, retry_after: int | None = None) -> int:
     return max(0, int(state.get("sent_at", 0)) + interval - int(services().clock.time()))
 
 
-VERIFY_ENDPOINT = {"login": "hosted.login_verify", "signup": "hosted.signup_verify",
-                   "reset_password": "hosted.reset", "update_userinfo": "hosted.account_contact_verify"}
+VERIFY_ENDPOINT = {
+    "login": "hosted.login_verify",
+    "signup": "hosted.signup_verify",
+    "reset_password": "hosted.reset",
+    "update_userinfo": "hosted.account_contact_verify",
+}
 
 
 def send_code(purpose: str, page: Page, channel: str, target: str) -> SendResult:
@@ -258,8 +275,17 @@ def code_page(template: str, page: Page, form, state: dict, purpose: str, status
     from blueprints.hosted.forms import ResendForm
     from idp.contacts import mask_target
 
-    return respond(template, page, form, status, state=state, purpose=purpose, channel=state["channel"],
-                   masked=mask_target(state["channel"], state["target"]), cooldown=cooldown(state),
-                   resend_form=ResendForm(formdata=None),
-                   resend_url=page.url("hosted.resend_code", purpose=purpose, channel=state["channel"]),
-                   **context)
+    return respond(
+        template,
+        page,
+        form,
+        status,
+        state=state,
+        purpose=purpose,
+        channel=state["channel"],
+        masked=mask_target(state["channel"], state["target"]),
+        cooldown=cooldown(state),
+        resend_form=ResendForm(formdata=None),
+        resend_url=page.url("hosted.resend_code", purpose=purpose, channel=state["channel"]),
+        **context,
+    )

@@ -69,8 +69,13 @@ class CodeFlow:
             return redirect(page.url(self.start, channel=channel))
         form = form_class()
         if form.validate_on_submit():
-            code = ContactCode(channel, state["target"], state["otp_token"], form.code.data.strip(),
-                               page.client.auth_source_for(channel))
+            code = ContactCode(
+                channel,
+                state["target"],
+                state["otp_token"],
+                form.code.data.strip(),
+                page.client.auth_source_for(channel),
+            )
             try:
                 return finish(page, code, form)
             except IdpError as exc:

@@ -56,10 +56,12 @@ WRONG_CREDENTIALS = _l("The username or password is incorrect.")
 CHECK_INPUT = _l("Check what you entered and try again.")
 NOT_SENT = _l("We could not send the code. Try again in a moment.")
 CAPTCHA_DUE = _l("For your security, type the characters in the image.")
-ACCOUNT_UNAVAILABLE = WholePage(_l("Account unavailable"),
-                                _l("This account is locked or disabled. Contact the service's support."))
-UNAVAILABLE = WholePage(_l("Temporarily unavailable"),
-                        _l("We are having trouble right now. Please try again in a few minutes."))
+ACCOUNT_UNAVAILABLE = WholePage(
+    _l("Account unavailable"), _l("This account is locked or disabled. Contact the service's support.")
+)
+UNAVAILABLE = WholePage(
+    _l("Temporarily unavailable"), _l("We are having trouble right now. Please try again in a few minutes.")
+)
 # code -> (field the message belongs to, message); field None = the form as a whole
 FIELD_ERRORS: dict[str, tuple[str | None, Any]] = {
     "login.invalid_credentials": ("password", WRONG_CREDENTIALS),
@@ -84,8 +86,7 @@ FIELD_ERRORS: dict[str, tuple[str | None, Any]] = {
     "password.too_long": ("password", _l("Use at most 256 characters.")),
     "password.too_common": ("password", _l("This password is too common. Choose another one.")),
     "password.mismatch": ("current_password", _l("Your current password is not right.")),
-    "password.not_set": ("current_password",
-                         _l("You have no password yet. Use “Forgot password” to set one.")),
+    "password.not_set": ("current_password", _l("You have no password yet. Use “Forgot password” to set one.")),
     "account.invalid_username": ("username", _l("Use 2 to 48 letters, digits or -_.:+@.")),
     "account.invalid_name": ("name", _l("Use at most 200 characters.")),
     "account.user_not_found": ("code", _l("No account uses this phone number or email address.")),
@@ -105,9 +106,11 @@ PAGES: dict[str, WholePage] = {
     "authz.expired": WholePage(_l("This sign-in has expired"), _l("Go back to the application and start again.")),
     "mfa.invalid_state_token": WholePage(
         _l("This sign-in has expired"),
-        _l("For your security, the second step must be finished within a few minutes. Please sign in again.")),
-    "login.method_disabled": WholePage(_l("Not available"),
-                                       _l("This way of signing in is not available for this application.")),
+        _l("For your security, the second step must be finished within a few minutes. Please sign in again."),
+    ),
+    "login.method_disabled": WholePage(
+        _l("Not available"), _l("This way of signing in is not available for this application.")
+    ),
     # raised outside a form (a page that has none): the page still says when
     "account.locked": WholePage(ACCOUNT_UNAVAILABLE.title, lambda exc: locked(exc.retry_after)),
 }
@@ -181,8 +184,11 @@ def attach(form, exc: IdpError) -> int:
 
 
 def error_page(status: int, title, message, headers: dict | None = None):
-    return render_template("hosted/error.html", page=None, title=title, message=message,
-                           status=status), status, headers or {}
+    return (
+        render_template("hosted/error.html", page=None, title=title, message=message, status=status),
+        status,
+        headers or {},
+    )
 
 
 @bp.errorhandler(IdpError)

@@ -20,8 +20,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # types-WTForms 3.2 predates it
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 
-CODE_ATTRS = {"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]*",
-              "maxlength": "10", "class": "code-input"}
+CODE_ATTRS = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "pattern": "[0-9]*",
+    "maxlength": "10",
+    "class": "code-input",
+}
 REQUIRED = _l("This field is required.")
 TOO_LONG = _l("This is too long.")
 BAD_CODE = _l("Enter the code you received.")
@@ -35,13 +40,20 @@ def required():
 # The image captcha the brute-force policy asks for after repeated failures. Both fields are
 # optional in the form: the page shows them only when a captcha is due, and the view checks
 # them (``blueprints.hosted.login``). Answers are 4-6 characters, not case-sensitive.
-CAPTCHA_ATTRS = {"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",
-                 "spellcheck": "false", "maxlength": "16", "class": "captcha-input"}
+CAPTCHA_ATTRS = {
+    "autocomplete": "off",
+    "autocapitalize": "characters",
+    "autocorrect": "off",
+    "spellcheck": "false",
+    "maxlength": "16",
+    "class": "captcha-input",
+}
 
 
 def captcha_field():
-    return StringField(_l("Characters in the image"), [Optional(), Length(max=16, message=TOO_LONG)],
-                       render_kw=CAPTCHA_ATTRS)
+    return StringField(
+        _l("Characters in the image"), [Optional(), Length(max=16, message=TOO_LONG)], render_kw=CAPTCHA_ATTRS
+    )
 
 
 def captcha_challenge_field():
@@ -49,18 +61,25 @@ def captcha_challenge_field():
 
 
 class PasswordLoginForm(FlaskForm):
-    username = StringField(_l("Username, email or phone number"), [required(), Length(max=320, message=TOO_LONG)],
-                           render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
-    password = PasswordField(_l("Password"), [required(), Length(max=256, message=TOO_LONG)],
-                             render_kw={"autocomplete": "current-password"})
+    username = StringField(
+        _l("Username, email or phone number"),
+        [required(), Length(max=320, message=TOO_LONG)],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        _l("Password"), [required(), Length(max=256, message=TOO_LONG)], render_kw={"autocomplete": "current-password"}
+    )
     captcha = captcha_field()
     captcha_challenge = captcha_challenge_field()
     submit = SubmitField(_l("Sign in"))
 
 
 class PhoneForm(FlaskForm):
-    phone_number = TelField(_l("Phone number"), [required(), Length(max=32, message=TOO_LONG)],
-                            render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    phone_number = TelField(
+        _l("Phone number"),
+        [required(), Length(max=32, message=TOO_LONG)],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
     submit = SubmitField(_l("Send code"))
 
     @property
@@ -69,8 +88,11 @@ class PhoneForm(FlaskForm):
 
 
 class EmailForm(FlaskForm):
-    email = EmailField(_l("Email address"), [required(), Length(max=320, message=TOO_LONG)],
-                       render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"})
+    email = EmailField(
+        _l("Email address"),
+        [required(), Length(max=320, message=TOO_LONG)],
+        render_kw={"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"},
+    )
     submit = SubmitField(_l("Send code"))
 
     @property
@@ -83,9 +105,11 @@ def target_form(channel: str, **kwargs) -> PhoneForm | EmailForm:
 
 
 def code_field():
-    return StringField(_l("Verification code"),
-                       [required(), Length(min=4, max=10, message=BAD_CODE), Regexp(r"^\s*\d+\s*$", message=BAD_CODE)],
-                       render_kw=CODE_ATTRS)
+    return StringField(
+        _l("Verification code"),
+        [required(), Length(min=4, max=10, message=BAD_CODE), Regexp(r"^\s*\d+\s*$", message=BAD_CODE)],
+        render_kw=CODE_ATTRS,
+    )
 
 
 class CodeForm(FlaskForm):
@@ -114,18 +138,28 @@ class LogoutForm(FlaskForm):
 
 
 def new_password_field(label=None):
-    return PasswordField(label or _l("Password"), [required(), Length(max=256, message=TOO_LONG)],
-                         render_kw={"autocomplete": "new-password", "minlength": "8"})
+    return PasswordField(
+        label or _l("Password"),
+        [required(), Length(max=256, message=TOO_LONG)],
+        render_kw={"autocomplete": "new-password", "minlength": "8"},
+    )
 
 
 class SignupForm(FlaskForm):
     code = code_field()
-    name = StringField(_l("Name (optional)"), [Optional(), Length(max=200, message=TOO_LONG)],
-                       render_kw={"autocomplete": "name"})
-    username = StringField(_l("Username (optional)"), [Optional(), Length(min=2, max=48, message=BAD_USERNAME)],
-                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
-    password = PasswordField(_l("Password (optional)"), [Optional(), Length(max=256, message=TOO_LONG)],
-                             render_kw={"autocomplete": "new-password", "minlength": "8"})
+    name = StringField(
+        _l("Name (optional)"), [Optional(), Length(max=200, message=TOO_LONG)], render_kw={"autocomplete": "name"}
+    )
+    username = StringField(
+        _l("Username (optional)"),
+        [Optional(), Length(min=2, max=48, message=BAD_USERNAME)],
+        render_kw={"autocomplete": "username", "autocapitalize": "none"},
+    )
+    password = PasswordField(
+        _l("Password (optional)"),
+        [Optional(), Length(max=256, message=TOO_LONG)],
+        render_kw={"autocomplete": "new-password", "minlength": "8"},
+    )
     submit = SubmitField(_l("Create account"))
 
 
@@ -137,17 +171,23 @@ class ResetForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = StringField(_l("Name"), [Optional(), Length(max=200, message=TOO_LONG)], render_kw={"autocomplete": "name"})
-    locale = SelectField(_l("Language"), choices=[
-        SelectChoice("", _l("Automatic")),
-        SelectChoice("en", "English", render_kw={"lang": "en"}),
-        SelectChoice("zh-CN", "简体中文", render_kw={"lang": "zh-Hans"}),
-    ])
+    locale = SelectField(
+        _l("Language"),
+        choices=[
+            SelectChoice("", _l("Automatic")),
+            SelectChoice("en", "English", render_kw={"lang": "en"}),
+            SelectChoice("zh-CN", "简体中文", render_kw={"lang": "zh-Hans"}),
+        ],
+    )
     submit = SubmitField(_l("Save"))
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), [Optional(), Length(max=256, message=TOO_LONG)],
-                                     render_kw={"autocomplete": "current-password"})
+    current_password = PasswordField(
+        _l("Current password"),
+        [Optional(), Length(max=256, message=TOO_LONG)],
+        render_kw={"autocomplete": "current-password"},
+    )
     password = new_password_field(_l("New password"))
     submit = SubmitField(_l("Change password"))
 
@@ -157,8 +197,13 @@ class SignOutEverywhereForm(FlaskForm):
 
 
 # -- second factors ---------------------------------------------------------------------------
-RECOVERY_ATTRS = {"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false",
-                  "maxlength": "32", "class": "code-input"}
+RECOVERY_ATTRS = {
+    "autocomplete": "one-time-code",
+    "autocapitalize": "none",
+    "spellcheck": "false",
+    "maxlength": "32",
+    "class": "code-input",
+}
 BAD_RECOVERY_CODE = _l("Enter one of your recovery codes.")
 
 
@@ -171,10 +216,15 @@ class MfaCodeForm(FlaskForm):
 
 
 class RecoveryCodeForm(FlaskForm):
-    code = StringField(_l("Recovery code"),
-                       [required(), Length(min=6, max=32, message=BAD_RECOVERY_CODE),
-                        Regexp(r"^[\sA-Za-z0-9-]+$", message=BAD_RECOVERY_CODE)],
-                       render_kw=RECOVERY_ATTRS)
+    code = StringField(
+        _l("Recovery code"),
+        [
+            required(),
+            Length(min=6, max=32, message=BAD_RECOVERY_CODE),
+            Regexp(r"^[\sA-Za-z0-9-]+$", message=BAD_RECOVERY_CODE),
+        ],
+        render_kw=RECOVERY_ATTRS,
+    )
     remember = BooleanField()
     submit = SubmitField(_l("Verify"))
 

@@ -135,8 +135,9 @@ def login():
     elif form.validate_on_submit():
         try:
             token = solve_captcha(form, ctx)
-            done = services().login.password(page.client, ctx, form.username.data, form.password.data,
-                                             captcha_token=token)
+            done = services().login.password(
+                page.client, ctx, form.username.data, form.password.data, captcha_token=token
+            )
             session.pop(CAPTCHA_FOR, None)
             return finish_login(done, page)
         except IdpError as exc:
@@ -148,8 +149,18 @@ def login():
     if show_captcha:
         challenge = new_captcha(form, ctx)
         session[CAPTCHA_FOR] = (form.username.data or "").strip()
-    return locked_response(respond("hosted/login.html", page, form, status, method="password", captcha=challenge,
-                                   new_captcha_url=page.url("hosted.login", captcha="new")), failure)
+    return locked_response(
+        respond(
+            "hosted/login.html",
+            page,
+            form,
+            status,
+            method="password",
+            captcha=challenge,
+            new_captcha_url=page.url("hosted.login", captcha="new"),
+        ),
+        failure,
+    )
 
 
 @bp.route(f"/login/{CHANNEL}", methods=["GET", "POST"])
@@ -176,8 +187,15 @@ def login_verify(channel: str):
     elif form.validate_on_submit():
         try:
             token = solve_captcha(form, ctx)
-            done = services().login.verify_code(page.client, ctx, channel, state["target"],
-                                                state["otp_token"], form.code.data.strip(), captcha_token=token)
+            done = services().login.verify_code(
+                page.client,
+                ctx,
+                channel,
+                state["target"],
+                state["otp_token"],
+                form.code.data.strip(),
+                captcha_token=token,
+            )
             return finish_login(done, page)
         except IdpError as exc:
             failure, status = refused(form, exc, state["target"])
@@ -185,10 +203,20 @@ def login_verify(channel: str):
     else:
         show_captcha = bool(form.captcha_challenge.data)
     challenge = new_captcha(form, ctx) if show_captcha else None
-    return locked_response(code_page("hosted/login_verify.html", page, form, state, "login", status, method=channel,
-                                     captcha=challenge,
-                                     new_captcha_url=page.url("hosted.login_verify", channel=channel, captcha="new")),
-                           failure)
+    return locked_response(
+        code_page(
+            "hosted/login_verify.html",
+            page,
+            form,
+            state,
+            "login",
+            status,
+            method=channel,
+            captcha=challenge,
+            new_captcha_url=page.url("hosted.login_verify", channel=channel, captcha="new"),
+        ),
+        failure,
+    )
 
 
 @bp.post(f"/code/<any(login, signup, reset_password, update_userinfo):purpose>/resend/{CHANNEL}")

@@ -61,11 +61,18 @@ def current_challenge(page: Page) -> Challenge:
     if user is None:  # the account went away meanwhile
         raise error("mfa.invalid_state_token", "no such user")
     ready = set(state.factors) | set(services().factors.ready_types(state.sub))
-    masked = {"sms": mask_target("sms", user.phone_number) if user.phone_number else "",
-              "email": mask_target("email", user.email) if user.email else ""}
-    return Challenge(token, state.sub, [m for m, f in METHODS.items() if f in ready], masked,
-                     enrol=state.enrol and not ready - {"recovery_code"},
-                     can_enrol={"sms": bool(user.phone_verified), "email": bool(user.email_verified)})
+    masked = {
+        "sms": mask_target("sms", user.phone_number) if user.phone_number else "",
+        "email": mask_target("email", user.email) if user.email else "",
+    }
+    return Challenge(
+        token,
+        state.sub,
+        [m for m, f in METHODS.items() if f in ready],
+        masked,
+        enrol=state.enrol and not ready - {"recovery_code"},
+        can_enrol={"sms": bool(user.phone_verified), "email": bool(user.email_verified)},
+    )
 
 
 def second_step(enrolment: bool = False):
@@ -118,10 +125,19 @@ def send_mfa_code(page: Page, challenge: Challenge, channel: str) -> bool:
 
 def mfa_page(page: Page, challenge: Challenge, method: str, form, status: int | None = None):
     sent = sent_state(method)
-    return respond("hosted/mfa.html", page, form, status, method=method, challenge=challenge,
-                   masked=challenge.masked.get(method, ""), cooldown=cooldown(sent),
-                   resend_form=ResendForm(formdata=None), remember_days=remember_device_days(page),
-                   resend_url=page.url("hosted.mfa_resend", channel=method) if sent else None)
+    return respond(
+        "hosted/mfa.html",
+        page,
+        form,
+        status,
+        method=method,
+        challenge=challenge,
+        masked=challenge.masked.get(method, ""),
+        cooldown=cooldown(sent),
+        resend_form=ResendForm(formdata=None),
+        remember_days=remember_device_days(page),
+        resend_url=page.url("hosted.mfa_resend", channel=method) if sent else None,
+    )
 
 
 @bp.get("/mfa")
@@ -143,8 +159,9 @@ def mfa_verify(page: Page, challenge: Challenge, method: str):
     form, status = (RecoveryCodeForm if method == "recovery" else MfaCodeForm)(), None
     if form.validate_on_submit():
         try:
-            done = services().mfa.verify(page.client, page.context(), challenge.token, METHODS[method],
-                                         (form.code.data or "").strip())
+            done = services().mfa.verify(
+                page.client, page.context(), challenge.token, METHODS[method], (form.code.data or "").strip()
+            )
             return complete_login(done, page, remember=bool(form.remember.data))
         except IdpError as exc:
             status = attach(form, exc)
@@ -196,8 +213,9 @@ def mfa_enrol_totp_confirm(page: Page, challenge: Challenge):
     form, status = TotpConfirmForm(), None
     if form.validate_on_submit():
         try:  # the first code proves the new factor: it is the second step, the sign-in completes
-            done = services().mfa.confirm_enrolment(page.client, page.context(), challenge.token,
-                                                    (form.code.data or "").strip())
+            done = services().mfa.confirm_enrolment(
+                page.client, page.context(), challenge.token, (form.code.data or "").strip()
+            )
             return complete_login(done, page)
         except IdpError as exc:
             status = attach(form, exc)
@@ -208,6 +226,15 @@ def totp_page(page: Page, form, setup: TotpSetup | None, endpoint: str, status: 
     """The authenticator-app setup (login enrolment and account page): the QR code as an
     ``<img>`` data URI (CSP ``img-src data:``) and the secret for manual entry, shown once."""
     qr = setup.qr_data_uri if setup else None
-    return respond("hosted/totp_setup.html", page, form, status, setup=setup, qr=qr,
-                   start_url=page.url(endpoint), confirm_url=page.url(f"{endpoint}_confirm"),
-                   restart_form=ActionForm(formdata=None), in_login=endpoint.startswith("hosted.mfa"))
+    return respond(
+        "hosted/totp_setup.html",
+        page,
+        form,
+        status,
+        setup=setup,
+        qr=qr,
+        start_url=page.url(endpoint),
+        confirm_url=page.url(f"{endpoint}_confirm"),
+        restart_form=ActionForm(formdata=None),
+        in_login=endpoint.startswith("hosted.mfa"),
+    )

@@ -23,9 +23,14 @@ def signup_verify(channel: str):
 
 
 def sign_up(page: Page, code: ContactCode, form: SignupForm):
-    done = services().signup.sign_up(page.client, page.context(), code, username=form.username.data or None,
-                                     password=form.password.data or None,
-                                     profile={"name": form.name.data} if form.name.data else None)
+    done = services().signup.sign_up(
+        page.client,
+        page.context(),
+        code,
+        username=form.username.data or None,
+        password=form.password.data or None,
+        profile={"name": form.name.data} if form.name.data else None,
+    )
     # No second step at sign-up: the account is seconds old and has no factor to check
     # (MFA guards existing accounts), and the person just proved the phone/email that
     # would be challenged (an SMS sign-up would even be refused a second SMS by the

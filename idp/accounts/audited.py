@@ -42,8 +42,14 @@ def refusals_audited(
             except IdpError as exc:
                 given = signature.bind_partial(self, *args, **kwargs).arguments
                 client = given.get("client")
-                audit.failure(self.db, type_, given["ctx"], exc, sub=given.get("sub"),
-                              client_id=client.client_id if client is not None else None)
+                audit.failure(
+                    self.db,
+                    type_,
+                    given["ctx"],
+                    exc,
+                    sub=given.get("sub"),
+                    client_id=client.client_id if client is not None else None,
+                )
                 raise
 
         return wrapper

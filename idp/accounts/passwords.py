@@ -27,9 +27,7 @@ COMMON_PASSWORDS_FILE = "common-passwords.txt"
 def common_passwords() -> frozenset[str]:
     """The bundled list, lowercase; read once, on first use."""
     text = (resources.files("idp.accounts") / "data" / COMMON_PASSWORDS_FILE).read_text("utf-8")
-    return frozenset(
-        line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 def is_common(password: str) -> bool:

@@ -81,8 +81,12 @@ class PhoneChanges:
             raise error("phone.not_changed")
         auth_source_id = client.auth_source_for("sms")
         sent = self.otp.send(client, "sms", target, "update_userinfo", auth_source_id, ctx)
-        pending: PendingPhone = {"phone": target, "otp_token": sent.otp_token, "client_id": client.client_id,
-                                 "auth_source_id": auth_source_id}
+        pending: PendingPhone = {
+            "phone": target,
+            "otp_token": sent.otp_token,
+            "client_id": client.client_id,
+            "auth_source_id": auth_source_id,
+        }
         self.redis.set(Keys.pending_phone(sub), json.dumps(pending), ex=PENDING_PHONE_TTL)
         with self.db.transaction() as session:
             user.sequence += 1
@@ -114,9 +118,16 @@ class PhoneChanges:
         account.phone_taken, account.not_found, account.abnormal_status, store.unavailable."""
         self.accounts.active_user(sub)
         pending = self._require_pending(sub)
-        user = self.accounts.change_contact(client, sub, ctx, channel="sms", target=pending["phone"],
-                                   otp_token=pending["otp_token"], code=code,
-                                   auth_source_id=pending["auth_source_id"])
+        user = self.accounts.change_contact(
+            client,
+            sub,
+            ctx,
+            channel="sms",
+            target=pending["phone"],
+            otp_token=pending["otp_token"],
+            code=code,
+            auth_source_id=pending["auth_source_id"],
+        )
         self.redis.delete(Keys.pending_phone(sub))
         return user
 

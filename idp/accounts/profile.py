@@ -24,8 +24,18 @@ from urllib.parse import urlsplit
 from idp.errors import IdpError, invalid
 
 # the standard claims beyond name and locale (OpenID Connect Core 1.0, 5.1)
-CLAIMS = ("given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website", "gender",
-          "birthdate", "zoneinfo")
+CLAIMS = (
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+)
 FIELDS = ("name", "locale", "username", *CLAIMS)
 
 # One username rule for every face (Tencent CloudBase "User Login API": 2-48 characters,
@@ -45,8 +55,9 @@ def check_username(username: object) -> None:
         raise invalid("account.invalid_username")
 
 
-def checked(data: Mapping[str, Any], allowed: Collection[str] = FIELDS, *,
-            may_clear_username: bool = False) -> dict[str, Any]:
+def checked(
+    data: Mapping[str, Any], allowed: Collection[str] = FIELDS, *, may_clear_username: bool = False
+) -> dict[str, Any]:
     """``data`` as it may be stored: trimmed, blank → None. A person cannot remove their
     username, only change it (it may be how they sign in); an administrator may
     (``may_clear_username``).
@@ -94,8 +105,12 @@ def _url(key: str, value: object) -> str | None:
         parts = urlsplit(text) if text and len(text) <= MAX_URL else None
     except ValueError:
         parts = None
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-            or any(char.isspace() or ord(char) < 32 for char in text or "")):
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(char.isspace() or ord(char) < 32 for char in text or "")
+    ):
         raise _bad(key, f"{key} must be an http or https URL of at most {MAX_URL} characters")
     return text
 
@@ -149,8 +164,17 @@ _INVALID: dict[str, Callable[[str], IdpError]] = {
 
 
 _RULES: dict[str, Callable[[str, Any], Any]] = {
-    "name": _text(MAX_TEXT), "given_name": _text(MAX_TEXT), "family_name": _text(MAX_TEXT),
-    "middle_name": _text(MAX_TEXT), "nickname": _text(MAX_TEXT), "gender": _text(MAX_GENDER),
-    "locale": _locale, "username": _username, "profile": _url, "picture": _url, "website": _url,
-    "birthdate": _birthdate, "zoneinfo": _zoneinfo,
+    "name": _text(MAX_TEXT),
+    "given_name": _text(MAX_TEXT),
+    "family_name": _text(MAX_TEXT),
+    "middle_name": _text(MAX_TEXT),
+    "nickname": _text(MAX_TEXT),
+    "gender": _text(MAX_GENDER),
+    "locale": _locale,
+    "username": _username,
+    "profile": _url,
+    "picture": _url,
+    "website": _url,
+    "birthdate": _birthdate,
+    "zoneinfo": _zoneinfo,
 }

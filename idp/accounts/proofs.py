@@ -53,8 +53,9 @@ class ContactCode:
 class CodeProof:
     """A ``ContactCode`` for the code's ``usage``, checked by the OTP service for ``client``."""
 
-    def __init__(self, otp: OtpService, client: Application, ctx: RequestContext, usage: str,
-                 given: ContactCode) -> None:
+    def __init__(
+        self, otp: OtpService, client: Application, ctx: RequestContext, usage: str, given: ContactCode
+    ) -> None:
         self.otp, self.client, self.ctx, self.usage, self.given = otp, client, ctx, usage, given
         self._contact: Contact | None = None
         self._source = ""
@@ -82,13 +83,23 @@ class CodeProof:
 
     def _verify(self, *, consume: bool) -> Contact:
         contact = self.contact()
-        self.otp.verify(self.client, contact.channel, contact.target, self.usage, self._source,
-                        self.given.otp_token or "", self.given.code or "", consume=consume, ctx=self.ctx)
+        self.otp.verify(
+            self.client,
+            contact.channel,
+            contact.target,
+            self.usage,
+            self._source,
+            self.given.otp_token or "",
+            self.given.code or "",
+            consume=consume,
+            ctx=self.ctx,
+        )
         return contact
 
 
-def bind(otp: OtpService, client: Application | None, ctx: RequestContext, usage: str,
-         proof: Proof | ContactCode) -> Proof:
+def bind(
+    otp: OtpService, client: Application | None, ctx: RequestContext, usage: str, proof: Proof | ContactCode
+) -> Proof:
     """A face's ``ContactCode`` as a ``Proof`` (a flow's proofs come bound already).
     Raises request.invalid when there is no client to check a code for."""
     if not isinstance(proof, ContactCode):

@@ -39,9 +39,16 @@ from idp.settings import Settings
 
 
 class SelfService:
-    def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
-                 sessions: SsoSessionStore, refresh_tokens: RefreshTokenStore,
-                 devices: RememberedDevices) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        users: UserService,
+        otp: OtpService,
+        sessions: SsoSessionStore,
+        refresh_tokens: RefreshTokenStore,
+        devices: RememberedDevices,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.users = users
@@ -52,8 +59,9 @@ class SelfService:
 
     # -- passwords ----------------------------------------------------------------------
     @refusals_audited("password.reset")
-    def reset_password(self, client: Application, ctx: RequestContext, proof: Proof | ContactCode,
-                       new_password: str) -> User:
+    def reset_password(
+        self, client: Application, ctx: RequestContext, proof: Proof | ContactCode, new_password: str
+    ) -> User:
         """Set a new password for the owner of the contact ``proof`` proves (a
         ``usage=reset_password`` code, or a flow's proof such as a CloudBase
         verification_token). Whoever knew the old password is shut out: every SSO session
@@ -82,8 +90,16 @@ class SelfService:
             session.flush()
             revoked = self.refresh_tokens.revoke_all_in(session, user.sub)
             devices = self.devices.revoke_all_in(session, user.sub, ctx)
-            audit.record(session, "password.reset", ctx, sub=user.sub, client_id=client.client_id,
-                         channel=contact.channel, refresh_tokens_revoked=revoked, devices_revoked=devices)
+            audit.record(
+                session,
+                "password.reset",
+                ctx,
+                sub=user.sub,
+                client_id=client.client_id,
+                channel=contact.channel,
+                refresh_tokens_revoked=revoked,
+                devices_revoked=devices,
+            )
             # sessions first: if spending then loses a race, the person is merely signed out
             self.sessions.delete_all(user.sub)
             proof.spend()
@@ -123,8 +139,18 @@ class SelfService:
         """
         return self.update_userinfo(None, sub, ctx, profile=fields)
 
-    def change_contact(self, client: Application, sub: str, ctx: RequestContext, *, channel: str, target: str,
-                       otp_token: str, code: str, auth_source_id: str | None) -> User:
+    def change_contact(
+        self,
+        client: Application,
+        sub: str,
+        ctx: RequestContext,
+        *,
+        channel: str,
+        target: str,
+        otp_token: str,
+        code: str,
+        auth_source_id: str | None,
+    ) -> User:
         """Set a new phone number/email proven by a ``usage=update_userinfo`` code sent to it.
 
         Raises contact.*, otp.*, account.not_found, account.abnormal_status,
@@ -134,9 +160,15 @@ class SelfService:
         return self.update_userinfo(client, sub, ctx, contacts=[proof])
 
     @refusals_audited("account.update")
-    def update_userinfo(self, client: Application | None, sub: str, ctx: RequestContext, *,
-                        profile: dict[str, Any] | None = None,
-                        contacts: Iterable[Proof | ContactCode] = ()) -> User:
+    def update_userinfo(
+        self,
+        client: Application | None,
+        sub: str,
+        ctx: RequestContext,
+        *,
+        profile: dict[str, Any] | None = None,
+        contacts: Iterable[Proof | ContactCode] = (),
+    ) -> User:
         """Profile fields and contact changes in one unit of work (CIAM ``PATCH /userinfo``).
 
         Raises what ``update_profile`` and ``change_contact`` raise.
@@ -160,8 +192,14 @@ class SelfService:
                 user.sequence += 1
                 session.flush()
                 # field names only, never values
-                audit.record(session, "account.update", ctx, sub=sub, fields=sorted(fields),
-                             client_id=client.client_id if client else None)
+                audit.record(
+                    session,
+                    "account.update",
+                    ctx,
+                    sub=sub,
+                    fields=sorted(fields),
+                    client_id=client.client_id if client else None,
+                )
                 for proof in proofs:
                     proof.spend()
         except IntegrityError as exc:
@@ -179,8 +217,15 @@ class SelfService:
             revoked = self.refresh_tokens.revoke_all_in(session, sub)
             devices = self.devices.revoke_all_in(session, sub, ctx)
             ended = self.sessions.delete_all(sub)
-            audit.record(session, "account.sign_out_everywhere", ctx, sub=sub, sessions=ended,
-                         refresh_tokens_revoked=revoked, devices_revoked=devices)
+            audit.record(
+                session,
+                "account.sign_out_everywhere",
+                ctx,
+                sub=sub,
+                sessions=ended,
+                refresh_tokens_revoked=revoked,
+                devices_revoked=devices,
+            )
         return ended
 
     # -- helpers ------------------------------------------------------------------------
@@ -194,4 +239,3 @@ class SelfService:
             raise error("account.not_found")
         self.users.ensure_active(user)
         return user
-

@@ -21,8 +21,17 @@ from idp.models.users import USER_STATUSES
 
 CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
-PROFILE_FIELDS = ("username", "email", "email_verified", "phone_number", "phone_verified", "name",
-                  "locale", "status", *profile.CLAIMS)
+PROFILE_FIELDS = (
+    "username",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_verified",
+    "name",
+    "locale",
+    "status",
+    *profile.CLAIMS,
+)
 
 
 def new_sub() -> str:
@@ -48,8 +57,13 @@ def taken(column: str) -> IdpError:
 
 
 class UserService:
-    def __init__(self, db: Database, default_region: str = "CN", passwords: Passwords | None = None,
-                 guard: BruteForceGuard | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        default_region: str = "CN",
+        passwords: Passwords | None = None,
+        guard: BruteForceGuard | None = None,
+    ) -> None:
         self.db = db
         self.default_region = default_region
         self.passwords = passwords or Passwords()
@@ -155,8 +169,14 @@ class UserService:
                 return taken(column)
         return error("account.conflict")
 
-    def search(self, *, username: str | None = None, email: str | None = None,
-               phone_number: str | None = None, limit: int = 100) -> list[User]:
+    def search(
+        self,
+        *,
+        username: str | None = None,
+        email: str | None = None,
+        phone_number: str | None = None,
+        limit: int = 100,
+    ) -> list[User]:
         """Filters combine with AND; contacts are normalised like stored values.
 
         Raises contact.malformed_phone / contact.malformed_email.

@@ -98,17 +98,29 @@ def parse(model: type[BaseModel], payload: object, *, partial: bool = False) -> 
 
 
 def render_auth_source(source: AuthSource) -> dict[str, Any]:
-    return {"id": source.id, "kind": source.kind, "name": source.name,
-            "code_length": source.code_length, "code_ttl": source.code_ttl}
+    return {
+        "id": source.id,
+        "kind": source.kind,
+        "name": source.name,
+        "code_length": source.code_length,
+        "code_ttl": source.code_ttl,
+    }
 
 
 def render_application(app: Application, secret: str | None = None, *, created: bool = False) -> dict[str, Any]:
     body = {
-        "client_id": app.client_id, "name": app.name, "type": app.type,
-        "redirect_uris": app.redirect_uris, "post_logout_redirect_uris": app.post_logout_redirect_uris,
-        "grant_types": app.grant_types, "scopes": app.scopes,
-        "auth_source_ids": [s.id for s in app.auth_sources], "login_methods": app.login_methods,
-        "mfa": app.mfa, "auto_signup": app.auto_signup, "first_party": app.first_party,
+        "client_id": app.client_id,
+        "name": app.name,
+        "type": app.type,
+        "redirect_uris": app.redirect_uris,
+        "post_logout_redirect_uris": app.post_logout_redirect_uris,
+        "grant_types": app.grant_types,
+        "scopes": app.scopes,
+        "auth_source_ids": [s.id for s in app.auth_sources],
+        "login_methods": app.login_methods,
+        "mfa": app.mfa,
+        "auto_signup": app.auto_signup,
+        "first_party": app.first_party,
     }
     if created:  # the secret is shown once, at creation
         body["client_secret"] = secret
@@ -122,10 +134,16 @@ def render_unlock(sub: str, was_locked: bool) -> dict[str, Any]:
 
 def render_user(user: User) -> dict[str, Any]:
     return {
-        "sub": user.sub, "username": user.username, "email": user.email,
-        "email_verified": user.email_verified, "phone_number": user.phone_number,
-        "phone_verified": user.phone_verified, "status": user.status, "name": user.name,
-        "locale": user.locale, **{claim: getattr(user, claim) for claim in PROFILE_CLAIMS},
+        "sub": user.sub,
+        "username": user.username,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "phone_number": user.phone_number,
+        "phone_verified": user.phone_verified,
+        "status": user.status,
+        "name": user.name,
+        "locale": user.locale,
+        **{claim: getattr(user, claim) for claim in PROFILE_CLAIMS},
         "has_password": user.password_hash is not None,
         "sequence": user.sequence,
         "created_at": _iso(user.created_at),
@@ -135,8 +153,11 @@ def render_user(user: User) -> dict[str, Any]:
 def render_user_record(record: UserRecord) -> dict[str, Any]:
     """``GET /users/<sub>``: the user, when a temporary lock ends (``locked_until``: ISO 8601
     UTC, or null) and their factors."""
-    return {**render_user(record.user), "locked_until": _iso(record.locked_until),
-            "factors": [render_factor(f) for f in record.factors]}
+    return {
+        **render_user(record.user),
+        "locked_until": _iso(record.locked_until),
+        "factors": [render_factor(f) for f in record.factors],
+    }
 
 
 def render_factor(factor: Factor) -> dict[str, Any]:
@@ -169,8 +190,11 @@ def parse_audit_query(args: Mapping[str, str]) -> AuditQuery:
         raise invalid("request.invalid", f"{unknown[0]}: unknown filter; use {', '.join(AUDIT_FILTERS)}")
     text = {name: args[name].strip() for name in AUDIT_FILTERS if args.get(name, "").strip()}
     return AuditQuery(
-        sub=text.get("sub"), type=_type_pattern(text.get("type")), client_id=text.get("client_id"),
-        result=text.get("result"), since=_instant("since", text.get("since")),
+        sub=text.get("sub"),
+        type=_type_pattern(text.get("type")),
+        client_id=text.get("client_id"),
+        result=text.get("result"),
+        since=_instant("since", text.get("since")),
         until=_instant("until", text.get("until")),
         limit=_int("limit", text.get("limit"), 1, MAX_LIMIT) or DEFAULT_LIMIT,
         before_id=_int("before_id", text.get("before_id"), 1, 2**63 - 1),
@@ -206,9 +230,16 @@ def _int(name: str, value: str | None, low: int, high: int) -> int | None:
 
 def render_audit_event(event: AuditEvent) -> dict[str, Any]:
     return {
-        "id": event.id, "type": event.type, "at": _iso_z(event.at), "sub": event.sub,
-        "client_id": event.client_id, "actor": event.actor, "ip": event.ip, "user_agent": event.user_agent or None,
-        "result": event.result, "details": event.details or {},
+        "id": event.id,
+        "type": event.type,
+        "at": _iso_z(event.at),
+        "sub": event.sub,
+        "client_id": event.client_id,
+        "actor": event.actor,
+        "ip": event.ip,
+        "user_agent": event.user_agent or None,
+        "result": event.result,
+        "details": event.details or {},
     }
 
 

@@ -110,8 +110,9 @@ def render_error(exc: IdpError) -> ErrorResponse:
 def oauth_error(exc: IdpError) -> OAuth2Error:
     """The same mapping as an Authlib error, for use inside grants."""
     status, body, _ = render_error(exc)
-    return OAuth2Error(description=safe_description(body.get("error_description")), status_code=status,
-                       error=body["error"])
+    return OAuth2Error(
+        description=safe_description(body.get("error_description")), status_code=status, error=body["error"]
+    )
 
 
 class CiamOtpGrant(OtpGrant):
@@ -190,8 +191,10 @@ OPERATION_ERRORS: dict[str, dict[str, tuple[int, str, str | None]]] = {
 }
 
 # RFC 6750 3.1: a bad bearer token is 401, a token without the needed scope 403
-BEARER_ERRORS = {"bearer.invalid_token": (401, "invalid_token"),
-                 "bearer.insufficient_scope": (403, "insufficient_scope")}
+BEARER_ERRORS = {
+    "bearer.invalid_token": (401, "invalid_token"),
+    "bearer.insufficient_scope": (403, "insufficient_scope"),
+}
 
 
 def render_operation_error(operation: str) -> Callable[[IdpError], ErrorResponse]:
@@ -280,8 +283,9 @@ class SignupRequest(_Contacts):
         if not proofs and not (self.username and self.password):
             raise invalid("request.invalid", "Missing 'username' and 'password', or 'phone_number' or 'email'.")
         profile = {k: getattr(self, k) for k in ("name", "locale") if getattr(self, k) is not None}
-        return SignupCommand(proof=proofs[0] if proofs else None, username=self.username, password=self.password,
-                             profile=profile)
+        return SignupCommand(
+            proof=proofs[0] if proofs else None, username=self.username, password=self.password, profile=profile
+        )
 
 
 class ResetPasswordRequest(_Contacts):

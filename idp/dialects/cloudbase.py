@@ -140,8 +140,12 @@ BY_KIND: dict[Kind, tuple[int, str, int]] = {
 }
 
 # RFC 6749 5.2 errors of POST /token (Authlib's), under their own names
-OAUTH_CODES = {"invalid_client": UNAUTHENTICATED, "unauthorized_client": PERMISSION_DENIED,
-               "unsupported_grant_type": UNIMPLEMENTED, "access_denied": PERMISSION_DENIED}
+OAUTH_CODES = {
+    "invalid_client": UNAUTHENTICATED,
+    "unauthorized_client": PERMISSION_DENIED,
+    "unsupported_grant_type": UNIMPLEMENTED,
+    "access_denied": PERMISSION_DENIED,
+}
 
 DESCRIPTIONS = {
     "login.invalid_credentials": "Incorrect username or password.",
@@ -194,8 +198,13 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
-USAGES = {"SIGN_IN": "login", "REGISTER": "signup", "PASSWORD_RESET": "reset_password",
-          "EMAIL_ADDRESS_CHANGE": "update_userinfo", "PHONE_NUMBER_CHANGE": "update_userinfo"}
+USAGES = {
+    "SIGN_IN": "login",
+    "REGISTER": "signup",
+    "PASSWORD_RESET": "reset_password",
+    "EMAIL_ADDRESS_CHANGE": "update_userinfo",
+    "PHONE_NUMBER_CHANGE": "update_userinfo",
+}
 
 
 class _Contact(_Body):
@@ -237,8 +246,9 @@ class SigninRequest(_Body):
         refuse (2-48 characters: letters, digits, ``-_.:+@``, starting with a letter or digit)."""
         by_password = self.username is not None or self.password is not None
         if by_password == bool(self.verification_token):
-            raise invalid("request.invalid",
-                          "Give either 'username' and 'password', or 'verification_token' (exactly one).")
+            raise invalid(
+                "request.invalid", "Give either 'username' and 'password', or 'verification_token' (exactly one)."
+            )
         if not by_password:
             return "verification_token"
         if not self.username or not self.password:
@@ -338,9 +348,15 @@ def cloudbase_phone(e164: str | None) -> str | None:
 
 
 def render_user(user: User) -> dict[str, Any]:
-    info = {"sub": user.sub, "name": user.name, "username": user.username, "email": user.email,
-            "email_verified": bool(user.email_verified) if user.email else None,
-            "phone_number": cloudbase_phone(user.phone_number), "locale": user.locale}
+    info = {
+        "sub": user.sub,
+        "name": user.name,
+        "username": user.username,
+        "email": user.email,
+        "email_verified": bool(user.email_verified) if user.email else None,
+        "phone_number": cloudbase_phone(user.phone_number),
+        "locale": user.locale,
+    }
     return {k: v for k, v in info.items() if v is not None}
 
 

@@ -86,8 +86,12 @@ SESSION_TOKEN_HEADER = "X-session-token"
 MFA_TYPES = {"otp_sms": "SMS", "otp_email": "EMAIL", "totp": "OTP"}
 
 # ``sms/send`` ``type`` -> OTP usage (MFA_AUTH_SMS goes to the MFA flow instead)
-SMS_USAGES = {"LOGIN_SMS": "login", "REGISTER_SMS": "signup", "FORGET_PWD_SMS": "reset_password",
-              "BIND_MOBILE_SMS": "update_userinfo"}
+SMS_USAGES = {
+    "LOGIN_SMS": "login",
+    "REGISTER_SMS": "signup",
+    "FORGET_PWD_SMS": "reset_password",
+    "BIND_MOBILE_SMS": "update_userinfo",
+}
 MFA_AUTH_SMS = "MFA_AUTH_SMS"
 
 # error_code -> (English, Chinese); "{name}" is the parameter's name. The Chinese texts use
@@ -103,8 +107,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "SDK.LOGIN.1001": ("Incorrect user name or password.", "用户名或密码错误。"),
     "SDK.LOGIN.1002": ("The account is locked or disabled.", "账号已被锁定或禁用。"),
     "SDK.LOGIN.1003": ("Too many failed attempts. Please complete the captcha.", "失败次数过多，请完成图形验证码。"),  # noqa: RUF001
-    "SDK.MFA.1001": ("The state_token is invalid or has expired. Please log in again.",
-                     "state_token无效或已过期，请重新登录。"),  # noqa: RUF001
+    "SDK.MFA.1001": (
+        "The state_token is invalid or has expired. Please log in again.",
+        "state_token无效或已过期，请重新登录。",  # noqa: RUF001
+    ),
     "SDK.MFA.1002": ("Incorrect verification code.", "验证码错误。"),
     "SDK.MFA.1003": ("The verification code has expired. Please request a new one.", "验证码已失效，请重新获取。"),  # noqa: RUF001
     "SDK.MFA.1004": ("The mobile number is not the one bound to the account.", "手机号与账号绑定的手机号不一致。"),
@@ -198,8 +204,9 @@ class SdkHeaders:
 
     def context(self, ip: str, now: datetime) -> RequestContext:
         """The core's view of the call: ``ip`` is the socket's, never ``X-device-ip``."""
-        return RequestContext(ip=ip, user_agent=self.agent[:500], locale=self.lang, client_id=self.client_id,
-                              device=self.device, now=now)
+        return RequestContext(
+            ip=ip, user_agent=self.agent[:500], locale=self.lang, client_id=self.client_id, device=self.device, now=now
+        )
 
 
 def parse_headers(headers: Headers) -> SdkHeaders:
@@ -208,10 +215,15 @@ def parse_headers(headers: Headers) -> SdkHeaders:
     for name in REQUIRED_HEADERS:
         if not values[name] or len(values[name]) > 1000:
             raise missing(name)
-    return SdkHeaders(os_version=values["X-operating-sys-version"], device=values["X-device-fingerprint"],
-                      agent=values["X-agent"], client_id=values["X-client-id"], lang=language(headers.get("X-L")),
-                      device_ip=(headers.get("X-device-ip") or "").strip() or None,
-                      captcha_token=(headers.get(CAPTCHA_TOKEN_HEADER) or "").strip()[:256] or None)
+    return SdkHeaders(
+        os_version=values["X-operating-sys-version"],
+        device=values["X-device-fingerprint"],
+        agent=values["X-agent"],
+        client_id=values["X-client-id"],
+        lang=language(headers.get("X-L")),
+        device_ip=(headers.get("X-device-ip") or "").strip() or None,
+        captcha_token=(headers.get(CAPTCHA_TOKEN_HEADER) or "").strip()[:256] or None,
+    )
 
 
 def required_header(headers: Headers, name: str) -> str:
@@ -311,6 +323,11 @@ def render_ticket(ticket: str, expire: int) -> dict[str, Any]:
 
 
 def render_user(user: User) -> dict[str, Any]:
-    info = {"id": user.sub, "userName": user.username, "name": user.name, "mobile": user.phone_number,
-            "email": user.email}
+    info = {
+        "id": user.sub,
+        "userName": user.username,
+        "name": user.name,
+        "mobile": user.phone_number,
+        "email": user.email,
+    }
     return {"code": "200", "message": "success", "data": {"user": info}}

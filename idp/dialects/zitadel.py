@@ -117,8 +117,11 @@ def render_error(exc: IdpError) -> ErrorResponse:
     """
     code, status = ERRORS.get(exc.code) or BY_KIND[exc.kind]
     text = exc.message or exc.code
-    body = {"code": int(code), "message": f"{text} ({exc.code})",
-            "details": [{"@type": ERROR_DETAIL_TYPE, "id": exc.code, "message": text}]}
+    body = {
+        "code": int(code),
+        "message": f"{text} ({exc.code})",
+        "details": [{"@type": ERROR_DETAIL_TYPE, "id": exc.code, "message": text}],
+    }
     headers: dict[str, str] = {}
     if code is Code.UNAUTHENTICATED:  # RFC 6750 3.1
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -191,8 +194,12 @@ def object_details(user: User, issuer: str, *, created: datetime | None = None) 
     the change's time as both dates (ZITADEL's ``ToObjectDetails`` does the same) unless
     ``created`` gives the object's creation, and the owning organisation."""
     changed = timestamp(user.updated_at)
-    return {"sequence": str(user.sequence), "creationDate": timestamp(created) if created else changed,
-            "changeDate": changed, "resourceOwner": resource_owner(issuer)}
+    return {
+        "sequence": str(user.sequence),
+        "creationDate": timestamp(created) if created else changed,
+        "changeDate": changed,
+        "resourceOwner": resource_owner(issuer),
+    }
 
 
 def render_details(user: User, issuer: str) -> dict[str, Any]:
@@ -202,11 +209,19 @@ def render_details(user: User, issuer: str) -> dict[str, Any]:
 
 def render_factors(user: User, factors: list[Factor], issuer: str) -> dict[str, Any]:
     """``ListMyAuthFactorsResponse`` (with grpc-gateway's ``ListDetails``)."""
-    result = [{FACTOR_FIELD[f.type]: {}, "state": FACTOR_STATE.get(f.state, "AUTH_FACTOR_STATE_UNSPECIFIED")}
-              for f in factors if f.type in FACTOR_FIELD]
-    return {"details": {"totalResult": str(len(result)), "processedSequence": str(user.sequence),
-                        "viewTimestamp": timestamp(None)},
-            "result": result}
+    result = [
+        {FACTOR_FIELD[f.type]: {}, "state": FACTOR_STATE.get(f.state, "AUTH_FACTOR_STATE_UNSPECIFIED")}
+        for f in factors
+        if f.type in FACTOR_FIELD
+    ]
+    return {
+        "details": {
+            "totalResult": str(len(result)),
+            "processedSequence": str(user.sequence),
+            "viewTimestamp": timestamp(None),
+        },
+        "result": result,
+    }
 
 
 def render_totp_setup(user: User, setup: TotpSetup, issuer: str) -> dict[str, Any]:

@@ -39,12 +39,17 @@ class RememberedDevices:
         raw = new_token(32)
         lifetime = timedelta(days=days if days and days > 0 else DEFAULT_DAYS)
         with self.db.transaction() as session:
-            device = RememberedDevice(sub=sub, token_hash=hash_secret(raw), user_agent=(ctx.user_agent or "")[:300],
-                                      ip=ctx.ip, created_at=ctx.now, expires_at=ctx.now + lifetime)
+            device = RememberedDevice(
+                sub=sub,
+                token_hash=hash_secret(raw),
+                user_agent=(ctx.user_agent or "")[:300],
+                ip=ctx.ip,
+                created_at=ctx.now,
+                expires_at=ctx.now + lifetime,
+            )
             session.add(device)
             session.flush()
-            audit.record(session, "device.remember", ctx, sub=sub, device_id=device.id,
-                         days=lifetime.days)
+            audit.record(session, "device.remember", ctx, sub=sub, device_id=device.id, days=lifetime.days)
         return raw
 
     def is_remembered(self, sub: str, raw: str | None) -> bool:
@@ -57,8 +62,12 @@ class RememberedDevices:
             touched = affected_rows(
                 session,
                 update(RememberedDevice)
-                .where(RememberedDevice.token_hash == hash_secret(raw), RememberedDevice.sub == sub,
-                       RememberedDevice.revoked_at.is_(None), RememberedDevice.expires_at > now)
+                .where(
+                    RememberedDevice.token_hash == hash_secret(raw),
+                    RememberedDevice.sub == sub,
+                    RememberedDevice.revoked_at.is_(None),
+                    RememberedDevice.expires_at > now,
+                )
                 .values(last_used_at=now)
                 .execution_options(synchronize_session=False),
             )
@@ -66,19 +75,26 @@ class RememberedDevices:
 
     def list(self, sub: str) -> builtins.list[RememberedDevice]:
         """The user's live remembered devices (id, user_agent, ip, created_at, last_used_at, expires_at)."""
-        query = (select(RememberedDevice)
-                 .where(RememberedDevice.sub == sub, RememberedDevice.revoked_at.is_(None),
-                        RememberedDevice.expires_at > self.clock.now())
-                 .order_by(RememberedDevice.id)
-                 .execution_options(populate_existing=True))
+        query = (
+            select(RememberedDevice)
+            .where(
+                RememberedDevice.sub == sub,
+                RememberedDevice.revoked_at.is_(None),
+                RememberedDevice.expires_at > self.clock.now(),
+            )
+            .order_by(RememberedDevice.id)
+            .execution_options(populate_existing=True)
+        )
         return builtins.list(self.db.session.scalars(query))
 
     def revoke(self, sub: str, device_id: int, ctx: RequestContext) -> None:
         """Raises device.not_found (also for another user's device)."""
         with self.db.transaction() as session:
-            device = session.scalar(select(RememberedDevice).where(
-                RememberedDevice.id == device_id, RememberedDevice.sub == sub,
-                RememberedDevice.revoked_at.is_(None)))
+            device = session.scalar(
+                select(RememberedDevice).where(
+                    RememberedDevice.id == device_id, RememberedDevice.sub == sub, RememberedDevice.revoked_at.is_(None)
+                )
+            )
             if device is None:
                 raise error("device.not_found")
             device.revoked_at = ctx.now

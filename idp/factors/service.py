@@ -147,8 +147,15 @@ class FactorService:
                 factor.last_totp_step = step
                 self._changed(session, _user(session, sub), "factor.totp.confirm", ctx, "totp")
             else:
-                audit.record(session, "factor.totp.confirm", ctx, result="failure", sub=sub,
-                             factor="totp", reason="totp.wrong_code")
+                audit.record(
+                    session,
+                    "factor.totp.confirm",
+                    ctx,
+                    result="failure",
+                    sub=sub,
+                    factor="totp",
+                    reason="totp.wrong_code",
+                )
         if step is None:
             raise _wrong_totp()
         return factor
@@ -167,8 +174,11 @@ class FactorService:
             claimed = affected_rows(
                 session,
                 update(Factor)
-                .where(Factor.id == factor.id, Factor.state == "ready",
-                       (Factor.last_totp_step.is_(None)) | (Factor.last_totp_step < step))
+                .where(
+                    Factor.id == factor.id,
+                    Factor.state == "ready",
+                    (Factor.last_totp_step.is_(None)) | (Factor.last_totp_step < step),
+                )
                 .values(last_totp_step=step)
                 .execution_options(synchronize_session=False),
             )
@@ -192,21 +202,30 @@ class FactorService:
         if canonical is None:
             return False
         with self.db.transaction() as session:
-            spent = affected_rows(
-                session,
-                update(RecoveryCode)
-                .where(RecoveryCode.sub == sub, RecoveryCode.used_at.is_(None),
-                       RecoveryCode.code_hash == self._recovery_hash(sub, canonical))
-                .values(used_at=ctx.now)
-                .execution_options(synchronize_session=False),
-            ) == 1
+            spent = (
+                affected_rows(
+                    session,
+                    update(RecoveryCode)
+                    .where(
+                        RecoveryCode.sub == sub,
+                        RecoveryCode.used_at.is_(None),
+                        RecoveryCode.code_hash == self._recovery_hash(sub, canonical),
+                    )
+                    .values(used_at=ctx.now)
+                    .execution_options(synchronize_session=False),
+                )
+                == 1
+            )
             if spent:
                 audit.record(session, "factor.recovery_code.use", ctx, sub=sub, factor="recovery_code")
         return spent
 
     def recovery_codes_left(self, sub: str) -> int:
-        query = select(func.count()).select_from(RecoveryCode).where(
-            RecoveryCode.sub == sub, RecoveryCode.used_at.is_(None))
+        query = (
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(RecoveryCode.sub == sub, RecoveryCode.used_at.is_(None))
+        )
         return int(self.db.session.scalar(query) or 0)
 
     # -- helpers --------------------------------------------------------------------------

@@ -54,9 +54,17 @@ def _wrong_code() -> IdpError:
 
 
 class LoginFlow:
-    def __init__(self, settings: Settings, db: Database, users: UserService, otp: OtpService,
-                 sessions: SsoSessionStore, guard: BruteForceGuard, signup: SignUpFlow,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        users: UserService,
+        otp: OtpService,
+        sessions: SsoSessionStore,
+        guard: BruteForceGuard,
+        signup: SignUpFlow,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = db
@@ -67,8 +75,16 @@ class LoginFlow:
         self.signup = signup
 
     # -- password ---------------------------------------------------------------------
-    def password(self, client: Application, ctx: RequestContext, identifier: str, password: str, *,
-                 captcha_token: str | None = None, reveal_password_not_set: bool = False) -> Completed:
+    def password(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        identifier: str,
+        password: str,
+        *,
+        captcha_token: str | None = None,
+        reveal_password_not_set: bool = False,
+    ) -> Completed:
         """``identifier`` is a username, an email address or a phone number. ``captcha_token``
         (a solved captcha) is what the brute-force policy asks for after repeated failures.
 
@@ -96,15 +112,23 @@ class LoginFlow:
                 raise invalid_credentials()
             self.users.ensure_active(user)
         except IdpError as exc:
-            audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id,
-                          sub=user.sub if user is not None else None, method="password")
+            audit.failure(
+                self.db,
+                "login.failure",
+                ctx,
+                exc,
+                client_id=client.client_id,
+                sub=user.sub if user is not None else None,
+                method="password",
+            )
             if exc.code == "password.not_set" and not reveal_password_not_set:
                 raise invalid_credentials() from None
             raise
         self.guard.succeeded(identifier or "", ctx, sub=user.sub)
         self._rehash_if_needed(user, password, stored)
-        audit.write(self.db, "login.success", ctx, sub=user.sub, client_id=client.client_id, method="password",
-                    amr=["pwd"])
+        audit.write(
+            self.db, "login.success", ctx, sub=user.sub, client_id=client.client_id, method="password", amr=["pwd"]
+        )
         return Completed(user, ["pwd"], int(self.clock.time()))
 
     def find_user(self, identifier: str) -> User | None:
@@ -129,22 +153,47 @@ class LoginFlow:
         try:
             source = self._code_source(client, channel)
         except IdpError as exc:
-            audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id,
-                          method=METHOD_FOR_CHANNEL.get(channel, channel))
+            audit.failure(
+                self.db,
+                "login.failure",
+                ctx,
+                exc,
+                client_id=client.client_id,
+                method=METHOD_FOR_CHANNEL.get(channel, channel),
+            )
             raise
         return self.otp.send(client, channel, target, "login", source, ctx)
 
-    def verify_code(self, client: Application, ctx: RequestContext, channel: str, target: str,
-                    otp_token: str, code: str, *, captcha_token: str | None = None) -> Completed:
+    def verify_code(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        channel: str,
+        target: str,
+        otp_token: str,
+        code: str,
+        *,
+        captcha_token: str | None = None,
+    ) -> Completed:
         """The hosted pages' code login: ``sign_in`` with the application's own auth source,
         and a captcha when the brute-force policy asks for one (the page can show it)."""
-        return self.sign_in(client, ctx, ContactCode(channel, target, otp_token, code), captcha=True,
-                            captcha_token=captcha_token)
+        return self.sign_in(
+            client, ctx, ContactCode(channel, target, otp_token, code), captcha=True, captcha_token=captcha_token
+        )
 
-    def sign_in(self, client: Application, ctx: RequestContext, proof: Proof | ContactCode, *,
-                source_from_request: bool = False, auto_signup: bool | None = None,
-                reveal_unknown: bool = False, captcha: bool = False, captcha_token: str | None = None,
-                method: str | None = None) -> Completed:
+    def sign_in(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        proof: Proof | ContactCode,
+        *,
+        source_from_request: bool = False,
+        auto_signup: bool | None = None,
+        reveal_unknown: bool = False,
+        captcha: bool = False,
+        captcha_token: str | None = None,
+        method: str | None = None,
+    ) -> Completed:
         """Sign in the owner of the contact ``proof`` proves (a login code, a CloudBase
         verification_token): the one decision "may this contact sign in, or be signed up".
 
@@ -181,16 +230,31 @@ class LoginFlow:
             self.guard.check(contact.target, ctx, captcha_token, sub=user.sub if user else None, captcha=captcha)
             done = self._prove(client, ctx, proof, user, auto_signup, reveal_unknown)
         except IdpError as exc:
-            audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id,
-                          sub=user.sub if user is not None else None, method=name)
+            audit.failure(
+                self.db,
+                "login.failure",
+                ctx,
+                exc,
+                client_id=client.client_id,
+                sub=user.sub if user is not None else None,
+                method=name,
+            )
             raise
         self.guard.succeeded(contact.target, ctx, sub=done.user.sub)
-        audit.write(self.db, "login.success", ctx, sub=done.user.sub, client_id=client.client_id, method=name,
-                    amr=done.amr)
+        audit.write(
+            self.db, "login.success", ctx, sub=done.user.sub, client_id=client.client_id, method=name, amr=done.amr
+        )
         return done
 
-    def _prove(self, client: Application, ctx: RequestContext, proof: Proof, user: User | None,
-               auto_signup: bool | None, reveal_unknown: bool) -> Completed:
+    def _prove(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        proof: Proof,
+        user: User | None,
+        auto_signup: bool | None,
+        reveal_unknown: bool,
+    ) -> Completed:
         contact = proof.contact()
         if user is None and (client.auto_signup if auto_signup is None else auto_signup):
             return self.signup.sign_up(client, ctx, proof)  # checks, creates, spends: one unit of work
@@ -205,8 +269,9 @@ class LoginFlow:
         self.guard.failed(contact.target, ctx, sub=None)  # answered like a wrong code, counted like one
         raise _wrong_code()
 
-    def _code_proof(self, client: Application, ctx: RequestContext, code: ContactCode,
-                    source_from_request: bool) -> CodeProof:
+    def _code_proof(
+        self, client: Application, ctx: RequestContext, code: ContactCode, source_from_request: bool
+    ) -> CodeProof:
         if not source_from_request:
             code = replace(code, auth_source_id=self._code_source(client, code.channel))
         return CodeProof(self.otp, client, ctx, "login", code)

@@ -129,9 +129,18 @@ def factor_not_allowed(factor: str) -> IdpError:
 
 
 class MfaFlow:
-    def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis, users: UserService,
-                 otp: OtpService, factors: FactorService, devices: RememberedDevices,
-                 guard: BruteForceGuard | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        redis_client: redis.Redis,
+        users: UserService,
+        otp: OtpService,
+        factors: FactorService,
+        devices: RememberedDevices,
+        guard: BruteForceGuard | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.guard = guard  # the brute-force policy: wrong second-factor codes are failures too
@@ -147,8 +156,9 @@ class MfaFlow:
 
     # -- first factor passed ----------------------------------------------------------------
     @guarded
-    def after_first_factor(self, client: Application, ctx: RequestContext, done: Completed, *,
-                           remembered_device: str | None = None) -> Completed | NeedsFactor:
+    def after_first_factor(
+        self, client: Application, ctx: RequestContext, done: Completed, *, remembered_device: str | None = None
+    ) -> Completed | NeedsFactor:
         """``Completed`` when no second factor is needed (policy off, nothing enrolled and
         policy optional, or a remembered device the application allows); else
         ``NeedsFactor`` with a new state token. Raises store.unavailable."""
@@ -156,10 +166,14 @@ class MfaFlow:
         if not self.second_factor_expected(client.mfa, user.sub):
             return done
         ready = self.factors.ready_types(user.sub)
-        if (remembered_device and (client.remember_device_days or 0) > 0
-                and self.devices.is_remembered(user.sub, remembered_device)):
-            audit.write(self.db, "mfa.skipped", ctx, sub=user.sub, client_id=client.client_id,
-                        reason="remembered_device")
+        if (
+            remembered_device
+            and (client.remember_device_days or 0) > 0
+            and self.devices.is_remembered(user.sub, remembered_device)
+        ):
+            audit.write(
+                self.db, "mfa.skipped", ctx, sub=user.sub, client_id=client.client_id, reason="remembered_device"
+            )
             return done
         factors = list(ready)
         if not factors and user.phone_number and user.phone_verified:
@@ -168,8 +182,9 @@ class MfaFlow:
         if self.factors.recovery_codes_left(user.sub) > 0:
             factors.append("recovery_code")
         token, state = self._new_state(client, ctx, done, factors, enrol)
-        audit.write(self.db, "mfa.challenge", ctx, sub=user.sub, client_id=client.client_id, factors=factors,
-                    enrol=enrol)
+        audit.write(
+            self.db, "mfa.challenge", ctx, sub=user.sub, client_id=client.client_id, factors=factors, enrol=enrol
+        )
         return NeedsFactor(
             state_token=token,
             factors=factors,
@@ -187,18 +202,35 @@ class MfaFlow:
             return True
         return policy == "optional" and bool(self.factors.ready_types(sub))
 
-    def _new_state(self, client: Application, ctx: RequestContext, done: Completed, factors: list[str],
-                   enrol: bool) -> tuple[str, StateData]:
+    def _new_state(
+        self, client: Application, ctx: RequestContext, done: Completed, factors: list[str], enrol: bool
+    ) -> tuple[str, StateData]:
         now = self.clock.time()
         expires_ms = int((now + self.state_ttl) * 1000)
-        state = StateData(sub=done.user.sub, client_id=client.client_id, device=ctx.device, amr=list(done.amr),
-                          auth_time=done.auth_time, created_at=int(now), factors=factors, enrol=enrol,
-                          expires_at=expires_ms // 1000)
+        state = StateData(
+            sub=done.user.sub,
+            client_id=client.client_id,
+            device=ctx.device,
+            amr=list(done.amr),
+            auth_time=done.auth_time,
+            created_at=int(now),
+            factors=factors,
+            enrol=enrol,
+            expires_at=expires_ms // 1000,
+        )
         token = new_token(24)  # 192 bits
         key = Keys.mfa_state(token)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={"data": json.dumps(asdict(state)), "client_id": client.client_id,
-                                "device": ctx.device or "", "expires_at": expires_ms, "failures": 0})
+        pipe.hset(
+            key,
+            mapping={
+                "data": json.dumps(asdict(state)),
+                "client_id": client.client_id,
+                "device": ctx.device or "",
+                "expires_at": expires_ms,
+                "failures": 0,
+            },
+        )
         pipe.pexpireat(key, expires_ms)
         pipe.execute()
         return token, state
@@ -219,26 +251,44 @@ class MfaFlow:
         self._run(client, ctx, state_token, "rotate", new_key=Keys.mfa_state(fresh))
         return fresh
 
-    def _run(self, client: Application, ctx: RequestContext, state_token: str, mode: str, *,
-             new_key: str | None = None, **fields: str) -> StateData:
+    def _run(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        state_token: str,
+        mode: str,
+        *,
+        new_key: str | None = None,
+        **fields: str,
+    ) -> StateData:
         if not state_token or len(state_token) > 128:
             raise invalid_state_token()
         keys = [Keys.mfa_state(state_token)] + ([new_key] if new_key else [])
         pairs = [item for pair in fields.items() for item in pair]
-        reply = self._state(keys=keys, args=[mode, client.client_id, ctx.device or "", int(self.clock.time() * 1000),
-                                             CLAIM_TIMEOUT_MS, *pairs])
+        reply = self._state(
+            keys=keys,
+            args=[mode, client.client_id, ctx.device or "", int(self.clock.time() * 1000), CLAIM_TIMEOUT_MS, *pairs],
+        )
         if reply and reply[0] == "foreign":  # another client or device: killed, and worth a record
             sub = json.loads(reply[1]).get("sub")
-            audit.write(self.db, "mfa.failure", ctx, result="failure", sub=sub, client_id=client.client_id,
-                        reason="mfa.foreign_state_token")
+            audit.write(
+                self.db,
+                "mfa.failure",
+                ctx,
+                result="failure",
+                sub=sub,
+                client_id=client.client_id,
+                reason="mfa.foreign_state_token",
+            )
         if not reply or reply[0] != "ok":
             raise invalid_state_token()
         return _state_from(dict(zip(reply[1::2], reply[2::2], strict=True)))
 
     # -- second factor ----------------------------------------------------------------------
     @guarded
-    def send_code(self, client: Application, ctx: RequestContext, state_token: str, channel: str,
-                  target: str | None = None) -> SendResult:
+    def send_code(
+        self, client: Application, ctx: RequestContext, state_token: str, channel: str, target: str | None = None
+    ) -> SendResult:
         """Send the MFA code to the user's own verified phone/email (``target``, when given, must
         be that number: OneAccess sends it). The otp_token stays in the state, so ``verify``
         needs only the code. Raises mfa.invalid_state_token, mfa.invalid_channel,
@@ -254,13 +304,28 @@ class MfaFlow:
             self._check_target(channel, target, own)
         source = client.auth_source_for(channel)  # none linked: the OTP default code policy
         result = self.otp.send(client, channel, own, "mfa", source, ctx)
-        self._run(client, ctx, state_token, "set", otp_channel=channel, otp_target=result.target,
-                  otp_token=result.otp_token, otp_source=source or "")
+        self._run(
+            client,
+            ctx,
+            state_token,
+            "set",
+            otp_channel=channel,
+            otp_target=result.target,
+            otp_token=result.otp_token,
+            otp_source=source or "",
+        )
         return result
 
     @guarded
-    def verify(self, client: Application, ctx: RequestContext, state_token: str, factor_type: str,
-               code: str, target: str | None = None) -> Completed:
+    def verify(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        state_token: str,
+        factor_type: str,
+        code: str,
+        target: str | None = None,
+    ) -> Completed:
         """Check the second factor; on success the state token is spent and the result has
         ``amr`` = first factor's + the factor's (``sms``, ``otp``...) + ``mfa``. Raises
         mfa.invalid_state_token, mfa.factor_not_allowed, mfa.target_mismatch,
@@ -274,14 +339,23 @@ class MfaFlow:
             counted = isinstance(exc, IdpError) and exc.kind in (Kind.WRONG_CODE, Kind.NOT_FOUND)
             self._release(keys=[Keys.mfa_state(state_token)], args=[1 if counted else 0, MAX_FAILURES])
             if isinstance(exc, IdpError):
-                audit.failure(self.db, "mfa.failure", ctx, exc, sub=state.sub, client_id=client.client_id,
-                              factor=factor_type)
+                audit.failure(
+                    self.db, "mfa.failure", ctx, exc, sub=state.sub, client_id=client.client_id, factor=factor_type
+                )
             raise
         self.redis.delete(Keys.mfa_state(state_token))
         return self._completed(client, ctx, state, user, factor_type)
 
-    def _check_factor(self, client: Application, ctx: RequestContext, state: StateData, user: User,
-                      factor_type: str, code: str, target: str | None) -> None:
+    def _check_factor(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        state: StateData,
+        user: User,
+        factor_type: str,
+        code: str,
+        target: str | None,
+    ) -> None:
         if factor_type not in FACTOR_AMR or factor_type not in self._allowed(state):
             raise factor_not_allowed(factor_type)
         if factor_type in CHANNEL_OF:
@@ -332,8 +406,7 @@ class MfaFlow:
         return self.factors.start_totp(state.sub, ctx)
 
     @guarded
-    def confirm_enrolment(self, client: Application, ctx: RequestContext, state_token: str,
-                          code: str) -> Completed:
+    def confirm_enrolment(self, client: Application, ctx: RequestContext, state_token: str, code: str) -> Completed:
         """Confirm the TOTP started by ``start_enrolment`` with its first code; that code is
         the second factor, so the login completes (amr + otp + mfa). Raises
         mfa.invalid_state_token, mfa.factor_not_allowed, factor.not_found, totp.wrong_code."""
@@ -394,17 +467,21 @@ class MfaFlow:
         if not matches:
             raise invalid("mfa.target_mismatch")
 
-    def _completed(self, client: Application, ctx: RequestContext, state: StateData, user: User,
-                   factor_type: str) -> Completed:
+    def _completed(
+        self, client: Application, ctx: RequestContext, state: StateData, user: User, factor_type: str
+    ) -> Completed:
         amr = list(dict.fromkeys([*state.amr, *FACTOR_AMR[factor_type], "mfa"]))
-        audit.write(self.db, "mfa.success", ctx, sub=user.sub, client_id=client.client_id, factor=factor_type,
-                    amr=amr)
+        audit.write(self.db, "mfa.success", ctx, sub=user.sub, client_id=client.client_id, factor=factor_type, amr=amr)
         return Completed(user, amr, int(self.clock.time()))
 
 
 def _state_from(fields: dict[str, str]) -> StateData:
     data = json.loads(fields["data"])
-    data.update(otp_channel=fields.get("otp_channel"), otp_target=fields.get("otp_target"),
-                otp_token=fields.get("otp_token"), otp_source=fields.get("otp_source", ""),
-                failures=int(fields.get("failures") or 0))
+    data.update(
+        otp_channel=fields.get("otp_channel"),
+        otp_target=fields.get("otp_target"),
+        otp_token=fields.get("otp_token"),
+        otp_source=fields.get("otp_source", ""),
+        failures=int(fields.get("failures") or 0),
+    )
     return StateData(**data)

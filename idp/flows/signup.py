@@ -47,8 +47,16 @@ class SignUpFlow:
         self.otp = otp
         self.clock = clock or SystemClock()
 
-    def send_code(self, client: Application, ctx: RequestContext, channel: str, raw_target: str,
-                  auth_source_id: str | None, *, usage: str = "signup") -> SendResult:
+    def send_code(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        channel: str,
+        raw_target: str,
+        auth_source_id: str | None,
+        *,
+        usage: str = "signup",
+    ) -> SendResult:
         """Send a code to a phone number or email address no account uses: a sign-up code, or
         (``usage``) another code a face wants only for a free contact.
 
@@ -62,9 +70,16 @@ class SignUpFlow:
         return self.otp.send(client, channel, target, usage, auth_source_id, ctx)
 
     @refusals_audited("user.signup")
-    def sign_up(self, client: Application, ctx: RequestContext, proof: Proof | ContactCode | None = None, *,
-                username: str | None = None, password: str | None = None,
-                profile: dict[str, Any] | None = None) -> Completed:
+    def sign_up(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        proof: Proof | ContactCode | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        profile: dict[str, Any] | None = None,
+    ) -> Completed:
         """A new user: the contact ``proof`` proves (a ``usage=signup`` code, or a flow's proof),
         marked verified, with optional username, password and profile; or, with no proof, a
         username and a password. Audited as ``user.signup``.
@@ -94,8 +109,14 @@ class SignUpFlow:
             with self.db.transaction() as session:
                 session.add(user)
                 session.flush()  # a duplicate username/contact fails here, before the proof is spent
-                audit.record(session, "user.signup", ctx, sub=user.sub, client_id=client.client_id,
-                             method=f"otp_{amr[1]}" if bound is not None else "password")
+                audit.record(
+                    session,
+                    "user.signup",
+                    ctx,
+                    sub=user.sub,
+                    client_id=client.client_id,
+                    method=f"otp_{amr[1]}" if bound is not None else "password",
+                )
                 if bound is not None:
                     bound.spend()  # a lost race rolls the user back
         except IntegrityError as exc:

@@ -99,8 +99,14 @@ class TokenProof:
     """A ``verification_token`` as the proof of its contact (``idp.accounts.proofs.Proof``).
     ``claimed``, when the request names a contact too, must be the token's."""
 
-    def __init__(self, verifications: VerificationService, client: Application, token: str | None,
-                 usages: tuple[str, ...], claimed: str | None = None) -> None:
+    def __init__(
+        self,
+        verifications: VerificationService,
+        client: Application,
+        token: str | None,
+        usages: tuple[str, ...],
+        claimed: str | None = None,
+    ) -> None:
         self.verifications, self.client, self.token, self.usages = verifications, client, token, usages
         self.claimed = claimed
         self._contact: Contact | None = None
@@ -124,8 +130,16 @@ class TokenProof:
 
 
 class VerificationService:
-    def __init__(self, redis_client: redis.Redis, otp: OtpService, users: UserService, login: LoginFlow,
-                 signup: SignUpFlow, accounts: SelfService, token_ttl: int = VERIFICATION_TOKEN_TTL) -> None:
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        otp: OtpService,
+        users: UserService,
+        login: LoginFlow,
+        signup: SignUpFlow,
+        accounts: SelfService,
+        token_ttl: int = VERIFICATION_TOKEN_TTL,
+    ) -> None:
         self.redis = redis_client
         self.otp = otp
         self.users = users
@@ -136,8 +150,15 @@ class VerificationService:
 
     # -- codes --------------------------------------------------------------------------
     @guarded
-    def send(self, client: Application, ctx: RequestContext, channel: str, raw_target: str, usage: str,
-             target_rule: str = "ANY") -> Sent:
+    def send(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        channel: str,
+        raw_target: str,
+        usage: str,
+        target_rule: str = "ANY",
+    ) -> Sent:
         """Send a code. Raises contact.*, account.user_not_found (``USER``), account.phone_taken/
         email_taken (``NOT_USER``, or usage ``signup``), login.method_disabled (a login code on
         an application without that method), otp.* (auth source, limits, quota, delivery)."""
@@ -154,8 +175,13 @@ class VerificationService:
             sent = self.signup.send_code(client, ctx, channel, target, source, usage=usage)
         else:
             sent = self.otp.send(client, channel, target, usage, source, ctx)
-        record: SentRecord = {"channel": channel, "target": sent.target, "usage": usage, "auth_source_id": source or "",
-                  "client_id": client.client_id}
+        record: SentRecord = {
+            "channel": channel,
+            "target": sent.target,
+            "usage": usage,
+            "auth_source_id": source or "",
+            "client_id": client.client_id,
+        }
         self.redis.set(Keys.verification_id(hash_secret(sent.otp_token)), json.dumps(record), ex=sent.expires_in)
         return Sent(sent.otp_token, sent.expires_in, user is not None)
 
@@ -171,8 +197,17 @@ class VerificationService:
         if record is None or record["client_id"] != client.client_id:
             raise error("otp.unknown_token", "unknown or expired verification_id")
         # a wrong code counts against the contact (brute-force policy, in the OTP service)
-        self.otp.verify(client, record["channel"], record["target"], record["usage"], record["auth_source_id"],
-                        verification_id, code or "", consume=True, ctx=ctx)
+        self.otp.verify(
+            client,
+            record["channel"],
+            record["target"],
+            record["usage"],
+            record["auth_source_id"],
+            verification_id,
+            code or "",
+            consume=True,
+            ctx=ctx,
+        )
         token = new_token(32)
         proof = {k: record[k] for k in ("channel", "target", "usage", "client_id")}
         pipe = self.redis.pipeline(transaction=True)
@@ -214,9 +249,17 @@ class VerificationService:
         proof = TokenProof(self, client, token, SIGN_IN_USAGES)
         return self.login.sign_in(client, ctx, proof, reveal_unknown=True, method="verification_token")
 
-    def sign_up(self, client: Application, ctx: RequestContext, token: str | None, *, contact: str | None = None,
-                username: str | None = None, password: str | None = None,
-                profile: dict[str, Any] | None = None) -> Completed:
+    def sign_up(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        token: str | None,
+        *,
+        contact: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        profile: dict[str, Any] | None = None,
+    ) -> Completed:
         """``SignUpFlow.sign_up`` with the token as its proof: the token's phone/email (marked
         verified); ``contact``, when given, must be the token's.
 
@@ -227,8 +270,15 @@ class VerificationService:
         proof = TokenProof(self, client, token, SIGN_IN_USAGES, contact)
         return self.signup.sign_up(client, ctx, proof, username=username, password=password, profile=profile)
 
-    def reset_password(self, client: Application, ctx: RequestContext, token: str | None, new_password: str, *,
-                       contact: str | None = None) -> User:
+    def reset_password(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        token: str | None,
+        new_password: str,
+        *,
+        contact: str | None = None,
+    ) -> User:
         """``SelfService.reset_password`` with the token as its proof: a new password, every
         SSO session ended, every refresh token and remembered device revoked, the contact
         marked verified; ``contact``, when given, must be the token's.

@@ -130,8 +130,14 @@ def captcha_rate_limited(retry_after: int) -> IdpError:
 
 
 class BruteForceGuard:
-    def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis,
-                 captcha: CaptchaService, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        redis_client: redis.Redis,
+        captcha: CaptchaService,
+        clock: Clock | None = None,
+    ) -> None:
         self.clock = clock or SystemClock()
         self.settings = settings
         self.limits = settings.limits
@@ -143,8 +149,15 @@ class BruteForceGuard:
 
     # -- what every way in calls ----------------------------------------------------------
     @guarded
-    def check(self, identifier: str, ctx: RequestContext, captcha_token: str | None = None, *,
-              sub: str | _LookUp | None = LOOK_UP, captcha: bool = True) -> None:
+    def check(
+        self,
+        identifier: str,
+        ctx: RequestContext,
+        captcha_token: str | None = None,
+        *,
+        sub: str | _LookUp | None = LOOK_UP,
+        captcha: bool = True,
+    ) -> None:
         """Before checking a secret for ``identifier`` (a normalised username, email, phone
         number, or a user's sub). Raises account.locked (USER_STATUS, with ``retry_after``),
         login.captcha_required (CAPTCHA_REQUIRED) when a captcha is due and ``captcha_token``
@@ -162,8 +175,14 @@ class BruteForceGuard:
             return
         if captcha_token and self.captcha.redeem(captcha_token, ctx):
             return
-        audit.write(self.db, "login.captcha_required", ctx, result="failure", sub=keys.sub,
-                    reason="invalid_captcha" if captcha_token else "no_captcha")
+        audit.write(
+            self.db,
+            "login.captcha_required",
+            ctx,
+            result="failure",
+            sub=keys.sub,
+            reason="invalid_captcha" if captcha_token else "no_captcha",
+        )
         raise captcha_required()
 
     @guarded
@@ -190,8 +209,7 @@ class BruteForceGuard:
         return max(0, -(-left_ms // 1000))
 
     @guarded
-    def failed(self, identifier: str, ctx: RequestContext, *,
-               sub: str | _LookUp | None = LOOK_UP) -> IdpError | None:
+    def failed(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> IdpError | None:
         """Count one failure (wrong password or wrong code); may start a lock (audited).
 
         Returns the ``account.locked`` error when this failure started the lock (else None): the
@@ -202,12 +220,26 @@ class BruteForceGuard:
         now_ms, lock_ms = int(self.clock.time() * 1000), max(1, limits.login_lock_seconds) * 1000
         _count, started = self._failed(
             keys=[keys.lock, keys.per_identifier, keys.by_ip, keys.per_ip(ctx.ip)],
-            args=[ctx.ip, max(1, limits.login_failure_window), limits.login_lock_after, lock_ms, now_ms,
-                  now_ms + lock_ms])
+            args=[
+                ctx.ip,
+                max(1, limits.login_failure_window),
+                limits.login_lock_after,
+                lock_ms,
+                now_ms,
+                now_ms + lock_ms,
+            ],
+        )
         if not started:
             return None
-        audit.write(self.db, "login.locked", ctx, result="failure", sub=keys.sub,
-                    lock_seconds=limits.login_lock_seconds, failures=limits.login_lock_after)
+        audit.write(
+            self.db,
+            "login.locked",
+            ctx,
+            result="failure",
+            sub=keys.sub,
+            lock_seconds=limits.login_lock_seconds,
+            failures=limits.login_lock_after,
+        )
         return locked(max(1, limits.login_lock_seconds))
 
     @guarded
@@ -221,8 +253,9 @@ class BruteForceGuard:
             return self.unlock_in(session, identifier, ctx, sub=sub)
 
     @guarded
-    def unlock_in(self, session: Session, identifier: str, ctx: RequestContext, *,
-                  sub: str | _LookUp | None = LOOK_UP) -> bool:
+    def unlock_in(
+        self, session: Session, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP
+    ) -> bool:
         """``unlock`` inside the caller's unit of work: Redis is cleared now, the
         ``login.unlocked`` event goes into ``session`` and commits (or not) with the caller's
         change. Raises store.unavailable, which rolls the caller's change back."""
@@ -278,8 +311,10 @@ class BruteForceGuard:
             clauses.append(User.phone_number == phone)
         found = list(self.db.session.scalars(select(User).where(or_(*clauses)).limit(3)))
         rules: tuple[Callable[[User], bool], ...] = (
-            lambda u: u.username == identifier, lambda u: bool(email) and u.email == email,
-            lambda u: bool(phone) and u.phone_number == phone)
+            lambda u: u.username == identifier,
+            lambda u: bool(email) and u.email == email,
+            lambda u: bool(phone) and u.phone_number == phone,
+        )
         for matches in rules:
             user = next((u for u in found if matches(u)), None)
             if user is not None:
@@ -323,10 +358,14 @@ class BruteForceGuard:
 
     def _due(self, per_identifier: str | None, by_ip: str | None, per_ip: str | None) -> bool:
         limits = self.limits
-        return any(limit > 0 and int(count or 0) >= limit for limit, count in (
-            (limits.login_captcha_after, by_ip),
-            (limits.login_captcha_after_identifier, per_identifier),
-            (limits.login_captcha_after_ip, per_ip)))
+        return any(
+            limit > 0 and int(count or 0) >= limit
+            for limit, count in (
+                (limits.login_captcha_after, by_ip),
+                (limits.login_captcha_after_identifier, per_identifier),
+                (limits.login_captcha_after_ip, per_ip),
+            )
+        )
 
 
 class _Keys:
@@ -341,4 +380,3 @@ class _Keys:
     @staticmethod
     def per_ip(ip: str) -> str:
         return Keys.ip_failures(ip)
-

@@ -67,8 +67,16 @@ def unknown_token() -> IdpError:
 
 
 class CaptchaService:
-    def __init__(self, settings: Settings, redis_client: redis.Redis, *, length: int = 5,
-                 width: int = 160, height: int = 60, answers: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis_client: redis.Redis,
+        *,
+        length: int = 5,
+        width: int = 160,
+        height: int = 60,
+        answers: Callable[[], str] | None = None,
+    ) -> None:
         if not MIN_LENGTH <= length <= MAX_LENGTH:
             raise ValueError(f"captcha length must be {MIN_LENGTH} to {MAX_LENGTH}")
         self.redis = redis_client

@@ -57,9 +57,7 @@ class Application(Base):
     access_token_ttl: Mapped[int | None] = mapped_column(default=None)
     refresh_token_ttl: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    auth_sources: Mapped[list[AuthSource]] = relationship(
-        secondary=application_auth_sources, lazy="selectin"
-    )
+    auth_sources: Mapped[list[AuthSource]] = relationship(secondary=application_auth_sources, lazy="selectin")
 
     @property
     def is_public(self) -> bool:

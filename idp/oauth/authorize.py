@@ -171,10 +171,15 @@ def _error(pending: AuthzRequest, error: str, description: str) -> ToClient:
 
 
 class AuthorizationService:
-    def __init__(self, settings: Settings, db: Database, redis_client: redis.Redis,
-                 sessions: SsoSessionStore | None = None,
-                 second_factor_expected: Callable[[str, str], bool] | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        redis_client: redis.Redis,
+        sessions: SsoSessionStore | None = None,
+        second_factor_expected: Callable[[str, str], bool] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = db
@@ -215,8 +220,12 @@ class AuthorizationService:
         ``prompt=none`` never shows a page, it answers ``login_required``/``consent_required``.
         """
         prompt = set(pending.prompt)
-        usable = (session is not None and "login" not in prompt and not self._too_old(session, pending)
-                  and self._assured(pending, session))
+        usable = (
+            session is not None
+            and "login" not in prompt
+            and not self._too_old(session, pending)
+            and self._assured(pending, session)
+        )
         if not usable:
             if "none" in prompt:
                 return _error(pending, "login_required", "The user is not signed in.")
@@ -237,8 +246,9 @@ class AuthorizationService:
         # A sign-in made for this request (a new session id, since every login rotates it, and
         # not older than the request) satisfies prompt=login and max_age, so they cannot loop.
         fresh = session.id != pending.stale_session and session.auth_time >= pending.created_at
-        if not fresh and (pending.stale_session is not None or self._too_old(session, pending)
-                          or not self._assured(pending, session)):
+        if not fresh and (
+            pending.stale_session is not None or self._too_old(session, pending) or not self._assured(pending, session)
+        ):
             return ToLogin(pending.id)
         return self._finish(pending, session)
 
@@ -278,7 +288,8 @@ class AuthorizationService:
         if pending.first_party:
             return False
         consent = self.db.session.scalar(
-            select(Consent).where(Consent.sub == sub, Consent.client_id == pending.client_id))
+            select(Consent).where(Consent.sub == sub, Consent.client_id == pending.client_id)
+        )
         return consent is None or not consent.covers(pending.consent_scopes)
 
     def _forget(self, pending: AuthzRequest) -> None:
@@ -298,22 +309,36 @@ class AuthorizationService:
         with self.db.transaction() as session:
             if allow:
                 _upsert_consent(session, sub, pending.client_id, pending.consent_scopes)
-            audit.record(session, "consent.grant" if allow else "consent.deny", ctx, sub=sub,
-                         client_id=pending.client_id, scopes=pending.consent_scopes)
+            audit.record(
+                session,
+                "consent.grant" if allow else "consent.deny",
+                ctx,
+                sub=sub,
+                client_id=pending.client_id,
+                scopes=pending.consent_scopes,
+            )
         self._update(pending)
 
     # -- codes ---------------------------------------------------------------------------------
     def _issue_code(self, pending: AuthzRequest, session: SsoSession) -> str:
         code = new_token(32)
         data = AuthCode(
-            client_id=pending.client_id, redirect_uri=pending.redirect_uri, scope=" ".join(pending.scopes),
-            sub=session.sub, auth_time=session.auth_time, amr=list(session.amr), family_id=new_token(12),
-            nonce=pending.nonce, code_challenge=pending.code_challenge,
-            code_challenge_method="S256" if pending.code_challenge else None, sid=session.id,
+            client_id=pending.client_id,
+            redirect_uri=pending.redirect_uri,
+            scope=" ".join(pending.scopes),
+            sub=session.sub,
+            auth_time=session.auth_time,
+            amr=list(session.amr),
+            family_id=new_token(12),
+            nonce=pending.nonce,
+            code_challenge=pending.code_challenge,
+            code_challenge_method="S256" if pending.code_challenge else None,
+            sid=session.id,
             claims=pending.claims,
         )
-        self.redis.set(Keys.auth_code(hash_secret(code)), json.dumps(asdict(data)),
-                       px=max(1, int(self.code_ttl * 1000)))
+        self.redis.set(
+            Keys.auth_code(hash_secret(code)), json.dumps(asdict(data)), px=max(1, int(self.code_ttl * 1000))
+        )
         return code
 
     @guarded
@@ -322,8 +347,9 @@ class AuthorizationService:
         if not code or len(code) > 200:
             return Redemption()
         digest = hash_secret(code)
-        result = self._redeem(keys=[Keys.auth_code(digest), Keys.used_auth_code(digest)],
-                              args=[USED_CODE_TTL, Keys.replayed_family("")])
+        result = self._redeem(
+            keys=[Keys.auth_code(digest), Keys.used_auth_code(digest)], args=[USED_CODE_TTL, Keys.replayed_family("")]
+        )
         if result[0] == 1:
             return Redemption(code=AuthCode(**json.loads(result[1])))
         if result[0] == 2:

@@ -23,8 +23,17 @@ from idp.oauth.keys import KeyService
 from idp.oauth.revocation import AccessTokenRevocations
 from idp.settings import Settings
 
-__all__ = ["AccessGrant", "BearerError", "BearerServices", "authenticate_bearer", "bearer_authorization",
-           "claims_for", "userinfo_claims", "validate_access_token"]
+__all__ = [
+    "AccessGrant",
+    "BearerError",
+    "BearerServices",
+    "authenticate_bearer",
+    "bearer_authorization",
+    "claims_for",
+    "userinfo_claims",
+    "validate_access_token",
+]
+
 
 class UserLookup(Protocol):
     """The accounts' lookup by ``sub`` (``UserService.by_sub``; the accounts sit above this layer)."""

@@ -24,8 +24,22 @@ USER_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 CLIENT_SCOPES = ("admin",)
 SUPPORTED_SCOPES = (*USER_SCOPES, *CLIENT_SCOPES)
 
-PROFILE_CLAIMS = ("name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
-                  "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at")
+PROFILE_CLAIMS = (
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+)
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": PROFILE_CLAIMS,
     "email": ("email", "email_verified"),
@@ -72,13 +86,24 @@ def _values(user: User) -> Claims:
     if updated is not None and updated.tzinfo is None:
         updated = updated.replace(tzinfo=UTC)  # stored as UTC; SQLite drops the zone
     return {
-        "name": user.name, "given_name": user.given_name, "family_name": user.family_name,
-        "middle_name": user.middle_name, "nickname": user.nickname, "preferred_username": user.username,
-        "profile": user.profile, "picture": user.picture, "website": user.website, "gender": user.gender,
-        "birthdate": user.birthdate, "zoneinfo": user.zoneinfo, "locale": user.locale,
+        "name": user.name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "middle_name": user.middle_name,
+        "nickname": user.nickname,
+        "preferred_username": user.username,
+        "profile": user.profile,
+        "picture": user.picture,
+        "website": user.website,
+        "gender": user.gender,
+        "birthdate": user.birthdate,
+        "zoneinfo": user.zoneinfo,
+        "locale": user.locale,
         "updated_at": int(updated.timestamp()) if updated else None,
-        "email": user.email, "email_verified": bool(user.email_verified),
-        "phone_number": user.phone_number, "phone_number_verified": bool(user.phone_verified),
+        "email": user.email,
+        "email_verified": bool(user.email_verified),
+        "phone_number": user.phone_number,
+        "phone_number_verified": bool(user.phone_verified),
     }
 
 

@@ -67,10 +67,20 @@ class ClientService:
         sources = list(session.scalars(select(AuthSource).order_by(AuthSource.created_at)))
         for source in sources:
             session.expunge(source)
-        client = Application(client_id=ACCOUNT_CLIENT_ID, name="Gatehouse", type="web", redirect_uris=[],
-                             post_logout_redirect_uris=[], grant_types=[], scopes=["openid", "profile"],
-                             login_methods=list(LOGIN_METHODS), mfa="optional", auto_signup=False,
-                             first_party=True, auth_sources=sources)
+        client = Application(
+            client_id=ACCOUNT_CLIENT_ID,
+            name="Gatehouse",
+            type="web",
+            redirect_uris=[],
+            post_logout_redirect_uris=[],
+            grant_types=[],
+            scopes=["openid", "profile"],
+            login_methods=list(LOGIN_METHODS),
+            mfa="optional",
+            auto_signup=False,
+            first_party=True,
+            auth_sources=sources,
+        )
         self._account = (time.monotonic() + self.cache_ttl, client)
         return client
 
@@ -163,8 +173,14 @@ class ClientService:
             raise invalid("auth_source.invalid_code_length")
         if ttl is None or not 30 <= ttl <= 900:
             raise invalid("auth_source.invalid_code_ttl")
-        source = AuthSource(id=data.get("id") or new_token(12), kind=kind, name=data.get("name") or kind,
-                            code_length=length, code_ttl=ttl, template=data.get("template"))
+        source = AuthSource(
+            id=data.get("id") or new_token(12),
+            kind=kind,
+            name=data.get("name") or kind,
+            code_length=length,
+            code_ttl=ttl,
+            template=data.get("template"),
+        )
         try:
             with self.db.transaction() as session:
                 session.add(source)

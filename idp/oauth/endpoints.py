@@ -83,11 +83,19 @@ class Revocation(TokenLookup[RevocableAccessToken | RefreshToken], RevocationEnd
         services, ctx = self.server.services, self.server.request_context(token.client_id)
         if isinstance(token, RevocableAccessToken):
             services.revocations.deny(token.jti, token.exp)
-            audit.write(services.db, "token.revoke", ctx, sub=token.sub, client_id=token.client_id,
-                        token_type="access_token", jti=token.jti)
+            audit.write(
+                services.db,
+                "token.revoke",
+                ctx,
+                sub=token.sub,
+                client_id=token.client_id,
+                token_type="access_token",
+                jti=token.jti,
+            )
             return
-        services.refresh_tokens.revoke_family(token.family_id, ctx, reason="revoked", sub=token.sub,
-                                              client_id=token.client_id)
+        services.refresh_tokens.revoke_family(
+            token.family_id, ctx, reason="revoked", sub=token.sub, client_id=token.client_id
+        )
 
 
 # -- introspection (RFC 7662) ---------------------------------------------------------------------
@@ -115,17 +123,25 @@ class Introspection(TokenLookup[IntrospectedToken], IntrospectionEndpoint):
         if claims is None:
             return None
         keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr")
-        return IntrospectedToken(claims.get("client_id", ""), {
-            "token_type": "Bearer", **{k: claims[k] for k in keep if k in claims}})
+        return IntrospectedToken(
+            claims.get("client_id", ""), {"token_type": "Bearer", **{k: claims[k] for k in keep if k in claims}}
+        )
 
     def _refresh_token(self, raw: str) -> IntrospectedToken | None:
         token = self.server.services.refresh_tokens.find_active(raw)
         if token is None:
             return None
-        return IntrospectedToken(token.client_id, {
-            "client_id": token.client_id, "sub": token.sub, "scope": token.scope,
-            "iss": self.server.services.settings.issuer, "exp": _epoch(token.expires_at),
-            "iat": _epoch(token.created_at)})
+        return IntrospectedToken(
+            token.client_id,
+            {
+                "client_id": token.client_id,
+                "sub": token.sub,
+                "scope": token.scope,
+                "iss": self.server.services.settings.issuer,
+                "exp": _epoch(token.expires_at),
+                "iat": _epoch(token.created_at),
+            },
+        )
 
     def check_permission(self, token: IntrospectedToken, client: ClientMixin, request: OAuth2Request) -> bool:
         return token.client_id == client.get_client_id()
@@ -159,8 +175,9 @@ class EndSession(EndSessionEndpoint):
     def _is_valid_post_logout_redirect_uri(self, client: Application, post_logout_redirect_uri: str) -> bool:
         return post_logout_redirect_uri in (client.post_logout_redirect_uris or [])
 
-    def is_post_logout_redirect_uri_legitimate(self, request: OAuth2Request, post_logout_redirect_uri: str,
-                                               client: Application, logout_hint: str | None) -> bool:
+    def is_post_logout_redirect_uri_legitimate(
+        self, request: OAuth2Request, post_logout_redirect_uri: str, client: Application, logout_hint: str | None
+    ) -> bool:
         return True
 
     def end_session(self, end_session_request: EndSessionRequest) -> None:

@@ -150,11 +150,21 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         auth source is the request's (required), ``auto_signup`` may come with the request, and
         an unknown contact is "User not found". Nothing is spent when the request fails."""
         services = self.server.services
-        code = ContactCode(self.CHANNEL, form.get(self.TARGET_PARAM), form.get("otp_token"), form.get("otp"),
-                           form.get("auth_source_id"))
-        done = services.login.sign_in(client, self.server.request_context(), code, source_from_request=True,
-                                      auto_signup=True if _truthy(form.get("auto_signup")) else None,
-                                      reveal_unknown=True)
+        code = ContactCode(
+            self.CHANNEL,
+            form.get(self.TARGET_PARAM),
+            form.get("otp_token"),
+            form.get("otp"),
+            form.get("auth_source_id"),
+        )
+        done = services.login.sign_in(
+            client,
+            self.server.request_context(),
+            code,
+            source_from_request=True,
+            auto_signup=True if _truthy(form.get("auto_signup")) else None,
+            reveal_unknown=True,
+        )
         return Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
@@ -178,21 +188,28 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         user = self.server.services.users.by_sub(refresh_token.sub)
         if user is None or not user.is_active:
             raise InvalidGrantError("Abnormal user status")
-        return Principal(user=user, auth_time=refresh_token.auth_time, amr=list(refresh_token.amr),
-                         family_id=refresh_token.family_id, claims=refresh_token.claims)
+        return Principal(
+            user=user,
+            auth_time=refresh_token.auth_time,
+            amr=list(refresh_token.amr),
+            family_id=refresh_token.family_id,
+            claims=refresh_token.claims,
+        )
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
         row = self.request.refresh_token
         assert isinstance(row, RefreshToken)  # set by validate_token_request (authenticate_refresh_token)
-        return issue_token_response(self, self.authenticate_user(row), payload(self.request).scope or row.scope,
-                                    rotating=row)
+        return issue_token_response(
+            self, self.authenticate_user(row), payload(self.request).scope or row.scope, rotating=row
+        )
 
     def revoke_old_credential(self, refresh_token: TokenMixin) -> None:
         """Done by the issuer, atomically with the new token's insert."""
 
 
-def issue_token_response(grant: TokenGrant, principal: Principal | None, requested_scope: str | None, *,
-                         rotating: RefreshToken | None = None) -> TokenEndpointResponse:
+def issue_token_response(
+    grant: TokenGrant, principal: Principal | None, requested_scope: str | None, *, rotating: RefreshToken | None = None
+) -> TokenEndpointResponse:
     """The token response of a grant, from the issuer. Unsupported scopes are not granted;
     asking only for scopes that cannot be granted is invalid_scope (RFC 6749 5.2)."""
     client = application(grant.request.client)
@@ -205,8 +222,9 @@ def issue_token_response(grant: TokenGrant, principal: Principal | None, request
     # a face may word its grant's errors
     to_oauth: Callable[[IdpError], OAuth2Error] = getattr(grant, "oauth_error", oauth_error)
     try:
-        token = services.tokens.issue(client, principal, ctx, grant_type=grant.GRANT_TYPE, scope=scope,
-                                      rotating=rotating)
+        token = services.tokens.issue(
+            client, principal, ctx, grant_type=grant.GRANT_TYPE, scope=scope, rotating=rotating
+        )
     except IdpError as exc:
         raise to_oauth(exc) from exc
     return 200, token, default_json_headers
@@ -256,8 +274,9 @@ class OpenIDNonce(OpenIDCode):
 
     def __call__(self, grant: grants.BaseGrant) -> None:
         if is_openid_scope(payload(grant.request).scope):
-            grant.register_hook("after_validate_authorization_request_payload",
-                                self.validate_openid_authorization_request)
+            grant.register_hook(
+                "after_validate_authorization_request_payload", self.validate_openid_authorization_request
+            )
 
 
 class RequestNotSupportedError(OAuth2Error):
@@ -293,8 +312,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             raise
         client = application(self.request.client)
         if not client.check_grant_type(self.GRANT_TYPE):
-            raise UnauthorizedClientError("The client may not use the authorization code grant.",
-                                          redirect_uri=redirect_uri)
+            raise UnauthorizedClientError(
+                "The client may not use the authorization code grant.", redirect_uri=redirect_uri
+            )
         # OIDC Core 3.1.2.1: scopes that are not understood are ignored; nothing grantable is an error
         self.request.scope = granted_scope(client, params.scope, within=USER_SCOPES)
         if params.scope and not self.request.scope:
@@ -324,8 +344,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def _requested_claims(self) -> ClaimsRequest | None:
         """OIDC Core 5.5: the ``claims`` parameter, for OpenID requests only; limited to the
         claims of scopes the application may have. Raises oauth.invalid_claims."""
-        parsed = parse_claims_request(payload(self.request).data.get("claims"),
-                                      granted_scope(application(self.request.client), None, within=USER_SCOPES).split())
+        parsed = parse_claims_request(
+            payload(self.request).data.get("claims"),
+            granted_scope(application(self.request.client), None, within=USER_SCOPES).split(),
+        )
         return parsed if "openid" in self.request.scope.split() else None
 
     def pending_request(self) -> AuthzRequest:
@@ -333,13 +355,23 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         data, client = payload(self.request).data, application(self.request.client)
         max_age = data.get("max_age")
         return AuthzRequest(
-            id="", client_id=client.client_id, client_name=client.name, redirect_uri=self.redirect_uri,
-            scopes=self.request.scope.split(), state=data.get("state"), nonce=data.get("nonce"),
-            code_challenge=data.get("code_challenge"), response_mode=data.get("response_mode") or "query",
-            prompt=(data.get("prompt") or "").split(), max_age=int(max_age) if max_age is not None else None,
-            login_hint=data.get("login_hint"), ui_locales=data.get("ui_locales"),
-            login_methods=list(client.login_methods), first_party=bool(client.first_party),
-            mfa=client.mfa or "off", claims=self.requested_claims,
+            id="",
+            client_id=client.client_id,
+            client_name=client.name,
+            redirect_uri=self.redirect_uri,
+            scopes=self.request.scope.split(),
+            state=data.get("state"),
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            response_mode=data.get("response_mode") or "query",
+            prompt=(data.get("prompt") or "").split(),
+            max_age=int(max_age) if max_age is not None else None,
+            login_hint=data.get("login_hint"),
+            ui_locales=data.get("ui_locales"),
+            login_methods=list(client.login_methods),
+            first_party=bool(client.first_party),
+            mfa=client.mfa or "off",
+            claims=self.requested_claims,
         )
 
     # -- token endpoint ---------------------------------------------------------------------
@@ -349,8 +381,11 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if redemption.replayed_family:
             # RFC 6749 4.1.2: a code used twice is refused and the tokens it gave are revoked
             services.refresh_tokens.revoke_family(
-                redemption.replayed_family, self.server.request_context(client_id), reason="code_replay",
-                client_id=client_id)
+                redemption.replayed_family,
+                self.server.request_context(client_id),
+                reason="code_replay",
+                client_id=client_id,
+            )
             return None
         found = redemption.code
         return found if found is not None and found.client_id == client_id else None
@@ -363,9 +398,14 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if user is None or not user.is_active:
             raise InvalidGrantError("Abnormal user status")
         # OIDC Core 2: auth_time and amr are the SSO session's, nonce is the authorize request's
-        return Principal(user=user, auth_time=authorization_code.auth_time, amr=list(authorization_code.amr),
-                         nonce=authorization_code.nonce, family_id=authorization_code.family_id,
-                         claims=authorization_code.claims)
+        return Principal(
+            user=user,
+            auth_time=authorization_code.auth_time,
+            amr=list(authorization_code.amr),
+            nonce=authorization_code.nonce,
+            family_id=authorization_code.family_id,
+            claims=authorization_code.claims,
+        )
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
         code = self.request.authorization_code
@@ -374,8 +414,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         services = self.server.services
         if services.authz.family_replayed(code.family_id):
             # a replay raced this exchange and may have revoked before our tokens were stored
-            services.refresh_tokens.revoke_family(code.family_id, self.server.request_context(code.client_id),
-                                                  reason="code_replay", client_id=code.client_id)
+            services.refresh_tokens.revoke_family(
+                code.family_id,
+                self.server.request_context(code.client_id),
+                reason="code_replay",
+                client_id=code.client_id,
+            )
             raise InvalidGrantError("The code was used more than once.")
         return response
 
@@ -394,8 +438,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise InvalidScopeError("The application may not request these scopes.")
         services = self.server.services
         try:
-            token = services.tokens.issue(client, None, self.server.request_context(client.client_id),
-                                          grant_type=self.GRANT_TYPE, scope=scope)
+            token = services.tokens.issue(
+                client, None, self.server.request_context(client.client_id), grant_type=self.GRANT_TYPE, scope=scope
+            )
         except IdpError as exc:
             raise oauth_error(exc) from exc
         return 200, token, default_json_headers

@@ -50,8 +50,15 @@ class _LostRotation(Exception):
 
 
 class TokenIssuer:
-    def __init__(self, settings: Settings, db: Database, keys: KeyService, refresh_tokens: RefreshTokenStore,
-                 revocations: AccessTokenRevocations, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        keys: KeyService,
+        refresh_tokens: RefreshTokenStore,
+        revocations: AccessTokenRevocations,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.keys = keys
@@ -59,8 +66,16 @@ class TokenIssuer:
         self.revocations = revocations
         self.clock = clock or SystemClock()
 
-    def issue(self, client: Application, principal: Principal | None, ctx: RequestContext, *,
-              grant_type: str, scope: str | None = None, rotating: RefreshToken | None = None) -> TokenResponse:
+    def issue(
+        self,
+        client: Application,
+        principal: Principal | None,
+        ctx: RequestContext,
+        *,
+        grant_type: str,
+        scope: str | None = None,
+        rotating: RefreshToken | None = None,
+    ) -> TokenResponse:
         """The token response (RFC 6749 5.1) for ``principal`` (None: the application's own
         token, client credentials) with ``scope`` as granted (None: all the application may
         have). ``rotating`` is the refresh token presented to a refresh grant.
@@ -74,8 +89,13 @@ class TokenIssuer:
         access = self._access_token(client, principal, scope, jti, now, ttl)
         token: TokenResponse
         if principal is not None and client.check_grant_type("refresh_token"):
-            token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl,
-                     "refresh_token": new_token(48), "scope": scope}
+            token = {
+                "token_type": "Bearer",
+                "access_token": access,
+                "expires_in": ttl,
+                "refresh_token": new_token(48),
+                "scope": scope,
+            }
         else:
             token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl, "scope": scope}
         if principal is not None and "openid" in scope.split():
@@ -97,26 +117,29 @@ class TokenIssuer:
         now = int(self.clock.time())
         requested = (principal.claims or {}).get("id_token") or []
         claims = {k: v for k, v in claims_for(principal.user, (), requested).items() if k != "sub"}
-        claims.update({
-            "iss": self.settings.issuer,
-            "sub": principal.user.sub,
-            "aud": client.client_id,
-            "azp": client.client_id,
-            "iat": now,
-            "exp": now + self.settings.id_token_ttl,
-            "auth_time": principal.auth_time,
-            "amr": principal.amr,
-            "acr": principal.acr,
-            "jti": new_token(16),
-        })
+        claims.update(
+            {
+                "iss": self.settings.issuer,
+                "sub": principal.user.sub,
+                "aud": client.client_id,
+                "azp": client.client_id,
+                "iat": now,
+                "exp": now + self.settings.id_token_ttl,
+                "auth_time": principal.auth_time,
+                "amr": principal.amr,
+                "acr": principal.acr,
+                "jti": new_token(16),
+            }
+        )
         if principal.nonce:
             claims["nonce"] = principal.nonce
         if access_token:
             claims["at_hash"] = _left_half_hash(access_token)
         return jwt.encode(ID_TOKEN_HEADER, claims, self.keys.signing_keys())
 
-    def _access_token(self, client: Application, principal: Principal | None, scope: str, jti: str,
-                      now: int, ttl: int) -> str:
+    def _access_token(
+        self, client: Application, principal: Principal | None, scope: str, jti: str, now: int, ttl: int
+    ) -> str:
         """RFC 9068 2.2: iss, exp, aud, sub (the application's id for its own token), client_id,
         iat, jti; with auth_time, acr and amr of the person's authentication."""
         claims: Claims = {
@@ -136,8 +159,16 @@ class TokenIssuer:
                 claims[USERINFO_CLAIMS] = requested
         return jwt.encode(ACCESS_TOKEN_HEADER, claims, self.keys.signing_keys())
 
-    def _save(self, client: Application, principal: Principal | None, ctx: RequestContext, grant_type: str,
-              token: TokenResponse, family: str | None, rotating: RefreshToken | None) -> None:
+    def _save(
+        self,
+        client: Application,
+        principal: Principal | None,
+        ctx: RequestContext,
+        grant_type: str,
+        token: TokenResponse,
+        family: str | None,
+        rotating: RefreshToken | None,
+    ) -> None:
         store = self.refresh_tokens
         try:
             with self.db.transaction() as session:
@@ -148,9 +179,15 @@ class TokenIssuer:
                     scope = rotating.scope if rotating is not None else token["scope"]
                     store.add(token["refresh_token"], client, principal, scope, session=session, family_id=family)
                 # client credentials have no person: the token is the application's own
-                audit.record(session, "login.token", ctx, sub=principal.user.sub if principal else None,
-                             client_id=client.client_id, grant_type=grant_type,
-                             amr=principal.amr if principal else None)
+                audit.record(
+                    session,
+                    "login.token",
+                    ctx,
+                    sub=principal.user.sub if principal else None,
+                    client_id=client.client_id,
+                    grant_type=grant_type,
+                    amr=principal.amr if principal else None,
+                )
         except _LostRotation:
             assert rotating is not None
             store.reject_reuse(rotating, ctx)

@@ -69,9 +69,7 @@ class KeyService:
             return
         with self._lock:
             cutoff = utcnow() - timedelta(seconds=self.retention)
-            rows = list(
-                self.db.session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc()))
-            )
+            rows = list(self.db.session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())))
             self.db.session.rollback()  # end the read transaction; nothing to keep open
             published = [r for r in rows if r.active or (r.retired_at and _aware(r.retired_at) > cutoff)]
             active = next((r for r in rows if r.active), None)

@@ -75,8 +75,9 @@ class AccessTokenRevocations:
     def deny_family(self, family_id: str) -> int:
         """Deny every live access token of ``family_id`` and refuse new ones; returns how many."""
         keys = [Keys.access_token_family(family_id), Keys.revoked_access_token_family(family_id)]
-        return int(self._deny_family(keys=keys, args=[int(self.clock.time()), self.family_ttl,
-                                                      Keys.revoked_access_token("")]))
+        return int(
+            self._deny_family(keys=keys, args=[int(self.clock.time()), self.family_ttl, Keys.revoked_access_token("")])
+        )
 
     @guarded
     def is_denied(self, jti: str) -> bool:

@@ -50,15 +50,24 @@ _INSERT_TOKEN = insert(table_of(RefreshToken))
 class RefreshTokenStore:
     """Refresh tokens, stored as SHA-256, rotated on use, revoked by family on reuse."""
 
-    def __init__(self, db: Database, settings: Settings, revocations: AccessTokenRevocations,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, revocations: AccessTokenRevocations, clock: Clock | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.revocations = revocations
         self.clock = clock or SystemClock()
 
-    def add(self, raw: str, client: Application, principal: Principal, scope: str, *,
-            session: Session | None = None, family_id: str | None = None) -> None:
+    def add(
+        self,
+        raw: str,
+        client: Application,
+        principal: Principal,
+        scope: str,
+        *,
+        session: Session | None = None,
+        family_id: str | None = None,
+    ) -> None:
         """Insert a new token (hashed) in the caller's unit of work (``session``, by default the
         thread's), in ``family_id`` (by default the principal's, or a new family)."""
         ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
@@ -74,7 +83,7 @@ class RefreshTokenStore:
                 amr=principal.amr,
                 claims=principal.claims,
                 expires_at=self.clock.now() + timedelta(seconds=ttl),
-            )
+            ),
         )
 
     def find_live(self, raw: str, ctx: RequestContext) -> RefreshToken | None:
@@ -105,17 +114,24 @@ class RefreshTokenStore:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
         table = table_of(RefreshToken)  # Core UPDATE: no ORM session synchronisation needed
-        return affected_rows(session, (
-            update(table)
-            .where(table.c.id == token.id, table.c.rotated_at.is_(None), table.c.revoked_at.is_(None))
-            .values(rotated_at=self.clock.now())
-        )) == 1
+        return (
+            affected_rows(
+                session,
+                (
+                    update(table)
+                    .where(table.c.id == token.id, table.c.rotated_at.is_(None), table.c.revoked_at.is_(None))
+                    .values(rotated_at=self.clock.now())
+                ),
+            )
+            == 1
+        )
 
     def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
 
-    def revoke_family(self, family_id: str, ctx: RequestContext, *, reason: str,
-                      sub: str | None = None, client_id: str | None = None) -> None:
+    def revoke_family(
+        self, family_id: str, ctx: RequestContext, *, reason: str, sub: str | None = None, client_id: str | None = None
+    ) -> None:
         """Revoke every refresh token of the family and deny the access tokens it issued.
 
         Redis first: when it is down nothing changes (store.unavailable); a database failure
@@ -128,8 +144,15 @@ class RefreshTokenStore:
                 .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=self.clock.now())
             )
-            audit.record(session, "token.revoke_family", ctx, sub=sub, client_id=client_id,
-                         reason=reason, result="success" if reason != "reuse" else "failure")
+            audit.record(
+                session,
+                "token.revoke_family",
+                ctx,
+                sub=sub,
+                client_id=client_id,
+                reason=reason,
+                result="success" if reason != "reuse" else "failure",
+            )
 
     def revoke_all(self, sub: str, ctx: RequestContext, *, reason: str) -> int:
         """Every live refresh token of ``sub`` (password reset, sign out everywhere)."""

@@ -107,8 +107,13 @@ class SendLimiter:
         retry_after = max(int(ttl), 1)
         if rule.name == "quota":
             raise error("otp.quota_exhausted", f"{channel} quota exhausted", channel=channel, retry_after=retry_after)
-        raise error("otp.rate_limited", f"{channel} rate limit exceeded", channel=channel, rule=rule.name,
-                    retry_after=retry_after)
+        raise error(
+            "otp.rate_limited",
+            f"{channel} rate limit exceeded",
+            channel=channel,
+            rule=rule.name,
+            retry_after=retry_after,
+        )
 
     def refund(self, rules: list[Rule]) -> None:
         self._refund(keys=[r.key for r in rules], args=["1" if r.interval else "" for r in rules])

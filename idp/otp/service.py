@@ -172,8 +172,16 @@ class OtpService:
         try:
             self.limiter.reserve(rules, channel, now)
         except IdpError as exc:  # a refused send is audited too: pumping runs show in the log
-            audit.failure(self.db, "otp.send", ctx, exc, client_id=client.client_id, channel=channel, usage=usage,
-                          rule=exc.details.get("rule"))
+            audit.failure(
+                self.db,
+                "otp.send",
+                ctx,
+                exc,
+                client_id=client.client_id,
+                channel=channel,
+                usage=usage,
+                rule=exc.details.get("rule"),
+            )
             raise
         try:
             if live:
@@ -184,34 +192,52 @@ class OtpService:
             self.senders[channel].deliver(message)
         except DeliveryError as exc:
             self.limiter.refund(rules)
-            audit.write(self.db, "otp.send", ctx, result="failure", client_id=client.client_id, channel=channel,
-                        usage=usage, reason=str(exc))
+            audit.write(
+                self.db,
+                "otp.send",
+                ctx,
+                result="failure",
+                client_id=client.client_id,
+                channel=channel,
+                usage=usage,
+                reason=str(exc),
+            )
             raise error("otp.delivery_failed") from exc
         except BaseException:
             self.limiter.refund(rules)
             raise
         if not live:
             self._store(token, code, client, channel, target, usage, policy, now)
-        audit.write(self.db, "otp.send", ctx, client_id=client.client_id, channel=channel, usage=usage,
-                    resent=bool(live))
+        audit.write(
+            self.db, "otp.send", ctx, client_id=client.client_id, channel=channel, usage=usage, resent=bool(live)
+        )
         return SendResult(token, channel, target, bool(live), self.settings.otp_token_ttl)
 
-    def _live_code(self, usage: str, channel: str, target: str, binding: str,
-                   now: float) -> tuple[str, str, int] | None:
+    def _live_code(
+        self, usage: str, channel: str, target: str, binding: str, now: float
+    ) -> tuple[str, str, int] | None:
         """The otp_token, code and remaining lifetime of a code still valid for this target
         and sent for the same client and auth source (one code in flight)."""
         token = decoded(self.redis.get(Keys.otp_inflight(usage, channel, target)))
         if not token:
             return None
-        sealed, code_exp, stored_binding = self.redis.hmget(
-            Keys.otp_token(token), "sealed", "code_exp", "binding")
+        sealed, code_exp, stored_binding = self.redis.hmget(Keys.otp_token(token), "sealed", "code_exp", "binding")
         remaining = (int(code_exp or 0) - now * 1000) / 1000
         if not sealed or stored_binding != binding or remaining < 1:
             return None
         return token, self.cipher.unseal(decoded(sealed)), int(remaining)
 
-    def _store(self, token: str, code: str, client: Application, channel: str, target: str,
-               usage: str, policy: CodePolicy, now: float) -> None:
+    def _store(
+        self,
+        token: str,
+        code: str,
+        client: Application,
+        channel: str,
+        target: str,
+        usage: str,
+        policy: CodePolicy,
+        now: float,
+    ) -> None:
         code_exp_ms = int((now + policy.ttl) * 1000)
         record: dict[FieldT, EncodableT] = {  # what HSET takes
             "binding": _binding(channel, target, usage, client.client_id, policy.auth_source_id),

@@ -58,8 +58,15 @@ class SsoSessionStore:
     def create(self, sub: str, amr: list[str], ctx: RequestContext, *, replaces: str | None = None) -> SsoSession:
         """A fresh session (new id) for a completed login; ``replaces`` is the old id, removed."""
         now = int(self.clock.time())
-        session = SsoSession(id=new_token(32), sub=sub, auth_time=now, amr=list(amr), created_at=now,
-                             ip=ctx.ip, user_agent=(ctx.user_agent or "")[:200])
+        session = SsoSession(
+            id=new_token(32),
+            sub=sub,
+            auth_time=now,
+            amr=list(amr),
+            created_at=now,
+            ip=ctx.ip,
+            user_agent=(ctx.user_agent or "")[:200],
+        )
         pipe = self.redis.pipeline()
         if replaces:
             pipe.delete(Keys.sso_session(replaces))

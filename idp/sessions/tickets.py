@@ -36,8 +36,9 @@ class SsoTickets:
     deletes in one MULTI, so of N concurrent redemptions exactly one gets the user.
     """
 
-    def __init__(self, redis_client: redis.Redis, sessions: SsoSessionStore, db: Database,
-                 ttl: int = SSO_TICKET_TTL) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, sessions: SsoSessionStore, db: Database, ttl: int = SSO_TICKET_TTL
+    ) -> None:
         self.redis = redis_client
         self.sessions = sessions
         self.db = db  # the user is read straight from the table: accounts sit above sessions

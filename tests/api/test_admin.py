@@ -18,13 +18,18 @@ PASSWORD = "correct-horse-battery"
 
 def audit_rows(services, like: str = "admin.%") -> list[AuditEvent]:
     services.db.session.rollback()  # see what the requests committed
-    return list(services.db.session.scalars(
-        select(AuditEvent).where(AuditEvent.type.like(like)).order_by(AuditEvent.id)))
+    return list(
+        services.db.session.scalars(select(AuditEvent).where(AuditEvent.type.like(like)).order_by(AuditEvent.id))
+    )
 
 
 def dump_audit(services) -> str:
-    return json.dumps([{"type": r.type, "sub": r.sub, "client_id": r.client_id, "details": r.details,
-                        "user_agent": r.user_agent} for r in audit_rows(services, "%")])
+    return json.dumps(
+        [
+            {"type": r.type, "sub": r.sub, "client_id": r.client_id, "details": r.details, "user_agent": r.user_agent}
+            for r in audit_rows(services, "%")
+        ]
+    )
 
 
 def new_sms_source(client, admin_headers, **body) -> dict:
@@ -48,17 +53,27 @@ def new_user(client, admin_headers, **body) -> dict:
 
 # -- authentication ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("authorization", [
-    None,
-    "Bearer wrong-token",
-    "Bearer ",
-    "Basic dGVzdC1hZG1pbi10b2tlbg==",  # the right token under the wrong scheme
-    "test-admin-token",
-])
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/users"), ("post", "/users"), ("get", "/applications"), ("post", "/auth-sources"),
-    ("patch", "/users/some-sub"),
-])
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong-token",
+        "Bearer ",
+        "Basic dGVzdC1hZG1pbi10b2tlbg==",  # the right token under the wrong scheme
+        "test-admin-token",
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/users"),
+        ("post", "/users"),
+        ("get", "/applications"),
+        ("post", "/auth-sources"),
+        ("patch", "/users/some-sub"),
+    ],
+)
 def test_missing_or_wrong_bearer_is_401_json(client, authorization, method, path):
     headers = {"Authorization": authorization} if authorization else {}
     response = getattr(client, method)(f"{API}{path}", json={"kind": "sms", "name": "x"}, headers=headers)
@@ -87,6 +102,7 @@ def test_unset_admin_token_disables_the_api(no_admin_token, client, admin_header
 
 # -- auth sources -----------------------------------------------------------------------
 
+
 def test_create_auth_source_defaults(client, admin_headers):
     body = new_sms_source(client, admin_headers, name="Main SMS")
     assert body["id"]
@@ -99,24 +115,28 @@ def test_create_auth_source_defaults(client, admin_headers):
 
 
 def test_create_auth_source_with_explicit_values(client, admin_headers):
-    response = client.post(f"{API}/auth-sources", json={"kind": "email", "code_length": 8, "code_ttl": 300},
-                           headers=admin_headers)
+    response = client.post(
+        f"{API}/auth-sources", json={"kind": "email", "code_length": 8, "code_ttl": 300}, headers=admin_headers
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert (body["kind"], body["code_length"], body["code_ttl"]) == ("email", 8, 300)
 
 
-@pytest.mark.parametrize("body", [
-    {"kind": "fax"},
-    {},
-    {"kind": "sms", "code_length": 3},
-    {"kind": "sms", "code_length": 11},
-    {"kind": "sms", "code_length": 0},
-    {"kind": "sms", "code_ttl": 0},
-    {"kind": "sms", "code_ttl": 5},
-    {"kind": "sms", "colour": "blue"},
-    ["kind", "sms"],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "fax"},
+        {},
+        {"kind": "sms", "code_length": 3},
+        {"kind": "sms", "code_length": 11},
+        {"kind": "sms", "code_length": 0},
+        {"kind": "sms", "code_ttl": 0},
+        {"kind": "sms", "code_ttl": 5},
+        {"kind": "sms", "colour": "blue"},
+        ["kind", "sms"],
+    ],
+)
 def test_invalid_auth_source_is_400(client, services, admin_headers, body):
     response = client.post(f"{API}/auth-sources", json=body, headers=admin_headers)
     assert response.status_code == 400
@@ -138,10 +158,17 @@ def test_duplicate_auth_source_id_is_409(client, admin_headers):
 
 # -- applications -----------------------------------------------------------------------
 
+
 def test_create_web_application_returns_secret_once(client, services, admin_headers):
     source = new_sms_source(client, admin_headers)
-    body = new_app(client, admin_headers, name="Shop", redirect_uris=["https://shop.example/cb"],
-                   auth_source_ids=[source["id"]], mfa="optional")
+    body = new_app(
+        client,
+        admin_headers,
+        name="Shop",
+        redirect_uris=["https://shop.example/cb"],
+        auth_source_ids=[source["id"]],
+        mfa="optional",
+    )
     assert body["client_id"]
     assert isinstance(body["client_secret"], str) and len(body["client_secret"]) >= 32
     assert body["name"] == "Shop"
@@ -164,9 +191,11 @@ def test_create_web_application_returns_secret_once(client, services, admin_head
 
 @pytest.mark.parametrize("app_type", ["spa", "native"])
 def test_public_application_has_null_secret(client, services, admin_headers, app_type):
-    response = client.post(f"{API}/applications", json={"name": "Mobile", "type": app_type,
-                                                         "client_secret": "ignored-for-public-clients"},
-                           headers=admin_headers)
+    response = client.post(
+        f"{API}/applications",
+        json={"name": "Mobile", "type": app_type, "client_secret": "ignored-for-public-clients"},
+        headers=admin_headers,
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert "client_secret" in body
@@ -197,8 +226,9 @@ def test_public_application_authenticates_with_empty_secret(client, admin_header
 
 def test_unknown_auth_source_is_400_and_creates_nothing(client, services, admin_headers):
     source = new_sms_source(client, admin_headers)
-    response = client.post(f"{API}/applications", json={"name": "x", "auth_source_ids": [source["id"], "NOPE"]},
-                           headers=admin_headers)
+    response = client.post(
+        f"{API}/applications", json={"name": "x", "auth_source_ids": [source["id"], "NOPE"]}, headers=admin_headers
+    )
     assert response.status_code == 400
     assert "NOPE" in response.get_json()["message"]
     assert services.clients.list_applications() == []
@@ -207,20 +237,24 @@ def test_unknown_auth_source_is_400_and_creates_nothing(client, services, admin_
 def test_duplicate_client_id_is_409(client, services, admin_headers):
     first = new_app(client, admin_headers, client_id="MIGRATED_APP", name="first")
     assert first["client_id"] == "MIGRATED_APP"
-    response = client.post(f"{API}/applications", json={"name": "second", "client_id": "MIGRATED_APP"},
-                           headers=admin_headers)
+    response = client.post(
+        f"{API}/applications", json={"name": "second", "client_id": "MIGRATED_APP"}, headers=admin_headers
+    )
     assert response.status_code == 409
     assert [a.name for a in services.clients.list_applications()] == ["first"]
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "x", "type": "desktop"},
-    {"name": "x", "mfa": "sometimes"},
-    {"name": "x", "login_methods": ["magic_link"]},
-    {"name": "x", "grant_types": ["password"]},
-    {"name": "x", "secret_colour": "red"},
-    {"type": "web"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x", "type": "desktop"},
+        {"name": "x", "mfa": "sometimes"},
+        {"name": "x", "login_methods": ["magic_link"]},
+        {"name": "x", "grant_types": ["password"]},
+        {"name": "x", "secret_colour": "red"},
+        {"type": "web"},
+    ],
+)
 def test_invalid_application_is_400(client, services, admin_headers, body):
     response = client.post(f"{API}/applications", json=body, headers=admin_headers)
     assert response.status_code == 400
@@ -229,10 +263,20 @@ def test_invalid_application_is_400(client, services, admin_headers, body):
 
 # -- users ------------------------------------------------------------------------------
 
+
 def test_create_user_stores_e164_and_hides_password(client, services, admin_headers):
-    response = client.post(f"{API}/users", json={
-        "username": "alice", "password": PASSWORD, "email": "Alice@Example.COM", "email_verified": True,
-        "phone_number": "13612345678", "name": "Alice"}, headers=admin_headers)
+    response = client.post(
+        f"{API}/users",
+        json={
+            "username": "alice",
+            "password": PASSWORD,
+            "email": "Alice@Example.COM",
+            "email_verified": True,
+            "phone_number": "13612345678",
+            "name": "Alice",
+        },
+        headers=admin_headers,
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert body["sub"]
@@ -307,23 +351,28 @@ def test_patch_status_to_locked(client, services, admin_headers):
 
 def test_patch_profile_and_password(client, services, admin_headers):
     created = new_user(client, admin_headers, username="dave")
-    response = client.patch(f"{API}/users/{created['sub']}",
-                            json={"name": "Dave", "phone_number": "13612345678", "password": PASSWORD},
-                            headers=admin_headers)
+    response = client.patch(
+        f"{API}/users/{created['sub']}",
+        json={"name": "Dave", "phone_number": "13612345678", "password": PASSWORD},
+        headers=admin_headers,
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert (body["name"], body["phone_number"], body["has_password"]) == ("Dave", "+8613612345678", True)
     assert PASSWORD not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("patch", [
-    {"status": "banned"},
-    {"status": None},
-    {"email_verified": None},
-    {"password": "short"},
-    {"phone_number": "1361234"},
-    {"favourite_colour": "green"},
-])
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"status": "banned"},
+        {"status": None},
+        {"email_verified": None},
+        {"password": "short"},
+        {"phone_number": "1361234"},
+        {"favourite_colour": "green"},
+    ],
+)
 def test_invalid_patch_is_400_and_changes_nothing(client, services, admin_headers, patch):
     created = new_user(client, admin_headers, username="erin", email="erin@example.com")
     before = client.get(f"{API}/users/{created['sub']}", headers=admin_headers).get_json()
@@ -334,11 +383,14 @@ def test_invalid_patch_is_400_and_changes_nothing(client, services, admin_header
     assert {k: v for k, v in fetched.items() if k in created} == created
 
 
-@pytest.mark.parametrize(("field", "first", "second"), [
-    ("email", "dup@example.com", "DUP@example.com"),
-    ("username", "dup", "dup"),
-    ("phone_number", "+8613612345678", "13612345678"),
-])
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [
+        ("email", "dup@example.com", "DUP@example.com"),
+        ("username", "dup", "dup"),
+        ("phone_number", "+8613612345678", "13612345678"),
+    ],
+)
 def test_duplicate_contact_is_409(client, services, admin_headers, field, first, second):
     new_user(client, admin_headers, **{field: first})
     response = client.post(f"{API}/users", json={field: second}, headers=admin_headers)
@@ -350,22 +402,24 @@ def test_duplicate_contact_is_409(client, services, admin_headers, field, first,
 def test_patch_to_taken_email_is_409(client, admin_headers):
     new_user(client, admin_headers, email="taken@example.com")
     other = new_user(client, admin_headers, email="free@example.com")
-    response = client.patch(f"{API}/users/{other['sub']}", json={"email": "taken@example.com"},
-                            headers=admin_headers)
+    response = client.patch(f"{API}/users/{other['sub']}", json={"email": "taken@example.com"}, headers=admin_headers)
     assert response.status_code == 409
     assert client.get(f"{API}/users/{other['sub']}", headers=admin_headers).get_json()["email"] == "free@example.com"
 
 
-@pytest.mark.parametrize("body", [
-    {"username": "u", "password": "short"},
-    {"username": "u", "password": "1234567"},
-    {"username": "u", "password": ""},
-    {"username": "u", "password": "x" * 257},
-    {"username": "u", "is_admin": True},
-    {"username": "u", "status": "banned"},
-    {"phone_number": "1361234"},
-    {"email": "not-an-email"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "u", "password": "short"},
+        {"username": "u", "password": "1234567"},
+        {"username": "u", "password": ""},
+        {"username": "u", "password": "x" * 257},
+        {"username": "u", "is_admin": True},
+        {"username": "u", "status": "banned"},
+        {"phone_number": "1361234"},
+        {"email": "not-an-email"},
+    ],
+)
 def test_invalid_user_is_400_and_creates_nothing(client, services, admin_headers, body):
     response = client.post(f"{API}/users", json=body, headers=admin_headers)
     assert response.status_code == 400, response.get_json()
@@ -381,17 +435,25 @@ def test_unknown_field_is_named_in_the_error(client, admin_headers):
 
 # -- audit ------------------------------------------------------------------------------
 
+
 def test_admin_actions_are_audited_without_secrets(client, services, admin_headers):
     source = new_sms_source(client, admin_headers, id="AUDIT_SMS")
     app = new_app(client, admin_headers, client_id="AUDIT_APP", auth_source_ids=[source["id"]])
     user = new_user(client, admin_headers, username="audited", password=PASSWORD)
-    client.patch(f"{API}/users/{user['sub']}", json={"status": "locked", "password": PASSWORD + "2"},
-                 headers={**admin_headers, "User-Agent": "admin-test"})
+    client.patch(
+        f"{API}/users/{user['sub']}",
+        json={"status": "locked", "password": PASSWORD + "2"},
+        headers={**admin_headers, "User-Agent": "admin-test"},
+    )
 
     rows = audit_rows(services)
     by_type = {r.type: r for r in rows}
-    assert [r.type for r in rows] == ["admin.auth_source.create", "admin.application.create",
-                                      "admin.user.create", "admin.user.update"]
+    assert [r.type for r in rows] == [
+        "admin.auth_source.create",
+        "admin.application.create",
+        "admin.user.create",
+        "admin.user.update",
+    ]
     assert by_type["admin.auth_source.create"].details["auth_source_id"] == "AUDIT_SMS"
     assert by_type["admin.application.create"].client_id == "AUDIT_APP"
     assert by_type["admin.user.create"].sub == user["sub"]

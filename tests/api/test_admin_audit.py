@@ -54,10 +54,16 @@ def record_at(services, type_: str, at: datetime, **fields) -> None:
 
 # -- what real actions leave behind ----------------------------------------------------------
 
+
 def test_lists_real_events_newest_first(client, admin_headers, activity):
     body = events(client, admin_headers)
-    assert [e["type"] for e in body[:5]] == ["login.token", "login.success", "login.failure", "otp.send",
-                                            "admin.user.create"]
+    assert [e["type"] for e in body[:5]] == [
+        "login.token",
+        "login.success",
+        "login.failure",
+        "otp.send",
+        "admin.user.create",
+    ]
     ids = [e["id"] for e in body]
     assert ids == sorted(ids, reverse=True)
     for event in body:
@@ -65,8 +71,11 @@ def test_lists_real_events_newest_first(client, admin_headers, activity):
         assert ISO_Z.fullmatch(event["at"])
     token, success, failure, send = body[:4]
     assert (token["sub"], token["client_id"], token["result"]) == (activity["sub"], "TENANT_CLIENT_ID", "success")
-    assert (success["sub"], success["client_id"], success["details"]["amr"]) == (activity["sub"], "TENANT_CLIENT_ID",
-                                                                                ["otp", "sms"])
+    assert (success["sub"], success["client_id"], success["details"]["amr"]) == (
+        activity["sub"],
+        "TENANT_CLIENT_ID",
+        ["otp", "sms"],
+    )
     assert (failure["result"], failure["details"]["reason"]) == ("failure", "otp.wrong_code")
     assert send["details"] == {"channel": "sms", "usage": "login", "resent": False}
     assert send["ip"] == "127.0.0.1" and send["user_agent"]
@@ -91,6 +100,7 @@ def test_no_code_or_token_in_any_listed_event(client, admin_headers, activity):
 
 # -- filters -----------------------------------------------------------------------------------
 
+
 def test_filter_by_sub(client, admin_headers, activity, services):
     other = users.create(services, "someone-else", with_password=False)
     mine = events(client, admin_headers, sub=activity["sub"])
@@ -106,7 +116,10 @@ def test_filter_by_exact_type_and_prefix(client, admin_headers, activity):
     assert types(client, admin_headers, type="login.") == []  # without the star: exact
     assert types(client, admin_headers, type="login") == []
     assert set(types(client, admin_headers, type="admin.*")) == {
-        "admin.user.create", "admin.application.create", "admin.auth_source.create"}
+        "admin.user.create",
+        "admin.application.create",
+        "admin.auth_source.create",
+    }
     assert len(types(client, admin_headers, type="*")) == len(types(client, admin_headers))
 
 
@@ -122,7 +135,9 @@ def test_prefix_is_literal_not_a_like_pattern(client, admin_headers, services):
 def test_filter_by_client_and_result_combined(client, admin_headers, activity):
     assert types(client, admin_headers, result="failure") == ["login.failure"]
     assert types(client, admin_headers, client_id="TENANT_CLIENT_ID", type="login.*", result="success") == [
-        "login.token", "login.success"]
+        "login.token",
+        "login.success",
+    ]
     assert types(client, admin_headers, client_id="SPA_CLIENT_ID") == ["admin.application.create"]
     assert types(client, admin_headers, sub=activity["sub"], result="failure") == ["login.failure"]
     assert events(client, admin_headers, sub=activity["sub"], result="failure", type="otp.*") == []
@@ -136,18 +151,21 @@ def timeline(services):
 
 
 @pytest.mark.usefixtures("timeline")
-@pytest.mark.parametrize(("since", "until", "expected"), [
-    ("2026-01-01T01:00:00Z", None, ["test.h3", "test.h2", "test.h1"]),  # since is inclusive
-    (None, "2026-01-01T02:00:00Z", ["test.h1", "test.h0"]),  # until is exclusive
-    ("2026-01-01T01:00:00Z", "2026-01-01T03:00:00Z", ["test.h2", "test.h1"]),
-    ("2026-01-01T09:00:00+08:00", None, ["test.h3", "test.h2", "test.h1"]),  # an offset
-    ("2026-01-01T01:00:00", None, ["test.h3", "test.h2", "test.h1"]),  # naive means UTC
-    ("2026-01-01T00:30:00.5Z", "2026-01-01T02:59:59Z", ["test.h2", "test.h1"]),
-    (str(int((T0 + timedelta(hours=2)).timestamp())), None, ["test.h3", "test.h2"]),  # epoch seconds
-    (None, f"{(T0 + timedelta(hours=1)).timestamp() + 0.5}", ["test.h1", "test.h0"]),  # fractional epoch
-    ("2026-01-01", "2026-01-02", ["test.h3", "test.h2", "test.h1", "test.h0"]),  # dates
-    ("2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z", []),
-])
+@pytest.mark.parametrize(
+    ("since", "until", "expected"),
+    [
+        ("2026-01-01T01:00:00Z", None, ["test.h3", "test.h2", "test.h1"]),  # since is inclusive
+        (None, "2026-01-01T02:00:00Z", ["test.h1", "test.h0"]),  # until is exclusive
+        ("2026-01-01T01:00:00Z", "2026-01-01T03:00:00Z", ["test.h2", "test.h1"]),
+        ("2026-01-01T09:00:00+08:00", None, ["test.h3", "test.h2", "test.h1"]),  # an offset
+        ("2026-01-01T01:00:00", None, ["test.h3", "test.h2", "test.h1"]),  # naive means UTC
+        ("2026-01-01T00:30:00.5Z", "2026-01-01T02:59:59Z", ["test.h2", "test.h1"]),
+        (str(int((T0 + timedelta(hours=2)).timestamp())), None, ["test.h3", "test.h2"]),  # epoch seconds
+        (None, f"{(T0 + timedelta(hours=1)).timestamp() + 0.5}", ["test.h1", "test.h0"]),  # fractional epoch
+        ("2026-01-01", "2026-01-02", ["test.h3", "test.h2", "test.h1", "test.h0"]),  # dates
+        ("2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z", []),
+    ],
+)
 def test_time_range(client, admin_headers, since, until, expected):
     params = {k: v for k, v in {"since": since, "until": until}.items() if v is not None}
     assert types(client, admin_headers, type="test.*", **params) == expected
@@ -160,6 +178,7 @@ def test_the_at_of_an_event_works_as_a_bound(client, admin_headers, activity):
 
 
 # -- limit and cursor --------------------------------------------------------------------------
+
 
 def test_default_limit_is_100(client, admin_headers, services):
     for i in range(105):
@@ -207,6 +226,7 @@ def test_last_page_has_no_link(client, admin_headers, activity):
 
 # -- refusals ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eA=="}])
 def test_requires_the_admin_token(client, headers, activity):
     response = client.get(API, headers=headers)
@@ -215,16 +235,29 @@ def test_requires_the_admin_token(client, headers, activity):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("params", [
-    {"since": "yesterday"}, {"until": "2026-13-01T00:00:00Z"}, {"since": "1e9"}, {"since": "-5"},
-    {"since": "99999999999999999999"},
-    {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
-    {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
-    {"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"limit": "-1"}, {"limit": "1.5"},
-    {"before_id": "0"}, {"before_id": "abc"}, {"before_id": "1" * 30},
-    {"type": "lo*in.*"}, {"type": "*.failure"},
-    {"user": "abc"},  # a typo must not silently list everything
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "yesterday"},
+        {"until": "2026-13-01T00:00:00Z"},
+        {"since": "1e9"},
+        {"since": "-5"},
+        {"since": "99999999999999999999"},
+        {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        {"since": "2026-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"limit": "-1"},
+        {"limit": "1.5"},
+        {"before_id": "0"},
+        {"before_id": "abc"},
+        {"before_id": "1" * 30},
+        {"type": "lo*in.*"},
+        {"type": "*.failure"},
+        {"user": "abc"},  # a typo must not silently list everything
+    ],
+)
 def test_bad_filters_are_400_in_the_admin_shape(client, admin_headers, params):
     response = client.get(API, query_string=params, headers=admin_headers)
     assert response.status_code == 400, params
@@ -239,25 +272,64 @@ def test_blank_filters_are_ignored(client, admin_headers, activity):
 
 # -- secrets never stored ------------------------------------------------------------------------
 
+
 def test_secret_named_details_are_dropped(client, admin_headers, services):
-    record_at(services, "test.secrets", T0, sub="s1", otp="123456", code="654321", otp_token="tok-abc",
-              new_password="hunter2hunter2", client_secret="cs-xyz", refreshToken="rt-123", password_hash="$argon",
-              recovery_codes=["r1", "r2"], nested={"verification_code": "777777", "channel": "sms"},
-              refresh_tokens_revoked=2, code_length=6, grant_type="password", reason="otp.wrong_code")
+    record_at(
+        services,
+        "test.secrets",
+        T0,
+        sub="s1",
+        otp="123456",
+        code="654321",
+        otp_token="tok-abc",
+        new_password="hunter2hunter2",
+        client_secret="cs-xyz",
+        refreshToken="rt-123",
+        password_hash="$argon",
+        recovery_codes=["r1", "r2"],
+        nested={"verification_code": "777777", "channel": "sms"},
+        refresh_tokens_revoked=2,
+        code_length=6,
+        grant_type="password",
+        reason="otp.wrong_code",
+    )
     [event] = events(client, admin_headers, type="test.secrets")
-    assert event["details"] == {"nested": {"channel": "sms"}, "refresh_tokens_revoked": 2, "code_length": 6,
-                                "grant_type": "password", "reason": "otp.wrong_code"}
+    assert event["details"] == {
+        "nested": {"channel": "sms"},
+        "refresh_tokens_revoked": 2,
+        "code_length": 6,
+        "grant_type": "password",
+        "reason": "otp.wrong_code",
+    }
     dumped = json.dumps(event)
     for secret in ("123456", "654321", "tok-abc", "hunter2", "cs-xyz", "rt-123", "$argon", "r1", "777777"):
         assert secret not in dumped
 
 
-@pytest.mark.parametrize(("name", "secret"), [
-    ("otp", True), ("code", True), ("otp_token", True), ("password", True), ("newPassword", True),
-    ("client-secret", True), ("id_token", True), ("access_token", True), ("recovery_codes", True),
-    ("api_key", True), ("pin", True),
-    ("refresh_tokens_revoked", False), ("code_length", False), ("grant_type", False), ("reason", False),
-    ("channel", False), ("auth_source_id", False), ("fields", False), ("amr", False), ("device_id", False),
-])
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("otp", True),
+        ("code", True),
+        ("otp_token", True),
+        ("password", True),
+        ("newPassword", True),
+        ("client-secret", True),
+        ("id_token", True),
+        ("access_token", True),
+        ("recovery_codes", True),
+        ("api_key", True),
+        ("pin", True),
+        ("refresh_tokens_revoked", False),
+        ("code_length", False),
+        ("grant_type", False),
+        ("reason", False),
+        ("channel", False),
+        ("auth_source_id", False),
+        ("fields", False),
+        ("amr", False),
+        ("device_id", False),
+    ],
+)
 def test_secret_names(name, secret):
     assert audit.is_secret_name(name) is secret

@@ -31,8 +31,15 @@ def new_app(client, admin_headers, **body) -> dict:
 
 
 def client_credentials(client, app: dict, **extra) -> dict:
-    response = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": app["client_id"],
-                                                  "client_secret": app["client_secret"], **extra})
+    response = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            **extra,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -61,6 +68,7 @@ def events(services, **where) -> list[AuditEvent]:
 
 
 # -- the whole path ------------------------------------------------------------------------------
+
 
 def test_an_m2m_token_with_scope_admin_runs_the_admin_api(client, services, admin_headers, robot):
     headers = robot["headers"]
@@ -94,8 +102,14 @@ def test_every_change_names_the_application_as_actor(client, services, robot):
 
     written = [e for e in events(services) if e.id not in before]
     assert [e.type for e in written] == [
-        "admin.auth_source.create", "admin.application.create", "admin.user.create", "admin.user.update",
-        "factor.add", "factor.remove", "admin.user.unlock"]
+        "admin.auth_source.create",
+        "admin.application.create",
+        "admin.user.create",
+        "admin.user.update",
+        "factor.add",
+        "factor.remove",
+        "admin.user.unlock",
+    ]
     assert {e.actor for e in written} == {robot_id}
     assert {e.sub for e in written[2:]} == {sub}
 
@@ -120,6 +134,7 @@ def test_m2m_tokens_work_when_the_bootstrap_token_is_off(without_bootstrap_token
 
 
 # -- 401: no valid token -------------------------------------------------------------------------
+
 
 def refused(client, services, headers: dict, status: int, error: str) -> dict:
     """A refused call answers in the admin API's shape and changes nothing."""
@@ -148,11 +163,14 @@ def _tampered(token: str) -> str:
     return f"{header}.{forged.decode().rstrip('=')}.{signature}"
 
 
-@pytest.mark.parametrize("spoil", [
-    pytest.param(_tampered, id="tampered claims"),
-    pytest.param(lambda token: token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), id="bad signature"),
-    pytest.param(lambda token: token.split(".", 1)[1], id="not a JWT"),
-])
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(_tampered, id="tampered claims"),
+        pytest.param(lambda token: token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), id="bad signature"),
+        pytest.param(lambda token: token.split(".", 1)[1], id="not a JWT"),
+    ],
+)
 def test_a_bad_token_is_401(client, services, robot, spoil):
     token = robot["headers"]["Authorization"].split(" ", 1)[1]
     response = refused(client, services, bearer(spoil(token)), 401, "admin.unauthenticated")
@@ -161,13 +179,15 @@ def test_a_bad_token_is_401(client, services, robot, spoil):
 
 # -- 403: a valid token that may not administer ----------------------------------------------------
 
+
 def test_a_token_without_scope_admin_is_403(client, services, admin_headers):
     app = new_app(client, admin_headers, scopes=["profile"])  # an m2m application not allowed "admin"
     token = client_credentials(client, app)
     assert "admin" not in token["scope"].split()
     response = refused(client, services, bearer(token["access_token"]), 403, "admin.insufficient_scope")
     assert response.headers["WWW-Authenticate"] == (
-        'Bearer realm="gatehouse-admin", error="insufficient_scope", scope="admin"')
+        'Bearer realm="gatehouse-admin", error="insufficient_scope", scope="admin"'
+    )
 
 
 def test_a_token_of_an_application_that_is_not_m2m_is_403(client, services, admin_headers):
@@ -177,13 +197,20 @@ def test_a_token_of_an_application_that_is_not_m2m_is_403(client, services, admi
     refused(client, services, bearer(token["access_token"]), 403, "admin.forbidden")
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param(lambda client_id: delete(Application).where(Application.client_id == client_id), id="deleted"),
-    pytest.param(lambda client_id: update(Application).where(Application.client_id == client_id)
-                 .values(scopes=["profile"]), id="admin scope withdrawn"),
-    pytest.param(lambda client_id: update(Application).where(Application.client_id == client_id)
-                 .values(type="web"), id="no longer m2m"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda client_id: delete(Application).where(Application.client_id == client_id), id="deleted"),
+        pytest.param(
+            lambda client_id: update(Application).where(Application.client_id == client_id).values(scopes=["profile"]),
+            id="admin scope withdrawn",
+        ),
+        pytest.param(
+            lambda client_id: update(Application).where(Application.client_id == client_id).values(type="web"),
+            id="no longer m2m",
+        ),
+    ],
+)
 def test_a_token_outlives_its_applications_right_to_administer(client, services, robot, change):
     assert client.get(f"{API}/users", headers=robot["headers"]).status_code == 200
     with services.db.transaction() as session:
@@ -195,15 +222,26 @@ def test_a_token_outlives_its_applications_right_to_administer(client, services,
 def test_a_token_issued_on_a_persons_behalf_is_403(client, services, admin_headers, outbox):
     """An m2m application that may also sign people in (a Tencent CIAM OTP grant): the token it
     gets for a person is the person's, never carries scope admin, and opens no admin call."""
-    source = client.post(f"{API}/auth-sources", json={"kind": "sms", "id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"},
-                         headers=admin_headers).get_json()
-    app = new_app(client, admin_headers, client_id="TENANT_CLIENT_ID", client_secret="TENANT_CLIENT_SECRET",
-                  grant_types=["client_credentials", SMS_GRANT], auth_source_ids=[source["id"]],
-                  scopes=["openid", "admin"])
+    source = client.post(
+        f"{API}/auth-sources", json={"kind": "sms", "id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"}, headers=admin_headers
+    ).get_json()
+    app = new_app(
+        client,
+        admin_headers,
+        client_id="TENANT_CLIENT_ID",
+        client_secret="TENANT_CLIENT_SECRET",
+        grant_types=["client_credentials", SMS_GRANT],
+        auth_source_ids=[source["id"]],
+        scopes=["openid", "admin"],
+    )
     client.post(f"{API}/users", json={"phone_number": PHONE, "phone_verified": True}, headers=admin_headers)
-    sent = client.post("/otp/send", json={"usage": "login", "phone_number": PHONE, "auth_source_id": source["id"]},
-                       headers={"Authorization": "Basic " + base64.b64encode(
-                           f"{app['client_id']}:{app['client_secret']}".encode()).decode()})
+    sent = client.post(
+        "/otp/send",
+        json={"usage": "login", "phone_number": PHONE, "auth_source_id": source["id"]},
+        headers={
+            "Authorization": "Basic " + base64.b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+        },
+    )
     assert sent.status_code == 200, sent.get_json()
     token = sms_login(client, sent.get_json()["otp_token"], outbox.last_code())
     assert token.status_code == 200, token.get_json()
@@ -211,4 +249,3 @@ def test_a_token_issued_on_a_persons_behalf_is_403(client, services, admin_heade
     person = claims(client, access)
     assert person["sub"] != app["client_id"] and "admin" not in person["scope"].split()
     refused(client, services, bearer(access), 403, "admin.insufficient_scope")
-

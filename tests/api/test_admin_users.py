@@ -23,12 +23,26 @@ API = "/admin/api/v1"
 PASSWORD, WRONG = "correct horse battery", "wrong password!"
 PHONE = "+8613612345678"
 CB = basic("cb-app", "cb-app-secret")
-LOCK = {"login_captcha_after": 0, "login_captcha_after_identifier": 0, "login_captcha_after_ip": 0,
-        "login_lock_after": 3, "login_lock_seconds": 600, "login_failure_window": 600}
-CLAIMS = {"given_name": "Ada", "family_name": "Lovelace", "middle_name": "King", "nickname": "ada",
-          "profile": "https://example.com/ada", "picture": "https://example.com/ada.png",
-          "website": "https://ada.example", "gender": "female", "birthdate": "1815-12-10",
-          "zoneinfo": "Europe/London"}
+LOCK = {
+    "login_captcha_after": 0,
+    "login_captcha_after_identifier": 0,
+    "login_captcha_after_ip": 0,
+    "login_lock_after": 3,
+    "login_lock_seconds": 600,
+    "login_failure_window": 600,
+}
+CLAIMS = {
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+    "middle_name": "King",
+    "nickname": "ada",
+    "profile": "https://example.com/ada",
+    "picture": "https://example.com/ada.png",
+    "website": "https://ada.example",
+    "gender": "female",
+    "birthdate": "1815-12-10",
+    "zoneinfo": "Europe/London",
+}
 
 
 def new_user(client, admin_headers, **body) -> dict:
@@ -50,11 +64,20 @@ def audit_rows(services, **where) -> list[AuditEvent]:
 
 @pytest.fixture
 def ada(client, admin_headers) -> dict:
-    return new_user(client, admin_headers, username="ada", password=PASSWORD, phone_number=PHONE,
-                    phone_verified=True, email="ada@example.com", email_verified=True)
+    return new_user(
+        client,
+        admin_headers,
+        username="ada",
+        password=PASSWORD,
+        phone_number=PHONE,
+        phone_verified=True,
+        email="ada@example.com",
+        email_verified=True,
+    )
 
 
 # -- factors ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("factor_type", ["otp_sms", "otp_email"])
 def test_enrol_list_and_remove_a_factor(client, services, admin_headers, ada, factor_type):
@@ -83,14 +106,19 @@ def test_enrol_list_and_remove_a_factor(client, services, admin_headers, ada, fa
 
     changes = audit_rows(services, sub=sub)
     assert [(e.type, e.actor, e.details.get("factor")) for e in changes if e.type.startswith("factor.")] == [
-        ("factor.add", "admin_token", factor_type), ("factor.remove", "admin_token", factor_type)]
+        ("factor.add", "admin_token", factor_type),
+        ("factor.remove", "admin_token", factor_type),
+    ]
 
 
-@pytest.mark.parametrize(("factor_type", "unverified"), [
-    ("otp_sms", {"phone_number": PHONE}),
-    ("otp_email", {"email": "ada@example.com"}),
-    ("otp_sms", {"email": "ada@example.com", "email_verified": True}),  # no phone at all
-])
+@pytest.mark.parametrize(
+    ("factor_type", "unverified"),
+    [
+        ("otp_sms", {"phone_number": PHONE}),
+        ("otp_email", {"email": "ada@example.com"}),
+        ("otp_sms", {"email": "ada@example.com", "email_verified": True}),  # no phone at all
+    ],
+)
 def test_an_otp_factor_needs_a_verified_contact(client, services, admin_headers, factor_type, unverified):
     user = new_user(client, admin_headers, **unverified)
     response = client.post(f"{API}/users/{user['sub']}/factors", json={"type": factor_type}, headers=admin_headers)
@@ -101,10 +129,20 @@ def test_an_otp_factor_needs_a_verified_contact(client, services, admin_headers,
     assert not [e for e in audit_rows(services, sub=user["sub"]) if e.type == "factor.add"]
 
 
-@pytest.mark.parametrize("body", [
-    {"type": "totp"}, {"type": "passkey"}, {"type": "recovery_code"}, {"type": "sms"}, {}, {"type": None},
-    {"type": "otp_sms", "phone_number": PHONE}, ["otp_sms"], "otp_sms",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "totp"},
+        {"type": "passkey"},
+        {"type": "recovery_code"},
+        {"type": "sms"},
+        {},
+        {"type": None},
+        {"type": "otp_sms", "phone_number": PHONE},
+        ["otp_sms"],
+        "otp_sms",
+    ],
+)
 def test_other_factor_types_are_400_and_enrol_nothing(client, services, admin_headers, ada, body):
     response = client.post(f"{API}/users/{ada['sub']}/factors", json=body, headers=admin_headers)
     assert response.status_code == 400
@@ -120,9 +158,11 @@ def test_a_factor_body_that_is_not_json_is_400(client, services, admin_headers, 
 
 def test_factors_of_an_unknown_user_are_404(client, admin_headers):
     url = f"{API}/users/no-such-sub/factors"
-    for response in (client.get(url, headers=admin_headers),
-                     client.post(url, json={"type": "otp_sms"}, headers=admin_headers),
-                     client.delete(f"{url}/otp_sms", headers=admin_headers)):
+    for response in (
+        client.get(url, headers=admin_headers),
+        client.post(url, json={"type": "otp_sms"}, headers=admin_headers),
+        client.delete(f"{url}/otp_sms", headers=admin_headers),
+    ):
         assert response.status_code == 404
         assert response.mimetype == "application/json"
 
@@ -139,18 +179,23 @@ def test_a_persons_totp_is_listed_and_can_be_removed(client, services, admin_hea
 
 def test_factor_changes_need_the_admin_api_credentials(client, services, ada):
     url = f"{API}/users/{ada['sub']}/factors"
-    for response in (client.get(url), client.post(url, json={"type": "otp_sms"}),
-                     client.delete(f"{url}/otp_sms", headers={"Authorization": "Bearer nope"})):
+    for response in (
+        client.get(url),
+        client.post(url, json={"type": "otp_sms"}),
+        client.delete(f"{url}/otp_sms", headers={"Authorization": "Bearer nope"}),
+    ):
         assert response.status_code == 401
     assert services.factors.list(ada["sub"]) == []
 
 
 # -- the temporary lock --------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cloudbase_app(services):
-    applications.create(services, client_id="cb-app", client_secret="cb-app-secret", name="CloudBase",
-                        scopes=["openid"])
+    applications.create(
+        services, client_id="cb-app", client_secret="cb-app-secret", name="CloudBase", scopes=["openid"]
+    )
 
 
 def signin(client, password: str) -> int:
@@ -203,19 +248,23 @@ def test_a_redis_outage_is_503_in_the_admin_shape(own_redis, client, admin_heade
 
 # -- the standard profile claims -----------------------------------------------------------------
 
+
 def test_profile_claims_are_stored_and_rendered(client, services, admin_headers):
     created = new_user(client, admin_headers, username="ada", **CLAIMS)
     assert {k: created[k] for k in CLAIMS} == CLAIMS
     stored = services.users.by_sub(created["sub"])
     assert {k: getattr(stored, k) for k in CLAIMS} == CLAIMS
 
-    patched = client.patch(f"{API}/users/{created['sub']}", json={"nickname": "countess", "website": None},
-                           headers=admin_headers)
+    patched = client.patch(
+        f"{API}/users/{created['sub']}", json={"nickname": "countess", "website": None}, headers=admin_headers
+    )
     assert patched.status_code == 200, patched.get_json()
     fetched = get_user(client, admin_headers, created["sub"])
     assert {k: fetched[k] for k in CLAIMS} == {**CLAIMS, "nickname": "countess", "website": None}
-    assert client.get(f"{API}/users", query_string={"username": "ada"},
-                      headers=admin_headers).get_json()[0]["nickname"] == "countess"
+    assert (
+        client.get(f"{API}/users", query_string={"username": "ada"}, headers=admin_headers).get_json()[0]["nickname"]
+        == "countess"
+    )
 
 
 def test_profile_claims_are_null_until_set(client, admin_headers):
@@ -223,10 +272,17 @@ def test_profile_claims_are_null_until_set(client, admin_headers):
     assert {k: created[k] for k in CLAIMS} == dict.fromkeys(CLAIMS)
 
 
-@pytest.mark.parametrize("claims", [
-    {"given_name": 5}, {"birthdate": ["1815-12-10"]}, {"zoneinfo": {"tz": "Europe/London"}},  # not strings
-    {"website": "ftp://ada.example"}, {"birthdate": "1815-02-30"}, {"zoneinfo": "Mars/Olympus_Mons"},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"given_name": 5},
+        {"birthdate": ["1815-12-10"]},
+        {"zoneinfo": {"tz": "Europe/London"}},  # not strings
+        {"website": "ftp://ada.example"},
+        {"birthdate": "1815-02-30"},
+        {"zoneinfo": "Mars/Olympus_Mons"},
+    ],
+)
 def test_a_bad_profile_claim_is_400_and_changes_nothing(client, services, admin_headers, claims):
     response = client.post(f"{API}/users", json={"username": "ada", **claims}, headers=admin_headers)
     assert response.status_code == 400, response.get_json()

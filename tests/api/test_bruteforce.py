@@ -36,11 +36,22 @@ ANSWER = "K7HM3"
 OTHER_IP = {"REMOTE_ADDR": "198.51.100.9"}
 # small numbers, so the whole attack fits in a test: captcha after 3 failures from one IP,
 # lock after 6, for 30 seconds (less than an SMS code lives)
-POLICY = {"login_captcha_after": 3, "login_captcha_after_identifier": 5, "login_captcha_after_ip": 50,
-          "login_lock_after": 6, "login_lock_seconds": 30, "login_failure_window": 120}
+POLICY = {
+    "login_captcha_after": 3,
+    "login_captcha_after_identifier": 5,
+    "login_captcha_after_ip": 50,
+    "login_lock_after": 6,
+    "login_lock_seconds": 30,
+    "login_failure_window": 120,
+}
 NO_CAPTCHA = {**POLICY, "login_captcha_after": 0, "login_captcha_after_identifier": 0, "login_captcha_after_ip": 0}
-OA_HEADERS = {"X-operating-sys-version": "android14", "X-device-fingerprint": "bf-device", "X-agent": "tests",
-              "X-client-id": OA_ID, "X-L": "en"}
+OA_HEADERS = {
+    "X-operating-sys-version": "android14",
+    "X-device-fingerprint": "bf-device",
+    "X-agent": "tests",
+    "X-client-id": OA_ID,
+    "X-L": "en",
+}
 CHALLENGE = re.compile(r'name="captcha_challenge"[^>]*value="([^"]+)"')
 
 
@@ -54,8 +65,9 @@ def apps(services):
 
 @pytest.fixture
 def user(apps):
-    return users.create(apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE,
-                        with_verified_email="zhangsan@example.com")
+    return users.create(
+        apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE, with_verified_email="zhangsan@example.com"
+    )
 
 
 @pytest.fixture
@@ -75,8 +87,12 @@ class Surface:
 def _cloudbase_captcha(client, headers, environ) -> str:
     challenge = client.post("/auth/v1/captcha/data", json={}, headers=headers, environ_base=environ or {})
     assert challenge.status_code == 200, challenge.get_json()
-    solved = client.post("/auth/v1/captcha/data/verify", json={"token": challenge.get_json()["token"], "key": ANSWER},
-                         headers=headers, environ_base=environ or {})
+    solved = client.post(
+        "/auth/v1/captcha/data/verify",
+        json={"token": challenge.get_json()["token"], "key": ANSWER},
+        headers=headers,
+        environ_base=environ or {},
+    )
     assert solved.status_code == 200, solved.get_json()
     return solved.get_json()["captcha_token"]
 
@@ -84,23 +100,32 @@ def _cloudbase_captcha(client, headers, environ) -> str:
 def cloudbase_call(client, identifier, password, *, solve=False, environ=None):
     headers = basic(CB_ID, CB_SECRET)
     extra = {"x-captcha-token": _cloudbase_captcha(client, headers, environ)} if solve else {}
-    return client.post("/auth/v1/signin", json={"username": identifier, "password": password},
-                       headers={**headers, **extra}, environ_base=environ or {})
+    return client.post(
+        "/auth/v1/signin",
+        json={"username": identifier, "password": password},
+        headers={**headers, **extra},
+        environ_base=environ or {},
+    )
 
 
 def cloudbase_attempt(client, identifier, password, **kwargs) -> str:
     response = cloudbase_call(client, identifier, password, **kwargs)
     if response.status_code == 200:
         return "ok"
-    return {"invalid_username_or_password": "invalid", "captcha_required": "captcha",
-            "invalid_status": "locked"}[response.get_json()["error"]]
+    return {"invalid_username_or_password": "invalid", "captcha_required": "captcha", "invalid_status": "locked"}[
+        response.get_json()["error"]
+    ]
 
 
 def oneaccess_call(client, identifier, password, *, solve=False, environ=None):
     # a OneAccess app fetches and solves its captcha at the CloudBase endpoints (Basic "client_id:")
     extra = {"X-captcha-token": _cloudbase_captcha(client, basic(OA_ID), environ)} if solve else {}
-    return client.post("/api/v2/sdk/login", json={"user_name": identifier, "password": password},
-                       headers={**OA_HEADERS, **extra}, environ_base=environ or {})
+    return client.post(
+        "/api/v2/sdk/login",
+        json={"user_name": identifier, "password": password},
+        headers={**OA_HEADERS, **extra},
+        environ_base=environ or {},
+    )
 
 
 def oneaccess_attempt(client, identifier, password, **kwargs) -> str:
@@ -249,20 +274,35 @@ def test_ciam_wrong_codes_reach_the_same_lock(client, seeded, services, outbox, 
 # -- OneAccess MFA codes are failures too --------------------------------------------------
 @pytest.mark.limits(**NO_CAPTCHA, target_interval=0)
 def test_oneaccess_mfa_codes_count_under_the_user(client, services, outbox):
-    applications.create(services, "native", client_id=OA_ID, name="mfa app", redirect_uris=[],
-                        auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"],
-                        login_methods=["password", "sms_otp"], mfa="required")
+    applications.create(
+        services,
+        "native",
+        client_id=OA_ID,
+        name="mfa app",
+        redirect_uris=[],
+        auth_sources=[auth_sources.create(services, "sms")],
+        scopes=["openid"],
+        login_methods=["password", "sms_otp"],
+        mfa="required",
+    )
     user = users.create(services, "louxi", with_password=PASSWORD, with_verified_phone=PHONE)
     denied = []
     for budget in (5, 1):  # the 5th wrong code kills the state token: sign in again for the 6th
-        state = client.post("/api/v2/sdk/login", json={"user_name": "louxi", "password": PASSWORD},
-                            headers=OA_HEADERS).get_json()["state_token"]
-        client.post("/api/v2/sdk/sms/send", json={"mobile": "13612345678", "type": "MFA_AUTH_SMS"},
-                    headers={**OA_HEADERS, "X-state-token": state})
+        state = client.post(
+            "/api/v2/sdk/login", json={"user_name": "louxi", "password": PASSWORD}, headers=OA_HEADERS
+        ).get_json()["state_token"]
+        client.post(
+            "/api/v2/sdk/sms/send",
+            json={"mobile": "13612345678", "type": "MFA_AUTH_SMS"},
+            headers={**OA_HEADERS, "X-state-token": state},
+        )
         wrong = str((int(outbox.last_code()) + 1) % 1_000_000).zfill(6)
         for _ in range(budget):
-            response = client.post("/api/v2/sdk/mfa/sms", json={"mobile": "13612345678", "verify_code": wrong},
-                                   headers={**OA_HEADERS, "X-state-token": state})
+            response = client.post(
+                "/api/v2/sdk/mfa/sms",
+                json={"mobile": "13612345678", "verify_code": wrong},
+                headers={**OA_HEADERS, "X-state-token": state},
+            )
             denied.append(response.get_json()["error_code"])
     assert denied == ["SDK.MFA.1002"] * 6
     assert lock_ttl(services, user.sub) > 0
@@ -344,8 +384,9 @@ def test_unknown_user_and_wrong_password_answer_alike(app, user, surface):
     assert wrong[0] in (400, 401)
 
 
-@pytest.mark.limits(login_captcha_after=1000, login_captcha_after_identifier=1000, login_captcha_after_ip=1000,
-                    login_lock_after=1000)
+@pytest.mark.limits(
+    login_captcha_after=1000, login_captcha_after_identifier=1000, login_captcha_after_ip=1000, login_lock_after=1000
+)
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_unknown_user_and_wrong_password_take_similar_time(app, user, surface):
     way_in = SURFACES[surface]

@@ -21,8 +21,13 @@ def jwks(client) -> KeySet:
 
 @pytest.fixture
 def user(services):
-    return users.create(services, None, with_password=False, with_verified_phone="+8613612345678",
-                        with_verified_email="MOCK_USERNAME@example.com")
+    return users.create(
+        services,
+        None,
+        with_password=False,
+        with_verified_phone="+8613612345678",
+        with_verified_email="MOCK_USERNAME@example.com",
+    )
 
 
 def sent_sms(client, outbox, phone="13612345678"):
@@ -32,11 +37,18 @@ def sent_sms(client, outbox, phone="13612345678"):
 
 def test_seed_sms_sample(client, seeded, outbox, user):
     otp_token, code = sent_sms(client, outbox)
-    response = client.post("/oauth2/token", json={
-        "grant_type": "http://tencentciam.com/oauth2/grant-type/otp/sms",
-        "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
-        "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "phone_number": "13612345678",
-        "otp_token": otp_token, "otp": code})
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": "http://tencentciam.com/oauth2/grant-type/otp/sms",
+            "client_id": "TENANT_CLIENT_ID",
+            "client_secret": "TENANT_CLIENT_SECRET",
+            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+            "phone_number": "13612345678",
+            "otp_token": otp_token,
+            "otp": code,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
@@ -59,14 +71,27 @@ def test_seed_sms_sample(client, seeded, outbox, user):
 
 
 def test_seed_email_sample(client, seeded, outbox, user):
-    send = client.post("/otp/send", json={"usage": "login", "email": "MOCK_USERNAME@example.com",
-                                          "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"},
-                       headers=basic("TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"))
-    response = client.post("/oauth2/token", json={
-        "grant_type": "http://tencentciam.com/oauth2/grant-type/otp/email",
-        "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
-        "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "email": "MOCK_USERNAME@example.com",
-        "otp_token": send.get_json()["otp_token"], "otp": outbox.last_code()})
+    send = client.post(
+        "/otp/send",
+        json={
+            "usage": "login",
+            "email": "MOCK_USERNAME@example.com",
+            "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
+        },
+        headers=basic("TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"),
+    )
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": "http://tencentciam.com/oauth2/grant-type/otp/email",
+            "client_id": "TENANT_CLIENT_ID",
+            "client_secret": "TENANT_CLIENT_SECRET",
+            "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
+            "email": "MOCK_USERNAME@example.com",
+            "otp_token": send.get_json()["otp_token"],
+            "otp": outbox.last_code(),
+        },
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert set(body) == TOKEN_FIELDS
@@ -75,19 +100,34 @@ def test_seed_email_sample(client, seeded, outbox, user):
 
 def test_form_encoded_body_and_basic_auth(client, seeded, outbox, user):
     otp_token, code = sent_sms(client, outbox)
-    response = client.post("/oauth2/token", data={
-        "grant_type": SMS_GRANT, "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
-        "phone_number": "13612345678", "otp_token": otp_token, "otp": code},
-        headers=basic("TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"))
+    response = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": SMS_GRANT,
+            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+            "phone_number": "13612345678",
+            "otp_token": otp_token,
+            "otp": code,
+        },
+        headers=basic("TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"),
+    )
     assert response.status_code == 200
     assert set(response.get_json()) == TOKEN_FIELDS
 
 
 def test_public_client_without_secret(client, seeded, outbox, user):
     send = send_sms(client, headers=basic("SPA_CLIENT_ID", ""))
-    response = client.post("/oauth2/token", json={
-        "grant_type": SMS_GRANT, "client_id": "SPA_CLIENT_ID", "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
-        "phone_number": "13612345678", "otp_token": send.get_json()["otp_token"], "otp": outbox.last_code()})
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": SMS_GRANT,
+            "client_id": "SPA_CLIENT_ID",
+            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+            "phone_number": "13612345678",
+            "otp_token": send.get_json()["otp_token"],
+            "otp": outbox.last_code(),
+        },
+    )
     assert response.status_code == 200
     assert "access_token" in response.get_json()
 
@@ -102,6 +142,7 @@ def test_auto_signup_creates_the_user(client, seeded, outbox, services):
 
 
 # -- the six error bodies of seed 000 -------------------------------------------------------
+
 
 def test_unknown_or_expired_otp_token(client, seeded, user):
     response = sms_login(client, "no-such-token", "123456")
@@ -126,15 +167,25 @@ def test_mismatched_otp_token_and_sending_parameters(client, seeded, outbox, use
     otp_token, code = sent_sms(client, outbox)
     response = sms_login(client, otp_token, code, phone="13712345678")
     assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_request",
-                                   "error_description": "Mismatched OTP token and OTP sending parameters"}
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "error_description": "Mismatched OTP token and OTP sending parameters",
+    }
 
 
 def test_mismatch_when_another_client_redeems(client, seeded, outbox, user):
     otp_token, code = sent_sms(client, outbox)
-    response = client.post("/oauth2/token", json={
-        "grant_type": SMS_GRANT, "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
-        "phone_number": "13612345678", "otp_token": otp_token, "otp": code}, headers=CLIENT_4)
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": SMS_GRANT,
+            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+            "phone_number": "13612345678",
+            "otp_token": otp_token,
+            "otp": code,
+        },
+        headers=CLIENT_4,
+    )
     assert response.get_json()["error_description"] == "Mismatched OTP token and OTP sending parameters"
 
 
@@ -160,11 +211,14 @@ def test_auth_source_not_associated(client, seeded, outbox, services, user):
     otp_token, code = sent_sms(client, outbox)
     response = sms_login(client, otp_token, code, auth_source_id="OTHER_SMS_SOURCE")
     assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_auth_source",
-                                   "error_description": "Auth source and application not associated"}
+    assert response.get_json() == {
+        "error": "invalid_auth_source",
+        "error_description": "Auth source and application not associated",
+    }
 
 
 # -- beyond the samples ---------------------------------------------------------------------
+
 
 def test_code_is_single_use(client, seeded, outbox, user):
     otp_token, code = sent_sms(client, outbox)
@@ -183,9 +237,15 @@ def test_wrong_client_secret_is_invalid_client(client, seeded, outbox, user):
 @pytest.mark.parametrize("missing", ["otp_token", "otp", "phone_number"])
 def test_missing_parameters(client, seeded, outbox, user, missing):
     otp_token, code = sent_sms(client, outbox)
-    body = {"grant_type": SMS_GRANT, "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
-            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "phone_number": "13612345678",
-            "otp_token": otp_token, "otp": code}
+    body = {
+        "grant_type": SMS_GRANT,
+        "client_id": "TENANT_CLIENT_ID",
+        "client_secret": "TENANT_CLIENT_SECRET",
+        "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+        "phone_number": "13612345678",
+        "otp_token": otp_token,
+        "otp": code,
+    }
     del body[missing]
     response = client.post("/oauth2/token", json=body)
     assert response.status_code == 400
@@ -194,9 +254,17 @@ def test_missing_parameters(client, seeded, outbox, user, missing):
 
 def test_email_grant_uses_email_grant_type(client, seeded, outbox, user):
     otp_token, code = sent_sms(client, outbox)
-    response = client.post("/oauth2/token", json={
-        "grant_type": EMAIL_GRANT, "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET",
-        "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "email": "MOCK_USERNAME@example.com",
-        "otp_token": otp_token, "otp": code})
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": EMAIL_GRANT,
+            "client_id": "TENANT_CLIENT_ID",
+            "client_secret": "TENANT_CLIENT_SECRET",
+            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+            "email": "MOCK_USERNAME@example.com",
+            "otp_token": otp_token,
+            "otp": code,
+        },
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_auth_source"  # an sms source cannot serve email

@@ -30,19 +30,29 @@ ERROR_KEYS = ["error", "error_code", "error_description"]
 
 @pytest.fixture
 def apps(services):
-    base = {"redirect_uris": ["https://app.example.com/cb"], "auth_sources": auth_sources.both(services),
-            "scopes": ["openid", "profile"]}
+    base = {
+        "redirect_uris": ["https://app.example.com/cb"],
+        "auth_sources": auth_sources.both(services),
+        "scopes": ["openid", "profile"],
+    }
     applications.create(services, client_id=CLIENT_ID, client_secret=SECRET, name="CloudBase app", **base)
     applications.create(services, "native", client_id=PUBLIC_ID, name="native", auto_signup=True, **base)
-    applications.create(services, client_id=NO_PASSWORD_ID, client_secret=NO_PASSWORD_SECRET, name="codes only",
-                        login_methods=["sms_otp", "email_otp"], **base)
+    applications.create(
+        services,
+        client_id=NO_PASSWORD_ID,
+        client_secret=NO_PASSWORD_SECRET,
+        name="codes only",
+        login_methods=["sms_otp", "email_otp"],
+        **base,
+    )
     return services
 
 
 @pytest.fixture
 def user(apps):
-    return users.create(apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE, with_verified_email=EMAIL,
-                        name="Zhang San")
+    return users.create(
+        apps, "zhangsan", with_password=PASSWORD, with_verified_phone=PHONE, with_verified_email=EMAIL, name="Zhang San"
+    )
 
 
 def post(client, path, body, headers=None, **extra):
@@ -53,8 +63,12 @@ def verification_token(client, outbox, headers=None, **contact):
     sent = post(client, "/verification", {"target": "ANY", **contact}, headers)
     assert sent.status_code == 200, sent.get_json()
     code = outbox.last_code()
-    verified = post(client, "/verification/verify",
-                    {"verification_id": sent.get_json()["verification_id"], "verification_code": code}, headers)
+    verified = post(
+        client,
+        "/verification/verify",
+        {"verification_id": sent.get_json()["verification_id"], "verification_code": code},
+        headers,
+    )
     assert verified.status_code == 200, verified.get_json()
     return verified.get_json()["verification_token"]
 
@@ -100,8 +114,14 @@ def test_access_token_works_for_user_me(client, user):
     token = assert_token_response(post(client, "/signin", {"username": "zhangsan", "password": PASSWORD}))
     me = client.get("/auth/v1/user/me", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert me.status_code == 200
-    assert me.get_json() == {"sub": user.sub, "name": "Zhang San", "username": "zhangsan", "email": EMAIL,
-                             "email_verified": True, "phone_number": "+86 13612345678"}
+    assert me.get_json() == {
+        "sub": user.sub,
+        "name": "Zhang San",
+        "username": "zhangsan",
+        "email": EMAIL,
+        "email_verified": True,
+        "phone_number": "+86 13612345678",
+    }
     assert me.headers["X-Request-Id"]
 
 
@@ -110,12 +130,15 @@ def test_user_me_without_bearer_is_401(client, apps):
 
 
 # -- sign-in refusals -------------------------------------------------------------------------
-@pytest.mark.parametrize("body", [
-    {"username": "zhangsan", "password": PASSWORD, "verification_token": "x" * 20},
-    {},
-    {"username": "zhangsan"},
-    {"password": PASSWORD},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "zhangsan", "password": PASSWORD, "verification_token": "x" * 20},
+        {},
+        {"username": "zhangsan"},
+        {"password": PASSWORD},
+    ],
+)
 def test_both_modes_or_neither_is_invalid_argument(client, user, body):
     assert_error(post(client, "/signin", body), 400, "invalid_argument", 3)
 
@@ -127,20 +150,26 @@ def test_username_rules(client, user, username):
 
 @pytest.mark.parametrize("username", ["ab", "a" * 48, "Zhang.San-1_:+@x"])
 def test_usernames_the_rules_allow_reach_the_password_check(client, user, username):
-    assert_error(post(client, "/signin", {"username": username, "password": PASSWORD}),
-                 400, "invalid_username_or_password", 16)
+    assert_error(
+        post(client, "/signin", {"username": username, "password": PASSWORD}), 400, "invalid_username_or_password", 16
+    )
 
 
 def test_wrong_password(client, user):
-    body = assert_error(post(client, "/signin", {"username": "zhangsan", "password": "wrong password!"}),
-                        400, "invalid_username_or_password", 16)
+    body = assert_error(
+        post(client, "/signin", {"username": "zhangsan", "password": "wrong password!"}),
+        400,
+        "invalid_username_or_password",
+        16,
+    )
     assert body["error_description"] == "Incorrect username or password."
 
 
 def test_user_without_password(client, apps):
     users.create(apps, "codesonly", with_password=False, phone_number="+8613712345678")
-    body = assert_error(post(client, "/signin", {"username": "codesonly", "password": PASSWORD}),
-                        400, "password_not_set", 9)
+    body = assert_error(
+        post(client, "/signin", {"username": "codesonly", "password": PASSWORD}), 400, "password_not_set", 9
+    )
     assert body["error_description"] == "The user has not set a password."
 
 
@@ -156,8 +185,9 @@ def test_locked_user_by_verification_token_is_invalid_status(client, user, servi
 
 
 def test_username_login_disabled_is_501(client, user):
-    response = post(client, "/signin", {"username": "zhangsan", "password": PASSWORD},
-                    basic(NO_PASSWORD_ID, NO_PASSWORD_SECRET))
+    response = post(
+        client, "/signin", {"username": "zhangsan", "password": PASSWORD}, basic(NO_PASSWORD_ID, NO_PASSWORD_SECRET)
+    )
     assert_error(response, 501, "unimplemented", 12)
 
 
@@ -168,8 +198,9 @@ def test_wrong_client_secret_is_401(client, user):
 
 def test_captcha_header_is_accepted(client, user, services):
     """The brute-force policy asks for it; today a solved captcha rides along harmlessly."""
-    response = post(client, "/signin", {"username": "zhangsan", "password": PASSWORD},
-                    **{"x-captcha-token": "anything"})
+    response = post(
+        client, "/signin", {"username": "zhangsan", "password": PASSWORD}, **{"x-captcha-token": "anything"}
+    )
     assert_token_response(response)
 
 
@@ -194,12 +225,14 @@ def test_verification_token_lives_600_seconds_hashed(client, user, outbox, servi
 def test_verify_answers_600_and_code_is_single_use(client, user, outbox):
     sent = post(client, "/verification", {"phone_number": "+86 13612345678", "target": "ANY"}).get_json()
     code = outbox.last_code()
-    first = post(client, "/verification/verify", {"verification_id": sent["verification_id"],
-                                                  "verification_code": code})
+    first = post(
+        client, "/verification/verify", {"verification_id": sent["verification_id"], "verification_code": code}
+    )
     assert list(first.get_json()) == ["verification_token", "expires_in"]
     assert first.get_json()["expires_in"] == 600
-    again = post(client, "/verification/verify", {"verification_id": sent["verification_id"],
-                                                  "verification_code": code})
+    again = post(
+        client, "/verification/verify", {"verification_id": sent["verification_id"], "verification_code": code}
+    )
     assert_error(again, 400, "not_found", 5)
 
 
@@ -207,15 +240,20 @@ def test_wrong_code_is_invalid_verification_code(client, user, outbox):
     sent = post(client, "/verification", {"phone_number": PHONE}).get_json()
     code = outbox.last_code()
     wrong = "0" * len(code) if code != "0" * len(code) else "1" * len(code)
-    response = post(client, "/verification/verify", {"verification_id": sent["verification_id"],
-                                                     "verification_code": wrong})
+    response = post(
+        client, "/verification/verify", {"verification_id": sent["verification_id"], "verification_code": wrong}
+    )
     assert_error(response, 400, "invalid_verification_code", 3)
 
 
 def test_verification_id_of_another_app_is_unknown(client, user, outbox):
     sent = post(client, "/verification", {"phone_number": PHONE}).get_json()
-    response = post(client, "/verification/verify", {"verification_id": sent["verification_id"],
-                                                     "verification_code": outbox.last_code()}, PUBLIC)
+    response = post(
+        client,
+        "/verification/verify",
+        {"verification_id": sent["verification_id"], "verification_code": outbox.last_code()},
+        PUBLIC,
+    )
     assert_error(response, 400, "not_found", 5)
 
 
@@ -225,14 +263,17 @@ def test_verification_token_of_another_app_is_refused(client, user, outbox):
     assert_token_response(post(client, "/signin", {"verification_token": token}))  # not spent by the refusal
 
 
-@pytest.mark.parametrize(("target", "contact", "status", "is_user"), [
-    ("ANY", PHONE, 200, True),
-    ("ANY", "+8613712345678", 200, False),
-    ("USER", PHONE, 200, True),
-    ("USER", "+8613712345678", 404, None),
-    ("NOT_USER", "+8613712345678", 200, False),
-    ("NOT_USER", PHONE, 409, None),
-])
+@pytest.mark.parametrize(
+    ("target", "contact", "status", "is_user"),
+    [
+        ("ANY", PHONE, 200, True),
+        ("ANY", "+8613712345678", 200, False),
+        ("USER", PHONE, 200, True),
+        ("USER", "+8613712345678", 404, None),
+        ("NOT_USER", "+8613712345678", 200, False),
+        ("NOT_USER", PHONE, 409, None),
+    ],
+)
 def test_target_and_is_user(client, user, target, contact, status, is_user):
     response = post(client, "/verification", {"phone_number": contact, "target": target})
     assert response.status_code == status, response.get_json()
@@ -251,9 +292,17 @@ def test_phone_forms(client, user, outbox, phone):
     assert outbox.records()[0]["to"] == PHONE
 
 
-@pytest.mark.parametrize("body", [{}, {"phone_number": PHONE, "email": EMAIL}, {"phone_number": "12"},
-                                  {"email": "not-an-email"}, {"phone_number": PHONE, "target": "SOME"},
-                                  {"phone_number": PHONE, "usage": "LOGIN"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"phone_number": PHONE, "email": EMAIL},
+        {"phone_number": "12"},
+        {"email": "not-an-email"},
+        {"phone_number": PHONE, "target": "SOME"},
+        {"phone_number": PHONE, "usage": "LOGIN"},
+    ],
+)
 def test_bad_verification_requests(client, user, body):
     assert_error(post(client, "/verification", body), 400, "invalid_argument", 3)
 
@@ -281,27 +330,47 @@ def test_unregistered_contact_with_auto_signup_is_created(client, apps, outbox, 
 def test_signup_with_verification_token(client, apps, outbox, services):
     sent = post(client, "/verification", {"email": "new@example.com", "target": "NOT_USER", "usage": "REGISTER"})
     assert sent.get_json()["is_user"] is False
-    verified = post(client, "/verification/verify", {"verification_id": sent.get_json()["verification_id"],
-                                                     "verification_code": outbox.last_code()})
+    verified = post(
+        client,
+        "/verification/verify",
+        {"verification_id": sent.get_json()["verification_id"], "verification_code": outbox.last_code()},
+    )
     token = verified.get_json()["verification_token"]
-    body = assert_token_response(post(client, "/signup", {
-        "email": "new@example.com", "verification_token": token, "username": "newbie",
-        "password": "a fine passphrase", "name": "New Person"}))
+    body = assert_token_response(
+        post(
+            client,
+            "/signup",
+            {
+                "email": "new@example.com",
+                "verification_token": token,
+                "username": "newbie",
+                "password": "a fine passphrase",
+                "name": "New Person",
+            },
+        )
+    )
     created = services.users.by_sub(body["sub"])
-    assert (created.email, created.email_verified, created.username, created.name) == \
-        ("new@example.com", True, "newbie", "New Person")
+    assert (created.email, created.email_verified, created.username, created.name) == (
+        "new@example.com",
+        True,
+        "newbie",
+        "New Person",
+    )
     assert_token_response(post(client, "/signin", {"username": "newbie", "password": "a fine passphrase"}))
     assert_error(post(client, "/signup", {"verification_token": token}), 400, "invalid_argument", 3)
 
 
 def test_signup_refusals_spend_nothing(client, user, outbox):
     token = verification_token(client, outbox, email="new@example.com")
-    assert_error(post(client, "/signup", {"verification_token": token, "username": "zhangsan"}),
-                 409, "already_exists", 6)
-    assert_error(post(client, "/signup", {"verification_token": token, "password": "short"}),
-                 400, "invalid_password", 3)
-    assert_error(post(client, "/signup", {"verification_token": token, "email": "other@example.com"}),
-                 400, "invalid_argument", 3)
+    assert_error(
+        post(client, "/signup", {"verification_token": token, "username": "zhangsan"}), 409, "already_exists", 6
+    )
+    assert_error(
+        post(client, "/signup", {"verification_token": token, "password": "short"}), 400, "invalid_password", 3
+    )
+    assert_error(
+        post(client, "/signup", {"verification_token": token, "email": "other@example.com"}), 400, "invalid_argument", 3
+    )
     assert_token_response(post(client, "/signup", {"verification_token": token}))
 
 
@@ -313,26 +382,41 @@ def test_signup_for_a_registered_contact_is_already_exists(client, user, outbox)
 def test_reset_password(client, user, outbox):
     old = assert_token_response(post(client, "/signin", {"username": "zhangsan", "password": PASSWORD}))
     sent = post(client, "/verification", {"phone_number": PHONE, "target": "USER", "usage": "PASSWORD_RESET"})
-    verified = post(client, "/verification/verify", {"verification_id": sent.get_json()["verification_id"],
-                                                     "verification_code": outbox.last_code()})
+    verified = post(
+        client,
+        "/verification/verify",
+        {"verification_id": sent.get_json()["verification_id"], "verification_code": outbox.last_code()},
+    )
     token = verified.get_json()["verification_token"]
-    response = post(client, "/reset", {"phone_number": "+86 13612345678", "new_password": "brand new secret",
-                                       "verification_token": token})
+    response = post(
+        client,
+        "/reset",
+        {"phone_number": "+86 13612345678", "new_password": "brand new secret", "verification_token": token},
+    )
     assert response.status_code == 200 and response.get_json() == {}
-    assert_error(post(client, "/signin", {"username": "zhangsan", "password": PASSWORD}),
-                 400, "invalid_username_or_password", 16)
+    assert_error(
+        post(client, "/signin", {"username": "zhangsan", "password": PASSWORD}), 400, "invalid_username_or_password", 16
+    )
     assert_token_response(post(client, "/signin", {"username": "zhangsan", "password": "brand new secret"}))
     # the old refresh token was revoked with the reset
     refreshed = post(client, "/token", {"grant_type": "refresh_token", "refresh_token": old["refresh_token"]})
     assert refreshed.get_json()["error"] == "invalid_grant"
-    assert_error(post(client, "/reset", {"new_password": "another secret!", "verification_token": token}),
-                 400, "invalid_argument", 3)
+    assert_error(
+        post(client, "/reset", {"new_password": "another secret!", "verification_token": token}),
+        400,
+        "invalid_argument",
+        3,
+    )
 
 
 def test_reset_with_a_signup_token_is_refused(client, apps, outbox):
     token = verification_token(client, outbox, email="new@example.com", usage="REGISTER")
-    assert_error(post(client, "/reset", {"new_password": "brand new secret", "verification_token": token}),
-                 400, "invalid_argument", 3)
+    assert_error(
+        post(client, "/reset", {"new_password": "brand new secret", "verification_token": token}),
+        400,
+        "invalid_argument",
+        3,
+    )
 
 
 # -- /token ------------------------------------------------------------------------------------
@@ -354,16 +438,19 @@ def test_refresh_for_a_public_client(client, apps, outbox):
     users.create(apps, None, with_password=False, phone_number="+8613712345678")
     token = verification_token(client, outbox, PUBLIC, phone_number="+8613712345678")
     first = assert_token_response(post(client, "/signin", {"verification_token": token}, PUBLIC))
-    refreshed = post(client, "/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-                     PUBLIC)
+    refreshed = post(client, "/token", {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, PUBLIC)
     assert refreshed.status_code == 200, refreshed.get_json()
 
 
 def test_password_grant(client, user):
     response = post(client, "/token", {"grant_type": "password", "username": "zhangsan", "password": PASSWORD})
     assert assert_token_response(response)["sub"] == user.sub
-    assert_error(post(client, "/token", {"grant_type": "password", "username": "zhangsan", "password": "nope!"}),
-                 400, "invalid_username_or_password", 16)
+    assert_error(
+        post(client, "/token", {"grant_type": "password", "username": "zhangsan", "password": "nope!"}),
+        400,
+        "invalid_username_or_password",
+        16,
+    )
 
 
 def test_client_credentials_grant(client, services):
@@ -379,16 +466,23 @@ def test_authorization_code_grant(client, services, user):
 
     client_id, secret = make_app(services, scopes=["openid", "profile"])
     code = get_code(client, services, client_id, user)
-    response = post(client, "/token", {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
-                    basic(client_id, secret))
+    response = post(
+        client,
+        "/token",
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+        basic(client_id, secret),
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert list(body)[:5] == TOKEN_KEYS and body["sub"] == user.sub and body["id_token"]
 
 
 def test_authorization_code_grant_errors_are_oauth_errors(client, user):
-    response = post(client, "/token", {"grant_type": "authorization_code", "code": "nope",
-                                       "redirect_uri": "https://app.example.com/cb"})
+    response = post(
+        client,
+        "/token",
+        {"grant_type": "authorization_code", "code": "nope", "redirect_uri": "https://app.example.com/cb"},
+    )
     assert_error(response, 400, "invalid_grant", 3)
 
 
@@ -415,10 +509,12 @@ def test_captcha_round_trip(client, apps, services):
 def test_captcha_wrong_answer_burns_the_challenge(client, apps, services):
     body = post(client, "/captcha/data", {}).get_json()
     answer = "C4TK9"
-    assert_error(post(client, "/captcha/data/verify", {"token": body["token"], "key": "WRONG"}),
-                 400, "captcha_invalid", 3)
-    assert_error(post(client, "/captcha/data/verify", {"token": body["token"], "key": answer}),
-                 400, "captcha_invalid", 3)
+    assert_error(
+        post(client, "/captcha/data/verify", {"token": body["token"], "key": "WRONG"}), 400, "captcha_invalid", 3
+    )
+    assert_error(
+        post(client, "/captcha/data/verify", {"token": body["token"], "key": answer}), 400, "captcha_invalid", 3
+    )
 
 
 @pytest.fixture
@@ -428,16 +524,19 @@ def captcha_answers():
 
 
 # -- the error table -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("code", "kind", "expected"), [
-    ("login.captcha_required", Kind.FAILED_PRECONDITION, (400, "captcha_required", 9)),
-    ("password.not_set", Kind.FAILED_PRECONDITION, (400, "password_not_set", 9)),
-    ("account.locked", Kind.USER_STATUS, (400, "invalid_status", 9)),
-    ("account.abnormal_status", Kind.USER_STATUS, (400, "invalid_status", 9)),
-    ("login.method_disabled", Kind.FORBIDDEN, (501, "unimplemented", 12)),
-    ("otp.delivery_failed", Kind.DELIVERY_FAILED, (503, "unavailable", 14)),
-    ("store.unavailable", Kind.UNAVAILABLE, (503, "unavailable", 14)),
-    ("something.new", Kind.CONFLICT, (409, "already_exists", 6)),
-])
+@pytest.mark.parametrize(
+    ("code", "kind", "expected"),
+    [
+        ("login.captcha_required", Kind.FAILED_PRECONDITION, (400, "captcha_required", 9)),
+        ("password.not_set", Kind.FAILED_PRECONDITION, (400, "password_not_set", 9)),
+        ("account.locked", Kind.USER_STATUS, (400, "invalid_status", 9)),
+        ("account.abnormal_status", Kind.USER_STATUS, (400, "invalid_status", 9)),
+        ("login.method_disabled", Kind.FORBIDDEN, (501, "unimplemented", 12)),
+        ("otp.delivery_failed", Kind.DELIVERY_FAILED, (503, "unavailable", 14)),
+        ("store.unavailable", Kind.UNAVAILABLE, (503, "unavailable", 14)),
+        ("something.new", Kind.CONFLICT, (409, "already_exists", 6)),
+    ],
+)
 def test_error_table(code, kind, expected):
     status, body, _ = cloudbase.render_error(IdpError(code, kind, "message"))
     assert (status, body["error"], body["error_code"]) == expected
@@ -446,7 +545,8 @@ def test_error_table(code, kind, expected):
 
 def test_rate_limit_carries_retry_after():
     status, body, headers = cloudbase.render_error(
-        IdpError("otp.rate_limited", Kind.RATE_LIMITED, "slow down", {"retry_after": 27}))
+        IdpError("otp.rate_limited", Kind.RATE_LIMITED, "slow down", {"retry_after": 27})
+    )
     assert (status, body["error"], body["error_code"], headers["Retry-After"]) == (429, "resource_exhausted", 8, "27")
 
 
@@ -463,8 +563,14 @@ def test_channel_without_auth_source_is_501(client, services, user):
 
 
 def test_sms_login_disabled_is_501_for_sign_in_codes(client, services, user):
-    applications.create(services, client_id="pwd-app", client_secret="pwd-secret", scopes=["openid"],
-                        auth_sources=[auth_sources.create(services, "sms")], login_methods=["password"])
+    applications.create(
+        services,
+        client_id="pwd-app",
+        client_secret="pwd-secret",
+        scopes=["openid"],
+        auth_sources=[auth_sources.create(services, "sms")],
+        login_methods=["password"],
+    )
     headers = basic("pwd-app", "pwd-secret")
     assert_error(post(client, "/verification", {"phone_number": PHONE}, headers), 501, "unimplemented", 12)
     # a reset code is not a login: it is sent
@@ -491,8 +597,9 @@ def test_concurrent_uses_of_one_token_have_one_winner(client, user, outbox, serv
 
 def test_signup_profile_rules(client, apps, outbox):
     token = verification_token(client, outbox, email="new@example.com")
-    assert_error(post(client, "/signup", {"verification_token": token, "locale": "not a locale"}),
-                 400, "invalid_argument", 3)
+    assert_error(
+        post(client, "/signup", {"verification_token": token, "locale": "not a locale"}), 400, "invalid_argument", 3
+    )
     body = assert_token_response(post(client, "/signup", {"verification_token": token, "locale": "zh-CN"}))
     me = client.get("/auth/v1/user/me", headers={"Authorization": f"Bearer {body['access_token']}"}).get_json()
     assert me == {"sub": body["sub"], "email": "new@example.com", "email_verified": True, "locale": "zh-CN"}
@@ -500,8 +607,12 @@ def test_signup_profile_rules(client, apps, outbox):
 
 # -- X-Request-Id and outages ---------------------------------------------------------------------
 def test_request_id_is_echoed(client, user):
-    response = post(client, "/signin", {"username": "zhangsan", "password": PASSWORD},
-                    **{"X-Request-Id": "1e55ed89-4a2b-47f8-b7de-27b4775c2adb"})
+    response = post(
+        client,
+        "/signin",
+        {"username": "zhangsan", "password": PASSWORD},
+        **{"X-Request-Id": "1e55ed89-4a2b-47f8-b7de-27b4775c2adb"},
+    )
     assert response.headers["X-Request-Id"] == "1e55ed89-4a2b-47f8-b7de-27b4775c2adb"
     error = post(client, "/signin", {}, **{"X-Request-Id": "abc-123"})
     assert error.headers["X-Request-Id"] == "abc-123"
@@ -514,8 +625,10 @@ def test_request_id_that_is_not_a_plain_token_is_replaced(client, user):
 
 def test_redis_down_is_503_unavailable(own_redis, client, user):
     own_redis.stop()
-    responses = [post(client, "/verification", {"phone_number": PHONE}),
-                 post(client, "/signin", {"verification_token": "x" * 40}),
-                 post(client, "/captcha/data", {})]
+    responses = [
+        post(client, "/verification", {"phone_number": PHONE}),
+        post(client, "/signin", {"verification_token": "x" * 40}),
+        post(client, "/captcha/data", {}),
+    ]
     for response in responses:
         assert_error(response, 503, "unavailable", 14)

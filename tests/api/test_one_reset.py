@@ -28,20 +28,28 @@ APP = basic("reset-app", "reset-secret")
 
 @pytest.fixture
 def app_client(services):
-    return applications.create(services, client_id="reset-app", client_secret="reset-secret", name="reset",
-                               auth_sources=auth_sources.both(services), scopes=["openid"])
+    return applications.create(
+        services,
+        client_id="reset-app",
+        client_secret="reset-secret",
+        name="reset",
+        auth_sources=auth_sources.both(services),
+        scopes=["openid"],
+    )
 
 
 @pytest.fixture
 def person(services, app_client):
     """Signed in everywhere: SSO sessions, a refresh token, a remembered device (skips MFA);
     the email address was never verified."""
-    user = users.create(services, "resetme", with_password="old password", with_verified_phone=PHONE, email=EMAIL,
-                        email_verified=False)
+    user = users.create(
+        services, "resetme", with_password="old password", with_verified_phone=PHONE, email=EMAIL, email_verified=False
+    )
     services.sessions.create(user.sub, ["pwd"], CTX)
     with services.db.transaction():
-        services.refresh_tokens.add("refresh-resetme", app_client, Principal(user=user, auth_time=0, amr=["pwd"]),
-                                    "openid")
+        services.refresh_tokens.add(
+            "refresh-resetme", app_client, Principal(user=user, auth_time=0, amr=["pwd"]), "openid"
+        )
     device = services.devices.remember(user.sub, CTX, days=30)
     assert services.devices.is_remembered(user.sub, device)
     return user, device
@@ -53,11 +61,15 @@ def live_refresh_tokens(services, sub) -> int:
 
 
 def verification_token(client, outbox, **contact) -> str:
-    sent = client.post("/auth/v1/verification", json={**contact, "target": "USER", "usage": "PASSWORD_RESET"},
-                       headers=APP)
+    sent = client.post(
+        "/auth/v1/verification", json={**contact, "target": "USER", "usage": "PASSWORD_RESET"}, headers=APP
+    )
     assert sent.status_code == 200, sent.get_json()
-    verified = client.post("/auth/v1/verification/verify", headers=APP, json={
-        "verification_id": sent.get_json()["verification_id"], "verification_code": outbox.last_code()})
+    verified = client.post(
+        "/auth/v1/verification/verify",
+        headers=APP,
+        json={"verification_id": sent.get_json()["verification_id"], "verification_code": outbox.last_code()},
+    )
     assert verified.status_code == 200, verified.get_json()
     return verified.get_json()["verification_token"]
 
@@ -65,8 +77,9 @@ def verification_token(client, outbox, **contact) -> str:
 def test_cloudbase_reset_revokes_remembered_devices_and_verifies_the_contact(client, services, outbox, person):
     user, device = person
     token = verification_token(client, outbox, email=EMAIL)
-    response = client.post("/auth/v1/reset", json={"verification_token": token, "new_password": "brand new secret"},
-                           headers=APP)
+    response = client.post(
+        "/auth/v1/reset", json={"verification_token": token, "new_password": "brand new secret"}, headers=APP
+    )
     assert response.status_code == 200, response.get_json()
     services.db.session.expire_all()
     stored = services.users.by_sub(user.sub)
@@ -82,9 +95,16 @@ def test_cloudbase_reset_revokes_remembered_devices_and_verifies_the_contact(cli
 def test_ciam_reset_has_the_same_effects(client, services, outbox, person, app_client):
     user, device = person
     sent = client.post("/otp/send", json={"usage": "reset_password", "email": EMAIL}, headers=APP)
-    response = client.post("/reset_user_password", headers=APP, json={
-        "email": EMAIL, "otp_token": sent.get_json()["otp_token"], "otp": outbox.last_code(),
-        "password": "brand new secret"})
+    response = client.post(
+        "/reset_user_password",
+        headers=APP,
+        json={
+            "email": EMAIL,
+            "otp_token": sent.get_json()["otp_token"],
+            "otp": outbox.last_code(),
+            "password": "brand new secret",
+        },
+    )
     assert response.status_code == 200, response.get_json()
     services.db.session.expire_all()
     stored = services.users.by_sub(user.sub)
@@ -126,12 +146,12 @@ def test_concurrent_resets_with_one_code_have_one_winner(services, outbox, perso
     assert sorted(e.result for e in events) == ["failure"] * (len(results) - 1) + ["success"]
 
 
-def test_concurrent_resets_with_one_verification_token_have_one_winner(client, services, outbox, person,
-                                                                       app_client):
+def test_concurrent_resets_with_one_verification_token_have_one_winner(client, services, outbox, person, app_client):
     user, _ = person
     token = verification_token(client, outbox, phone_number=PHONE)
-    results = _race(services, app_client,
-                    lambda: TokenProof(services.verifications, app_client, token, ("reset_password",)))
+    results = _race(
+        services, app_client, lambda: TokenProof(services.verifications, app_client, token, ("reset_password",))
+    )
     winners = [r for r in results if isinstance(r, int)]
     assert len(winners) == 1, results
     assert set(results) - set(winners) == {"verification.invalid_token"}

@@ -18,7 +18,7 @@ SEED_HEADERS = {
     "X-device-fingerprint": "156aysdna213sc50",
     "X-device-ip": "192.168.1.2",
     "X-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X) AppleWebKit/605.1.15(KHTML, like Gecko) "
-               "Mobile/15E148/HuaWei-AnyOffice/2.6.1802.0010/com.huawei.cloudlink.workplace",
+    "Mobile/15E148/HuaWei-AnyOffice/2.6.1802.0010/com.huawei.cloudlink.workplace",
     "X-L": "zh",
     "X-client-id": SEED_CLIENT_ID,
 }
@@ -47,20 +47,30 @@ def headers(state_token: str | None = None, **changes) -> dict:
 def apps(services):
     source = auth_sources.create(services, "sms")
     for client_id, mfa in ((SEED_CLIENT_ID, "required"), (OTHER_CLIENT_ID, "required"), (NO_MFA_CLIENT_ID, "off")):
-        applications.create(services, "native", client_id=client_id, mfa=mfa, redirect_uris=[], auth_sources=[source],
-                            scopes=["openid"], login_methods=["password", "sms_otp"])
+        applications.create(
+            services,
+            "native",
+            client_id=client_id,
+            mfa=mfa,
+            redirect_uris=[],
+            auth_sources=[source],
+            scopes=["openid"],
+            login_methods=["password", "sms_otp"],
+        )
     return services
 
 
 @pytest.fixture
 def user(apps):
-    return users.create(apps, "louxi", with_password=PASSWORD, with_verified_phone="+86" + SEED_MOBILE,
-                        email="11@qq.com", name="Lou Xi")
+    return users.create(
+        apps, "louxi", with_password=PASSWORD, with_verified_phone="+86" + SEED_MOBILE, email="11@qq.com", name="Lou Xi"
+    )
 
 
 def login(client, user_name="louxi", password=PASSWORD, **header_changes):
-    return client.post("/api/v2/sdk/login", json={"user_name": user_name, "password": password},
-                       headers=headers(**header_changes))
+    return client.post(
+        "/api/v2/sdk/login", json={"user_name": user_name, "password": password}, headers=headers(**header_changes)
+    )
 
 
 def state_token_for(client, **header_changes) -> str:
@@ -70,13 +80,19 @@ def state_token_for(client, **header_changes) -> str:
 
 
 def send_mfa_sms(client, state_token, mobile=SEED_MOBILE, **header_changes):
-    return client.post("/api/v2/sdk/sms/send", json={"mobile": mobile, "type": "MFA_AUTH_SMS"},
-                       headers=headers(state_token, **header_changes))
+    return client.post(
+        "/api/v2/sdk/sms/send",
+        json={"mobile": mobile, "type": "MFA_AUTH_SMS"},
+        headers=headers(state_token, **header_changes),
+    )
 
 
 def mfa_sms(client, state_token, code, mobile=SEED_MOBILE, **header_changes):
-    return client.post("/api/v2/sdk/mfa/sms", json={"mobile": mobile, "verify_code": code},
-                       headers=headers(state_token, **header_changes))
+    return client.post(
+        "/api/v2/sdk/mfa/sms",
+        json={"mobile": mobile, "verify_code": code},
+        headers=headers(state_token, **header_changes),
+    )
 
 
 def id_token_claims(client, token: str) -> dict:
@@ -96,8 +112,11 @@ def assert_denied(response, error_code: str) -> None:
 def test_seed_request_answers_the_success_sample(client, user, outbox):
     state_token = state_token_for(client)
     assert send_mfa_sms(client, state_token).status_code == 200
-    response = client.post("/api/v2/sdk/mfa/sms", json={"mobile": SEED_MOBILE, "verify_code": outbox.last_code()},
-                           headers={**SEED_HEADERS, "X-state-token": state_token})
+    response = client.post(
+        "/api/v2/sdk/mfa/sms",
+        json={"mobile": SEED_MOBILE, "verify_code": outbox.last_code()},
+        headers={**SEED_HEADERS, "X-state-token": state_token},
+    )
 
     assert response.status_code == 200
     assert response.mimetype == "application/json"
@@ -113,26 +132,41 @@ def test_seed_request_answers_the_success_sample(client, user, outbox):
 
 
 @pytest.mark.parametrize("name", REQUIRED)
-@pytest.mark.parametrize(("method", "path"), [
-    ("post", "/api/v2/sdk/mfa/sms"), ("post", "/api/v2/sdk/login"), ("get", "/api/v2/sdk/mobile-by-token"),
-    ("post", "/api/v2/sdk/sms/send"), ("get", "/api/v2/sdk/logout"),
-    ("post", "/api/v2/tenant/sso/session-token/sso-ticket"), ("post", "/api/v2/tenant/sso/sso-ticket/verify"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v2/sdk/mfa/sms"),
+        ("post", "/api/v2/sdk/login"),
+        ("get", "/api/v2/sdk/mobile-by-token"),
+        ("post", "/api/v2/sdk/sms/send"),
+        ("get", "/api/v2/sdk/logout"),
+        ("post", "/api/v2/tenant/sso/session-token/sso-ticket"),
+        ("post", "/api/v2/tenant/sso/sso-ticket/verify"),
+    ],
+)
 def test_missing_required_header_answers_the_error_sample(client, apps, name, method, path):
-    response = getattr(client, method)(path, json={"mobile": SEED_MOBILE, "verify_code": "123456"},
-                                       headers=headers("state", **{name: None}))
+    response = getattr(client, method)(
+        path, json={"mobile": SEED_MOBILE, "verify_code": "123456"}, headers=headers("state", **{name: None})
+    )
     assert response.status_code == 400
-    assert response.get_json() == {"error_code": "SDK.COMMON.1001",
-                                   "error_msg": f"Parameter {name} cannot be left blank."}
+    assert response.get_json() == {
+        "error_code": "SDK.COMMON.1001",
+        "error_msg": f"Parameter {name} cannot be left blank.",
+    }
 
 
 def test_seed_error_sample_exactly(client, apps):
     """The sample: X-client-id left out of the seed's request."""
-    response = client.post("/api/v2/sdk/mfa/sms", json={"mobile": SEED_MOBILE, "verify_code": "123456"},
-                           headers=headers("state", X_client_id=None, X_L=None))
+    response = client.post(
+        "/api/v2/sdk/mfa/sms",
+        json={"mobile": SEED_MOBILE, "verify_code": "123456"},
+        headers=headers("state", X_client_id=None, X_L=None),
+    )
     assert response.status_code == 400
-    assert response.get_json() == {"error_code": "SDK.COMMON.1001",
-                                   "error_msg": "Parameter X-client-id cannot be left blank."}
+    assert response.get_json() == {
+        "error_code": "SDK.COMMON.1001",
+        "error_msg": "Parameter X-client-id cannot be left blank.",
+    }
 
 
 def test_blank_header_counts_as_missing(client, apps):
@@ -147,8 +181,10 @@ def test_missing_header_in_chinese(client, apps):
 
 def test_missing_state_token_and_body_fields(client, user):
     response = client.post("/api/v2/sdk/mfa/sms", json={"mobile": SEED_MOBILE, "verify_code": "1"}, headers=headers())
-    assert response.get_json() == {"error_code": "SDK.COMMON.1001",
-                                   "error_msg": "Parameter X-state-token cannot be left blank."}
+    assert response.get_json() == {
+        "error_code": "SDK.COMMON.1001",
+        "error_msg": "Parameter X-state-token cannot be left blank.",
+    }
     response = mfa_sms(client, "state", "")
     assert response.get_json()["error_msg"] == "Parameter verify_code cannot be left blank."
     response = client.post("/api/v2/sdk/login", data="not json", headers=headers())
@@ -183,7 +219,7 @@ def test_full_journey(client, user, outbox, clock):
     assert sent.get_json() == {"status": "SUCCESS"}
     code = outbox.last_code("+86" + SEED_MOBILE)
 
-    wrong = str((int(code) + 1) % 10**len(code)).zfill(len(code))
+    wrong = str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
     assert_denied(mfa_sms(client, state_token, wrong), "SDK.MFA.1002")
 
     clock.advance(20)  # the sign-in completes with the second factor, later
@@ -276,8 +312,10 @@ def test_state_token_is_bound_to_the_device(client, user, outbox):
     code = outbox.last_code()
     assert_denied(mfa_sms(client, state_token, code, X_device_fingerprint="another-device"), "SDK.MFA.1001")
     assert_denied(send_mfa_sms(client, state_token, X_device_fingerprint="another-device"), "SDK.MFA.1001")
-    assert_denied(client.get("/api/v2/sdk/mobile-by-token", headers=headers(state_token, X_device_fingerprint="x")),
-                  "SDK.MFA.1001")
+    assert_denied(
+        client.get("/api/v2/sdk/mobile-by-token", headers=headers(state_token, X_device_fingerprint="x")),
+        "SDK.MFA.1001",
+    )
 
 
 def test_state_token_is_bound_to_the_client(client, user, outbox):
@@ -302,13 +340,17 @@ def test_access_denied_in_chinese(client, user):
 
 
 # -- sms/send -------------------------------------------------------------------------------
-@pytest.mark.parametrize(("sms_type", "usage"), [
-    ("LOGIN_SMS", "login"), ("FORGET_PWD_SMS", "reset_password"), ("BIND_MOBILE_SMS", "update_userinfo"),
-    ("REGISTER_SMS", "signup"),
-])
+@pytest.mark.parametrize(
+    ("sms_type", "usage"),
+    [
+        ("LOGIN_SMS", "login"),
+        ("FORGET_PWD_SMS", "reset_password"),
+        ("BIND_MOBILE_SMS", "update_userinfo"),
+        ("REGISTER_SMS", "signup"),
+    ],
+)
 def test_sms_send_types(client, apps, outbox, sms_type, usage):
-    response = client.post("/api/v2/sdk/sms/send", json={"mobile": "13712345678", "type": sms_type},
-                           headers=headers())
+    response = client.post("/api/v2/sdk/sms/send", json={"mobile": "13712345678", "type": sms_type}, headers=headers())
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == {"status": "SUCCESS"}
     record = outbox.records()[0]
@@ -317,8 +359,9 @@ def test_sms_send_types(client, apps, outbox, sms_type, usage):
 
 
 def test_register_sms_for_a_registered_number(client, user):
-    response = client.post("/api/v2/sdk/sms/send", json={"mobile": SEED_MOBILE, "type": "REGISTER_SMS"},
-                           headers=headers())
+    response = client.post(
+        "/api/v2/sdk/sms/send", json={"mobile": SEED_MOBILE, "type": "REGISTER_SMS"}, headers=headers()
+    )
     assert response.status_code == 400
     assert response.get_json()["error_code"] == "SDK.SMS.1001"
 
@@ -333,18 +376,17 @@ def test_sms_send_bad_input(client, apps):
 
 
 def test_mfa_auth_sms_needs_the_state_token(client, user):
-    response = client.post("/api/v2/sdk/sms/send", json={"mobile": SEED_MOBILE, "type": "MFA_AUTH_SMS"},
-                           headers=headers())
+    response = client.post(
+        "/api/v2/sdk/sms/send", json={"mobile": SEED_MOBILE, "type": "MFA_AUTH_SMS"}, headers=headers()
+    )
     assert response.get_json()["error_msg"] == "Parameter X-state-token cannot be left blank."
 
 
 @pytest.mark.limits(ip_hourly=1)
 def test_rate_limit_is_429(client, apps):
-    first = client.post("/api/v2/sdk/sms/send", json={"mobile": "13712345678", "type": "LOGIN_SMS"},
-                        headers=headers())
+    first = client.post("/api/v2/sdk/sms/send", json={"mobile": "13712345678", "type": "LOGIN_SMS"}, headers=headers())
     assert first.status_code == 200
-    second = client.post("/api/v2/sdk/sms/send", json={"mobile": "13812345678", "type": "LOGIN_SMS"},
-                         headers=headers())
+    second = client.post("/api/v2/sdk/sms/send", json={"mobile": "13812345678", "type": "LOGIN_SMS"}, headers=headers())
     assert second.status_code == 429
     assert second.get_json()["error_code"] == "SDK.COMMON.1429"
     assert int(second.headers["Retry-After"]) > 0
@@ -357,13 +399,15 @@ def session_token(client) -> str:
 
 
 def ticket_for(client, token, **header_changes):
-    return client.post("/api/v2/tenant/sso/session-token/sso-ticket", json={"session_token": token},
-                       headers=headers(**header_changes))
+    return client.post(
+        "/api/v2/tenant/sso/session-token/sso-ticket", json={"session_token": token}, headers=headers(**header_changes)
+    )
 
 
 def verify_ticket(client, ticket, **header_changes):
-    return client.post("/api/v2/tenant/sso/sso-ticket/verify", json={"sso_ticket": ticket},
-                       headers=headers(**header_changes))
+    return client.post(
+        "/api/v2/tenant/sso/sso-ticket/verify", json={"sso_ticket": ticket}, headers=headers(**header_changes)
+    )
 
 
 def test_sso_ticket_round_trip_is_single_use(client, user, services):
@@ -380,9 +424,19 @@ def test_sso_ticket_round_trip_is_single_use(client, user, services):
 
     verified = verify_ticket(client, body["sso_ticket"])
     assert verified.status_code == 200
-    assert verified.get_json() == {"code": "200", "message": "success", "data": {"user": {
-        "id": sub, "userName": "louxi", "name": "Lou Xi", "mobile": "+86" + SEED_MOBILE,
-        "email": "11@qq.com"}}}
+    assert verified.get_json() == {
+        "code": "200",
+        "message": "success",
+        "data": {
+            "user": {
+                "id": sub,
+                "userName": "louxi",
+                "name": "Lou Xi",
+                "mobile": "+86" + SEED_MOBILE,
+                "email": "11@qq.com",
+            }
+        },
+    }
 
     again = verify_ticket(client, body["sso_ticket"])
     assert again.status_code == 400
@@ -416,16 +470,21 @@ def test_logout_ends_the_session(client, user):
 
 def test_logout_needs_the_session_token(client, apps):
     response = client.get("/api/v2/sdk/logout", headers=headers())
-    assert response.get_json() == {"error_code": "SDK.COMMON.1001",
-                                   "error_msg": "Parameter X-session-token cannot be left blank."}
+    assert response.get_json() == {
+        "error_code": "SDK.COMMON.1001",
+        "error_msg": "Parameter X-session-token cannot be left blank.",
+    }
 
 
 # -- outage ---------------------------------------------------------------------------------
 def test_redis_down_is_503_json(own_redis, client, user):
     token = session_token(client)
     own_redis.stop()
-    for response in (ticket_for(client, token), login(client),
-                     client.get("/api/v2/sdk/logout", headers={**headers(), "X-session-token": token})):
+    for response in (
+        ticket_for(client, token),
+        login(client),
+        client.get("/api/v2/sdk/logout", headers={**headers(), "X-session-token": token}),
+    ):
         assert response.status_code == 503
         assert response.mimetype == "application/json"
         assert response.get_json()["error_code"] == "SDK.COMMON.1503"

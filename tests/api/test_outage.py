@@ -45,8 +45,7 @@ def test_database_unreachable_gives_503(instance_dir):
     app = create_app(make_overrides(instance_dir, dead))
     client = app.test_client()
     started = time.monotonic()
-    responses = [send_sms(client), sms_login(client, "token", "123456"),
-                 client.get("/oauth2/jwks")]
+    responses = [send_sms(client), sms_login(client, "token", "123456"), client.get("/oauth2/jwks")]
     assert time.monotonic() - started < 10
     for response in responses:
         assert response.status_code == 503

@@ -28,16 +28,24 @@ def test_normalise_phone_refuses_letters(raw):
 
 
 def test_ciam_otp_send(client, seeded, outbox):
-    response = client.post("/otp/send", json={"usage": "login", "phone_number": LETTERS,
-                                              "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"}, headers=TENANT)
+    response = client.post(
+        "/otp/send",
+        json={"usage": "login", "phone_number": LETTERS, "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"},
+        headers=TENANT,
+    )
     assert response.status_code == 400
     assert response.get_json() == {"error": "malformed_phone_number"}
     assert outbox.records() == []
 
 
 def test_cloudbase_verification(client, services, outbox):
-    applications.create(services, client_id="cb", client_secret="cb-secret",
-                        auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"])
+    applications.create(
+        services,
+        client_id="cb",
+        client_secret="cb-secret",
+        auth_sources=[auth_sources.create(services, "sms")],
+        scopes=["openid"],
+    )
     response = client.post("/auth/v1/verification", json={"phone_number": LETTERS}, headers=basic("cb", "cb-secret"))
     assert response.status_code == 400
     assert (response.get_json()["error"], response.get_json()["error_code"]) == ("invalid_argument", 3)
@@ -46,10 +54,18 @@ def test_cloudbase_verification(client, services, outbox):
 
 @pytest.mark.parametrize("sms_type", ["LOGIN_SMS", "REGISTER_SMS", "FORGET_PWD_SMS"])
 def test_oneaccess_sms_send(client, services, outbox, sms_type):
-    applications.create(services, "native", client_id=SEED_CLIENT_ID, name="oneaccess", redirect_uris=[],
-                        auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"])
-    response = client.post("/api/v2/sdk/sms/send", json={"mobile": LETTERS, "type": sms_type},
-                           headers=oneaccess_headers())
+    applications.create(
+        services,
+        "native",
+        client_id=SEED_CLIENT_ID,
+        name="oneaccess",
+        redirect_uris=[],
+        auth_sources=[auth_sources.create(services, "sms")],
+        scopes=["openid"],
+    )
+    response = client.post(
+        "/api/v2/sdk/sms/send", json={"mobile": LETTERS, "type": sms_type}, headers=oneaccess_headers()
+    )
     assert response.status_code == 400
     assert response.get_json()["error_code"] == "SDK.COMMON.1002"
     assert outbox.records() == []

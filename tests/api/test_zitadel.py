@@ -30,8 +30,9 @@ ERROR_DETAIL = "type.googleapis.com/zitadel.v1.ErrorDetail"
 
 @pytest.fixture
 def user(services):
-    return users.create(services, "mock", with_password="MOCK_PASSWORD", with_verified_phone=PHONE,
-                        with_verified_email=EMAIL)
+    return users.create(
+        services, "mock", with_password="MOCK_PASSWORD", with_verified_phone=PHONE, with_verified_email=EMAIL
+    )
 
 
 def token_for(services, user, scope="openid", client_id="TENANT_CLIENT_ID") -> str:
@@ -77,9 +78,11 @@ def test_seed_003_add_otp_sms_golden(client, seeded, outbox, user):
     """The seed's request exactly (a real OTP-grant token); its success shape exactly."""
     otp_token = send_sms(client).get_json()["otp_token"]
     token = sms_login(client, otp_token, outbox.last_code(PHONE)).get_json()["access_token"]
-    response = client.post(f"{BASE}/auth_factors/otp_sms", data="{}",
-                           headers={"Content-Type": "application/json", "Accept": "application/json",
-                                    "Authorization": f"Bearer {token}"})
+    response = client.post(
+        f"{BASE}/auth_factors/otp_sms",
+        data="{}",
+        headers={"Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert list(body) == ["details"]
@@ -91,8 +94,9 @@ def test_seed_003_add_otp_sms_golden(client, seeded, outbox, user):
 def test_add_otp_sms_without_verified_phone_is_failed_precondition(client, seeded, services):
     user = users.create(services, "nophone", with_password=False, phone_number=NEW_PHONE, phone_verified=False)
     auth = {"Authorization": f"Bearer {token_for(services, user)}"}
-    assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth),
-                 400, 9, "factor.contact_not_verified")
+    assert_error(
+        client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth), 400, 9, "factor.contact_not_verified"
+    )
     assert search(client, auth)["result"] == []
 
 
@@ -104,16 +108,19 @@ def test_add_otp_email_without_verified_email_is_failed_precondition(client, see
 
 def test_second_otp_sms_is_already_exists(client, auth):
     assert client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth).status_code == 200
-    body = assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth),
-                        409, 6, "factor.exists")
+    body = assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth), 409, 6, "factor.exists")
     assert body["message"].endswith("(factor.exists)")
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Basic abc", "Bearer "])
 def test_no_or_bad_bearer_is_unauthenticated(client, seeded, authorization):
     headers = {"Authorization": authorization} if authorization else {}
-    for method, path in (("post", "/auth_factors/otp_sms"), ("post", "/auth_factors/_search"),
-                         ("get", "/phone"), ("delete", "/auth_factors/otp")):
+    for method, path in (
+        ("post", "/auth_factors/otp_sms"),
+        ("post", "/auth_factors/_search"),
+        ("get", "/phone"),
+        ("delete", "/auth_factors/otp"),
+    ):
         response = getattr(client, method)(f"{BASE}{path}", json={}, headers=headers)
         assert_error(response, 401, 16, "bearer.invalid_token")
         assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -121,14 +128,14 @@ def test_no_or_bad_bearer_is_unauthenticated(client, seeded, authorization):
 
 def test_token_without_openid_is_permission_denied(client, seeded, user):
     auth = {"Authorization": f"Bearer {token_for(seeded, user, scope='profile')}"}
-    assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth),
-                 403, 7, "bearer.insufficient_scope")
+    assert_error(
+        client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth), 403, 7, "bearer.insufficient_scope"
+    )
 
 
 def test_locked_user_is_412_failed_precondition(client, auth, services, user):
     services.users.update(user.sub, {"status": "locked"}, RequestContext())
-    assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth),
-                 412, 9, "account.abnormal_status")
+    assert_error(client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth), 412, 9, "account.abnormal_status")
 
 
 # -- list and remove -------------------------------------------------------------------------------
@@ -141,8 +148,10 @@ def test_search_lists_then_remove_empties(client, auth, seeded):
     listed = search(client, auth)
     assert listed["details"]["totalResult"] == "2"
     assert listed["details"]["processedSequence"] == "3"
-    assert listed["result"] == [{"otpSms": {}, "state": "AUTH_FACTOR_STATE_READY"},
-                                {"otpEmail": {}, "state": "AUTH_FACTOR_STATE_READY"}]
+    assert listed["result"] == [
+        {"otpSms": {}, "state": "AUTH_FACTOR_STATE_READY"},
+        {"otpEmail": {}, "state": "AUTH_FACTOR_STATE_READY"},
+    ]
 
     response = client.delete(f"{BASE}/auth_factors/otp_sms", headers=auth)
     assert response.status_code == 200
@@ -169,8 +178,9 @@ def test_totp_add_verify_remove(client, auth, seeded):
 
     totp = pyotp.TOTP(body["secret"])
     wrong = "000000" if totp.now() != "000000" else "111111"
-    assert_error(client.post(f"{BASE}/auth_factors/otp/_verify", json={"code": wrong}, headers=auth),
-                 400, 3, "totp.wrong_code")
+    assert_error(
+        client.post(f"{BASE}/auth_factors/otp/_verify", json={"code": wrong}, headers=auth), 400, 3, "totp.wrong_code"
+    )
     assert_error(client.post(f"{BASE}/auth_factors/otp/_verify", json={}, headers=auth), 400, 3, "request.invalid")
     response = client.post(f"{BASE}/auth_factors/otp/_verify", json={"code": totp.now()}, headers=auth)
     assert response.status_code == 200, response.get_json()
@@ -186,8 +196,12 @@ def test_totp_add_verify_remove(client, auth, seeded):
 
 
 def test_totp_verify_without_setup_is_not_found(client, auth):
-    assert_error(client.post(f"{BASE}/auth_factors/otp/_verify", json={"code": "123456"}, headers=auth),
-                 404, 5, "factor.not_found")
+    assert_error(
+        client.post(f"{BASE}/auth_factors/otp/_verify", json={"code": "123456"}, headers=auth),
+        404,
+        5,
+        "factor.not_found",
+    )
 
 
 # -- phone -----------------------------------------------------------------------------------------
@@ -218,17 +232,16 @@ def test_phone_get_set_resend_verify(client, auth, seeded, outbox, user):
     assert outbox.records()[0]["code"] == sent["code"]  # the same live code (one code in flight per number and usage)
 
     wrong = "000000" if sent["code"] != "000000" else "111111"
-    assert_error(client.post(f"{BASE}/phone/_verify", json={"code": wrong}, headers=auth),
-                 400, 3, "otp.wrong_code")
+    assert_error(client.post(f"{BASE}/phone/_verify", json={"code": wrong}, headers=auth), 400, 3, "otp.wrong_code")
     response = client.post(f"{BASE}/phone/_verify", json={"code": sent["code"]}, headers=auth)
     assert response.status_code == 200, response.get_json()
     assert_details(response.get_json()["details"], 3, seeded)
     assert get_phone(client, auth)["phone"] == {"phone": NEW_PHONE, "isPhoneVerified": True}
     # nothing pending any more
-    assert_error(client.post(f"{BASE}/phone/_verify", json={"code": sent["code"]}, headers=auth),
-                 400, 9, "phone.not_pending")
-    assert_error(client.post(f"{BASE}/phone/_resend_verification", json={}, headers=auth),
-                 400, 9, "phone.not_pending")
+    assert_error(
+        client.post(f"{BASE}/phone/_verify", json={"code": sent["code"]}, headers=auth), 400, 9, "phone.not_pending"
+    )
+    assert_error(client.post(f"{BASE}/phone/_resend_verification", json={}, headers=auth), 400, 9, "phone.not_pending")
 
 
 def test_phone_then_otp_sms_needs_verification(client, seeded, services, outbox):
@@ -243,8 +256,9 @@ def test_phone_then_otp_sms_needs_verification(client, seeded, services, outbox)
 
 
 def test_set_phone_errors(client, auth):
-    assert_error(client.put(f"{BASE}/phone", json={"phone": "not a number"}, headers=auth),
-                 400, 3, "contact.malformed_phone")
+    assert_error(
+        client.put(f"{BASE}/phone", json={"phone": "not a number"}, headers=auth), 400, 3, "contact.malformed_phone"
+    )
     assert_error(client.put(f"{BASE}/phone", json={}, headers=auth), 400, 3, "request.invalid")
     assert_error(client.put(f"{BASE}/phone", json={"phone": PHONE}, headers=auth), 400, 9, "phone.not_changed")
 
@@ -276,8 +290,14 @@ def test_remove_phone_removes_otp_sms(client, auth, seeded, user):
 # -- the factor drives MFA at the next login ---------------------------------------------------------
 def test_added_otp_sms_drives_mfa(client, auth, seeded, user):
     ctx = RequestContext(ip="127.0.0.1")
-    app_ = applications.create(seeded, client_id="MFA_OPTIONAL_ID", client_secret="MFA_OPTIONAL_SECRET",
-                               auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid"], mfa="optional")
+    app_ = applications.create(
+        seeded,
+        client_id="MFA_OPTIONAL_ID",
+        client_secret="MFA_OPTIONAL_SECRET",
+        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID],
+        scopes=["openid"],
+        mfa="optional",
+    )
     first = seeded.mfa.after_first_factor(app_, ctx, Completed(user, ["pwd"]))
     assert isinstance(first, Completed)  # nothing enrolled yet, policy optional
     assert client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth).status_code == 200

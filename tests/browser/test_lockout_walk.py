@@ -42,8 +42,12 @@ def captcha_shown(page) -> bool:
     return page.locator("img.captcha-image").count() == 1
 
 
-@pytest.mark.limits(login_captcha_after=CAPTCHA_AFTER, login_captcha_after_identifier=CAPTCHA_AFTER,
-                    login_lock_after=LOCK_AFTER, login_lock_seconds=LOCK_SECONDS)
+@pytest.mark.limits(
+    login_captcha_after=CAPTCHA_AFTER,
+    login_captcha_after_identifier=CAPTCHA_AFTER,
+    login_lock_after=LOCK_AFTER,
+    login_lock_seconds=LOCK_SECONDS,
+)
 def test_wrong_passwords_until_the_captcha_then_the_lock(live_server, services, user, page, shot):
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)

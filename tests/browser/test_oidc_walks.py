@@ -31,13 +31,20 @@ class RelyingParty:
         self.redirect_uri = f"{base}/rp/{name}/callback"
         self.post_logout_uri = f"{base}/rp/{name}/signed-out"
         app = applications.create(
-            services, name=name, redirect_uris=[self.redirect_uri], post_logout_redirect_uris=[self.post_logout_uri],
-            scopes=["openid", "profile", "phone"], login_methods=login_methods,
-            auth_sources=[auth_sources.create(services, "sms")] if login_methods else [], first_party=first_party,
-            **fields)
+            services,
+            name=name,
+            redirect_uris=[self.redirect_uri],
+            post_logout_redirect_uris=[self.post_logout_uri],
+            scopes=["openid", "profile", "phone"],
+            login_methods=login_methods,
+            auth_sources=[auth_sources.create(services, "sms")] if login_methods else [],
+            first_party=first_party,
+            **fields,
+        )
         self.client_id = app.client_id
-        self.session = OAuth2Session(app.client_id, SECRET, scope="openid profile",
-                                     redirect_uri=self.redirect_uri, code_challenge_method="S256")
+        self.session = OAuth2Session(
+            app.client_id, SECRET, scope="openid profile", redirect_uri=self.redirect_uri, code_challenge_method="S256"
+        )
         self.verifier = None
         self.state = None
 
@@ -46,15 +53,17 @@ class RelyingParty:
 
         self.verifier = generate_token(48)
         url, self.state = self.session.create_authorization_url(
-            f"{self.base}/oauth2/authorize", code_verifier=self.verifier, nonce="n-" + generate_token(8), **extra)
+            f"{self.base}/oauth2/authorize", code_verifier=self.verifier, nonce="n-" + generate_token(8), **extra
+        )
         return url
 
     def finish(self, callback_url: str) -> dict:
         """The app's callback: check state, exchange the code (PKCE), verify the ID token."""
         query = parse_qs(urlsplit(callback_url).query)
         assert query["state"] == [self.state]
-        token = self.session.fetch_token(f"{self.base}/oauth2/token", authorization_response=callback_url,
-                                         code_verifier=self.verifier)
+        token = self.session.fetch_token(
+            f"{self.base}/oauth2/token", authorization_response=callback_url, code_verifier=self.verifier
+        )
         keys = KeySet.import_key_set(requests.get(f"{self.base}/oauth2/jwks", timeout=5).json())
         claims = jwt.decode(token["id_token"], keys).claims
         assert claims["aud"] == self.client_id
@@ -99,8 +108,9 @@ def test_password_login_through_code_and_pkce(live_server, services, user, page,
     assert claims["amr"] == ["pwd"]
     assert claims["nonce"].startswith("n-")
     assert token["token_type"].lower() == "bearer"
-    info = requests.get(f"{live_server}/oauth2/userinfo", timeout=5,
-                        headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    info = requests.get(
+        f"{live_server}/oauth2/userinfo", timeout=5, headers={"Authorization": f"Bearer {token['access_token']}"}
+    ).json()
     assert info["sub"] == user.sub
 
 
@@ -195,8 +205,10 @@ def test_sso_into_a_second_app_and_logout(live_server, services, user, page, sho
     assert second_token["claims"]["sub"] == user.sub
     assert second_token["claims"]["auth_time"] == first_token["claims"]["auth_time"]
 
-    page.goto(f"{live_server}/oauth2/logout?id_token_hint={second_token['id_token']}"
-              f"&post_logout_redirect_uri={second.post_logout_uri}&state=bye")
+    page.goto(
+        f"{live_server}/oauth2/logout?id_token_hint={second_token['id_token']}"
+        f"&post_logout_redirect_uri={second.post_logout_uri}&state=bye"
+    )
     confirm = page.get_by_role("button", name="Sign out")
     if confirm.count():
         shot("logout-confirm")

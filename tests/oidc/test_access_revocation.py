@@ -25,8 +25,9 @@ CLIENT = {"client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRE
 
 @pytest.fixture
 def user(services):
-    return users.create(services, "ada", with_verified_phone="+8613612345678", with_verified_email="ada@example.com",
-                        name="Ada")
+    return users.create(
+        services, "ada", with_verified_phone="+8613612345678", with_verified_email="ada@example.com", name="Ada"
+    )
 
 
 def otp_login(client, outbox) -> dict:
@@ -46,8 +47,7 @@ def bearer(token: str) -> dict:
 
 
 def refresh(client, refresh_token):
-    return client.post("/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": refresh_token,
-                                              **CLIENT})
+    return client.post("/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": refresh_token, **CLIENT})
 
 
 def revoke(client, token, headers=TENANT, **extra):
@@ -90,9 +90,11 @@ def test_a_revoked_access_token_is_refused_by_every_bearer_endpoint(client, toke
     patch = client.patch("/userinfo", json={"name": "Mallory"}, headers=bearer(access))
     assert patch.status_code == 401 and patch.get_json()["error"] == "invalid_token"
     assert services.users.by_sub(user.sub).name == "Ada"  # nothing changed
-    change = client.post("/change_user_password", json={"old_password": "correct horse battery",
-                                                        "new_password": "another good secret"},
-                         headers=bearer(access))
+    change = client.post(
+        "/change_user_password",
+        json={"old_password": "correct horse battery", "new_password": "another good secret"},
+        headers=bearer(access),
+    )
     assert change.status_code == 401
     zitadel = client.post("/auth/v1/users/me/auth_factors/_search", json={}, headers=bearer(access))
     assert zitadel.status_code == 401 and zitadel.get_json()["code"] == 16
@@ -148,8 +150,9 @@ def test_a_revocation_holds_on_every_instance(app, client, tokens, services, clo
 
 def test_a_client_credentials_token_can_be_revoked(client, services):
     client_id, secret = make_app(services, type="m2m", redirect_uris=[], scopes=["admin"])
-    token = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": client_id,
-                                               "client_secret": secret}).get_json()["access_token"]
+    token = client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    ).get_json()["access_token"]
     assert introspect(client, token, basic(client_id, secret)).get_json()["active"] is True
     assert revoke(client, token, basic(client_id, secret)).status_code == 200
     assert introspect(client, token, basic(client_id, secret)).get_json() == {"active": False}
@@ -177,11 +180,22 @@ def test_reuse_of_a_rotated_refresh_token_denies_the_familys_access_tokens(clien
 
 def test_another_login_keeps_its_access_tokens(client, tokens, outbox):
     """A family is one login: revoking it leaves the person's other logins alone."""
-    sent = client.post("/otp/send", json={"usage": "login", "email": "ada@example.com",
-                                          "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"}, headers=TENANT)
-    second = client.post("/oauth2/token", json={
-        "grant_type": EMAIL_GRANT, **CLIENT, "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
-        "email": "ada@example.com", "otp_token": sent.get_json()["otp_token"], "otp": outbox.last_code()}).get_json()
+    sent = client.post(
+        "/otp/send",
+        json={"usage": "login", "email": "ada@example.com", "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"},
+        headers=TENANT,
+    )
+    second = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": EMAIL_GRANT,
+            **CLIENT,
+            "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
+            "email": "ada@example.com",
+            "otp_token": sent.get_json()["otp_token"],
+            "otp": outbox.last_code(),
+        },
+    ).get_json()
     revoke(client, tokens["refresh_token"])
     assert userinfo_status(client, tokens["access_token"]) == 401
     assert userinfo_status(client, second["access_token"]) == 200

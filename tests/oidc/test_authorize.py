@@ -24,8 +24,13 @@ CTX = RequestContext(ip="127.0.0.1")
 # -- helpers shared by the other tests/oidc modules ---------------------------------------------
 def make_app(services, **fields) -> tuple[str, str | None]:
     """A first-party application (``tests/factories.py``): its client_id and secret."""
-    data = {"name": "Acme", "redirect_uris": [REDIRECT], "post_logout_redirect_uris": ["https://rp.example/bye"],
-            "first_party": True, **fields}
+    data = {
+        "name": "Acme",
+        "redirect_uris": [REDIRECT],
+        "post_logout_redirect_uris": ["https://rp.example/bye"],
+        "first_party": True,
+        **fields,
+    }
     app = applications.create(services, **data)
     return app.client_id, (None if app.is_public else data.get("client_secret", SECRET))
 
@@ -41,8 +46,14 @@ def new_verifier() -> str:
 
 
 def authorize(client, client_id, *, verifier: str | None = None, **params):
-    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
-             "scope": "openid profile", "state": "st-1", "nonce": "n-1"}
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile",
+        "state": "st-1",
+        "nonce": "n-1",
+    }
     if verifier:
         query.update(code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256")
     query.update(params)
@@ -77,10 +88,18 @@ def web_app(services):
 
 
 # -- redirect URI exactness and unknown clients: an error page, never a redirect ----------------
-@pytest.mark.parametrize("uri", [
-    REDIRECT + "/extra", REDIRECT + "?x=1", REDIRECT + "#frag", REDIRECT + "/", "https://evil.example/cb",
-    "https://rp.example/CB", "http://rp.example/cb",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        REDIRECT + "/extra",
+        REDIRECT + "?x=1",
+        REDIRECT + "#frag",
+        REDIRECT + "/",
+        "https://evil.example/cb",
+        "https://rp.example/CB",
+        "http://rp.example/cb",
+    ],
+)
 def test_redirect_uri_variants_get_the_error_page(client, web_app, uri):
     response = authorize(client, web_app[0], redirect_uri=uri)
     assert response.status_code == 400
@@ -116,13 +135,16 @@ def test_unsupported_response_type_goes_back_with_state(client, web_app):
     assert params["state"] == "st-1"
 
 
-@pytest.mark.parametrize(("extra", "error"), [
-    ({"response_mode": "fragment"}, "invalid_request"),
-    ({"prompt": "none login"}, "invalid_request"),
-    ({"max_age": "-1"}, "invalid_request"),
-    ({"request": "eyJ.x.y"}, "request_not_supported"),  # OIDC Core 3.1.2.6
-    ({"scope": "admin"}, "invalid_scope"),
-])
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"response_mode": "fragment"}, "invalid_request"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"request": "eyJ.x.y"}, "request_not_supported"),  # OIDC Core 3.1.2.6
+        ({"scope": "admin"}, "invalid_scope"),
+    ],
+)
 def test_invalid_parameters_go_back_to_the_client(client, web_app, extra, error):
     params = at_client(authorize(client, web_app[0], **extra))
     assert params["error"] == error
@@ -214,8 +236,10 @@ def test_prompt_login_forces_the_login_page_even_with_a_session(client, services
     assert urlsplit(response.headers["Location"]).path == "/login"
     authz_id = parse_qs(urlsplit(response.headers["Location"]).query)["authz"][0]
     # the old session cannot finish the request: no loop-free shortcut around the sign-in
-    assert urlsplit(client.get("/oauth2/authorize/continue", query_string={"authz": authz_id})
-                    .headers["Location"]).path == "/login"
+    assert (
+        urlsplit(client.get("/oauth2/authorize/continue", query_string={"authz": authz_id}).headers["Location"]).path
+        == "/login"
+    )
     fresh = services.sessions.create(user.sub, ["pwd"], CTX, replaces=old.id)  # what the login page does
     client.set_cookie("gh_sso", fresh.id)
     assert "code" in at_client(client.get("/oauth2/authorize/continue", query_string={"authz": authz_id}))

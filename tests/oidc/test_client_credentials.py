@@ -9,8 +9,10 @@ from tests.oidc.test_authorize import make_app
 
 
 def token(client, client_id, secret, **extra):
-    return client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": client_id,
-                                              "client_secret": secret, **extra})
+    return client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, **extra},
+    )
 
 
 def test_an_m2m_app_gets_an_access_token_only(client, services):

@@ -42,8 +42,15 @@ def exchange(client, code, client_id, secret=None, **extra):
 
 
 def refresh(client, refresh_token, client_id, secret):
-    return client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token,
-                                              "client_id": client_id, "client_secret": secret})
+    return client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client_id,
+            "client_secret": secret,
+        },
+    )
 
 
 def verified_claims(client, token) -> dict:
@@ -105,8 +112,9 @@ def test_refreshed_id_token_keeps_auth_time_and_drops_the_nonce(client, services
 
 def test_a_refresh_token_lives_its_lifetime_and_no_longer(client, services, web_app, user, clock):
     sign_in(client, services, user)
-    early, late = (exchange(client, get_code(client, services, web_app[0]), *web_app).get_json()["refresh_token"]
-                   for _ in range(2))
+    early, late = (
+        exchange(client, get_code(client, services, web_app[0]), *web_app).get_json()["refresh_token"] for _ in range(2)
+    )
     clock.advance(services.settings.refresh_token_ttl - 1)
     assert refresh(client, early, *web_app).status_code == 200  # its last second
     clock.advance(2)
@@ -144,8 +152,11 @@ def test_codes_are_stored_hashed_with_a_short_ttl(client, services, web_app, use
     code = get_code(client, services, web_app[0])
     assert services.redis.exists(Keys.auth_code(hash_secret(code)))
     assert 0 < services.redis.pttl(Keys.auth_code(hash_secret(code))) <= 60_000
-    assert not any(code in key or code in (services.redis.get(key) or "")
-                   for key in services.redis.keys("gh:authz:*") if services.redis.type(key) == "string")
+    assert not any(
+        code in key or code in (services.redis.get(key) or "")
+        for key in services.redis.keys("gh:authz:*")
+        if services.redis.type(key) == "string"
+    )
 
 
 def test_an_expired_code_is_refused(client, services, web_app, user):

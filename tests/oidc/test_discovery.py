@@ -28,15 +28,18 @@ def test_supported_features(doc):
     assert doc["authorization_response_iss_parameter_supported"] is True
 
 
-@pytest.mark.parametrize(("key", "path", "method"), [
-    ("authorization_endpoint", "/oauth2/authorize", "GET"),
-    ("token_endpoint", "/oauth2/token", "POST"),
-    ("userinfo_endpoint", "/oauth2/userinfo", "GET"),
-    ("jwks_uri", "/oauth2/jwks", "GET"),
-    ("revocation_endpoint", "/oauth2/revoke", "POST"),
-    ("introspection_endpoint", "/oauth2/introspect", "POST"),
-    ("end_session_endpoint", "/oauth2/logout", "GET"),
-])
+@pytest.mark.parametrize(
+    ("key", "path", "method"),
+    [
+        ("authorization_endpoint", "/oauth2/authorize", "GET"),
+        ("token_endpoint", "/oauth2/token", "POST"),
+        ("userinfo_endpoint", "/oauth2/userinfo", "GET"),
+        ("jwks_uri", "/oauth2/jwks", "GET"),
+        ("revocation_endpoint", "/oauth2/revoke", "POST"),
+        ("introspection_endpoint", "/oauth2/introspect", "POST"),
+        ("end_session_endpoint", "/oauth2/logout", "GET"),
+    ],
+)
 def test_every_listed_endpoint_exists(client, doc, key, path, method):
     assert doc[key] == ISSUER + path
     response = client.open(path, method=method)

@@ -74,8 +74,15 @@ def test_an_expired_access_token_is_inactive(client, services, issued):
     from joserfc import jwt
 
     app, now = issued[0], int(services.clock.time())
-    claims = {"iss": services.settings.issuer, "sub": "x", "client_id": app[0], "aud": app[0],
-              "exp": now - 5, "iat": now - 60, "scope": "openid"}
+    claims = {
+        "iss": services.settings.issuer,
+        "sub": "x",
+        "client_id": app[0],
+        "aud": app[0],
+        "exp": now - 5,
+        "iat": now - 60,
+        "scope": "openid",
+    }
     token = jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, services.keys.signing_keys())
     assert introspect(client, app, token).get_json() == {"active": False}
 
@@ -83,6 +90,7 @@ def test_an_expired_access_token_is_inactive(client, services, issued):
 def test_client_authentication_is_required(client, services, issued):
     response = client.post("/oauth2/introspect", data={"token": issued[2]["access_token"]})
     assert response.status_code == 401
-    response = client.post("/oauth2/introspect", data={"token": issued[2]["access_token"]},
-                           headers=basic(issued[0][0], "wrong"))
+    response = client.post(
+        "/oauth2/introspect", data={"token": issued[2]["access_token"]}, headers=basic(issued[0][0], "wrong")
+    )
     assert response.status_code == 401

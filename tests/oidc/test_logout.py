@@ -43,8 +43,9 @@ def csrf_token(html: str) -> str:
 
 def test_logout_with_a_matching_hint_redirects_with_state(client, services, web_app, signed_in):
     session, id_token = signed_in
-    response = client.get("/oauth2/logout", query_string={
-        "id_token_hint": id_token, "post_logout_redirect_uri": BYE, "state": "s-9"})
+    response = client.get(
+        "/oauth2/logout", query_string={"id_token_hint": id_token, "post_logout_redirect_uri": BYE, "state": "s-9"}
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == BYE + "?state=s-9"
     assert signed_out(services, session)
@@ -57,8 +58,9 @@ def test_logout_with_a_matching_hint_redirects_with_state(client, services, web_
 @pytest.mark.parametrize("uri", [BYE + "/", BYE + "/more", BYE + "?x=1", "https://evil.example/bye", BYE.upper()])
 def test_a_variant_post_logout_uri_is_not_followed(client, services, signed_in, uri):
     session, id_token = signed_in
-    response = client.get("/oauth2/logout", query_string={
-        "id_token_hint": id_token, "post_logout_redirect_uri": uri, "state": "s-9"})
+    response = client.get(
+        "/oauth2/logout", query_string={"id_token_hint": id_token, "post_logout_redirect_uri": uri, "state": "s-9"}
+    )
     assert response.status_code == 200
     assert "Location" not in response.headers
     assert "signed out" in response.get_data(as_text=True)
@@ -102,11 +104,16 @@ def test_an_rp_post_is_re_asked_as_a_get(client, signed_in):
 def test_an_expired_hint_is_accepted(client, services, web_app, signed_in, user):
     session, _ = signed_in
     now = int(services.clock.time())
-    claims = {"iss": services.settings.issuer, "sub": user.sub, "aud": web_app[0], "iat": now - 7200,
-              "exp": now - 3600, "auth_time": now - 7200}
+    claims = {
+        "iss": services.settings.issuer,
+        "sub": user.sub,
+        "aud": web_app[0],
+        "iat": now - 7200,
+        "exp": now - 3600,
+        "auth_time": now - 7200,
+    }
     expired = jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, services.keys.signing_keys())
-    response = client.get("/oauth2/logout", query_string={"id_token_hint": expired,
-                                                          "post_logout_redirect_uri": BYE})
+    response = client.get("/oauth2/logout", query_string={"id_token_hint": expired, "post_logout_redirect_uri": BYE})
     assert response.headers["Location"] == BYE
     assert signed_out(services, session)
 
@@ -114,8 +121,9 @@ def test_an_expired_hint_is_accepted(client, services, web_app, signed_in, user)
 def test_a_forged_hint_is_an_error_and_nothing_happens(client, services, signed_in):
     session, id_token = signed_in
     head, body, _sig = id_token.split(".")
-    response = client.get("/oauth2/logout", query_string={"id_token_hint": f"{head}.{body}.AAAA",
-                                                          "post_logout_redirect_uri": BYE})
+    response = client.get(
+        "/oauth2/logout", query_string={"id_token_hint": f"{head}.{body}.AAAA", "post_logout_redirect_uri": BYE}
+    )
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert not signed_out(services, session)
@@ -124,8 +132,10 @@ def test_a_forged_hint_is_an_error_and_nothing_happens(client, services, signed_
 def test_client_id_must_match_the_hints_audience(client, services, signed_in):
     session, id_token = signed_in
     other = make_app(services, name="Other")
-    response = client.get("/oauth2/logout", query_string={"id_token_hint": id_token, "client_id": other[0],
-                                                          "post_logout_redirect_uri": BYE})
+    response = client.get(
+        "/oauth2/logout",
+        query_string={"id_token_hint": id_token, "client_id": other[0], "post_logout_redirect_uri": BYE},
+    )
     assert response.status_code == 400 and "Location" not in response.headers
     assert not signed_out(services, session)
 

@@ -35,17 +35,29 @@ from tests.oidc.test_authorize import (
 from tests.oidc.test_code_grant import exchange, refresh, verified_claims
 
 PROFILE = {
-    "given_name": "Ada", "family_name": "Lovelace", "middle_name": "King", "nickname": "ada",
-    "profile": "https://ada.example/profile", "picture": "https://ada.example/ada.png",
-    "website": "https://ada.example", "gender": "female", "birthdate": "1815-12-10",
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+    "middle_name": "King",
+    "nickname": "ada",
+    "profile": "https://ada.example/profile",
+    "picture": "https://ada.example/ada.png",
+    "website": "https://ada.example",
+    "gender": "female",
+    "birthdate": "1815-12-10",
     "zoneinfo": "Europe/London",
 }
 
 
 @pytest.fixture
 def user(services):
-    user = users.create(services, "ada", with_verified_phone="+8613612345678", with_verified_email="ada@example.com",
-                        name="Ada Lovelace", locale="en")
+    user = users.create(
+        services,
+        "ada",
+        with_verified_phone="+8613612345678",
+        with_verified_email="ada@example.com",
+        name="Ada Lovelace",
+        locale="en",
+    )
     with services.db.transaction() as session:
         session.execute(update(User).where(User.sub == user.sub).values(**PROFILE))
     return user
@@ -68,10 +80,13 @@ def tokens_for(client, services, app, user, **params) -> dict:
 
 
 # -- a. request objects are not supported ---------------------------------------------------------
-@pytest.mark.parametrize(("param", "error"), [
-    ("request", "request_not_supported"),
-    ("request_uri", "request_uri_not_supported"),
-])
+@pytest.mark.parametrize(
+    ("param", "error"),
+    [
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+    ],
+)
 def test_request_objects_are_answered_with_their_own_error(client, web_app, param, error):
     value = "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9." if param == "request" else "https://rp.example/r/1"
     params = at_client(authorize(client, web_app[0], **{param: value}))
@@ -99,8 +114,11 @@ def test_userinfo_accepts_the_token_in_a_form_body(client, services, web_app, us
 
 def test_userinfo_refuses_a_token_given_two_ways(client, services, web_app, user):
     tokens = tokens_for(client, services, web_app, user)
-    response = client.post("/oauth2/userinfo", data={"access_token": tokens["access_token"]},
-                           headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    response = client.post(
+        "/oauth2/userinfo",
+        data={"access_token": tokens["access_token"]},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_request"
     assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_request"')
@@ -115,9 +133,22 @@ def test_userinfo_form_body_with_a_bad_token_is_invalid_token(client, seeded):
 def test_discovery_announces_the_claims_parameter_and_every_releasable_claim(client):
     doc = client.get("/.well-known/openid-configuration").get_json()
     assert doc["claims_parameter_supported"] is True
-    assert set(PROFILE) | {"name", "preferred_username", "locale", "updated_at", "email", "email_verified",
-                           "phone_number", "phone_number_verified", "sub", "auth_time", "amr", "acr",
-                           "nonce", "at_hash"} <= set(doc["claims_supported"])
+    assert set(PROFILE) | {
+        "name",
+        "preferred_username",
+        "locale",
+        "updated_at",
+        "email",
+        "email_verified",
+        "phone_number",
+        "phone_number_verified",
+        "sub",
+        "auth_time",
+        "amr",
+        "acr",
+        "nonce",
+        "at_hash",
+    } <= set(doc["claims_supported"])
 
 
 def test_claims_requested_for_userinfo_come_back_without_their_scope(client, services, web_app, user):
@@ -181,11 +212,19 @@ def _consent(client, services, user, response, authz_id: str | None = None) -> s
     return authz_id
 
 
-@pytest.mark.parametrize("claims", [
-    "not json", "[]", '"userinfo"', '{"userinfo": []}', '{"id_token": {"email": 5}}',
-    '{"userinfo": {"email": {"essential": "yes"}}}', '{"id_token": {"email": {"values": "x"}}}',
-    '{"userinfo": {"\u00e9\\"": 5}}',  # a name the error description must not repeat
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        "not json",
+        "[]",
+        '"userinfo"',
+        '{"userinfo": []}',
+        '{"id_token": {"email": 5}}',
+        '{"userinfo": {"email": {"essential": "yes"}}}',
+        '{"id_token": {"email": {"values": "x"}}}',
+        '{"userinfo": {"\u00e9\\"": 5}}',  # a name the error description must not repeat
+    ],
+)
 def test_a_malformed_claims_parameter_is_invalid_request(client, web_app, claims):
     params = at_client(authorize(client, web_app[0], claims=claims))
     assert params["error"] == "invalid_request"
@@ -213,32 +252,57 @@ def test_only_unsupported_scopes_is_invalid_scope(client, services):
 
 def test_an_unsupported_scope_is_not_granted_at_the_token_endpoint(client, services, seeded, outbox):
     users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
-    applications.create(services, client_id="WIDE", client_secret="WIDE_SECRET", redirect_uris=[],
-                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid", "address"])
+    applications.create(
+        services,
+        client_id="WIDE",
+        client_secret="WIDE_SECRET",
+        redirect_uris=[],
+        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID],
+        scopes=["openid", "address"],
+    )
     otp_token = send_sms(client, headers=basic("WIDE", "WIDE_SECRET")).get_json()["otp_token"]
-    response = client.post("/oauth2/token", json={
-        "grant_type": SMS_GRANT, "client_id": "WIDE", "client_secret": "WIDE_SECRET",
-        "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID", "phone_number": "13612345678",
-        "otp_token": otp_token, "otp": outbox.last_code(), "scope": "openid address"})
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": SMS_GRANT,
+            "client_id": "WIDE",
+            "client_secret": "WIDE_SECRET",
+            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+            "phone_number": "13612345678",
+            "otp_token": otp_token,
+            "otp": outbox.last_code(),
+            "scope": "openid address",
+        },
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["scope"] == "openid"
 
 
 def test_client_credentials_grant_only_supported_scopes(client, services):
     app = make_app(services, type="m2m", redirect_uris=[], scopes=["admin", "reports"])
-    given = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": app[0],
-                                               "client_secret": app[1]})
+    given = client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials", "client_id": app[0], "client_secret": app[1]}
+    )
     assert given.get_json()["scope"] == "admin"
-    asked = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": app[0],
-                                               "client_secret": app[1], "scope": "reports"})
+    asked = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": app[0], "client_secret": app[1], "scope": "reports"},
+    )
     assert asked.status_code == 400 and asked.get_json()["error"] == "invalid_scope"
 
 
 def test_a_refresh_cannot_widen_the_grant(client, services, web_app, user):
     tokens = tokens_for(client, services, web_app, user, scope="openid")
-    wider = client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-                                               "client_id": web_app[0], "client_secret": web_app[1],
-                                               "scope": "openid email"})
+    wider = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": web_app[0],
+            "client_secret": web_app[1],
+            "scope": "openid email",
+        },
+    )
     assert wider.status_code == 400 and wider.get_json()["error"] == "invalid_scope"
     # RFC 6749 6: a narrower scope is fine (the refused request spent nothing)
     narrower = refresh(client, tokens["refresh_token"], *web_app)

@@ -60,8 +60,9 @@ def test_code_and_client_credentials_tokens_follow_the_clock(client, services, c
     body = exchange(client, get_code(client, services, web[0]), *web).get_json()
     assert_stamped_by(clock, decoded(client, body["access_token"]).claims, services.settings.access_token_ttl)
     m2m = make_app(services, type="m2m", redirect_uris=[], scopes=["admin"])
-    own = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": m2m[0],
-                                             "client_secret": m2m[1]}).get_json()
+    own = client.post(
+        "/oauth2/token", data={"grant_type": "client_credentials", "client_id": m2m[0], "client_secret": m2m[1]}
+    ).get_json()
     claims = decoded(client, own["access_token"]).claims
     assert_stamped_by(clock, claims, services.settings.access_token_ttl)
     assert claims["sub"] == m2m[0] and claims["client_id"] == m2m[0] and claims["scope"] == "admin"
@@ -96,11 +97,20 @@ def test_refresh_tokens_are_stored_hashed_with_their_family_and_expiry(client, s
 def test_every_issue_is_audited_once_without_a_token(client, seeded, outbox, services):
     users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     body = sms_login(client, send_sms(client).get_json()["otp_token"], outbox.last_code()).get_json()
-    client.post("/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
-                                       "client_id": "TENANT_CLIENT_ID", "client_secret": "TENANT_CLIENT_SECRET"})
+    client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": "TENANT_CLIENT_ID",
+            "client_secret": "TENANT_CLIENT_SECRET",
+        },
+    )
     events = services.db.session.query(AuditEvent).filter_by(type="login.token").order_by(AuditEvent.id).all()
     assert [e.details["grant_type"] for e in events] == [
-        "http://tencentciam.com/oauth2/grant-type/otp/sms", "refresh_token"]
+        "http://tencentciam.com/oauth2/grant-type/otp/sms",
+        "refresh_token",
+    ]
     assert all(e.details["amr"] == ["otp", "sms"] and e.client_id == "TENANT_CLIENT_ID" for e in events)
     dumped = json.dumps([e.details for e in events])
     for value in body.values():
@@ -114,8 +124,14 @@ CLOUDBASE = basic(CLOUDBASE_ID, CLOUDBASE_SECRET)
 
 @pytest.fixture
 def cloudbase_user(services):
-    applications.create(services, client_id=CLOUDBASE_ID, client_secret=CLOUDBASE_SECRET, name="CloudBase app",
-                        scopes=["openid", "profile"], redirect_uris=["https://app.example.com/cb"])
+    applications.create(
+        services,
+        client_id=CLOUDBASE_ID,
+        client_secret=CLOUDBASE_SECRET,
+        name="CloudBase app",
+        scopes=["openid", "profile"],
+        redirect_uris=["https://app.example.com/cb"],
+    )
     return users.create(services, "zhangsan", with_password="example password", name="Zhang San")
 
 
@@ -123,10 +139,13 @@ def cloudbase(client, path, body):
     return client.post(f"/auth/v1{path}", json=body, headers=CLOUDBASE)
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/signin", {"username": "zhangsan", "password": "example password"}),
-    ("/token", {"grant_type": "password", "username": "zhangsan", "password": "example password"}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/signin", {"username": "zhangsan", "password": "example password"}),
+        ("/token", {"grant_type": "password", "username": "zhangsan", "password": "example password"}),
+    ],
+)
 def test_cloudbase_sign_in_issues_like_every_grant(client, services, cloudbase_user, clock, path, body):
     response = cloudbase(client, path, body)
     assert response.status_code == 200, response.get_json()
@@ -154,11 +173,15 @@ def test_cloudbase_tokens_belong_to_a_family_like_every_grant(client, services, 
 def test_oneaccess_id_token_comes_from_the_issuer(client, services, clock):
     from tests.api.test_oneaccess import NO_MFA_CLIENT_ID, headers
 
-    applications.create(services, "native", client_id=NO_MFA_CLIENT_ID, redirect_uris=[], scopes=["openid"],
-                        login_methods=["password"])
+    applications.create(
+        services, "native", client_id=NO_MFA_CLIENT_ID, redirect_uris=[], scopes=["openid"], login_methods=["password"]
+    )
     sub = users.create(services, "louxi", with_password="correct-horse-battery").sub
-    response = client.post("/api/v2/sdk/login", json={"user_name": "louxi", "password": "correct-horse-battery"},
-                           headers=headers(X_client_id=NO_MFA_CLIENT_ID))
+    response = client.post(
+        "/api/v2/sdk/login",
+        json={"user_name": "louxi", "password": "correct-horse-battery"},
+        headers=headers(X_client_id=NO_MFA_CLIENT_ID),
+    )
     assert response.status_code == 200, response.get_json()
     claims = decoded(client, response.get_json()["id_token"]).claims
     assert claims["sub"] == sub and claims["aud"] == NO_MFA_CLIENT_ID and claims["amr"] == ["pwd"]

@@ -24,8 +24,9 @@ def tokens(client, seeded, outbox, services):
 
 
 def refresh(client, refresh_token, **extra):
-    return client.post("/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": refresh_token,
-                                              **CLIENT, **extra})
+    return client.post(
+        "/oauth2/token", json={"grant_type": "refresh_token", "refresh_token": refresh_token, **CLIENT, **extra}
+    )
 
 
 def claims(client, token):
@@ -85,9 +86,15 @@ def test_refresh_tokens_are_stored_hashed(tokens, services):
 
 
 def test_refresh_by_another_client_fails(client, tokens):
-    response = client.post("/oauth2/token", json={"grant_type": "refresh_token",
-                                                  "refresh_token": tokens["refresh_token"],
-                                                  "client_id": "CLIENT_4_ID", "client_secret": "CLIENT_4_SECRET"})
+    response = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": "CLIENT_4_ID",
+            "client_secret": "CLIENT_4_SECRET",
+        },
+    )
     assert response.get_json()["error"] == "invalid_grant"
 
 
@@ -146,8 +153,10 @@ def test_key_rotation_keeps_old_tokens_verifiable(client, tokens, services):
     assert old_kid in kids and new_kid in kids
     assert all("d" not in key for key in client.get("/oauth2/jwks").get_json()["keys"])  # public only
     refreshed = refresh(client, tokens["refresh_token"]).get_json()
-    assert jwt.decode(refreshed["id_token"], KeySet.import_key_set(client.get("/oauth2/jwks").get_json())
-                      ).header["kid"] == new_kid
+    assert (
+        jwt.decode(refreshed["id_token"], KeySet.import_key_set(client.get("/oauth2/jwks").get_json())).header["kid"]
+        == new_kid
+    )
     assert claims(client, tokens["id_token"])["sub"]  # the old token still verifies
 
 

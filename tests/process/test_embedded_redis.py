@@ -68,16 +68,26 @@ class Spawner:
         self.started: list[tuple[subprocess.Popen, Path]] = []
 
     def env(self) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items()
-               if not name.startswith(SCRUBBED) and name != "SERVER_SOFTWARE"}
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(SCRUBBED) and name != "SERVER_SOFTWARE"
+        }
         env.update(GATEHOUSE_INSTANCE_PATH=str(self.instance), GATEHOUSE_ENV="development", NO_PROXY="127.0.0.1")
         return env
 
     def __call__(self, *args: str) -> subprocess.Popen:
         log = self.tmp_path / f"process-{len(self.started)}.log"
         with open(log, "wb") as out:
-            process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env(), stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.started.append((process, log))
         return process
 
@@ -86,8 +96,21 @@ class Spawner:
 
     def gunicorn(self, port: int) -> subprocess.Popen:
         # as `make run` does, with fewer threads; gunicorn reads ./gunicorn.conf.py by itself
-        return self("-m", "gunicorn", "--worker-class", "gthread", "--workers", "2", "--threads", "2",
-                    "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "10", "app:create_app()")
+        return self(
+            "-m",
+            "gunicorn",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+            "app:create_app()",
+        )
 
     def log(self, process: subprocess.Popen) -> str:
         for started, log in self.started:
@@ -143,8 +166,12 @@ def wait_ready(spawn: Spawner, process: subprocess.Popen, port: int) -> None:
         while time.monotonic() < deadline:
             assert process.poll() is None, spawn.log(process)
             try:
-                if session.get(f"http://127.0.0.1:{port}/", headers={"Accept": "application/json"},
-                               timeout=2).status_code == 200:
+                if (
+                    session.get(
+                        f"http://127.0.0.1:{port}/", headers={"Accept": "application/json"}, timeout=2
+                    ).status_code
+                    == 200
+                ):
                     return
             except requests.RequestException:
                 pass
@@ -155,8 +182,9 @@ def wait_ready(spawn: Spawner, process: subprocess.Popen, port: int) -> None:
 def read_redis(port: int) -> None:
     """A request that reads Redis: the SSO session named by the cookie is looked up."""
     with http() as session:
-        response = session.get(f"http://127.0.0.1:{port}/account", cookies={"gh_sso": "no-such-session"},
-                               allow_redirects=False, timeout=10)
+        response = session.get(
+            f"http://127.0.0.1:{port}/account", cookies={"gh_sso": "no-such-session"}, allow_redirects=False, timeout=10
+        )
     assert response.status_code == 302  # no such session: off to sign in
     assert "/login" in response.headers["Location"]
 
@@ -267,8 +295,15 @@ def test_stopping_flask_run_ends_the_embedded_redis(spawn, signum):
 
 def test_a_pytest_run_leaves_no_redis_server(spawn):
     basetemp = spawn.tmp_path / "pytest"
-    run = spawn("-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
-                "tests/web/test_front_page.py::test_front_page_as_json")
+    run = spawn(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--basetemp={basetemp}",
+        "tests/web/test_front_page.py::test_front_page_as_json",
+    )
     assert run.wait(BOOT_TIMEOUT) == 0, spawn.log(run)
 
     assert list(basetemp.glob("*/redis.log")), "the run used no embedded Redis"

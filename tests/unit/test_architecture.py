@@ -49,35 +49,43 @@ def test_idp_never_imports_flask():
     files = list(IDP.rglob("*.py"))
     assert len(files) > 10
     offenders = {
-        str(path.relative_to(IDP)): sorted(m for m in imported_modules(path)
-                                           if m.split(".")[0] in ("flask", "werkzeug", "flask_wtf"))
+        str(path.relative_to(IDP)): sorted(
+            m for m in imported_modules(path) if m.split(".")[0] in ("flask", "werkzeug", "flask_wtf")
+        )
         for path in files
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
 def test_every_module_belongs_to_exactly_one_layer():
-    homeless = {name: len(layers_of(name)) for name in MODULES
-                if name not in NAMESPACES and len(layers_of(name)) != 1}
+    homeless = {name: len(layers_of(name)) for name in MODULES if name not in NAMESPACES and len(layers_of(name)) != 1}
     assert homeless == {}
 
 
 def test_every_layer_entry_names_a_module_or_package():
-    stale = [name for layer in LAYERS for name in layer.modules
-             if not any(module == name or module.startswith(name + ".") for module in MODULES)]
+    stale = [
+        name
+        for layer in LAYERS
+        for name in layer.modules
+        if not any(module == name or module.startswith(name + ".") for module in MODULES)
+    ]
     assert stale == []
 
 
 def test_namespaces_import_nothing():
     """``idp`` and ``idp.oauth`` span layers, so their ``__init__`` can belong to none."""
-    assert {name: sorted(imported_modules(MODULES[name]) - {"__future__"}) for name in NAMESPACES} == \
-        {name: [] for name in NAMESPACES}
+    assert {name: sorted(imported_modules(MODULES[name]) - {"__future__"}) for name in NAMESPACES} == {
+        name: [] for name in NAMESPACES
+    }
 
 
 def climbs(name: str, path: Path) -> list[str]:
     """The imports of module ``name`` (its source at ``path``) that reach a higher layer."""
-    return [f"{name}:{line} imports {target} ({LAYERS[rank(name)].name} -> {LAYERS[rank(target)].name})"
-            for line, target in idp_imports(path) if target not in NAMESPACES and rank(target) > rank(name)]
+    return [
+        f"{name}:{line} imports {target} ({LAYERS[rank(name)].name} -> {LAYERS[rank(target)].name})"
+        for line, target in idp_imports(path)
+        if target not in NAMESPACES and rank(target) > rank(name)
+    ]
 
 
 def test_no_import_climbs_a_layer():
@@ -90,15 +98,20 @@ def test_a_climb_is_named(tmp_path):
     source = tmp_path / "tickets.py"
     source.write_text("from idp.crypto import new_token\nfrom idp.accounts.users import UserService\n")
     assert climbs("idp.sessions.tickets", source) == [
-        "idp.sessions.tickets:2 imports idp.accounts.users (mechanisms -> accounts)"]
+        "idp.sessions.tickets:2 imports idp.accounts.users (mechanisms -> accounts)"
+    ]
 
 
 def test_only_the_faces_and_the_app_import_blueprints():
-    files = [path for path in ROOT.rglob("*.py")
-             if path.relative_to(ROOT).parts[0] not in ("blueprints", "tests", ".venv") and path.name != "app.py"]
-    offenders = {str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path)
-                                                     if m.split(".")[0] == "blueprints")
-                 for path in files}
+    files = [
+        path
+        for path in ROOT.rglob("*.py")
+        if path.relative_to(ROOT).parts[0] not in ("blueprints", "tests", ".venv") and path.name != "app.py"
+    ]
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "blueprints")
+        for path in files
+    }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

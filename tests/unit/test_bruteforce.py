@@ -12,8 +12,14 @@ from tests.factories import applications, auth_sources, users
 A = RequestContext(ip="203.0.113.1", client_id="app-1")
 B = RequestContext(ip="203.0.113.2", client_id="app-1")
 LOCK_SECONDS = 600
-POLICY = {"login_captcha_after": 3, "login_captcha_after_identifier": 5, "login_captcha_after_ip": 8,
-          "login_lock_after": 6, "login_lock_seconds": LOCK_SECONDS, "login_failure_window": 120}
+POLICY = {
+    "login_captcha_after": 3,
+    "login_captcha_after_identifier": 5,
+    "login_captcha_after_ip": 8,
+    "login_lock_after": 6,
+    "login_lock_seconds": LOCK_SECONDS,
+    "login_failure_window": 120,
+}
 ANSWER = "K7HM3"
 
 
@@ -29,8 +35,13 @@ def guard(services):
 
 @pytest.fixture
 def ada(services):
-    return users.create(services, "ada", with_password="a long passphrase", email="ada@example.com",
-                        with_verified_phone="+8613612345678")
+    return users.create(
+        services,
+        "ada",
+        with_password="a long passphrase",
+        email="ada@example.com",
+        with_verified_phone="+8613612345678",
+    )
 
 
 def fail(guard, identifier, ctx=A, times=1):
@@ -138,8 +149,9 @@ def test_subjects_are_stored_hashed(guard, services):
 @pytest.mark.limits(**POLICY, target_interval=0)
 def test_a_locked_contact_gets_no_verification_token_sign_in(services, ada, outbox):
     ctx = RequestContext(ip="127.0.0.1")
-    client = applications.create(services, "native", auth_sources=[auth_sources.create(services, "sms")],
-                                 scopes=["openid"])
+    client = applications.create(
+        services, "native", auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"]
+    )
     verifications = services.verifications
     sent = verifications.send(client, ctx, "sms", "+8613612345678", "login")
     issued = verifications.verify(client, ctx, sent.verification_id, outbox.last_code())
@@ -154,8 +166,9 @@ def test_a_locked_contact_gets_no_verification_token_sign_in(services, ada, outb
 @pytest.mark.limits(**POLICY, target_interval=0)
 def test_wrong_verification_codes_count_for_the_account(services, ada, outbox):
     ctx = RequestContext(ip="127.0.0.1")
-    client = applications.create(services, "native", auth_sources=[auth_sources.create(services, "sms")],
-                                 scopes=["openid"])
+    client = applications.create(
+        services, "native", auth_sources=[auth_sources.create(services, "sms")], scopes=["openid"]
+    )
     sent = services.verifications.send(client, ctx, "sms", "+8613612345678", "login")
     wrong = str((int(outbox.last_code()) + 1) % 1_000_000).zfill(6)
     for _ in range(3):

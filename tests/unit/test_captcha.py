@@ -37,7 +37,7 @@ def test_challenge_is_a_png_data_uri(captcha):
     challenge = captcha.new(CTX)
     prefix = "data:image/png;base64,"
     assert challenge.image_data_uri.startswith(prefix)
-    image = Image.open(io.BytesIO(base64.b64decode(challenge.image_data_uri[len(prefix):])))
+    image = Image.open(io.BytesIO(base64.b64decode(challenge.image_data_uri[len(prefix) :])))
     assert (image.format, image.size) == ("PNG", (160, 60))
     assert challenge.expires_in == CHALLENGE_TTL == 300
 

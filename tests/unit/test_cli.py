@@ -34,13 +34,16 @@ def test_apps_create_json_returns_client_id_and_secret(runner, services, client)
 
 def test_apps_create_secret_authenticates(runner, client, services):
     auth_sources.create(services, "sms", id="CLI_SMS")
-    body = invoke_json(runner, "apps", "create", "--name", "X", "--auth-source", "CLI_SMS",
-                       "--redirect-uri", "https://x.example/cb")
+    body = invoke_json(
+        runner, "apps", "create", "--name", "X", "--auth-source", "CLI_SMS", "--redirect-uri", "https://x.example/cb"
+    )
     assert body["auth_source_ids"] == ["CLI_SMS"]
     assert body["redirect_uris"] == ["https://x.example/cb"]
-    response = client.post("/otp/send", json={"usage": "login", "phone_number": "13612345678",
-                                               "auth_source_id": "CLI_SMS"},
-                           headers=basic(body["client_id"], body["client_secret"]))
+    response = client.post(
+        "/otp/send",
+        json={"usage": "login", "phone_number": "13612345678", "auth_source_id": "CLI_SMS"},
+        headers=basic(body["client_id"], body["client_secret"]),
+    )
     assert response.status_code == 200, response.get_json()
 
 
@@ -69,8 +72,19 @@ def test_apps_create_errors_exit_nonzero(runner, services):
 
 
 def test_users_create_json(runner, services):
-    body = invoke_json(runner, "users", "create", "--username", "u1", "--password", "longpassword",
-                       "--email", "a@b.example", "--phone-number", "13612345678")
+    body = invoke_json(
+        runner,
+        "users",
+        "create",
+        "--username",
+        "u1",
+        "--password",
+        "longpassword",
+        "--email",
+        "a@b.example",
+        "--phone-number",
+        "13612345678",
+    )
     assert body["sub"]
     assert body["username"] == "u1"
     assert body["email"] == "a@b.example"
@@ -130,11 +144,15 @@ def test_demo_is_idempotent(runner, services, client):
     assert [a.client_id for a in services.clients.list_applications()] == ["TENANT_CLIENT_ID"]
     assert len(services.users.search()) == 1
     assert {s.id for s in services.clients.list_auth_sources()} == {
-        "MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"}
+        "MOCK_SMS_OTP_AUTH_SOURCE_ID",
+        "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
+    }
     # the README's curl for seed 001 works against what demo seeded
-    response = client.post("/otp/send", json={"usage": "login", "phone_number": "13612345678",
-                                              "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"},
-                           headers=basic(first["client_id"], first["client_secret"]))
+    response = client.post(
+        "/otp/send",
+        json={"usage": "login", "phone_number": "13612345678", "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"},
+        headers=basic(first["client_id"], first["client_secret"]),
+    )
     assert response.status_code == 200, response.get_json()
 
 

@@ -41,8 +41,12 @@ def _calls(path: Path) -> Iterator[ast.Call]:
     functions themselves, which pass the caller's code on)."""
     tree = ast.parse(path.read_text(), str(path))
     own = path == ROOT / "idp" / "errors.py"
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and node.module == "idp.errors" for alias in node.names}
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "idp.errors"
+        for alias in node.names
+    }
     names = set(RAISERS) if own else imported & set(RAISERS)
     skipped = set()
     if own:
@@ -50,8 +54,12 @@ def _calls(path: Path) -> Iterator[ast.Call]:
             if isinstance(node, ast.FunctionDef) and node.name in RAISERS:
                 skipped.update(id(child) for child in ast.walk(node))
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names
-                and id(node) not in skipped):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in names
+            and id(node) not in skipped
+        ):
             yield node
 
 
@@ -69,8 +77,9 @@ def compared_codes() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not (isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute)
-                    and node.left.attr == "code"):
+            if not (
+                isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) and node.left.attr == "code"
+            ):
                 continue
             for right in node.comparators:
                 values = right.elts if isinstance(right, ast.Tuple | ast.List | ast.Set) else [right]
@@ -82,17 +91,22 @@ def compared_codes() -> dict[str, set[str]]:
 
 # -- the table ----------------------------------------------------------------------------------
 def test_every_raise_site_names_its_code_as_a_literal():
-    dynamic = [f"{_relative(path)}:{call.lineno}" for path in SOURCES for call in _calls(path)
-               if _literal(call) is None]
+    dynamic = [
+        f"{_relative(path)}:{call.lineno}" for path in SOURCES for call in _calls(path) if _literal(call) is None
+    ]
     assert dynamic == []
 
 
 def test_no_raise_site_builds_an_error_with_its_own_kind():
     """``IdpError(code, kind, ...)`` outside idp/errors.py would restate (and could contradict)
     the declared kind."""
-    built = [f"{_relative(path)}:{node.lineno}" for path in SOURCES if path != ROOT / "idp" / "errors.py"
-             for node in ast.walk(ast.parse(path.read_text(), str(path)))
-             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "IdpError"]
+    built = [
+        f"{_relative(path)}:{node.lineno}"
+        for path in SOURCES
+        if path != ROOT / "idp" / "errors.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "IdpError"
+    ]
     assert built == []
 
 
@@ -113,8 +127,12 @@ def test_codes_are_grouped_by_area():
 
 def test_error_takes_the_declared_kind_and_message():
     wrong = error("otp.wrong_code")
-    assert (wrong.code, wrong.kind, wrong.message, wrong.details) == ("otp.wrong_code", Kind.WRONG_CODE, "wrong code",
-                                                                      {})
+    assert (wrong.code, wrong.kind, wrong.message, wrong.details) == (
+        "otp.wrong_code",
+        Kind.WRONG_CODE,
+        "wrong code",
+        {},
+    )
     locked = error("account.locked", "Locked for now.", retry_after=30)
     assert (locked.kind, locked.message, locked.retry_after) == (Kind.USER_STATUS, "Locked for now.", 30)
     assert invalid("request.invalid", "Missing 'otp'.").kind is Kind.INVALID_INPUT
@@ -185,8 +203,18 @@ DETAILS = {
     "request.missing": {"name": "X-client-id"},
     "oauth.error": {"error": "invalid_grant", "status": 400},
 }
-OAUTH_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-                "invalid_scope", "access_denied", "temporarily_unavailable", "invalid_token", "insufficient_scope"}
+OAUTH_ERRORS = {
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "access_denied",
+    "temporarily_unavailable",
+    "invalid_token",
+    "insufficient_scope",
+}
 
 
 def every_error() -> list[IdpError]:
@@ -279,6 +307,14 @@ def test_every_code_renders_on_the_hosted_pages(app):
                 continue
             name, message = hosted.describe(exc)
             assert str(message), exc.code
-            assert name is None or name in ("password", "captcha", "code", "phone_number", "email", "username",
-                                            "current_password", "name"), exc.code
+            assert name is None or name in (
+                "password",
+                "captcha",
+                "code",
+                "phone_number",
+                "email",
+                "username",
+                "current_password",
+                "name",
+            ), exc.code
             assert hosted.attach(Form(), exc) in (400, 401, 403, 404, 409, 429, 503)

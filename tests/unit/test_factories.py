@@ -25,8 +25,16 @@ CTX = RequestContext(ip="127.0.0.1")
 
 
 def test_a_person_with_every_trait(services):
-    ada = users.create(services, "ada", with_verified_phone="136 1234 5678", with_verified_email="Ada@Example.com",
-                       with_sms_factor=True, with_email_factor=True, with_totp=True, name="Ada")
+    ada = users.create(
+        services,
+        "ada",
+        with_verified_phone="136 1234 5678",
+        with_verified_email="Ada@Example.com",
+        with_sms_factor=True,
+        with_email_factor=True,
+        with_totp=True,
+        name="Ada",
+    )
     stored = services.users.by_sub(ada.sub)
     assert (stored.username, stored.name) == ("ada", "Ada")
     assert (stored.phone_number, stored.phone_verified) == ("+8613612345678", True)
@@ -70,6 +78,7 @@ def test_applications_and_their_sources(services):
 def test_the_seed_documents_clients(services, seeded):
     tenant = services.clients.by_client_id(TENANT_CLIENT_ID)
     assert tenant.check_client_secret(TENANT_CLIENT_SECRET)
-    assert sorted(s.id for s in tenant.auth_sources) == sorted([MOCK_SMS_OTP_AUTH_SOURCE_ID,
-                                                                 MOCK_EMAIL_OTP_AUTH_SOURCE_ID])
+    assert sorted(s.id for s in tenant.auth_sources) == sorted(
+        [MOCK_SMS_OTP_AUTH_SOURCE_ID, MOCK_EMAIL_OTP_AUTH_SOURCE_ID]
+    )
     assert services.clients.by_client_id(SPA_CLIENT_ID).is_public

@@ -21,8 +21,13 @@ PHONE = "+8613612345678"
 
 @pytest.fixture
 def alice(services):
-    return users.create(services, "alice", with_password="alice password", with_verified_phone=PHONE,
-                        with_verified_email="alice@example.com")
+    return users.create(
+        services,
+        "alice",
+        with_password="alice password",
+        with_verified_phone=PHONE,
+        with_verified_email="alice@example.com",
+    )
 
 
 @pytest.fixture
@@ -105,8 +110,9 @@ def test_totp_enrol_and_confirm(services, alice):
     assert setup.secret not in services.factors.get(alice.sub, "totp").secret
 
     with pytest.raises(IdpError) as caught:
-        services.factors.confirm_totp(alice.sub, "000000" if pyotp.TOTP(setup.secret).now() != "000000"
-                                      else "111111", fresh())
+        services.factors.confirm_totp(
+            alice.sub, "000000" if pyotp.TOTP(setup.secret).now() != "000000" else "111111", fresh()
+        )
     assert (caught.value.code, caught.value.kind) == ("totp.wrong_code", Kind.WRONG_CODE)
 
     factor = services.factors.confirm_totp(alice.sub, pyotp.TOTP(setup.secret).now(), fresh())
@@ -153,10 +159,10 @@ def test_totp_code_is_accepted_once(services, alice):
 def test_totp_window_is_one_step(services, alice):
     totp = ready_totp(services, alice.sub)
     now = RequestContext().now
-    assert services.factors.check_totp(alice.sub, totp.at(now + timedelta(seconds=90)),
-                                       RequestContext(now=now)) is False
-    assert services.factors.check_totp(alice.sub, totp.at(now + timedelta(seconds=30)),
-                                       RequestContext(now=now)) is True
+    assert (
+        services.factors.check_totp(alice.sub, totp.at(now + timedelta(seconds=90)), RequestContext(now=now)) is False
+    )
+    assert services.factors.check_totp(alice.sub, totp.at(now + timedelta(seconds=30)), RequestContext(now=now)) is True
     # an older step than the last one used is refused even inside the window
     assert services.factors.check_totp(alice.sub, totp.at(now), RequestContext(now=now)) is False
     assert services.factors.check_totp(alice.sub, "abcdef", RequestContext(now=now)) is False

@@ -44,7 +44,8 @@ def test_every_declared_dependency_is_pinned_within_its_range():
         assert name in pins, f"{requirement.name} is missing from requirements.lock: run `make lock`"
         version = pins[name][0]
         assert requirement.specifier.contains(version, prereleases=True), (
-            f"requirements.lock pins {name}=={version}, outside {requirement}: run `make lock`")
+            f"requirements.lock pins {name}=={version}, outside {requirement}: run `make lock`"
+        )
 
 
 def test_the_extras_asked_for_are_locked_too():

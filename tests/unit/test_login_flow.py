@@ -31,8 +31,9 @@ def app_client(services):
 
 @pytest.fixture
 def alice(services):
-    return users.create(services, "alice", with_password="alice password", phone_number=PHONE,
-                        email="alice@example.com")
+    return users.create(
+        services, "alice", with_password="alice password", phone_number=PHONE, email="alice@example.com"
+    )
 
 
 def events(services, type_: str) -> list[AuditEvent]:
@@ -62,9 +63,16 @@ class CountingPasswords(Passwords):
 def test_unknown_user_and_no_password_cost_one_verification_each(services, app_client, alice):
     users.create(services, "nopass", with_password=False)
     counting = CountingPasswords(services.settings)
-    login = LoginFlow(services.settings, services.db,
-                      UserService(services.db, services.settings.default_region, counting, services.bruteforce),
-                      services.otp, services.sessions, services.bruteforce, services.signup, services.clock)
+    login = LoginFlow(
+        services.settings,
+        services.db,
+        UserService(services.db, services.settings.default_region, counting, services.bruteforce),
+        services.otp,
+        services.sessions,
+        services.bruteforce,
+        services.signup,
+        services.clock,
+    )
     client = app_client()
     codes = []
     for name in ("alice", "nobody", "nopass"):
@@ -79,7 +87,10 @@ def test_unknown_user_and_no_password_cost_one_verification_each(services, app_c
     failures = events(services, "login.failure")
     assert [e.result for e in failures] == ["failure"] * 3
     assert sorted(e.details["reason"] for e in failures) == [
-        "login.invalid_credentials", "login.invalid_credentials", "password.not_set"]
+        "login.invalid_credentials",
+        "login.invalid_credentials",
+        "password.not_set",
+    ]
 
 
 def test_locked_user(services, app_client, alice):
@@ -127,8 +138,9 @@ def test_unknown_number_answers_like_a_wrong_code_and_keeps_the_code(services, a
 def test_auto_signup(services, app_client, outbox):
     client = app_client(auto_signup=True)
     sent = services.login.send_code(client, CTX, "email", "new@example.com")
-    done = services.login.verify_code(client, CTX, "email", "new@example.com", sent.otp_token,
-                                      outbox.last_code("new@example.com"))
+    done = services.login.verify_code(
+        client, CTX, "email", "new@example.com", sent.otp_token, outbox.last_code("new@example.com")
+    )
     assert done.user.email == "new@example.com" and done.user.email_verified
 
 
@@ -152,10 +164,13 @@ def test_start_session_rotates(services, app_client, alice):
     assert services.sessions.get(second.id).amr == ["pwd"]
 
 
-@pytest.mark.parametrize(("channel", "target", "masked"), [
-    ("sms", "+8613612345678", "+86 136****5678"),
-    ("sms", "+14155550123", "+1 415****0123"),
-    ("email", "alice@example.com", "a***@example.com"),
-])
+@pytest.mark.parametrize(
+    ("channel", "target", "masked"),
+    [
+        ("sms", "+8613612345678", "+86 136****5678"),
+        ("sms", "+14155550123", "+1 415****0123"),
+        ("email", "alice@example.com", "a***@example.com"),
+    ],
+)
 def test_mask_target(channel, target, masked):
     assert mask_target(channel, target) == masked

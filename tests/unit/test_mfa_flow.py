@@ -31,8 +31,9 @@ def make_app(services):
     sources = auth_sources.both(services)
 
     def make(client_id="APP", **extra):
-        return applications.create(services, client_id=client_id, **{"mfa": "optional", "auth_sources": sources,
-                                                                    **extra})
+        return applications.create(
+            services, client_id=client_id, **{"mfa": "optional", "auth_sources": sources, **extra}
+        )
 
     return make
 
@@ -44,8 +45,9 @@ def app_(make_app):
 
 @pytest.fixture
 def alice(services):
-    return users.create(services, "alice", with_password="alice password", with_verified_phone=PHONE,
-                        with_verified_email=EMAIL)
+    return users.create(
+        services, "alice", with_password="alice password", with_verified_phone=PHONE, with_verified_email=EMAIL
+    )
 
 
 @pytest.fixture
@@ -69,11 +71,17 @@ def events(services, type_: str) -> list[AuditEvent]:
 
 
 # -- policy ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("policy", "enrolled", "needs"), [
-    ("off", False, False), ("off", True, False),
-    ("optional", False, False), ("optional", True, True),
-    ("required", False, True), ("required", True, True),
-])
+@pytest.mark.parametrize(
+    ("policy", "enrolled", "needs"),
+    [
+        ("off", False, False),
+        ("off", True, False),
+        ("optional", False, False),
+        ("optional", True, True),
+        ("required", False, True),
+        ("required", True, True),
+    ],
+)
 def test_policy_matrix(services, make_app, alice, policy, enrolled, needs):
     client = make_app(mfa=policy)
     if enrolled:
@@ -131,8 +139,7 @@ def test_send_code_only_to_the_users_own_number(services, app_, with_sms, outbox
     services.mfa.send_code(app_, CTX, needs.state_token, "sms", target="136 1234 5678")  # normalised
     assert outbox.records()[0]["to"] == PHONE and outbox.records()[0]["usage"] == "mfa"
     with pytest.raises(IdpError, match=r"mfa\.target_mismatch"):
-        services.mfa.verify(app_, CTX, needs.state_token, "otp_sms", outbox.last_code(PHONE),
-                            target="+8613699999999")
+        services.mfa.verify(app_, CTX, needs.state_token, "otp_sms", outbox.last_code(PHONE), target="+8613699999999")
     done = services.mfa.verify(app_, CTX, needs.state_token, "otp_sms", outbox.last_code(PHONE), target=PHONE)
     assert "mfa" in done.amr
 
@@ -251,8 +258,7 @@ def test_state_token_bound_to_client(services, make_app, with_sms):
     with pytest.raises(IdpError, match=r"mfa\.invalid_state_token"):  # killed by the foreign use
         services.mfa.peek(app_a, CTX, needs.state_token)
     failure = events(services, "mfa.failure")[0]
-    assert (failure.sub, failure.client_id, failure.details["reason"]) == (
-        with_sms.sub, "B", "mfa.foreign_state_token")
+    assert (failure.sub, failure.client_id, failure.details["reason"]) == (with_sms.sub, "B", "mfa.foreign_state_token")
 
 
 @pytest.mark.parametrize("other", [None, "device-2"])

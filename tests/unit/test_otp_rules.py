@@ -26,8 +26,9 @@ def send(services, tenant, phone="13612345678", ctx=CTX, usage="login", source=S
 
 
 def verify(services, tenant, result, code, consume=True):
-    return services.otp.verify(tenant, "sms", result.target, "login", SMS_SOURCE, result.otp_token, code,
-                               consume=consume)
+    return services.otp.verify(
+        tenant, "sms", result.target, "login", SMS_SOURCE, result.otp_token, code, consume=consume
+    )
 
 
 def wrong(code: str) -> str:
@@ -35,6 +36,7 @@ def wrong(code: str) -> str:
 
 
 # -- codes --------------------------------------------------------------------------------
+
 
 def edit_sms_source(services, **values):
     """Change the auth source in SQL; returns the tenant as the app sees it afterwards."""
@@ -138,6 +140,7 @@ def test_check_without_consuming_leaves_the_code_usable(services, tenant, outbox
 
 # -- send limits --------------------------------------------------------------------------
 
+
 def rule_of(exc_info) -> str:
     return exc_info.value.details["rule"]
 
@@ -158,7 +161,9 @@ def test_a_refused_send_is_audited_with_its_rule(services, tenant):
         send(services, tenant)
     events = search(services.db, AuditQuery(type="otp.send", limit=10)).events
     assert [(e.result, e.details.get("reason"), e.details.get("rule")) for e in events] == [
-        ("failure", "otp.rate_limited", "target_interval"), ("success", None, None)]
+        ("failure", "otp.rate_limited", "target_interval"),
+        ("success", None, None),
+    ]
 
 
 @pytest.mark.limits(target_interval=0, target_daily=3)
@@ -249,8 +254,7 @@ def test_resend_while_valid_sends_the_same_code(services, tenant, outbox, clock)
 
 @pytest.fixture
 def sms_provider_down(settings_overrides):
-    settings_overrides.update(sms_sender="webhook", sms_webhook_url="http://127.0.0.1:9/sms",
-                              delivery_timeout=1.0)
+    settings_overrides.update(sms_sender="webhook", sms_webhook_url="http://127.0.0.1:9/sms", delivery_timeout=1.0)
 
 
 def test_delivery_failure_spends_no_quota(sms_provider_down, services, tenant):

@@ -25,15 +25,19 @@ def code_of(password: str) -> str | None:
 
 # -- length ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("password", "code"), [
-    ("", "password.too_short"),
-    ("x7#kQ2p", "password.too_short"),  # 7
-    ("x7#kQ2pz", None),  # 8
-    ("ж" * 7, "password.too_short"),  # characters, not bytes
-    ("ж" * 8, None),
-    ("v" * 255 + "w", None),  # 256
-    ("v" * 256 + "w", "password.too_long"),
-])
+
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        ("", "password.too_short"),
+        ("x7#kQ2p", "password.too_short"),  # 7
+        ("x7#kQ2pz", None),  # 8
+        ("ж" * 7, "password.too_short"),  # characters, not bytes
+        ("ж" * 8, None),
+        ("v" * 255 + "w", None),  # 256
+        ("v" * 256 + "w", "password.too_long"),
+    ],
+)
 def test_length_bounds(password, code):
     assert code_of(password) == code
 
@@ -44,10 +48,13 @@ def test_hash_password_enforces_the_policy():
             CHEAP.hash(bad)
 
 
-@pytest.mark.parametrize("password", [
-    "v" * 199 + "a",  # 200 ASCII characters, past bcrypt's 72 bytes
-    "密码" * 99 + "长a",  # 200 characters, 599 bytes of UTF-8
-])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "v" * 199 + "a",  # 200 ASCII characters, past bcrypt's 72 bytes
+        "密码" * 99 + "长a",  # 200 characters, 599 bytes of UTF-8
+    ],
+)
 def test_long_passwords_are_not_truncated(password):
     stored = CHEAP.hash(password)
     assert passwords.verify_password(stored, password)
@@ -58,13 +65,17 @@ def test_long_passwords_are_not_truncated(password):
 
 # -- no composition rules ----------------------------------------------------------------
 
-@pytest.mark.parametrize("password", [
-    "correct horse battery staple",  # lowercase letters and spaces only
-    "mytwocatsarecalledmiloandnala",
-    "4417 2938 5561 0073",  # digits only
-    "ПарольБезЦифр",
-    "        tab\tand spaces",
-])
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "correct horse battery staple",  # lowercase letters and spaces only
+        "mytwocatsarecalledmiloandnala",
+        "4417 2938 5561 0073",  # digits only
+        "ПарольБезЦифр",
+        "        tab\tand spaces",
+    ],
+)
 def test_no_composition_rules(password):
     assert code_of(password) is None
     assert passwords.verify_password(CHEAP.hash(password), password)
@@ -72,10 +83,26 @@ def test_no_composition_rules(password):
 
 # -- common passwords --------------------------------------------------------------------
 
-@pytest.mark.parametrize("password", [
-    "password", "PASSWORD", "PassWord", "12345678", "iloveyou", "ILoveYou", "baseball", "qwertyuiop",
-    "QwErTyUiOp", "trustno1", "football1", "1q2w3e4r", "sunshine", "Princess",
-])
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password",
+        "PASSWORD",
+        "PassWord",
+        "12345678",
+        "iloveyou",
+        "ILoveYou",
+        "baseball",
+        "qwertyuiop",
+        "QwErTyUiOp",
+        "trustno1",
+        "football1",
+        "1q2w3e4r",
+        "sunshine",
+        "Princess",
+    ],
+)
 def test_common_passwords_are_rejected_in_any_case(password):
     assert code_of(password) == "password.too_common"
 
@@ -102,14 +129,14 @@ def test_every_way_to_set_a_password_rejects_common_ones(services):
     with pytest.raises(IdpError, match=r"password\.too_common"):
         services.users.update(user.sub, {"password": "Sunshine"}, CTX)
     with pytest.raises(IdpError, match=r"password\.too_common"):
-        services.self_service.change_password(user.sub, CTX, old_password="an uncommon phrase",
-                                              new_password="Sunshine")
+        services.self_service.change_password(user.sub, CTX, old_password="an uncommon phrase", new_password="Sunshine")
     stored = services.users.by_sub(user.sub)
     services.db.session.refresh(stored)
     assert passwords.verify_password(stored.password_hash, "an uncommon phrase")
 
 
 # -- rehash and helpers --------------------------------------------------------------------
+
 
 def test_needs_rehash_follows_the_current_parameters():
     current = CHEAP.hash("an uncommon phrase")

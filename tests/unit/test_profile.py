@@ -12,32 +12,75 @@ from idp.errors import IdpError
 from tests.factories import users
 
 CTX = RequestContext(ip="127.0.0.1")
-CLAIMS = {"given_name": "Ada", "family_name": "Lovelace", "middle_name": "King", "nickname": "ada",
-          "profile": "https://example.com/ada", "picture": "http://img.example.com/ada.png",
-          "website": "https://ada.example", "gender": "female", "birthdate": "1815-12-10",
-          "zoneinfo": "Europe/London"}
+CLAIMS = {
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+    "middle_name": "King",
+    "nickname": "ada",
+    "profile": "https://example.com/ada",
+    "picture": "http://img.example.com/ada.png",
+    "website": "https://ada.example",
+    "gender": "female",
+    "birthdate": "1815-12-10",
+    "zoneinfo": "Europe/London",
+}
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("birthdate", "1815-12-10"), ("birthdate", "0000-02-29"), ("birthdate", "1815"), ("birthdate", "2024-02-29"),
-    ("zoneinfo", "Asia/Shanghai"), ("zoneinfo", "UTC"),
-    ("website", "https://example.com"), ("picture", "http://example.com/a.png?x=1"), ("profile", "https://x.io/p"),
-    ("gender", "g" * 32), ("nickname", "n" * 200), ("given_name", "名"), ("locale", "zh-CN"), ("locale", "zh_Hans"),
-    ("username", "ab"), ("username", "Zhang.San-1_:+@x"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("birthdate", "1815-12-10"),
+        ("birthdate", "0000-02-29"),
+        ("birthdate", "1815"),
+        ("birthdate", "2024-02-29"),
+        ("zoneinfo", "Asia/Shanghai"),
+        ("zoneinfo", "UTC"),
+        ("website", "https://example.com"),
+        ("picture", "http://example.com/a.png?x=1"),
+        ("profile", "https://x.io/p"),
+        ("gender", "g" * 32),
+        ("nickname", "n" * 200),
+        ("given_name", "名"),
+        ("locale", "zh-CN"),
+        ("locale", "zh_Hans"),
+        ("username", "ab"),
+        ("username", "Zhang.San-1_:+@x"),
+    ],
+)
 def test_accepted(field, value):
     assert profile.checked({field: value}) == {field: value}
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("birthdate", "1815-13-10"), ("birthdate", "2023-02-29"), ("birthdate", "0000"), ("birthdate", "18151210"),
-    ("birthdate", "1815-1-1"), ("birthdate", "yesterday"), ("birthdate", 1815),
-    ("zoneinfo", "Mars/Olympus"), ("zoneinfo", "europe/london"), ("zoneinfo", ""),
-    ("website", "javascript:alert(1)"), ("website", "ftp://example.com"), ("website", "https://"),
-    ("website", "example.com"), ("picture", "https://exa mple.com"), ("profile", "https://x.io/" + "p" * 2048),
-    ("gender", "g" * 33), ("nickname", "n" * 201), ("given_name", 5), ("name", ["x"]),
-    ("locale", "not a locale"), ("locale", ""), ("username", "a"), ("username", "-dash"), ("username", "张三"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("birthdate", "1815-13-10"),
+        ("birthdate", "2023-02-29"),
+        ("birthdate", "0000"),
+        ("birthdate", "18151210"),
+        ("birthdate", "1815-1-1"),
+        ("birthdate", "yesterday"),
+        ("birthdate", 1815),
+        ("zoneinfo", "Mars/Olympus"),
+        ("zoneinfo", "europe/london"),
+        ("zoneinfo", ""),
+        ("website", "javascript:alert(1)"),
+        ("website", "ftp://example.com"),
+        ("website", "https://"),
+        ("website", "example.com"),
+        ("picture", "https://exa mple.com"),
+        ("profile", "https://x.io/" + "p" * 2048),
+        ("gender", "g" * 33),
+        ("nickname", "n" * 201),
+        ("given_name", 5),
+        ("name", ["x"]),
+        ("locale", "not a locale"),
+        ("locale", ""),
+        ("username", "a"),
+        ("username", "-dash"),
+        ("username", "张三"),
+    ],
+)
 def test_refused(field, value):
     with pytest.raises(IdpError) as caught:
         profile.checked({field: value})
@@ -46,7 +89,11 @@ def test_refused(field, value):
 
 def test_text_is_trimmed_and_blank_or_none_clears():
     assert profile.checked({"name": "  Ada  ", "nickname": "   ", "website": "", "zoneinfo": None}) == {
-        "name": "Ada", "nickname": None, "website": None, "zoneinfo": None}
+        "name": "Ada",
+        "nickname": None,
+        "website": None,
+        "zoneinfo": None,
+    }
 
 
 def test_fields_outside_the_allowed_ones_are_refused():
@@ -82,8 +129,13 @@ def test_the_administrator_sets_them_by_the_same_rule(services):
     assert {key: getattr(user, key) for key in CLAIMS} == CLAIMS
     updated = services.users.update(user.sub, {"zoneinfo": "Asia/Shanghai", "nickname": None}, CTX)
     assert (updated.zoneinfo, updated.nickname) == ("Asia/Shanghai", None)
-    for bad in ({"birthdate": "2023-02-29"}, {"zoneinfo": "Nowhere/Else"}, {"locale": "not a locale"},
-                {"name": "x" * 201}, {"username": "a"}):
+    for bad in (
+        {"birthdate": "2023-02-29"},
+        {"zoneinfo": "Nowhere/Else"},
+        {"locale": "not a locale"},
+        {"name": "x" * 201},
+        {"username": "a"},
+    ):
         with pytest.raises(IdpError) as caught:
             services.users.update(user.sub, bad, CTX)
         assert caught.value.code == f"account.invalid_{next(iter(bad))}"
@@ -95,12 +147,14 @@ def test_the_administrator_sets_them_by_the_same_rule(services):
 
 def test_sign_up_takes_the_standard_claims(services, seeded, outbox):
     client = seeded.clients.by_client_id("TENANT_CLIENT_ID")
-    done = services.signup.sign_up(client, CTX, username="ada", password="a long password",
-                                   profile={"name": "Ada", **CLAIMS})
+    done = services.signup.sign_up(
+        client, CTX, username="ada", password="a long password", profile={"name": "Ada", **CLAIMS}
+    )
     assert {key: getattr(done.user, key) for key in CLAIMS} == CLAIMS
     with pytest.raises(IdpError) as caught:
-        services.signup.sign_up(client, CTX, username="grace", password="a long password",
-                                profile={"birthdate": "1906-12-32"})
+        services.signup.sign_up(
+            client, CTX, username="grace", password="a long password", profile={"birthdate": "1906-12-32"}
+        )
     assert caught.value.code == "account.invalid_birthdate"
     with pytest.raises(IdpError) as caught:  # the username is its own argument, checked by the same rule
         services.signup.sign_up(client, CTX, username="g", password="a long password")

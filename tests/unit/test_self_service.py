@@ -59,8 +59,9 @@ def give_sessions_and_tokens(services, user, client, ctx, n=2):
         services.sessions.create(user.sub, ["pwd"], ctx)
     with services.db.transaction():
         for i in range(n):
-            services.refresh_tokens.add(f"refresh-{user.sub}-{i}", client,
-                                        Principal(user=user, auth_time=0, amr=["pwd"]), "openid")
+            services.refresh_tokens.add(
+                f"refresh-{user.sub}-{i}", client, Principal(user=user, auth_time=0, amr=["pwd"]), "openid"
+            )
     return services.devices.remember(user.sub, ctx, days=30)  # a "remember this device" credential
 
 
@@ -101,11 +102,20 @@ def reset(services):
 
 # -- signup ---------------------------------------------------------------------------------
 
+
 def test_signup_with_sms_code_marks_the_phone_verified(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
-    user = signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
-                          auth_source_id=None, profile={"name": "New Person"})
+    user = signup(
+        tenant,
+        ctx,
+        channel="sms",
+        target=PHONE_RAW,
+        otp_token=token,
+        code=code,
+        auth_source_id=None,
+        profile={"name": "New Person"},
+    )
     stored = services.users.by_sub(user.sub)
     assert stored.phone_number == PHONE and stored.phone_verified and stored.name == "New Person"
     assert stored.password_hash is None
@@ -118,9 +128,17 @@ def test_signup_with_sms_code_marks_the_phone_verified(services, selfsvc, tenant
 
 def test_signup_with_email_code_username_and_password(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "email", "New.Person@Example.com", "signup")
-    user = signup(tenant, ctx, channel="email", target="New.Person@Example.com", otp_token=token,
-                          code=outbox.last_code(EMAIL), auth_source_id=None, username="newperson",
-                          password="a long password")
+    user = signup(
+        tenant,
+        ctx,
+        channel="email",
+        target="New.Person@Example.com",
+        otp_token=token,
+        code=outbox.last_code(EMAIL),
+        auth_source_id=None,
+        username="newperson",
+        password="a long password",
+    )
     assert user.email == EMAIL and user.email_verified and not user.phone_verified
     assert user.username == "newperson"
     assert verify_password(user.password_hash, "a long password")
@@ -128,14 +146,30 @@ def test_signup_with_email_code_username_and_password(services, selfsvc, tenant,
 
 def test_signup_with_auth_source_code(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup", "MOCK_SMS_OTP_AUTH_SOURCE_ID")
-    user = signup(tenant, ctx, channel="sms", target=PHONE, otp_token=token, code=outbox.last_code(),
-                          auth_source_id="MOCK_SMS_OTP_AUTH_SOURCE_ID")
+    user = signup(
+        tenant,
+        ctx,
+        channel="sms",
+        target=PHONE,
+        otp_token=token,
+        code=outbox.last_code(),
+        auth_source_id="MOCK_SMS_OTP_AUTH_SOURCE_ID",
+    )
     assert user.phone_number == PHONE
 
 
 def test_signup_with_username_and_password_only(services, selfsvc, tenant, ctx, signup):
-    user = signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
-                          auth_source_id=None, username="alice", password="correct horse")
+    user = signup(
+        tenant,
+        ctx,
+        channel=None,
+        target=None,
+        otp_token=None,
+        code=None,
+        auth_source_id=None,
+        username="alice",
+        password="correct horse",
+    )
     assert services.users.by_sub(user.sub).username == "alice"
     assert events(services, "user.signup")[0].details["method"] == "password"
 
@@ -143,19 +177,38 @@ def test_signup_with_username_and_password_only(services, selfsvc, tenant, ctx, 
 @pytest.mark.parametrize(("username", "password"), [(None, "correct horse"), ("alice", None), (None, None)])
 def test_signup_without_an_identifier_is_refused(services, selfsvc, tenant, ctx, username, password, signup):
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
-                       auth_source_id=None, username=username, password=password)
+        signup(
+            tenant,
+            ctx,
+            channel=None,
+            target=None,
+            otp_token=None,
+            code=None,
+            auth_source_id=None,
+            username=username,
+            password=password,
+        )
     assert code_error(excinfo) == "signup.identifier_required"
     assert users_count(services) == 0
 
 
-@pytest.mark.parametrize(("username", "error"), [("a", "account.invalid_username"),
-                                                  ("-dash", "account.invalid_username"),
-                                                  ("x" * 49, "account.invalid_username")])
+@pytest.mark.parametrize(
+    ("username", "error"),
+    [("a", "account.invalid_username"), ("-dash", "account.invalid_username"), ("x" * 49, "account.invalid_username")],
+)
 def test_signup_username_rules(selfsvc, tenant, ctx, username, error, signup):
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None,
-                       auth_source_id=None, username=username, password="correct horse")
+        signup(
+            tenant,
+            ctx,
+            channel=None,
+            target=None,
+            otp_token=None,
+            code=None,
+            auth_source_id=None,
+            username=username,
+            password="correct horse",
+        )
     assert code_error(excinfo) == error
 
 
@@ -164,14 +217,32 @@ def test_signup_taken_username_leaves_the_code_unspent(services, selfsvc, tenant
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
-                       auth_source_id=None, username="taken", password="correct horse")
+        signup(
+            tenant,
+            ctx,
+            channel="sms",
+            target=PHONE_RAW,
+            otp_token=token,
+            code=code,
+            auth_source_id=None,
+            username="taken",
+            password="correct horse",
+        )
     assert code_error(excinfo) == "account.username_taken"
     assert users_count(services) == 1
     assert services.users.by_contact("sms", PHONE) is None
     # the same code still works with another username
-    user = signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
-                          auth_source_id=None, username="free", password="correct horse")
+    user = signup(
+        tenant,
+        ctx,
+        channel="sms",
+        target=PHONE_RAW,
+        otp_token=token,
+        code=code,
+        auth_source_id=None,
+        username="free",
+        password="correct horse",
+    )
     assert user.username == "free"
 
 
@@ -180,8 +251,7 @@ def test_signup_contact_taken_after_the_send_leaves_the_code_unspent(services, s
     code = outbox.last_code(PHONE)
     users.create(services, None, with_password=False, phone_number=PHONE)  # someone else got there first
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
-                       auth_source_id=None)
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code, auth_source_id=None)
     assert code_error(excinfo) == "account.phone_taken"
     assert users_count(services) == 1
     assert still_usable(services, tenant, "sms", PHONE, "signup", token, code)
@@ -191,21 +261,31 @@ def test_signup_wrong_code_creates_nobody(services, selfsvc, tenant, outbox, ctx
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=wrong(code),
-                       auth_source_id=None)
+        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=wrong(code), auth_source_id=None)
     assert code_error(excinfo) == "otp.wrong_code"
     assert users_count(services) == 0
     [event] = events(services, "user.signup")  # refusals are audited with the reason only
-    assert (event.result, event.client_id, event.details) == ("failure", "TENANT_CLIENT_ID",
-                                                              {"reason": "otp.wrong_code"})
+    assert (event.result, event.client_id, event.details) == (
+        "failure",
+        "TENANT_CLIENT_ID",
+        {"reason": "otp.wrong_code"},
+    )
 
 
 def test_signup_short_password_is_refused_before_the_code_is_tried(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "signup")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
-                       auth_source_id=None, password="short")
+        signup(
+            tenant,
+            ctx,
+            channel="sms",
+            target=PHONE_RAW,
+            otp_token=token,
+            code=code,
+            auth_source_id=None,
+            password="short",
+        )
     assert code_error(excinfo) == "password.too_short"
     assert still_usable(services, tenant, "sms", PHONE, "signup", token, code)
 
@@ -213,19 +293,37 @@ def test_signup_short_password_is_refused_before_the_code_is_tried(services, sel
 def test_signup_with_a_login_code_is_a_mismatch(services, selfsvc, tenant, outbox, ctx, signup):
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "login", "MOCK_SMS_OTP_AUTH_SOURCE_ID")
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token,
-                       code=outbox.last_code(PHONE), auth_source_id=None)
+        signup(
+            tenant,
+            ctx,
+            channel="sms",
+            target=PHONE_RAW,
+            otp_token=token,
+            code=outbox.last_code(PHONE),
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "otp.mismatch"
 
 
 def test_signup_unknown_profile_field_is_refused(selfsvc, tenant, ctx, signup):
     with pytest.raises(IdpError) as excinfo:
-        signup(tenant, ctx, channel=None, target=None, otp_token=None, code=None, auth_source_id=None,
-                       username="alice", password="correct horse", profile={"status": "active"})
+        signup(
+            tenant,
+            ctx,
+            channel=None,
+            target=None,
+            otp_token=None,
+            code=None,
+            auth_source_id=None,
+            username="alice",
+            password="correct horse",
+            profile={"status": "active"},
+        )
     assert code_error(excinfo) == "account.invalid_field"
 
 
 # -- reset password -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def person(services):
@@ -236,9 +334,16 @@ def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc
     device = give_sessions_and_tokens(services, person, tenant, ctx)
     assert services.devices.is_remembered(person.sub, device)
     token = send(services, tenant, ctx, "email", EMAIL, "reset_password")
-    reset(tenant, ctx, channel="email", target=EMAIL, otp_token=token,
-                           code=outbox.last_code(EMAIL), new_password="brand new password",
-                           auth_source_id=None)
+    reset(
+        tenant,
+        ctx,
+        channel="email",
+        target=EMAIL,
+        otp_token=token,
+        code=outbox.last_code(EMAIL),
+        new_password="brand new password",
+        auth_source_id=None,
+    )
     stored = services.users.by_sub(person.sub)
     assert verify_password(stored.password_hash, "brand new password")
     assert not verify_password(stored.password_hash, "old password")
@@ -255,8 +360,16 @@ def test_reset_password_unknown_contact_spends_nothing(services, selfsvc, tenant
     token = send(services, tenant, ctx, "sms", "13812345678", "reset_password")
     code = outbox.last_code("+8613812345678")
     with pytest.raises(IdpError) as excinfo:
-        reset(tenant, ctx, channel="sms", target="13812345678", otp_token=token, code=code,
-                               new_password="brand new password", auth_source_id=None)
+        reset(
+            tenant,
+            ctx,
+            channel="sms",
+            target="13812345678",
+            otp_token=token,
+            code=code,
+            new_password="brand new password",
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "account.user_not_found"
     assert still_usable(services, tenant, "sms", "+8613812345678", "reset_password", token, code)
     assert events(services, "password.reset")[0].result == "failure"
@@ -266,9 +379,16 @@ def test_reset_password_wrong_code_changes_nothing(services, selfsvc, tenant, ou
     give_sessions_and_tokens(services, person, tenant, ctx, n=1)
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "reset_password")
     with pytest.raises(IdpError) as excinfo:
-        reset(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token,
-                               code=wrong(outbox.last_code(PHONE)), new_password="brand new password",
-                               auth_source_id=None)
+        reset(
+            tenant,
+            ctx,
+            channel="sms",
+            target=PHONE_RAW,
+            otp_token=token,
+            code=wrong(outbox.last_code(PHONE)),
+            new_password="brand new password",
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "otp.wrong_code"
     assert verify_password(services.users.by_sub(person.sub).password_hash, "old password")
     assert live_refresh_tokens(services, person.sub) == 1
@@ -280,20 +400,37 @@ def test_reset_password_locked_user_is_refused(services, selfsvc, tenant, outbox
     token = send(services, tenant, ctx, "sms", PHONE_RAW, "reset_password")
     code = outbox.last_code(PHONE)
     with pytest.raises(IdpError) as excinfo:
-        reset(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token=token, code=code,
-                               new_password="brand new password", auth_source_id=None)
+        reset(
+            tenant,
+            ctx,
+            channel="sms",
+            target=PHONE_RAW,
+            otp_token=token,
+            code=code,
+            new_password="brand new password",
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "account.abnormal_status"
     assert still_usable(services, tenant, "sms", PHONE, "reset_password", token, code)
 
 
 def test_reset_password_too_short(selfsvc, tenant, ctx, person, reset):
     with pytest.raises(IdpError) as excinfo:
-        reset(tenant, ctx, channel="sms", target=PHONE_RAW, otp_token="x", code="1",
-                               new_password="short", auth_source_id=None)
+        reset(
+            tenant,
+            ctx,
+            channel="sms",
+            target=PHONE_RAW,
+            otp_token="x",
+            code="1",
+            new_password="short",
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "password.too_short"
 
 
 # -- change password ------------------------------------------------------------------------
+
 
 def test_change_password(services, selfsvc, ctx, person):
     before = person.sequence
@@ -339,10 +476,10 @@ def test_change_password_unknown_user(selfsvc, ctx):
 
 # -- profile --------------------------------------------------------------------------------
 
+
 def test_update_profile(services, selfsvc, ctx, person):
     before = person.sequence
-    user = selfsvc.update_profile(person.sub, ctx, {"name": "  Person  ", "locale": "zh-CN",
-                                                    "username": "renamed"})
+    user = selfsvc.update_profile(person.sub, ctx, {"name": "  Person  ", "locale": "zh-CN", "username": "renamed"})
     stored = services.users.by_sub(user.sub)
     assert (stored.name, stored.locale, stored.username) == ("Person", "zh-CN", "renamed")
     assert stored.sequence == before + 1
@@ -351,13 +488,16 @@ def test_update_profile(services, selfsvc, ctx, person):
     assert cleared.name is None and cleared.locale is None
 
 
-@pytest.mark.parametrize(("fields", "error"), [
-    ({"email": "x@example.com"}, "account.invalid_field"),
-    ({"status": "active"}, "account.invalid_field"),
-    ({"locale": "not a locale"}, "account.invalid_locale"),
-    ({"name": "x" * 201}, "account.invalid_name"),
-    ({"username": None}, "account.invalid_username"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"email": "x@example.com"}, "account.invalid_field"),
+        ({"status": "active"}, "account.invalid_field"),
+        ({"locale": "not a locale"}, "account.invalid_locale"),
+        ({"name": "x" * 201}, "account.invalid_name"),
+        ({"username": None}, "account.invalid_username"),
+    ],
+)
 def test_update_profile_refuses_bad_fields(services, selfsvc, ctx, person, fields, error):
     with pytest.raises(IdpError) as excinfo:
         selfsvc.update_profile(person.sub, ctx, fields)
@@ -385,18 +525,35 @@ def test_update_profile_locked_user(services, selfsvc, ctx, person):
 
 # -- contacts -------------------------------------------------------------------------------
 
+
 def test_change_contact(services, selfsvc, tenant, outbox, ctx, person):
     token = send(services, tenant, ctx, "sms", "13812345678", "update_userinfo")
-    user = selfsvc.change_contact(tenant, person.sub, ctx, channel="sms", target="13812345678", otp_token=token,
-                                  code=outbox.last_code("+8613812345678"), auth_source_id=None)
+    user = selfsvc.change_contact(
+        tenant,
+        person.sub,
+        ctx,
+        channel="sms",
+        target="13812345678",
+        otp_token=token,
+        code=outbox.last_code("+8613812345678"),
+        auth_source_id=None,
+    )
     assert user.phone_number == "+8613812345678" and user.phone_verified
     assert services.users.by_contact("sms", PHONE) is None
 
 
 def test_change_contact_verifies_an_unverified_email(services, selfsvc, tenant, outbox, ctx, person):
     token = send(services, tenant, ctx, "email", EMAIL, "update_userinfo")
-    user = selfsvc.change_contact(tenant, person.sub, ctx, channel="email", target=EMAIL, otp_token=token,
-                                  code=outbox.last_code(EMAIL), auth_source_id=None)
+    user = selfsvc.change_contact(
+        tenant,
+        person.sub,
+        ctx,
+        channel="email",
+        target=EMAIL,
+        otp_token=token,
+        code=outbox.last_code(EMAIL),
+        auth_source_id=None,
+    )
     assert user.email == EMAIL and user.email_verified
 
 
@@ -405,8 +562,16 @@ def test_change_contact_taken_by_someone_else(services, selfsvc, tenant, outbox,
     token = send(services, tenant, ctx, "sms", "13812345678", "update_userinfo")
     code = outbox.last_code("+8613812345678")
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.change_contact(tenant, person.sub, ctx, channel="sms", target="13812345678", otp_token=token,
-                               code=code, auth_source_id=None)
+        selfsvc.change_contact(
+            tenant,
+            person.sub,
+            ctx,
+            channel="sms",
+            target="13812345678",
+            otp_token=token,
+            code=code,
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "account.phone_taken"
     assert still_usable(services, tenant, "sms", "+8613812345678", "update_userinfo", token, code)
     assert services.users.by_sub(person.sub).phone_number == PHONE
@@ -415,8 +580,16 @@ def test_change_contact_taken_by_someone_else(services, selfsvc, tenant, outbox,
 def test_change_contact_wrong_code(services, selfsvc, tenant, outbox, ctx, person):
     token = send(services, tenant, ctx, "sms", "13812345678", "update_userinfo")
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.change_contact(tenant, person.sub, ctx, channel="sms", target="13812345678", otp_token=token,
-                               code=wrong(outbox.last_code("+8613812345678")), auth_source_id=None)
+        selfsvc.change_contact(
+            tenant,
+            person.sub,
+            ctx,
+            channel="sms",
+            target="13812345678",
+            otp_token=token,
+            code=wrong(outbox.last_code("+8613812345678")),
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "otp.wrong_code"
     assert services.users.by_sub(person.sub).phone_number == PHONE
 
@@ -424,8 +597,16 @@ def test_change_contact_wrong_code(services, selfsvc, tenant, outbox, ctx, perso
 def test_change_contact_code_sent_to_another_target(services, selfsvc, tenant, outbox, ctx, person):
     token = send(services, tenant, ctx, "sms", "13812345678", "update_userinfo")
     with pytest.raises(IdpError) as excinfo:
-        selfsvc.change_contact(tenant, person.sub, ctx, channel="sms", target="13912345678", otp_token=token,
-                               code=outbox.last_code("+8613812345678"), auth_source_id=None)
+        selfsvc.change_contact(
+            tenant,
+            person.sub,
+            ctx,
+            channel="sms",
+            target="13912345678",
+            otp_token=token,
+            code=outbox.last_code("+8613812345678"),
+            auth_source_id=None,
+        )
     assert code_error(excinfo) == "otp.mismatch"
 
 
@@ -434,14 +615,22 @@ def test_update_userinfo_profile_and_contacts_together(services, selfsvc, tenant
     sms_code = outbox.last_code("+8613812345678")
     mail = send(services, tenant, ctx, "email", "other@example.com", "update_userinfo")
     before = person.sequence
-    user = selfsvc.update_userinfo(tenant, person.sub, ctx, profile={"name": "Both"}, contacts=[
-        ContactCode("sms", "13812345678", sms, sms_code),
-        ContactCode("email", "other@example.com", mail, outbox.last_code("other@example.com"))])
+    user = selfsvc.update_userinfo(
+        tenant,
+        person.sub,
+        ctx,
+        profile={"name": "Both"},
+        contacts=[
+            ContactCode("sms", "13812345678", sms, sms_code),
+            ContactCode("email", "other@example.com", mail, outbox.last_code("other@example.com")),
+        ],
+    )
     assert (user.name, user.phone_number, user.email) == ("Both", "+8613812345678", "other@example.com")
     assert user.sequence == before + 1  # one change
 
 
 # -- sign out everywhere --------------------------------------------------------------------
+
 
 def test_sign_out_everywhere(services, selfsvc, tenant, ctx, person):
     device = give_sessions_and_tokens(services, person, tenant, ctx, n=3)

@@ -26,7 +26,10 @@ def clean_env(monkeypatch, tmp_path) -> Path:
     """Start every test from an environment that sets nothing Gatehouse reads."""
     for name in list(os.environ):
         if name.startswith(("GATEHOUSE_", "TWILIO_", "TENCENT_SMS_")) or name in (
-                "DATABASE_URL", "REDIS_URL", "SMTP_URL"):
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SMTP_URL",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("GATEHOUSE_INSTANCE_PATH", str(tmp_path))
     return tmp_path
@@ -81,8 +84,14 @@ def test_production_never_writes_a_generated_secret_to_disk(monkeypatch, clean_e
 
 
 def test_redis_database_and_smtp_urls_switch_backends(monkeypatch):
-    set_env(monkeypatch, {"REDIS_URL": "redis://cache:6379/2", "DATABASE_URL": "postgresql://u@db/gh",
-                          "SMTP_URL": "smtp://mail.example:25"})
+    set_env(
+        monkeypatch,
+        {
+            "REDIS_URL": "redis://cache:6379/2",
+            "DATABASE_URL": "postgresql://u@db/gh",
+            "SMTP_URL": "smtp://mail.example:25",
+        },
+    )
     settings = load_settings()
     assert settings.redis_url == "redis://cache:6379/2"
     assert not settings.uses_embedded_redis
@@ -98,16 +107,19 @@ def test_explicit_email_sender_wins_over_smtp_url(monkeypatch):
 
 
 def test_other_environment_variables_reach_settings(monkeypatch, tmp_path):
-    set_env(monkeypatch, {
-        "GATEHOUSE_ISSUER": "https://id.example.com/",
-        "GATEHOUSE_ADMIN_TOKEN": "bootstrap",
-        "GATEHOUSE_TRUSTED_PROXIES": "2",
-        "GATEHOUSE_DEFAULT_REGION": "gb",
-        "GATEHOUSE_OUTBOX": str(tmp_path / "elsewhere.jsonl"),
-        "GATEHOUSE_DELIVERY_TIMEOUT_MS": "1500",
-        "GATEHOUSE_EMAIL_BLOCKLIST": "Spam.example, ,trash.example",
-        "GATEHOUSE_ACCESS_TOKEN_TTL": "600",
-    })
+    set_env(
+        monkeypatch,
+        {
+            "GATEHOUSE_ISSUER": "https://id.example.com/",
+            "GATEHOUSE_ADMIN_TOKEN": "bootstrap",
+            "GATEHOUSE_TRUSTED_PROXIES": "2",
+            "GATEHOUSE_DEFAULT_REGION": "gb",
+            "GATEHOUSE_OUTBOX": str(tmp_path / "elsewhere.jsonl"),
+            "GATEHOUSE_DELIVERY_TIMEOUT_MS": "1500",
+            "GATEHOUSE_EMAIL_BLOCKLIST": "Spam.example, ,trash.example",
+            "GATEHOUSE_ACCESS_TOKEN_TTL": "600",
+        },
+    )
     settings = load_settings()
     assert settings.issuer == "https://id.example.com"  # no trailing slash in built URLs
     assert settings.admin_token == "bootstrap"
@@ -127,10 +139,13 @@ def test_limits_come_from_the_environment(monkeypatch):
     assert limits.target_interval == Limits().target_interval  # the others keep their defaults
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("GATEHOUSE_LIMIT_TARGET_DAILY", "seven"),
-    ("GATEHOUSE_TRUSTED_PROXIES", "1.5"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEHOUSE_LIMIT_TARGET_DAILY", "seven"),
+        ("GATEHOUSE_TRUSTED_PROXIES", "1.5"),
+    ],
+)
 def test_non_integer_is_refused_with_its_name(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
@@ -163,12 +178,15 @@ def test_production_on_embedded_defaults_names_every_problem(monkeypatch):
     assert "outbox" in message
 
 
-@pytest.mark.parametrize(("missing", "named"), [
-    ("REDIS_URL", "REDIS_URL"),
-    ("GATEHOUSE_SECRET_KEY", "GATEHOUSE_SECRET_KEY"),
-    ("GATEHOUSE_SMS_SENDER", "outbox"),
-    ("SMTP_URL", "outbox"),
-])
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("REDIS_URL", "REDIS_URL"),
+        ("GATEHOUSE_SECRET_KEY", "GATEHOUSE_SECRET_KEY"),
+        ("GATEHOUSE_SMS_SENDER", "outbox"),
+        ("SMTP_URL", "outbox"),
+    ],
+)
 def test_production_refuses_each_embedded_part_alone(monkeypatch, missing, named):
     set_env(monkeypatch, {k: v for k, v in PRODUCTION.items() if k != missing})
     settings = load_settings()

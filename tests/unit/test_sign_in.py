@@ -18,8 +18,14 @@ from tests.helpers import send_sms, sms_login
 
 CTX = RequestContext(ip="198.51.100.7")
 PHONE, UNKNOWN = "+8613612345678", "+8613712345678"
-POLICY = {"login_captcha_after": 2, "login_captcha_after_identifier": 5, "login_captcha_after_ip": 50,
-          "login_lock_after": 4, "login_lock_seconds": 60, "login_failure_window": 120}
+POLICY = {
+    "login_captcha_after": 2,
+    "login_captcha_after_identifier": 5,
+    "login_captcha_after_ip": 50,
+    "login_lock_after": 4,
+    "login_lock_seconds": 60,
+    "login_failure_window": 120,
+}
 
 
 @pytest.fixture
@@ -27,8 +33,9 @@ def make_app(services):
     sms = auth_sources.create(services, "sms", id="SMS")
 
     def make(client_id="APP", **extra):
-        return applications.create(services, client_id=client_id, **{"auth_sources": [sms], "scopes": ["openid"],
-                                                                    **extra})
+        return applications.create(
+            services, client_id=client_id, **{"auth_sources": [sms], "scopes": ["openid"], **extra}
+        )
 
     return make
 
@@ -111,12 +118,16 @@ def test_auto_sign_up_is_the_applications_unless_the_request_says_so(services, m
 def test_the_auth_source_is_the_applications_unless_the_request_names_it(services, make_app, ada, outbox):
     client = make_app()
     code = code_for(services, outbox, client)
-    assert refusal(lambda: services.login.sign_in(client, CTX, code, source_from_request=True)) == \
-        "otp.auth_source_required"
+    assert (
+        refusal(lambda: services.login.sign_in(client, CTX, code, source_from_request=True))
+        == "otp.auth_source_required"
+    )
     other = auth_sources.create(services, "sms", id="OTHER")
     named = ContactCode("sms", PHONE, code.otp_token, code.code, other.id)
-    assert refusal(lambda: services.login.sign_in(client, CTX, named, source_from_request=True)) == \
-        "otp.invalid_auth_source"
+    assert (
+        refusal(lambda: services.login.sign_in(client, CTX, named, source_from_request=True))
+        == "otp.invalid_auth_source"
+    )
     assert unspent(services, client, code)
     named = ContactCode("sms", PHONE, code.otp_token, code.code, "SMS")
     assert services.login.sign_in(client, CTX, named, source_from_request=True).user.sub == ada.sub
@@ -159,8 +170,9 @@ def test_a_disabled_login_method_is_refused_before_the_code(services, make_app, 
     client = make_app("PASSWORD_ONLY", login_methods=["password"])
     sent = services.otp.send(client, "sms", PHONE, "login", "SMS", CTX)
     code = ContactCode("sms", PHONE, sent.otp_token, outbox.last_code(PHONE), "SMS")
-    assert refusal(lambda: services.login.sign_in(client, CTX, code, source_from_request=True)) == \
-        "login.method_disabled"
+    assert (
+        refusal(lambda: services.login.sign_in(client, CTX, code, source_from_request=True)) == "login.method_disabled"
+    )
     assert refusal(lambda: services.login.sign_in(client, CTX, code)) == "login.method_disabled"
     assert unspent(services, client, code)
     assert services.login.sign_in(sender, CTX, code_for(services, outbox, sender)).user.sub == ada.sub
@@ -168,15 +180,23 @@ def test_a_disabled_login_method_is_refused_before_the_code(services, make_app, 
 
 def test_ciam_grant_refuses_an_application_without_sms_login(client, services, seeded, outbox):
     ada = users.create(services, None, with_password=False, with_verified_phone=PHONE)
-    applications.create(services, client_id="NO_SMS_LOGIN", client_secret="NO_SMS_SECRET", redirect_uris=[],
-                        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID], scopes=["openid"],
-                        login_methods=["password", "email_otp"])
+    applications.create(
+        services,
+        client_id="NO_SMS_LOGIN",
+        client_secret="NO_SMS_SECRET",
+        redirect_uris=[],
+        auth_sources=[MOCK_SMS_OTP_AUTH_SOURCE_ID],
+        scopes=["openid"],
+        login_methods=["password", "email_otp"],
+    )
     otp_token = send_sms(client, headers=basic("NO_SMS_LOGIN", "NO_SMS_SECRET")).get_json()["otp_token"]
     code = outbox.last_code(PHONE)
     response = sms_login(client, otp_token, code, client_id="NO_SMS_LOGIN", client_secret="NO_SMS_SECRET")
     assert response.status_code == 400
-    assert response.get_json() == {"error": "unauthorized_client",
-                                   "error_description": "The login method is not enabled for the application"}
+    assert response.get_json() == {
+        "error": "unauthorized_client",
+        "error_description": "The login method is not enabled for the application",
+    }
     [failure] = events(services, "login.failure")
     assert (failure.sub, failure.details["reason"]) == (None, "login.method_disabled")
     assert services.login.find_user(PHONE).sub == ada.sub
@@ -186,21 +206,32 @@ def test_ciam_grant_refuses_an_application_without_sms_login(client, services, s
 def test_no_password_is_a_wrong_password_unless_the_face_reveals_it(services, make_app):
     client = make_app()
     users.create(services, "codesonly", with_password=False, phone_number=PHONE)
-    assert refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is")) == \
-        "login.invalid_credentials"
-    assert refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is",
-                                                   reveal_password_not_set=True)) == "password.not_set"
+    assert (
+        refusal(lambda: services.login.password(client, CTX, "codesonly", "whatever it is"))
+        == "login.invalid_credentials"
+    )
+    assert (
+        refusal(
+            lambda: services.login.password(client, CTX, "codesonly", "whatever it is", reveal_password_not_set=True)
+        )
+        == "password.not_set"
+    )
     assert [e.details["reason"] for e in events(services, "login.failure")] == ["password.not_set"] * 2
 
 
 def test_oneaccess_answers_a_user_without_password_like_a_wrong_one(client, services):
     from tests.api.test_oneaccess import SEED_CLIENT_ID, headers
 
-    applications.create(services, "native", client_id=SEED_CLIENT_ID, name="oneaccess", redirect_uris=[],
-                        scopes=["openid"])
+    applications.create(
+        services, "native", client_id=SEED_CLIENT_ID, name="oneaccess", redirect_uris=[], scopes=["openid"]
+    )
     users.create(services, "codesonly", with_password=False, phone_number=PHONE)
     users.create(services, "haspassword", with_password="a long passphrase")
-    answers = [client.post("/api/v2/sdk/login", json={"user_name": name, "password": "not the password"},
-                           headers=headers()).get_json() for name in ("codesonly", "haspassword", "nobody")]
+    answers = [
+        client.post(
+            "/api/v2/sdk/login", json={"user_name": name, "password": "not the password"}, headers=headers()
+        ).get_json()
+        for name in ("codesonly", "haspassword", "nobody")
+    ]
     assert answers[0] == answers[1] == answers[2]
     assert answers[0]["error_code"] == "SDK.LOGIN.1001"

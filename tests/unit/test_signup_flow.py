@@ -35,8 +35,9 @@ def tenant(seeded):
 
 def test_sign_up_completes_a_sign_in_on_the_flows_clock(services, tenant, outbox, clock):
     sent = services.signup.send_code(tenant, CTX, "sms", "13712345678", None)
-    done = services.signup.sign_up(tenant, CTX, ContactCode("sms", "13712345678", sent.otp_token, outbox.last_code()),
-                                   profile={"name": "New"})
+    done = services.signup.sign_up(
+        tenant, CTX, ContactCode("sms", "13712345678", sent.otp_token, outbox.last_code()), profile={"name": "New"}
+    )
     assert (done.user.phone_number, done.user.phone_verified, done.user.name) == (PHONE, True, "New")
     assert (done.amr, done.auth_time) == (["otp", "sms"], int(clock.time()))
     password_only = services.signup.sign_up(tenant, CTX, username="newbie", password="a long password")

@@ -30,8 +30,10 @@ def test_no_test_sleeps_longer_than_half_a_second():
             if name_of(call.func) != "sleep":
                 continue
             seconds = call.args[0] if call.args else None
-            if not (isinstance(seconds, ast.Constant) and isinstance(seconds.value, int | float)) \
-                    or seconds.value > LONGEST_SLEEP:
+            if (
+                not (isinstance(seconds, ast.Constant) and isinstance(seconds.value, int | float))
+                or seconds.value > LONGEST_SLEEP
+            ):
                 offenders.append(f"{path.relative_to(TESTS)}:{call.lineno}")
     assert offenders == []
 

@@ -32,8 +32,10 @@ def submit(client, url: str, data: dict, *, get_url: str | None = None, **kwargs
 @pytest.fixture
 def sources(services):
     """An SMS and an email auth source (their ids)."""
-    return [auth_sources.create(services, "sms", id="SMS_SOURCE").id,
-            auth_sources.create(services, "email", id="EMAIL_SOURCE").id]
+    return [
+        auth_sources.create(services, "sms", id="SMS_SOURCE").id,
+        auth_sources.create(services, "email", id="EMAIL_SOURCE").id,
+    ]
 
 
 @pytest.fixture
@@ -41,8 +43,9 @@ def make_app(services, sources):
     """A web application (client secret ``factories.SECRET``) linked to both sources."""
 
     def make(client_id="WEB_APP", name="Web App", **extra):
-        return applications.create(services, client_id=client_id, name=name,
-                                   **{"auth_sources": sources, "scopes": ["openid"], **extra})
+        return applications.create(
+            services, client_id=client_id, name=name, **{"auth_sources": sources, "scopes": ["openid"], **extra}
+        )
 
     return make
 
@@ -57,9 +60,14 @@ def authz(services, web_app):
     """A pending authorize request for ``web_app``; returns a factory for more."""
 
     def make(client=web_app, **extra):
-        fields = {"id": "", "client_id": client.client_id, "client_name": client.name,
-                  "redirect_uri": "https://rp.example/cb", "scopes": ["openid", "profile"],
-                  "login_methods": list(client.login_methods)}
+        fields = {
+            "id": "",
+            "client_id": client.client_id,
+            "client_name": client.name,
+            "redirect_uri": "https://rp.example/cb",
+            "scopes": ["openid", "profile"],
+            "login_methods": list(client.login_methods),
+        }
         fields.update(extra)
         return services.authz.stash(AuthzRequest(**fields))
 
@@ -68,8 +76,9 @@ def authz(services, web_app):
 
 @pytest.fixture
 def user(services):
-    return users.create(services, "alice", with_verified_phone=PHONE,
-                        with_verified_email="alice@example.com", name="Alice")
+    return users.create(
+        services, "alice", with_verified_phone=PHONE, with_verified_email="alice@example.com", name="Alice"
+    )
 
 
 @pytest.fixture

@@ -18,8 +18,16 @@ def test_signup_by_sms_creates_a_verified_user_and_signs_in(client, services, au
     assert verify == f"/signup/sms/verify?authz={authz_id}"
     page = text(client.get(verify))
     assert "+86 137****7777" in page
-    response = client.post(verify, data={"csrf_token": csrf_token(page), "code": outbox.last_code("+8613700007777"),
-                                         "name": "Bob", "username": "bob", "password": "bobs password"})
+    response = client.post(
+        verify,
+        data={
+            "csrf_token": csrf_token(page),
+            "code": outbox.last_code("+8613700007777"),
+            "name": "Bob",
+            "username": "bob",
+            "password": "bobs password",
+        },
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/oauth2/authorize/continue?authz={authz_id}"
     user = services.users.by_contact("sms", "+8613700007777")
@@ -31,8 +39,7 @@ def test_signup_by_sms_creates_a_verified_user_and_signs_in(client, services, au
 def test_signup_by_email_without_password(client, services, sources, outbox):
     verify = _code_step(client, "/signup/email", "email", "carol@example.com")
     page = text(client.get(verify))
-    response = client.post(verify, data={"csrf_token": csrf_token(page),
-                                         "code": outbox.last_code("carol@example.com")})
+    response = client.post(verify, data={"csrf_token": csrf_token(page), "code": outbox.last_code("carol@example.com")})
     assert response.status_code == 302
     assert response.headers["Location"] == "/account"
     user = services.users.by_contact("email", "carol@example.com")
@@ -48,8 +55,9 @@ def test_signup_with_a_registered_number_says_so(client, user, sources):
 def test_signup_short_password_is_a_field_error(client, sources, outbox):
     verify = _code_step(client, "/signup/sms", "phone_number", "+8613700008888")
     page = text(client.get(verify))
-    response = client.post(verify, data={"csrf_token": csrf_token(page), "code": outbox.last_code("+8613700008888"),
-                                         "password": "short"})
+    response = client.post(
+        verify, data={"csrf_token": csrf_token(page), "code": outbox.last_code("+8613700008888"), "password": "short"}
+    )
     assert response.status_code == 400
     assert "Use at least 8 characters." in text(response)
     assert 'aria-describedby="password-hint password-error"' in text(response)
@@ -64,8 +72,10 @@ def test_forgot_and_reset_password(client, services, user, signed_in, outbox):
     reset = _code_step(client, "/forgot/sms", "phone_number", PHONE)
     assert reset == "/forgot/sms/reset"
     page = text(client.get(reset))
-    response = client.post(reset, data={"csrf_token": csrf_token(page), "code": outbox.last_code(PHONE),
-                                        "password": "a brand new password"})
+    response = client.post(
+        reset,
+        data={"csrf_token": csrf_token(page), "code": outbox.last_code(PHONE), "password": "a brand new password"},
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/forgot/done"
     assert "Password changed" in text(client.get("/forgot/done"))
@@ -96,12 +106,17 @@ def test_account_profile(client, services, user, signed_in):
 
 
 def test_account_change_password(client, services, user, signed_in):
-    wrong = submit(client, "/account/password", {"current_password": "nope nope", "password": "another password"},
-                   get_url="/account")
+    wrong = submit(
+        client,
+        "/account/password",
+        {"current_password": "nope nope", "password": "another password"},
+        get_url="/account",
+    )
     assert wrong.status_code == 400
     assert "Your current password is not right." in text(wrong)
-    ok = submit(client, "/account/password", {"current_password": PASSWORD, "password": "another password"},
-                get_url="/account")
+    ok = submit(
+        client, "/account/password", {"current_password": PASSWORD, "password": "another password"}, get_url="/account"
+    )
     assert ok.status_code == 302
     assert "Your password was changed." in text(client.get("/account"))
 

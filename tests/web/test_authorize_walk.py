@@ -13,9 +13,17 @@ VERIFIER = "a-very-long-code-verifier-for-the-page-tests-0123456789"
 
 def _authorize(client, client_id: str, **extra) -> str:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example/cb",
-              "scope": "openid profile", "state": "s1", "nonce": "n1", "code_challenge": challenge,
-              "code_challenge_method": "S256", **extra}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": "https://rp.example/cb",
+        "scope": "openid profile",
+        "state": "s1",
+        "nonce": "n1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
     response = client.get("/oauth2/authorize", query_string=params)
     assert response.status_code == 302, text(response)
     return response.headers["Location"]

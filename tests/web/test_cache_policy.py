@@ -9,24 +9,43 @@ import pytest
 from tests.conftest import ADMIN_TOKEN, basic
 from tests.helpers import TENANT
 
-ONEACCESS = {"X-operating-sys-version": "Android 14", "X-device-fingerprint": "device-1", "X-agent": "app/1.0",
-             "X-client-id": "TENANT_CLIENT_ID"}
+ONEACCESS = {
+    "X-operating-sys-version": "Android 14",
+    "X-device-fingerprint": "device-1",
+    "X-agent": "app/1.0",
+    "X-client-id": "TENANT_CLIENT_ID",
+}
 
 ANSWERS = {
     # (method, path, extra request arguments, status)
-    "CIAM /otp/send": ("post", "/otp/send", {"json": {"phone_number": "13612345678",
-                                                     "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"},
-                                            "headers": TENANT}, 200),
+    "CIAM /otp/send": (
+        "post",
+        "/otp/send",
+        {"json": {"phone_number": "13612345678", "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID"}, "headers": TENANT},
+        200,
+    ),
     "CIAM error": ("post", "/otp/send", {"json": {}, "headers": basic("nobody", "wrong")}, 401),
-    "CloudBase /verification": ("post", "/auth/v1/verification", {"json": {"phone_number": "+86 13612345678"},
-                                                                  "headers": TENANT}, 200),
+    "CloudBase /verification": (
+        "post",
+        "/auth/v1/verification",
+        {"json": {"phone_number": "+86 13612345678"}, "headers": TENANT},
+        200,
+    ),
     "CloudBase error": ("post", "/auth/v1/signin", {"json": {}, "headers": TENANT}, 400),
     "ZITADEL error": ("post", "/auth/v1/users/me/auth_factors/_search", {}, 401),
-    "OneAccess sms/send": ("post", "/api/v2/sdk/sms/send", {"json": {"mobile": "13612345678", "type": "LOGIN_SMS"},
-                                                            "headers": ONEACCESS}, 200),
+    "OneAccess sms/send": (
+        "post",
+        "/api/v2/sdk/sms/send",
+        {"json": {"mobile": "13612345678", "type": "LOGIN_SMS"}, "headers": ONEACCESS},
+        200,
+    ),
     "OneAccess error": ("post", "/api/v2/sdk/login", {"json": {}}, 400),
-    "OAuth token error": ("post", "/oauth2/token", {"data": {"grant_type": "refresh_token", "refresh_token": "x"},
-                                                    "headers": TENANT}, 400),
+    "OAuth token error": (
+        "post",
+        "/oauth2/token",
+        {"data": {"grant_type": "refresh_token", "refresh_token": "x"}, "headers": TENANT},
+        400,
+    ),
     "OAuth userinfo error": ("get", "/oauth2/userinfo", {}, 401),
     "OAuth authorize error page": ("get", "/oauth2/authorize?client_id=nobody&response_type=code", {}, 400),
     "admin API": ("get", "/admin/api/v1/applications", {"headers": {"Authorization": f"Bearer {ADMIN_TOKEN}"}}, 200),

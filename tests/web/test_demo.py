@@ -95,8 +95,7 @@ def test_callback_without_a_started_sign_in(client, demo_data):
 
 def test_callback_shows_the_authorization_error(client, demo_data):
     _, pending = start(client)
-    response = client.get(f"/demo/callback?error=access_denied&error_description=User+said+no"
-                          f"&state={pending['state']}")
+    response = client.get(f"/demo/callback?error=access_denied&error_description=User+said+no&state={pending['state']}")
     assert response.status_code == 400
     assert "access_denied: User said no" in text(response)
 
@@ -116,6 +115,7 @@ def test_callback_without_code(client, demo_data):
 
 
 # -- the exchange, with the token endpoint's answer supplied by the test --------------------
+
 
 class AppAdapter(requests.adapters.BaseAdapter):
     """Routes the demo's HTTP calls into the Flask app; ``token`` answers /oauth2/token."""
@@ -153,8 +153,9 @@ def exchange(app, services, demo_data, monkeypatch):
         client = services.clients.by_client_id("TENANT_CLIENT_ID")
         user = services.users.by_sub(demo_data["user"]["sub"])
         principal = Principal(user=user, auth_time=int(time.time()), amr=["pwd"], nonce=state["nonce"])
-        tokens = services.tokens.issue(client, principal, RequestContext(), grant_type="authorization_code",
-                                       scope="openid profile email phone")
+        tokens = services.tokens.issue(
+            client, principal, RequestContext(), grant_type="authorization_code", scope="openid profile email phone"
+        )
         return 200, tokens
 
     adapter = AppAdapter(app, token)

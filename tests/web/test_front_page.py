@@ -32,8 +32,12 @@ def test_front_page_links_the_demo_the_account_and_discovery(client):
     assert '<html lang="en">' in html
     assert "Gatehouse identity service" in html
     links = hrefs(html)
-    for url in (f"{ISSUER}/demo", f"{ISSUER}/account", f"{ISSUER}/.well-known/openid-configuration",
-                f"{ISSUER}/dev/outbox"):
+    for url in (
+        f"{ISSUER}/demo",
+        f"{ISSUER}/account",
+        f"{ISSUER}/.well-known/openid-configuration",
+        f"{ISSUER}/dev/outbox",
+    ):
         assert url in links
     assert "Accept" in response.vary and "Accept-Language" in response.vary
 
@@ -48,8 +52,9 @@ def test_front_page_has_the_hosted_pages_security_headers(client, signed_in):
     assert "<script>" not in text(front) and "style=" not in text(front)  # nothing inline for the CSP to block
 
 
-@pytest.mark.parametrize("ask", [{"headers": {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}},
-                                 {"query_string": {"ui_locales": "zh-CN"}}])
+@pytest.mark.parametrize(
+    "ask", [{"headers": {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}}, {"query_string": {"ui_locales": "zh-CN"}}]
+)
 def test_front_page_in_simplified_chinese(client, ask):
     html = text(client.get("/", **ask))
 
@@ -99,7 +104,9 @@ def test_production_hides_the_development_links(settings_overrides):
         app.extensions["gatehouse"].db.engine.dispose()
 
     assert demo.status_code == 404  # the route itself is gone, not only the link
-    assert body["links"] == {"account": f"{ISSUER}/account",
-                             "openid_configuration": f"{ISSUER}/.well-known/openid-configuration"}
+    assert body["links"] == {
+        "account": f"{ISSUER}/account",
+        "openid_configuration": f"{ISSUER}/.well-known/openid-configuration",
+    }
     assert hrefs(html)[:2] == [f"{ISSUER}/account", f"{ISSUER}/.well-known/openid-configuration"]
     assert "/demo" not in html and "/dev/outbox" not in html and "Development only" not in html

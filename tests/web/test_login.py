@@ -114,8 +114,10 @@ def test_email_code_login(client, services, user, authz, outbox):
     assert response.status_code == 302
     page = text(client.get(response.headers["Location"]))
     assert "a***@example.com" in page
-    done = client.post(response.headers["Location"],
-                       data={"csrf_token": csrf_token(page), "code": outbox.last_code("alice@example.com")})
+    done = client.post(
+        response.headers["Location"],
+        data={"csrf_token": csrf_token(page), "code": outbox.last_code("alice@example.com")},
+    )
     assert done.status_code == 302
     assert services.sessions.get(cookie_value(sso_cookie(done))).amr == ["otp", "email"]
 
@@ -164,8 +166,9 @@ def test_method_disabled_by_the_client_is_refused(client, user, make_app, authz)
     authz_id = authz(app)
     assert client.get(f"/login?authz={authz_id}").headers["Location"] == f"/login/sms?authz={authz_id}"
     token = csrf_token(text(client.get(f"/login/sms?authz={authz_id}")))
-    response = client.post(f"/login?authz={authz_id}", data={"csrf_token": token, "username": "alice",
-                                                                "password": PASSWORD})
+    response = client.post(
+        f"/login?authz={authz_id}", data={"csrf_token": token, "username": "alice", "password": PASSWORD}
+    )
     assert response.status_code == 403
     assert "not available for this application" in text(response)
     assert client.get(f"/login/email?authz={authz_id}").status_code == 302  # not offered: back to /login

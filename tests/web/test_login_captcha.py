@@ -16,8 +16,12 @@ from tests.factories import users
 from tests.web.conftest import PASSWORD, PHONE, csrf_token, submit, text
 
 CAPTCHA_AFTER, LOCK_AFTER, LOCK_SECONDS = 3, 5, 600
-LIMITS = {"login_captcha_after": CAPTCHA_AFTER, "login_captcha_after_identifier": CAPTCHA_AFTER,
-          "login_lock_after": LOCK_AFTER, "login_lock_seconds": LOCK_SECONDS}
+LIMITS = {
+    "login_captcha_after": CAPTCHA_AFTER,
+    "login_captcha_after_identifier": CAPTCHA_AFTER,
+    "login_lock_after": LOCK_AFTER,
+    "login_lock_seconds": LOCK_SECONDS,
+}
 ANSWER = "ACDEF"
 WRONG = "wrong password!"
 CHALLENGE = re.compile(r'name="captcha_challenge" type="hidden" value="([^"]+)"')
@@ -61,13 +65,20 @@ def fail(client, times: int, username="alice", url="/login"):
 
 
 def post_with_captcha(client, body: str, username="alice", password=PASSWORD, answer=ANSWER, url="/login"):
-    return client.post(url, data={"csrf_token": csrf_token(body), "username": username, "password": password,
-                                  "captcha_challenge": challenge_of(body), "captcha": answer})
+    return client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(body),
+            "username": username,
+            "password": password,
+            "captcha_challenge": challenge_of(body),
+            "captcha": answer,
+        },
+    )
 
 
 def signed_in(response) -> bool:
-    return any(h.startswith("gh_sso=") and not h.startswith("gh_sso=;")
-               for h in response.headers.getlist("Set-Cookie"))
+    return any(h.startswith("gh_sso=") and not h.startswith("gh_sso=;") for h in response.headers.getlist("Set-Cookie"))
 
 
 # -- the captcha block --------------------------------------------------------------------
@@ -92,7 +103,7 @@ def test_the_captcha_shows_after_a_few_wrong_passwords(client, user, sources):
     assert re.search(r'<a class="captcha-new" href="/login\?captcha=new">Show a new image</a>', body)
     assert "<legend>Security check</legend>" in body
     # the block sits inside the sign-in form, before its button
-    form = body[body.index('<form method="post"'):body.index("</form>")]
+    form = body[body.index('<form method="post"') : body.index("</form>")]
     assert form.index('name="captcha"') < form.index('name="submit"')
 
 
@@ -129,14 +140,25 @@ def test_a_wrong_answer_is_a_field_error_with_a_new_image(client, services, user
     assert not signed_in(response)
     answer = text(response)
     assert "That was not what the image showed. Try this new image." in answer
-    assert re.search(r'<input[^>]*aria-describedby="captcha-hint captcha-error"[^>]*aria-invalid="true"'
-                     r'[^>]*autofocus[^>]*id="captcha"', answer)
+    assert re.search(
+        r'<input[^>]*aria-describedby="captcha-hint captcha-error"[^>]*aria-invalid="true"'
+        r'[^>]*autofocus[^>]*id="captcha"',
+        answer,
+    )
     assert 'id="captcha-error" role="alert"' in answer
     second = challenge_of(answer)
     assert second != first
     # one attempt per image: the first one is gone, the new one works
-    again = client.post("/login", data={"csrf_token": csrf_token(answer), "username": "alice", "password": PASSWORD,
-                                        "captcha_challenge": first, "captcha": ANSWER})
+    again = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(answer),
+            "username": "alice",
+            "password": PASSWORD,
+            "captcha_challenge": first,
+            "captcha": ANSWER,
+        },
+    )
     assert again.status_code == 400
     assert "That image has expired." in text(again)
     assert post_with_captcha(client, text(again)).status_code == 302
@@ -191,8 +213,11 @@ def test_locked_after_more_failures_says_when_to_try_again(client, services, use
     response = fail(client, 1)  # the lock starts with the LOCK_AFTER-th failure, and says so
     assert "The username or password is incorrect." in text(response)
     body = text(response)
-    assert re.search(r'<div class="alert alert-error" role="alert">\s*<p>Too many failed attempts. '
-                     r"Try again in 10 minutes.</p>", body), body
+    assert re.search(
+        r'<div class="alert alert-error" role="alert">\s*<p>Too many failed attempts. '
+        r"Try again in 10 minutes.</p>",
+        body,
+    ), body
     assert response.headers["Retry-After"]
     assert 0 < int(response.headers["Retry-After"]) <= LOCK_SECONDS
     assert "Account unavailable" not in body  # the form stays, not a dead end
@@ -215,8 +240,10 @@ def test_an_administrators_lock_keeps_the_unavailable_page(client, services, use
     assert "Too many failed attempts" not in text(response)
 
 
-@pytest.mark.parametrize(("seconds", "shown"), [(1, "1 minute."), (60, "1 minute."), (61, "2 minutes."),
-                                                (600, "10 minutes."), (None, "1 minute.")])
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(1, "1 minute."), (60, "1 minute."), (61, "2 minutes."), (600, "10 minutes."), (None, "1 minute.")],
+)
 def test_lock_minutes_are_rounded_up(app, seconds, shown):
     from blueprints.hosted.errors import locked
 
@@ -252,8 +279,9 @@ def test_the_captcha_block_in_chinese(client, user, sources):
     body = text(client.get("/login", headers=headers))
     response = None
     for _ in range(CAPTCHA_AFTER):
-        response = client.post("/login", headers=headers,
-                               data={"csrf_token": csrf_token(body), "username": "alice", "password": WRONG})
+        response = client.post(
+            "/login", headers=headers, data={"csrf_token": csrf_token(body), "username": "alice", "password": WRONG}
+        )
         body = text(response)
     assert '<html lang="zh-Hans">' in body
     assert "安全验证" in body
@@ -262,9 +290,17 @@ def test_the_captcha_block_in_chinese(client, user, sources):
     assert IMAGE.search(body).group(1) == "安全验证图片：变形的字母和数字"  # noqa: RUF001
     for english in ("Characters in the image", "Show a new image", "Security check"):
         assert english not in body
-    wrong = client.post("/login", headers=headers,
-                        data={"csrf_token": csrf_token(body), "username": "alice", "password": PASSWORD,
-                              "captcha_challenge": challenge_of(body), "captcha": "WXY34"})
+    wrong = client.post(
+        "/login",
+        headers=headers,
+        data={
+            "csrf_token": csrf_token(body),
+            "username": "alice",
+            "password": PASSWORD,
+            "captcha_challenge": challenge_of(body),
+            "captcha": "WXY34",
+        },
+    )
     assert "输入的字符与图片不符" in text(wrong)
 
 
@@ -286,8 +322,16 @@ def test_the_captcha_form_needs_its_csrf_token(client, services, user, sources):
         assert "This form has expired. Please submit it again." in text(response)
         assert has_captcha(text(response))
     # nothing was spent: the image still answers once, with the token
-    response = client.post("/login", data={"csrf_token": csrf_token(body), "username": "alice",
-                                           "password": PASSWORD, "captcha_challenge": challenge, "captcha": ANSWER})
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(body),
+            "username": "alice",
+            "password": PASSWORD,
+            "captcha_challenge": challenge,
+            "captcha": ANSWER,
+        },
+    )
     assert response.status_code == 302
 
 
@@ -316,8 +360,10 @@ def test_the_code_step_shows_the_captcha_after_wrong_codes(client, user, authz, 
     assert refused.status_code == 400
     assert "For your security, type the characters in the image." in text(refused)
     body = text(refused)
-    done = client.post(verify, data={"csrf_token": csrf_token(body), "code": code,
-                                     "captcha_challenge": challenge_of(body), "captcha": ANSWER})
+    done = client.post(
+        verify,
+        data={"csrf_token": csrf_token(body), "code": code, "captcha_challenge": challenge_of(body), "captcha": ANSWER},
+    )
     assert done.status_code == 302, text(done)
     assert signed_in(done)
 

@@ -24,8 +24,17 @@ REDIRECT = "https://rp.example/cb"
 # -- helpers ------------------------------------------------------------------------------
 def authorize(client, client_id: str, **extra) -> str:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid profile",
-              "state": "s1", "nonce": "n1", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile",
+        "state": "s1",
+        "nonce": "n1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
     response = client.get("/oauth2/authorize", query_string=params)
     assert response.status_code == 302, text(response)
     return response.headers["Location"]
@@ -54,9 +63,17 @@ def code_at_client(client, location: str) -> str:
 
 
 def id_token_claims(client, code: str, client_id: str) -> dict:
-    response = client.post("/oauth2/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id,
-        "client_secret": "secret", "code_verifier": VERIFIER})
+    response = client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": client_id,
+            "client_secret": "secret",
+            "code_verifier": VERIFIER,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     keys = KeySet.import_key_set(client.get("/oauth2/jwks").get_json())
     return jwt.decode(response.get_json()["id_token"], keys, algorithms=["RS256"]).claims
@@ -298,8 +315,9 @@ def test_account_page_enrols_totp_with_a_qr_code(client, services, signed_in, us
     secret = re.search(r'data-secret="([A-Z2-7]+)"', html).group(1)
     wrong = post_form(client, "/account", html, {"code": "000000"}, action="/account/factors/totp/confirm")
     assert wrong.status_code == 400 and 'id="code-error"' in text(wrong)
-    good = post_form(client, "/account", html, {"code": pyotp.TOTP(secret).now()},
-                     action="/account/factors/totp/confirm")
+    good = post_form(
+        client, "/account", html, {"code": pyotp.TOTP(secret).now()}, action="/account/factors/totp/confirm"
+    )
     assert good.status_code == 302
     assert "totp" in services.factors.ready_types(user.sub)
     assert "Your authenticator app is set up." in text(client.get(good.headers["Location"]))
@@ -341,9 +359,15 @@ def test_recovery_codes_are_shown_once(client, services, signed_in, user):
 
 
 NEW_FORMS = [
-    "/account/factors/sms", "/account/factors/email", "/account/factors/totp", "/account/factors/totp/confirm",
-    "/account/factors/sms/remove", "/account/factors/totp/remove", "/account/recovery-codes",
-    "/account/devices/1/revoke", "/account/devices/revoke-all",
+    "/account/factors/sms",
+    "/account/factors/email",
+    "/account/factors/totp",
+    "/account/factors/totp/confirm",
+    "/account/factors/sms/remove",
+    "/account/factors/totp/remove",
+    "/account/recovery-codes",
+    "/account/devices/1/revoke",
+    "/account/devices/revoke-all",
 ]
 
 
@@ -408,8 +432,15 @@ def test_signup_completes_without_a_second_step_then_the_policy_applies(client, 
     sent = client.post(signup, data={"csrf_token": csrf_token(page), "email": "erin@example.com"})
     verify = sent.headers["Location"]
     page = text(client.get(verify))
-    done = client.post(verify, data={"csrf_token": csrf_token(page), "code": outbox.last_code("erin@example.com"),
-                                     "username": "erin", "password": PASSWORD})
+    done = client.post(
+        verify,
+        data={
+            "csrf_token": csrf_token(page),
+            "code": outbox.last_code("erin@example.com"),
+            "username": "erin",
+            "password": PASSWORD,
+        },
+    )
     assert done.headers["Location"].startswith("/oauth2/authorize/continue")
     claims = id_token_claims(client, code_at_client(client, done.headers["Location"]), mfa_app.client_id)
     assert claims["amr"] == ["otp", "email"]

@@ -143,8 +143,13 @@ def test_consent_lists_scopes_in_words_and_records_the_answer(client, services, 
     page = client.get(f"/consent?authz={authz_id}")
     body = text(page)
     assert "Web App" in body
-    for words in ("Know who you are", "See your name", "See your email address", "See your phone number",
-                  "Stay connected"):
+    for words in (
+        "Know who you are",
+        "See your name",
+        "See your email address",
+        "See your phone number",
+        "Stay connected",
+    ):
         assert words in body
     assert re.search(r"<button[^>]*>Allow</button>", body)
     response = client.post(f"/consent?authz={authz_id}", data={"csrf_token": csrf_token(body), "allow": "1"})

@@ -50,8 +50,23 @@ def test_template_is_up_to_date(tmp_path, monkeypatch):
 
     monkeypatch.chdir(ROOT.parent)
     fresh = tmp_path / "messages.pot"
-    CommandLineInterface().run(["pybabel", "-q", "extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext",
-                                "--no-location", "-o", str(fresh), "."])
+    CommandLineInterface().run(
+        [
+            "pybabel",
+            "-q",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "--no-location",
+            "-o",
+            str(fresh),
+            ".",
+        ]
+    )
     extracted = {m.id for m in _read(fresh, read_po) if m.id}
     committed = {m.id for m in _read(ROOT / "messages.pot", read_po) if m.id}
     assert extracted == committed, "run `make translations` and translate the new strings"

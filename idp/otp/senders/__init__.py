@@ -17,9 +17,7 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
     if settings.email_sender == "smtp":
         from idp.otp.senders.smtp import SmtpSender
 
-        senders["email"] = SmtpSender.from_url(
-            settings.smtp_url, settings.smtp_from, settings.delivery_timeout
-        )
+        senders["email"] = SmtpSender.from_url(settings.smtp_url, settings.smtp_from, settings.delivery_timeout)
     sms = settings.sms_sender
     if sms == "webhook":
         from idp.otp.senders.webhook import WebhookSmsSender
