@@ -54,8 +54,12 @@ test: install browser
 bench: install
 	$(BIN)/python bench/run.py
 
+# The static checks, configured in pyproject.toml: lint rules, the formatter's layout (`ruff
+# format .` applies it) and types (mypy: strict on idp/, default checks on the HTTP faces).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
