@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from idp.models import User
 
@@ -14,5 +13,5 @@ class Completed:
     Connect Core 1.0 2: ``pwd``, ``otp``, ``sms``…)."""
 
     user: User
-    amr: list[str] = field(default_factory=list)
-    auth_time: int = field(default_factory=lambda: int(time.time()))
+    amr: list[str]
+    auth_time: int  # when, by the flow's clock (seconds since the epoch)

@@ -298,10 +298,10 @@ def test_added_otp_sms_drives_mfa(client, auth, seeded, user):
         scopes=["openid"],
         mfa="optional",
     )
-    first = seeded.mfa.after_first_factor(app_, ctx, Completed(user, ["pwd"]))
+    first = seeded.mfa.after_first_factor(app_, ctx, Completed(user, ["pwd"], 0))
     assert isinstance(first, Completed)  # nothing enrolled yet, policy optional
     assert client.post(f"{BASE}/auth_factors/otp_sms", json={}, headers=auth).status_code == 200
-    result = seeded.mfa.after_first_factor(app_, ctx, Completed(seeded.users.by_sub(user.sub), ["pwd"]))
+    result = seeded.mfa.after_first_factor(app_, ctx, Completed(seeded.users.by_sub(user.sub), ["pwd"], 0))
     assert isinstance(result, NeedsFactor)
     assert "otp_sms" in result.factors
     assert result.state_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pyotp
 import pytest
@@ -57,7 +58,7 @@ def with_sms(services, alice):
 
 
 def first(user, amr=("pwd",)) -> Completed:
-    return Completed(user, list(amr))
+    return Completed(user, list(amr), int(time.time()))
 
 
 def challenge(services, client, user, context=CTX, **kwargs) -> NeedsFactor:
@@ -395,7 +396,9 @@ def test_remembered_device_needs_the_application_to_allow_it(services, make_app,
     client = make_app()  # remember_device_days 0
     assert client.remember_device_days == 0
     challenge(services, client, with_sms, remembered_device=raw)
-    assert services.mfa.remember_device(client, CTX, Completed(with_sms, ["pwd", "sms", "mfa"])) is None
+    assert (
+        services.mfa.remember_device(client, CTX, Completed(with_sms, ["pwd", "sms", "mfa"], int(time.time()))) is None
+    )
 
 
 def test_remembered_device_of_another_user(services, make_app, with_sms):
