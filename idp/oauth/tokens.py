@@ -162,12 +162,16 @@ class RefreshTokenStore:
         return count
 
     def revoke_all_in(self, session: Session, sub: str) -> int:
-        """``revoke_all`` inside the caller's unit of work (no commit, no audit of its own)."""
+        """``revoke_all`` inside the caller's unit of work (no commit, no audit of its own): the
+        access tokens of those grants are denied too, so whoever held them (a password reset
+        is often about a thief) is out at once, not when they expire."""
         table = table_of(RefreshToken)
-        return affected_rows(
-            session,
-            update(table).where(table.c.sub == sub, table.c.revoked_at.is_(None)).values(revoked_at=self.clock.now()),
-        )
+        live = (table.c.sub == sub, table.c.revoked_at.is_(None))
+        families = list(session.scalars(select(table.c.family_id).where(*live).distinct()))
+        count = affected_rows(session, update(table).where(*live).values(revoked_at=self.clock.now()))
+        for family_id in families:
+            self.revocations.deny_family(family_id)
+        return count
 
     def find(self, raw: str) -> RefreshToken | None:
         return self.db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(raw)))

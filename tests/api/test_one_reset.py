@@ -157,3 +157,50 @@ def test_concurrent_resets_with_one_verification_token_have_one_winner(client, s
     assert set(results) - set(winners) == {"verification.invalid_token"}
     services.db.session.expire_all()
     assert verify_password(services.users.by_sub(user.sub).password_hash, f"new password number {winners[0]}")
+
+
+def signed_in_with_code(client, outbox, app_client) -> str:
+    """An access token of a real grant (Tencent CIAM's OTP grant) for the person's phone."""
+    source = app_client.auth_source_for("sms")
+    sent = client.post(
+        "/otp/send",
+        json={"usage": "login", "phone_number": PHONE, "auth_source_id": source},
+        headers=APP,
+    )
+    assert sent.status_code == 200, sent.get_json()
+    token = client.post(
+        "/oauth2/token",
+        json={
+            "grant_type": "http://tencentciam.com/oauth2/grant-type/otp/sms",
+            "client_id": "reset-app",
+            "client_secret": "reset-secret",
+            "auth_source_id": source,
+            "phone_number": PHONE,
+            "otp_token": sent.get_json()["otp_token"],
+            "otp": outbox.last_code(PHONE),
+        },
+    )
+    assert token.status_code == 200, token.get_json()
+    access = token.get_json()["access_token"]
+    assert client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+    return access
+
+
+def test_a_reset_ends_the_access_tokens_of_every_grant_too(client, services, outbox, person, app_client, clock):
+    access = signed_in_with_code(client, outbox, app_client)
+    clock.advance(31)  # the per-number interval before another code to the same phone
+    sent = client.post("/otp/send", json={"usage": "reset_password", "phone_number": PHONE}, headers=APP)
+    assert sent.status_code == 200, sent.get_json()
+    code = outbox.last_code(PHONE)
+    body = {"phone_number": PHONE, "otp_token": sent.get_json()["otp_token"], "otp": code, "password": "brand new key"}
+    assert client.post("/reset_user_password", headers=APP, json=body).status_code == 200
+    refused = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access}"})
+    assert refused.status_code == 401  # whoever held the old password's token is out now
+
+
+def test_signing_out_everywhere_ends_the_access_tokens_too(client, services, outbox, person, app_client):
+    user, _ = person
+    access = signed_in_with_code(client, outbox, app_client)
+    services.self_service.sign_out_everywhere(user.sub, CTX)
+    refused = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {access}"})
+    assert refused.status_code == 401
