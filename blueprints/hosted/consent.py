@@ -12,7 +12,7 @@ from blueprints.web import current_sso_session, services
 
 SCOPE_WORDS = {
     "openid": _l("Know who you are (your account ID)"),
-    "profile": _l("See your name, username and language"),
+    "profile": _l("See your profile: name, username, picture, birthday, gender, website, time zone and language"),
     "email": _l("See your email address"),
     "phone": _l("See your phone number"),
     "offline_access": _l("Stay connected to your account when you are not using it"),
