@@ -145,7 +145,7 @@ def test_consent_lists_scopes_in_words_and_records_the_answer(client, services, 
     assert "Web App" in body
     for words in (
         "Know who you are",
-        "See your name",
+        "See your profile: name, username, picture",
         "See your email address",
         "See your phone number",
         "Stay connected",
