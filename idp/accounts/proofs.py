@@ -21,6 +21,7 @@ from typing import Protocol
 from idp.accounts.users import CONTACT_COLUMN
 from idp.context import RequestContext
 from idp.errors import invalid
+from idp.guard.bruteforce import LOOK_UP, LookUp
 from idp.models import Application
 from idp.otp.service import OtpService
 
@@ -59,6 +60,12 @@ class CodeProof:
         self.otp, self.client, self.ctx, self.usage, self.given = otp, client, ctx, usage, given
         self._contact: Contact | None = None
         self._source = ""
+        self._guarded_as: str | LookUp | None = LOOK_UP
+
+    def guarded_as(self, sub: str | None) -> None:
+        """The caller has looked the contact's account up (``sub``, or None) and asked the
+        brute-force guard itself: the code checks need not do either again."""
+        self._guarded_as = sub
 
     def contact(self) -> Contact:
         """Raises request.invalid (channel), otp.auth_source_required, otp.invalid_auth_source,
@@ -93,6 +100,7 @@ class CodeProof:
             self.given.code or "",
             consume=consume,
             ctx=self.ctx,
+            guarded_as=self._guarded_as,
         )
         return contact
 

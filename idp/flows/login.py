@@ -228,6 +228,8 @@ class LoginFlow:
             self._require(client, METHOD_FOR_CHANNEL[contact.channel])
             user = self.users.by_contact(contact.channel, contact.target)
             self.guard.check(contact.target, ctx, captcha_token, sub=user.sub if user else None, captcha=captcha)
+            if isinstance(proof, CodeProof):
+                proof.guarded_as(user.sub if user else None)  # the code checks need not ask again
             done = self._prove(client, ctx, proof, user, auto_signup, reveal_unknown)
         except IdpError as exc:
             audit.failure(

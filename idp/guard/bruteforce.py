@@ -70,14 +70,14 @@ from idp.store import Keys, decoded, guarded
 MAX_IDENTIFIER = 320
 
 
-class _LookUp:
+class LookUp:
     """``sub=LOOK_UP``: the caller has not resolved the identifier; the guard looks it up."""
 
     def __repr__(self) -> str:
         return "LOOK_UP"
 
 
-LOOK_UP: Final = _LookUp()
+LOOK_UP: Final = LookUp()
 
 # KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window (s),
 # lock_after, lock time (ms), now (ms), the end of a lock starting now (ms). Returns
@@ -155,7 +155,7 @@ class BruteForceGuard:
         ctx: RequestContext,
         captcha_token: str | None = None,
         *,
-        sub: str | _LookUp | None = LOOK_UP,
+        sub: str | LookUp | None = LOOK_UP,
         captcha: bool = True,
     ) -> None:
         """Before checking a secret for ``identifier`` (a normalised username, email, phone
@@ -186,7 +186,7 @@ class BruteForceGuard:
         raise captcha_required()
 
     @guarded
-    def captcha_due(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
+    def captcha_due(self, identifier: str, ctx: RequestContext, *, sub: str | LookUp | None = LOOK_UP) -> bool:
         """Whether the next attempt for ``identifier`` from this IP must carry a captcha (the
         hosted page shows the captcha before the person submits). False while locked."""
         lock_left, per_identifier, by_ip, per_ip = self._read(self._keys(identifier, sub), ctx)
@@ -209,7 +209,7 @@ class BruteForceGuard:
         return max(0, -(-left_ms // 1000))
 
     @guarded
-    def failed(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> IdpError | None:
+    def failed(self, identifier: str, ctx: RequestContext, *, sub: str | LookUp | None = LOOK_UP) -> IdpError | None:
         """Count one failure (wrong password or wrong code); may start a lock (audited).
 
         Returns the ``account.locked`` error when this failure started the lock (else None): the
@@ -243,18 +243,18 @@ class BruteForceGuard:
         return locked(max(1, limits.login_lock_seconds))
 
     @guarded
-    def succeeded(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> None:
+    def succeeded(self, identifier: str, ctx: RequestContext, *, sub: str | LookUp | None = LOOK_UP) -> None:
         """A success clears the counters of ``identifier`` for this IP."""
         self.redis.hdel(self._keys(identifier, sub).by_ip, ctx.ip)
 
-    def unlock(self, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP) -> bool:
+    def unlock(self, identifier: str, ctx: RequestContext, *, sub: str | LookUp | None = LOOK_UP) -> bool:
         """Admin unlock: clear the lock and the counters (audited). True if it was locked."""
         with self.db.transaction() as session:
             return self.unlock_in(session, identifier, ctx, sub=sub)
 
     @guarded
     def unlock_in(
-        self, session: Session, identifier: str, ctx: RequestContext, *, sub: str | _LookUp | None = LOOK_UP
+        self, session: Session, identifier: str, ctx: RequestContext, *, sub: str | LookUp | None = LOOK_UP
     ) -> bool:
         """``unlock`` inside the caller's unit of work: Redis is cleared now, the
         ``login.unlocked`` event goes into ``session`` and commits (or not) with the caller's
@@ -281,7 +281,7 @@ class BruteForceGuard:
         return was_locked
 
     @guarded
-    def locked_for(self, identifier: str, *, sub: str | _LookUp | None = LOOK_UP) -> int:
+    def locked_for(self, identifier: str, *, sub: str | LookUp | None = LOOK_UP) -> int:
         """Seconds the identifier stays locked (0: not locked). For the admin API."""
         return self._seconds_left(decoded(self.redis.get(self._keys(identifier, sub).lock)))
 
@@ -349,8 +349,8 @@ class BruteForceGuard:
         except IdpError:
             return None
 
-    def _keys(self, identifier: str, sub: str | _LookUp | None) -> _Keys:
-        if isinstance(sub, _LookUp):
+    def _keys(self, identifier: str, sub: str | LookUp | None) -> _Keys:
+        if isinstance(sub, LookUp):
             user = self.find_user(identifier)
             sub = user.sub if user is not None else None
         subject = f"sub:{sub}" if sub else f"id:{self.normalise(identifier)}"

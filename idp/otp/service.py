@@ -21,7 +21,7 @@ from idp.context import RequestContext
 from idp.crypto import CodeCipher, new_code, new_token
 from idp.db import Database
 from idp.errors import IdpError, error, invalid
-from idp.guard.bruteforce import BruteForceGuard
+from idp.guard.bruteforce import LOOK_UP, BruteForceGuard, LookUp
 from idp.models import Application, AuthSource
 from idp.otp.limits import SendLimiter
 from idp.otp.messages import render_code_message
@@ -267,6 +267,7 @@ class OtpService:
         *,
         consume: bool = True,
         ctx: RequestContext | None = None,
+        guarded_as: str | LookUp | None = LOOK_UP,
     ) -> VerifiedCode:
         """Check ``code`` against ``otp_token`` (``target`` already normalised).
 
@@ -274,6 +275,8 @@ class OtpService:
         number/address (its account, when it has one: the guard finds it) checks no code, and
         a wrong code counts as a failure of it (``ctx`` gives the client IP; without it only
         the per-identifier rules apply). No captcha here: the code's own budget bounds guessing.
+        ``guarded_as``: the account (or None) a caller that has just asked the guard itself found
+        for ``target``, so neither the lookup nor the lock check is made twice in one request.
 
         Raises otp.unknown_token, account.locked, otp.mismatch, otp.wrong_code, otp.expired_code,
         otp.too_many_failures, store.unavailable.
@@ -282,10 +285,12 @@ class OtpService:
             raise error("otp.unknown_token")
         ctx = ctx or RequestContext()
         sub: str | None = None
-        if self.guard is not None:
+        if self.guard is not None and isinstance(guarded_as, LookUp):
             account = self.guard.find_contact(channel, target)
             sub = account.sub if account is not None else None
             self.guard.check(target, ctx, sub=sub, captcha=False)
+        elif not isinstance(guarded_as, LookUp):
+            sub = guarded_as
         limits = self.settings.limits
         outcome = self._verify(
             keys=[
