@@ -42,6 +42,9 @@ browser: $(CHROMIUM)
 
 # gunicorn reads ./gunicorn.conf.py: with REDIS_URL unset its master starts the embedded Redis
 # and stops it again when gunicorn stops (Ctrl-C, SIGTERM).
+# the demo's URLs (redirect URIs, printed links, the WebOTP line) follow the port unless an
+# issuer is set
+run: export GATEHOUSE_ISSUER ?= http://127.0.0.1:$(PORT)
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo
