@@ -22,20 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from idp.errors import IdpError, invalid
+from idp.models.users import PROFILE_CLAIM_COLUMNS
 
 # the standard claims beyond name and locale (OpenID Connect Core 1.0, 5.1)
-CLAIMS = (
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-)
+CLAIMS = PROFILE_CLAIM_COLUMNS
 FIELDS = ("name", "locale", "username", *CLAIMS)
 
 # One username rule for every face (Tencent CloudBase "User Login API": 2-48 characters,

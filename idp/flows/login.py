@@ -112,15 +112,7 @@ class LoginFlow:
                 raise invalid_credentials()
             self.users.ensure_active(user)
         except IdpError as exc:
-            audit.failure(
-                self.db,
-                "login.failure",
-                ctx,
-                exc,
-                client_id=client.client_id,
-                sub=user.sub if user is not None else None,
-                method="password",
-            )
+            self._refused(client, ctx, exc, user, "password")
             if exc.code == "password.not_set" and not reveal_password_not_set:
                 raise invalid_credentials() from None
             raise
@@ -153,14 +145,7 @@ class LoginFlow:
         try:
             source = self._code_source(client, channel)
         except IdpError as exc:
-            audit.failure(
-                self.db,
-                "login.failure",
-                ctx,
-                exc,
-                client_id=client.client_id,
-                method=METHOD_FOR_CHANNEL.get(channel, channel),
-            )
+            self._refused(client, ctx, exc, None, METHOD_FOR_CHANNEL.get(channel, channel))
             raise
         return self.otp.send(client, channel, target, "login", source, ctx)
 
@@ -232,15 +217,7 @@ class LoginFlow:
                 proof.guarded_as(user.sub if user else None)  # the code checks need not ask again
             done = self._prove(client, ctx, proof, user, auto_signup, reveal_unknown)
         except IdpError as exc:
-            audit.failure(
-                self.db,
-                "login.failure",
-                ctx,
-                exc,
-                client_id=client.client_id,
-                sub=user.sub if user is not None else None,
-                method=name,
-            )
+            self._refused(client, ctx, exc, user, name)
             raise
         self.guard.succeeded(contact.target, ctx, sub=done.user.sub)
         audit.write(
@@ -300,6 +277,13 @@ class LoginFlow:
         audit.write(self.db, "logout", ctx, sub=session.sub)
 
     # -- helpers ----------------------------------------------------------------------
+    def _refused(
+        self, client: Application, ctx: RequestContext, exc: IdpError, user: User | None, method: str | None
+    ) -> None:
+        """``login.failure`` with the real reason, whatever the face is told."""
+        sub = user.sub if user is not None else None
+        audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id, sub=sub, method=method)
+
     @staticmethod
     def _require(client: Application, method: str) -> None:
         if method not in client.login_methods:

@@ -10,6 +10,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idp.db import Base, utcnow
 
 USER_STATUSES = ("active", "locked", "disabled")
+# the standard profile claims (OpenID Connect Core 1.0, 5.1) kept in columns of their own
+# names, besides ``name``, ``locale`` and ``username`` (released as ``preferred_username``)
+PROFILE_CLAIM_COLUMNS = (
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+)
 
 
 class User(Base):

@@ -19,27 +19,13 @@ from typing import Any, TypeAlias
 
 from idp.errors import invalid
 from idp.models import Application, User
+from idp.models.users import PROFILE_CLAIM_COLUMNS
 
 USER_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 CLIENT_SCOPES = ("admin",)
 SUPPORTED_SCOPES = (*USER_SCOPES, *CLIENT_SCOPES)
 
-PROFILE_CLAIMS = (
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "updated_at",
-)
+PROFILE_CLAIMS = ("name", "preferred_username", *PROFILE_CLAIM_COLUMNS, "locale", "updated_at")
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": PROFILE_CLAIMS,
     "email": ("email", "email_verified"),
@@ -87,17 +73,8 @@ def _values(user: User) -> Claims:
         updated = updated.replace(tzinfo=UTC)  # stored as UTC; SQLite drops the zone
     return {
         "name": user.name,
-        "given_name": user.given_name,
-        "family_name": user.family_name,
-        "middle_name": user.middle_name,
-        "nickname": user.nickname,
         "preferred_username": user.username,
-        "profile": user.profile,
-        "picture": user.picture,
-        "website": user.website,
-        "gender": user.gender,
-        "birthdate": user.birthdate,
-        "zoneinfo": user.zoneinfo,
+        **{claim: getattr(user, claim) for claim in PROFILE_CLAIM_COLUMNS},
         "locale": user.locale,
         "updated_at": int(updated.timestamp()) if updated else None,
         "email": user.email,
