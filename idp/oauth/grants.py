@@ -10,7 +10,7 @@ set by the web layer, so nothing here knows Flask. ``OAuthServer`` says what the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from authlib.consts import default_json_headers
 from authlib.oauth2.base import OAuth2Error
@@ -171,6 +171,15 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         return issue_token_response(self, self.request.user, payload(self.request).scope)
 
 
+def active_principal(services: OAuthServices, sub: str, **facts: Any) -> Principal:
+    """The person a grant was given to, while they may still get tokens: a refresh token or a
+    code of a user who is gone, locked or disabled is ``invalid_grant`` (RFC 6749 5.2)."""
+    user = services.users.by_sub(sub)
+    if user is None or not user.is_active:
+        raise InvalidGrantError("Abnormal user status")
+    return Principal(user=user, **facts)
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Rotation on every use; reuse of a rotated token revokes the family (OAuth 2.0 Security
     BCP 4.14.2). The requested scope may narrow the grant, never widen it (RFC 6749 6)."""
@@ -185,11 +194,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return self.server.services.refresh_tokens.find_live(refresh_token, ctx)
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
-        user = self.server.services.users.by_sub(refresh_token.sub)
-        if user is None or not user.is_active:
-            raise InvalidGrantError("Abnormal user status")
-        return Principal(
-            user=user,
+        return active_principal(
+            self.server.services,
+            refresh_token.sub,
             auth_time=refresh_token.auth_time,
             amr=list(refresh_token.amr),
             family_id=refresh_token.family_id,
@@ -394,12 +401,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         """Already gone: ``redeem_code`` took it atomically."""
 
     def authenticate_user(self, authorization_code: AuthCode) -> Principal:
-        user = self.server.services.users.by_sub(authorization_code.sub)
-        if user is None or not user.is_active:
-            raise InvalidGrantError("Abnormal user status")
         # OIDC Core 2: auth_time and amr are the SSO session's, nonce is the authorize request's
-        return Principal(
-            user=user,
+        return active_principal(
+            self.server.services,
+            authorization_code.sub,
             auth_time=authorization_code.auth_time,
             amr=list(authorization_code.amr),
             nonce=authorization_code.nonce,
