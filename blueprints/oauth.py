@@ -17,21 +17,23 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, SubmitField
 
-from blueprints.errors import register_renderer
-from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
+from blueprints.errors import register_pages, register_renderer
+from blueprints.web import clear_sso_cookie, current_sso_session, json_body, request_context, services
 from idp.dialects.ciam import OtpEmailGrant, OtpSmsGrant
+from idp.errors import IdpError
 from idp.oauth import errors
 from idp.oauth.authorize import Failed, Outcome, ToClient, ToConsent, ToLogin
 from idp.oauth.bearer import BearerError, bearer_authorization, userinfo_claims
 from idp.oauth.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
-from idp.oauth.clients import SUPPORTED_GRANTS
+from idp.oauth.clients import SUPPORTED_GRANTS, client_secret_basic
 from idp.oauth.endpoints import EndSession, Introspection, Revocation
 from idp.oauth.grants import ClientCredentialsGrant, CodeGrant, OpenIDNonce, PkceS256, RefreshTokenGrant
 from idp.services import Services
 from idp.sessions.store import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 
 bp = Blueprint("oauth", __name__)
-register_renderer("oauth", errors.render_error)  # RFC 6749 5.2 shape, 503 for an outage
+register_renderer("oauth", errors.render_error, url_prefixes=("/oauth2/",))  # RFC 6749 5.2 shape
+register_pages("oauth.authorize", "oauth.authorize_continue", "oauth.logout")
 
 
 class JsonBodyRequest(OAuth2Request):
@@ -79,15 +81,18 @@ class GatehouseServer(AuthorizationServer):
     def create_oauth2_request(self, _request):
         uri = self.services.settings.issuer + request.full_path.rstrip("?")
         if request.is_json:
-            data = request.get_json(silent=True)
-            return JsonBodyRequest(uri, data if isinstance(data, dict) else {})
-        oauth_request = super().create_oauth2_request(_request)
-        oauth_request.uri = uri
+            data = json_body()
+            oauth_request = JsonBodyRequest(uri, data if isinstance(data, dict) else {})
+        else:
+            oauth_request = super().create_oauth2_request(_request)
+            oauth_request.uri = uri
+        errors.check_echoed_parameters(oauth_request.payload.data)
         return oauth_request
 
 
 def init_app(app: Flask, svc: Services) -> None:
     server = GatehouseServer(svc)
+    server.register_client_auth_method("client_secret_basic", client_secret_basic)
     server.register_grant(OtpSmsGrant)
     server.register_grant(OtpEmailGrant)
     server.register_grant(RefreshTokenGrant)
@@ -159,6 +164,8 @@ def jwks():
 def authorize():
     try:
         grant: CodeGrant = _server().get_consent_grant(end_user=None)
+    except IdpError as refused:  # a parameter no error may repeat: nowhere safe to redirect
+        return _error_page("invalid_request", refused.message)
     except OAuth2Error as error:
         if not error.redirect_uri:  # RFC 6749 4.1.2.1: unknown client or redirect URI: never redirect
             return _error_page(error.error, error.get_error_description())
@@ -237,6 +244,8 @@ def logout():
         return redirect(url_for("oauth.logout", **params), 303)
     try:
         req = _server().validate_endpoint_request(EndSession.ENDPOINT_NAME)
+    except IdpError as refused:
+        return _error_page("invalid_request", refused.message)
     except OAuth2Error as error:  # RP-Initiated 4: on errors, no redirect
         return _error_page(error.error, error.get_error_description())
     session, form = current_sso_session(), LogoutForm(data=params)

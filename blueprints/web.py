@@ -5,15 +5,41 @@ from __future__ import annotations
 from typing import TypeVar
 
 from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from idp import inputs
 from idp.context import RequestContext
 from idp.services import Services
 from idp.sessions import SsoSession
 
+# the largest request body any route reads (JSON or form); a larger one answers 413 in the
+# route's own format (blueprints/errors.py) before anything reads it
+MAX_BODY_BYTES = 1024 * 1024
+
 
 def init_app(app: Flask) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.before_request(check_parameters)
     app.after_request(cache_policy)
+
+
+def check_parameters() -> None:
+    """Query and form parameters pass the same text rules as JSON strings (idp/inputs.py)
+    before any view reads them; a refusal is ``request.invalid`` in the route's format. A body
+    announced as too large is refused first, before client authentication or any header check
+    (413, RFC 9110 15.5.14)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()
+    inputs.check_parameters(request.args.lists())
+    inputs.check_parameters(
+        (name, [value]) for name, value in (request.view_args or {}).items() if isinstance(value, str)
+    )
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in FORM_TYPES:
+        inputs.check_parameters(request.form.lists())
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def cache_policy(response: Response) -> Response:
@@ -33,16 +59,25 @@ def request_context(client_id: str | None = None) -> RequestContext:
     # app.py installs ProxyFix with exactly that many X-Forwarded-For hops.
     return RequestContext(
         ip=request.remote_addr or "0.0.0.0",  # noqa: S104
-        user_agent=request.headers.get("User-Agent", ""),
+        user_agent=user_agent(),
         locale=request.accept_languages.best_match(["en", "zh"]) or "en",
         client_id=client_id,
         now=services().clock.now(),
     )
 
 
+def user_agent() -> str:
+    """The User-Agent as recorded with audit events and remembered devices: without control
+    characters (a test client can send U+0000, which PostgreSQL text cannot hold), at most 512."""
+    return "".join(c for c in request.headers.get("User-Agent", "")[:512] if c >= " " and c != "\x7f")
+
+
 def json_body() -> object:
-    """The JSON body, or None when it is missing or not JSON (callers answer 400)."""
-    return request.get_json(silent=True)
+    """The JSON body (``Content-Type: application/json``), or None when it is missing or not
+    JSON (callers answer 400). Too deep, or holding text no face can use: request.invalid."""
+    if not request.is_json:
+        return None
+    return inputs.read_json(request.get_data(cache=True))
 
 
 # -- the SSO session cookie ---------------------------------------------------------------

@@ -76,6 +76,10 @@ AREAS: dict[str, Area] = {
         {
             "request.invalid": Declared(Kind.INVALID_INPUT, "the request is not valid"),
             "request.missing": Declared(Kind.INVALID_INPUT, "a required parameter is missing"),
+            "request.not_found": Declared(Kind.NOT_FOUND, "no such endpoint"),
+            "request.method_not_allowed": Declared(Kind.INVALID_INPUT, "the endpoint does not take this method"),
+            "request.too_large": Declared(Kind.INVALID_INPUT, "the request body is too large"),
+            "request.failed": Declared(Kind.UNAVAILABLE, "the request could not be completed"),
         },
     ),
     "store": Area(

@@ -28,7 +28,10 @@ class Layer:
 
 
 LAYERS: tuple[Layer, ...] = (
-    Layer("foundation", ("idp.settings", "idp.errors", "idp.crypto", "idp.context", "idp.clock", "idp.layers")),
+    Layer(
+        "foundation",
+        ("idp.settings", "idp.errors", "idp.crypto", "idp.inputs", "idp.context", "idp.clock", "idp.layers"),
+    ),
     Layer("storage", ("idp.db", "idp.store", "idp.models", "idp.migrate")),
     Layer("records", ("idp.contacts", "idp.audit")),
     Layer(

@@ -36,7 +36,7 @@ def render_error(exc: IdpError) -> ErrorResponse:
     return status, body, headers
 
 
-register_renderer("admin", render_error)
+register_renderer("admin", render_error, url_prefixes=("/admin/api/",))
 
 
 @bp.before_request

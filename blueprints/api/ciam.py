@@ -16,7 +16,7 @@ from idp.dialects import ciam
 from idp.oauth.bearer import authenticate_bearer
 
 bp = Blueprint("ciam", __name__)
-register_renderer("ciam", ciam.render_error)
+register_renderer("ciam", ciam.render_error, url_prefixes=("/otp/",))
 for _operation in ciam.OPERATION_ERRORS:
     register_renderer(f"ciam.{_operation}", ciam.render_operation_error(_operation))
 

@@ -26,7 +26,7 @@ from idp.oauth.bearer import authenticate_bearer
 from idp.oauth.tokens import Principal
 
 bp = Blueprint("cloudbase", __name__, url_prefix="/auth/v1")
-register_renderer("cloudbase", cloudbase.render_error)
+register_renderer("cloudbase", cloudbase.render_error, url_prefixes=("/auth/v1/",))
 
 
 @bp.before_request

@@ -21,7 +21,11 @@ from idp.flows.results import Completed
 from idp.models import Application
 
 bp = Blueprint("oneaccess", __name__)
-register_renderer("oneaccess", lambda exc: oneaccess.render_error(exc, oneaccess.language(request.headers.get("X-L"))))
+register_renderer(
+    "oneaccess",
+    lambda exc: oneaccess.render_error(exc, oneaccess.language(request.headers.get("X-L"))),
+    url_prefixes=("/api/v2/",),
+)
 
 
 @bp.before_request

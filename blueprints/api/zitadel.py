@@ -18,7 +18,7 @@ from idp.models import Application, User
 from idp.oauth.bearer import AccessGrant, authenticate_bearer
 
 bp = Blueprint("zitadel", __name__, url_prefix="/auth/v1/users/me")
-register_renderer("zitadel", zitadel.render_error)
+register_renderer("zitadel", zitadel.render_error, url_prefixes=("/auth/v1/users/",))
 
 OTP_CHANNELS = {"otp_sms": "sms", "otp_email": "email"}
 

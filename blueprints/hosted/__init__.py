@@ -8,9 +8,9 @@ in one module per area; ``base`` holds what they share.
 
 from __future__ import annotations
 
-from flask import Flask, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
+from blueprints.errors import register_page_errors
 from blueprints.hosted import (  # noqa: F401 (routes)
     account,
     account_security,
@@ -49,14 +49,7 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = app.extensions["gatehouse"].settings.issuer.startswith("https://")
     app.jinja_env.globals.update(html_lang=html_lang, page_url=page_url, switch_locale_url=switch_locale_url)
     app.after_request(security_headers)
-    app.register_error_handler(404, not_found)
+    # the error page for an address no route matches (when a browser asks) and for the
+    # pages outside this blueprint; the JSON faces answer in their own shape (blueprints/errors.py)
+    register_page_errors(errors.http_error)
     app.register_blueprint(bp)
-
-
-def not_found(exc: HTTPException):
-    """An address no route matches: the friendly page for browsers; API clients (and every
-    blueprint's own 404s) keep their usual answer."""
-    wants_html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
-    if request.blueprint is None and wants_html:
-        return errors.http_error(exc)
-    return exc

@@ -61,6 +61,11 @@ ERRORS: dict[str, tuple[int, str, str | None]] = {
     "login.method_disabled": (400, "unauthorized_client", "The login method is not enabled for the application"),
     "client.unauthenticated": (401, "invalid_client", "Client authentication failed."),
     "store.unavailable": (503, "temporarily_unavailable", "Service temporarily unavailable. Please try again later."),
+    # the HTTP layer's own refusals, in RFC 6749's vocabulary (server_error: 4.1.2.1)
+    "request.not_found": (404, "invalid_request", "No such endpoint."),
+    "request.method_not_allowed": (405, "invalid_request", "The endpoint does not take this method."),
+    "request.too_large": (413, "invalid_request", "The request body is too large."),
+    "request.failed": (500, "server_error", "The request could not be completed."),
 }
 
 # when a code has no entry, its kind decides

@@ -56,9 +56,13 @@ of the error's nature (CloudBase's ``error`` strings are gRPC names plus named e
 | 401  | unauthenticated                | 16         | client or bearer authentication failed     |
 | 403  | permission_denied              | 7          | not allowed (e.g. token lacks ``openid``)  |
 | 404  | not_found                      | 5          | no user for the contact                    |
+| 404  | not_found                      | 5          | no such endpoint under ``/auth/v1``        |
+| 405  | unimplemented                  | 12         | the endpoint does not take the method      |
 | 409  | already_exists                 | 6          | phone, email or username already used      |
+| 413  | invalid_argument               | 3          | the body is over the size limit            |
 | 429  | resource_exhausted             | 8          | send limits, quota, captcha images per IP; |
 |      |                                |            | ``Retry-After``                            |
+| 500  | internal                       | 13         | an unexpected failure (never a store outage)|
 | 501  | unimplemented                  | 12         | login method disabled for the application  |
 | 503  | unavailable                    | 14         | delivery failed, Redis or database down    |
 """
@@ -82,7 +86,7 @@ from idp.oauth.issuer import TokenResponse
 
 # gRPC status numbers
 INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED = 3, 5, 6, 7
-RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNIMPLEMENTED, UNAVAILABLE, UNAUTHENTICATED = 8, 9, 12, 14, 16
+RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, UNAUTHENTICATED = 8, 9, 12, 13, 14, 16
 
 _BAD_CODE = (400, "invalid_verification_code", INVALID_ARGUMENT)
 _INVALID_PASSWORD = (400, "invalid_password", INVALID_ARGUMENT)
@@ -120,6 +124,12 @@ ERRORS: dict[str, tuple[int, str, int]] = {
     "client.unauthenticated": (401, "unauthenticated", UNAUTHENTICATED),
     "bearer.invalid_token": (401, "unauthenticated", UNAUTHENTICATED),
     "bearer.insufficient_scope": (403, "permission_denied", PERMISSION_DENIED),
+    # the HTTP layer's own refusals: an unknown address, a method the route does not take, a
+    # body over the size limit, an unexpected failure
+    "request.not_found": (404, "not_found", NOT_FOUND),
+    "request.method_not_allowed": (405, "unimplemented", UNIMPLEMENTED),
+    "request.too_large": (413, "invalid_argument", INVALID_ARGUMENT),
+    "request.failed": (500, "internal", INTERNAL),
 }
 
 # when a code has no entry, its kind decides

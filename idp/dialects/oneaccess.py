@@ -103,6 +103,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "SDK.COMMON.1004": ("This login method is not enabled for the application.", "应用未开启该登录方式。"),
     "SDK.COMMON.1005": ("The request conflicts with existing data.", "请求与已有数据冲突。"),
     "SDK.COMMON.1429": ("Too many requests. Please try again later.", "请求过于频繁，请稍后再试。"),  # noqa: RUF001
+    "SDK.COMMON.1404": ("The requested API does not exist.", "请求的接口不存在。"),
+    "SDK.COMMON.1405": ("The API does not support this request method.", "接口不支持该请求方法。"),
+    "SDK.COMMON.1413": ("The request body is too large.", "请求体过大。"),
+    "SDK.COMMON.1500": ("Internal error. Please try again later.", "内部错误，请稍后再试。"),  # noqa: RUF001
     "SDK.COMMON.1503": ("Service temporarily unavailable. Please try again later.", "服务暂不可用，请稍后再试。"),  # noqa: RUF001
     "SDK.LOGIN.1001": ("Incorrect user name or password.", "用户名或密码错误。"),
     "SDK.LOGIN.1002": ("The account is locked or disabled.", "账号已被锁定或禁用。"),
@@ -147,6 +151,11 @@ ERRORS: dict[str, tuple[int, str, bool]] = {
     "account.phone_taken": (400, "SDK.SMS.1001", False),
     "sso.invalid_session_token": (400, "SDK.SESSION.1001", False),
     "sso.invalid_ticket": (400, "SDK.SSO.1001", False),
+    # the HTTP layer's own refusals, numbered as SDK.COMMON.1429 and 1503 are: after the status
+    "request.not_found": (404, "SDK.COMMON.1404", False),
+    "request.method_not_allowed": (405, "SDK.COMMON.1405", False),
+    "request.too_large": (413, "SDK.COMMON.1413", False),
+    "request.failed": (500, "SDK.COMMON.1500", False),
 }
 
 # when a code has no entry, its kind decides

@@ -39,6 +39,7 @@ class Code(IntEnum):
     PERMISSION_DENIED = 7
     RESOURCE_EXHAUSTED = 8
     FAILED_PRECONDITION = 9
+    UNIMPLEMENTED = 12
     INTERNAL = 13
     UNAVAILABLE = 14
     UNAUTHENTICATED = 16
@@ -52,6 +53,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.PERMISSION_DENIED: 403,
     Code.RESOURCE_EXHAUSTED: 429,
     Code.FAILED_PRECONDITION: 400,
+    Code.UNIMPLEMENTED: 501,
     Code.INTERNAL: 500,
     Code.UNAVAILABLE: 503,
     Code.UNAUTHENTICATED: 401,
@@ -87,6 +89,12 @@ ERRORS: dict[str, tuple[Code, int | None]] = {
     "phone.not_pending": (Code.FAILED_PRECONDITION, None),
     "phone.not_found": (Code.NOT_FOUND, None),
     "store.unavailable": (Code.UNAVAILABLE, None),
+    # the HTTP layer's own refusals, as grpc-gateway's routing errors (a wrong method is
+    # UNIMPLEMENTED; the status stays 405 so that the Allow header means what it says)
+    "request.not_found": (Code.NOT_FOUND, 404),
+    "request.method_not_allowed": (Code.UNIMPLEMENTED, 405),
+    "request.too_large": (Code.RESOURCE_EXHAUSTED, 413),
+    "request.failed": (Code.INTERNAL, 500),
 }
 
 # when a code has no entry, its kind decides

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,7 +45,7 @@ class ClientService:
 
     def by_client_id(self, client_id: str | None) -> Application | None:
         """A detached, read-only Application (its auth sources loaded), or None."""
-        if not client_id or len(client_id) > 128:
+        if not client_id or len(client_id) > 128 or "\x00" in client_id:
             return None
         cached = self._cache.get(client_id)
         if cached and cached[0] > time.monotonic():
@@ -93,10 +96,10 @@ class ClientService:
 
         Public clients send an empty secret. Raises client.unauthenticated.
         """
-        # types-Authlib asks for a dict; Authlib only reads ``headers.get("Authorization")``
-        client_id, secret = extract_basic_authorization(headers)  # type: ignore[arg-type]
-        client = self.by_client_id(client_id)
-        if client is not None:
+        credentials = basic_credentials(headers.get("Authorization"))
+        client = self.by_client_id(credentials[0]) if credentials else None
+        if client is not None and credentials is not None:
+            _client_id, secret = credentials
             if client.is_public and not secret:
                 return client
             if not client.is_public and client.check_client_secret(secret or ""):
@@ -194,6 +197,41 @@ class ClientService:
 
     def list_applications(self) -> list[Application]:
         return list(self.db.session.scalars(select(Application).order_by(Application.id)))
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str | None] | None:
+    """``(client_id, secret)`` of an HTTP Basic ``Authorization`` value (RFC 7617), each part
+    form-urlencoded first as RFC 6749 2.3.1 asks; the secret is None without a colon.
+
+    None when there is no Basic header, and for any malformed one: whitespace only, not
+    base64, bytes that are not UTF-8, characters outside ASCII, an empty client_id. Every
+    client authentication (the JSON faces' and the OAuth endpoints') reads the header here,
+    so a malformed one is always invalid_client, never an error."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        decoded = base64.b64decode(token.strip().encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error, ValueError):
+        return None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    client_id = unquote(raw_id)
+    if not client_id:
+        return None
+    return client_id, unquote(raw_secret) if colon else None
+
+
+def client_secret_basic(query_client: Callable[[str], Application | None], oauth_request: Any) -> Application | None:
+    """Authlib's ``client_secret_basic`` method (RFC 6749 2.3.1) for the token, revocation and
+    introspection endpoints, reading the header with ``basic_credentials``: a malformed header
+    authenticates nobody, and the endpoint answers invalid_client."""
+    client_id, secret = basic_credentials(oauth_request.headers.get("Authorization")) or ("", None)
+    if not secret:
+        return None
+    client = query_client(client_id)
+    return client if client is not None and client.check_client_secret(secret) else None
 
 
 def _int_field(data: dict[str, Any], name: str, default: int) -> int | None:

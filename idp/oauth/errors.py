@@ -6,18 +6,25 @@ own descriptions; everything else answers by the error's kind, with the domain's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 
-from idp.errors import ErrorResponse, IdpError, Kind
+from idp.errors import ErrorResponse, IdpError, Kind, invalid
 
 # domain code -> (HTTP status, error code), where the kind's answer would be wrong: a bearer
 # token's failures are RFC 6750 3.1 errors, not the token endpoint's
 ERRORS: dict[str, tuple[int, str]] = {
     "bearer.invalid_token": (401, "invalid_token"),
     "bearer.insufficient_scope": (403, "insufficient_scope"),
+    # the HTTP layer's own refusals (server_error: RFC 6749 4.1.2.1)
+    "request.not_found": (404, "invalid_request"),
+    "request.method_not_allowed": (405, "invalid_request"),
+    "request.too_large": (413, "invalid_request"),
+    "request.failed": (500, "server_error"),
 }
+BEARER_ERRORS = ("invalid_token", "insufficient_scope")  # RFC 6750 3.1
 
 # when a code has no entry, its kind decides: (HTTP status, RFC 6749 5.2 error code)
 BY_KIND: dict[Kind, tuple[int, str]] = {
@@ -45,6 +52,21 @@ def safe_description(text: str | None) -> str | None:
     return "".join(c for c in text if not invalid_error_characters(c)) or None
 
 
+# request parameters Authlib repeats inside an error_description ("Redirect URI ... is not
+# supported by client.", "response_type=... is not supported"); RFC 6749 4.1.2.1 and 5.2 allow
+# only printable ASCII but " and \ there, and Authlib raises rather than answer otherwise
+ECHOED_PARAMETERS = ("redirect_uri", "response_type", "grant_type", "post_logout_redirect_uri")
+
+
+def check_echoed_parameters(params: Mapping[str, Any]) -> None:
+    """Raises request.invalid, naming the parameter but not repeating it, when a parameter an
+    error could echo holds characters an OAuth error may not carry (CR, LF, non-ASCII...)."""
+    for name in ECHOED_PARAMETERS:
+        value = params.get(name)
+        if isinstance(value, str) and invalid_error_characters(value):
+            raise invalid("request.invalid", f"The '{name}' parameter holds characters it may not contain.", name=name)
+
+
 def oauth_error(exc: IdpError) -> OAuth2Error:
     """The OAuth error for ``exc``: status and code by its code or kind, its message as description."""
     status, error = ERRORS.get(exc.code) or BY_KIND[exc.kind]
@@ -60,6 +82,6 @@ def render_error(exc: IdpError) -> ErrorResponse:
     if description:
         body["error_description"] = description
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
-    if exc.code in ERRORS:  # RFC 6750 3: the challenge says why
+    if error in BEARER_ERRORS:  # RFC 6750 3: the challenge says why
         headers["WWW-Authenticate"] = f'Bearer error="{error}"'
     return status, body, headers
