@@ -7,7 +7,7 @@ positive value show the rule still stops them. On a real Redis (embedded or TEST
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 import pytest
 
@@ -51,16 +51,14 @@ def refusal(call: Callable[[], object]) -> IdpError | None:
 # the counter key that rule would keep must not exist: a rule that is off counts nothing.
 
 
+@dataclass(frozen=True)
 class Scenario:
-    def __init__(self, channel: str, target, ip_of, count: int, key: str, *, step: int = 0) -> None:
-        self.channel, self.target, self.ip_of, self.count, self.key, self.step = (
-            channel,
-            target,
-            ip_of,
-            count,
-            key,
-            step,
-        )
+    channel: str
+    target: Callable[[int], str]  # the i-th send's number or address
+    ip_of: Callable[[int], str]  # and its client IP
+    count: int  # sends that a limit of 0 lets through
+    key: str  # the rule's counter in Redis (``Keys.rate``)
+    step: int = 0  # seconds the clock moves after each send
 
 
 SCENARIOS = {
