@@ -44,10 +44,30 @@ def _list(name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
 
 
+def limit_on(value: int) -> bool:
+    """Whether a limit, window or duration is on: ``GATEHOUSE_LIMIT_<NAME>=0`` switches its
+    rule off (README "Limits")."""
+    return value > 0
+
+
+def reached(count: int, limit: int) -> bool:
+    """The one reading of a count limit: ``count`` (what is already used or failed in the
+    window: sends, wrong codes, failed sign-ins, captcha images) has reached ``limit``, so the
+    rule applies to the next one. A limit of 0 is no limit: never reached."""
+    return limit_on(limit) and count >= limit
+
+
+# ``reached`` for the Lua scripts that count and decide in one atomic step inside Redis (send
+# limits, wrong codes, failed sign-ins, captcha images): each script starts with it and calls it
+# for every comparison. tests/unit/test_limits_off.py checks that both read a limit alike.
+LUA_REACHED = "local function reached(count, limit) return limit > 0 and count >= limit end\n"
+
+
 @dataclass(frozen=True)
 class Limits:
     """Send and verification limits, each a ``GATEHOUSE_LIMIT_<NAME>`` setting (README
-    "Limits"). Windows are in seconds."""
+    "Limits"). Windows and durations are in seconds. Every one of them switches its rule off
+    at 0 (``reached``, ``limit_on``); a negative value is refused when the settings are made."""
 
     # per phone number / email address (the free-quota rule of Tencent CIAM, "Send OTP
     # Verification Code": one SMS per number in 30 seconds, 50 a day)
@@ -58,23 +78,30 @@ class Limits:
     client_hourly: int = 5000
     prefix_hourly: int = 20
     country_hourly: int = 2000
-    # global quotas per day (0 = unlimited)
+    # global quotas per day
     sms_daily_quota: int = 100_000
     email_daily_quota: int = 100_000
-    # wrong-code budget
+    # wrong-code budget: per otp_token, and per target and usage across resends within the
+    # window (a window of 0 counts nothing across resends, so ``target_failures`` never applies)
     token_attempts: int = 5
     target_failures: int = 10
     target_failure_window: int = 3600
     # brute-force policy (idp/guard/bruteforce.py): failed logins, wrong passwords and
-    # wrong codes alike, counted within ``login_failure_window`` seconds
+    # wrong codes alike, counted within ``login_failure_window`` seconds (0: nothing is
+    # counted, so neither captcha nor lock ever applies)
     login_captcha_after: int = 3  # per identifier and client IP
     login_captcha_after_identifier: int = 5  # per identifier, from any IP
     login_captcha_after_ip: int = 20  # per client IP, over all identifiers (spraying)
     login_lock_after: int = 10  # per identifier: then locked for every IP
     login_failure_window: int = 900
-    login_lock_seconds: int = 900  # a lock is never extended by attempts made during it
+    login_lock_seconds: int = 900  # never extended by attempts made during it; 0: never lock
     # image captchas handed out (CloudBase /auth/v1/captcha/data) per client IP per minute
     captcha_ip_per_minute: int = 30
+
+    def __post_init__(self) -> None:
+        negative = [f"GATEHOUSE_LIMIT_{f.name.upper()}" for f in fields(self) if getattr(self, f.name) < 0]
+        if negative:
+            raise SettingsError(f"{', '.join(negative)} must be 0 (off) or more")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ The rules (thresholds are ``Limits`` settings, README "Limits"):
   services' clock (its Redis expiry only cleans up). Attempts during the lock check no secret
   and count nothing (the end is never moved), and the per-identifier count restarts with the
   lock, so the lock ends when it said it would and the person starts afresh.
+- **Off.** Every threshold reads as ``idp.settings.reached`` says: 0 switches that rule off.
+  A ``login_failure_window`` of 0 counts no failure at all (no captcha, no lock); a
+  ``login_lock_seconds`` of 0 never locks (the captcha rules still count).
 - **Success** clears the identifier's count for this IP (the per-identifier count runs out
   with its window).
 - **Unlock** by an admin clears the lock and the identifier's counters (``login.unlocked``).
@@ -64,7 +67,7 @@ from idp.db import Database
 from idp.errors import IdpError, error
 from idp.guard.captcha import CaptchaChallenge, CaptchaService
 from idp.models import User
-from idp.settings import Settings
+from idp.settings import LUA_REACHED, Settings, limit_on, reached
 from idp.store import Keys, decoded, guarded
 
 MAX_IDENTIFIER = 320
@@ -79,12 +82,15 @@ class LookUp:
 
 LOOK_UP: Final = LookUp()
 
-# KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window (s),
-# lock_after, lock time (ms), now (ms), the end of a lock starting now (ms). Returns
-# {per-identifier count, 1 if this failure started a lock}. The lock holds the instant it ends
-# (by the services' clock); its Redis expiry is only the clean-up. During a lock nothing is
-# counted and its end is never moved.
-_FAILED = """
+# KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window (s, never
+# 0: a window of 0 counts nothing and never gets here), lock_after (0 when the lock is off),
+# lock time (ms), now (ms), the end of a lock starting now (ms). Returns {per-identifier count,
+# 1 if this failure started a lock}. The lock holds the instant it ends (by the services'
+# clock); its Redis expiry is only the clean-up. During a lock nothing is counted and its end
+# is never moved.
+_FAILED = (
+    LUA_REACHED
+    + """
 local now = tonumber(ARGV[5])
 if tonumber(redis.call('GET', KEYS[1]) or '0') > now then return {-1, 0} end
 local window = tonumber(ARGV[2])
@@ -94,26 +100,30 @@ local fresh = redis.call('EXISTS', KEYS[3]) == 0
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 if fresh then redis.call('EXPIRE', KEYS[3], window) end
 if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], window) end
-local lock_after = tonumber(ARGV[3])
-if lock_after > 0 and n >= lock_after then
+if reached(n, tonumber(ARGV[3])) then
   redis.call('SET', KEYS[1], ARGV[6], 'PX', ARGV[4])
   redis.call('DEL', KEYS[2])
   return {n, 1}
 end
 return {n, 0}
 """
+)
 
-# KEYS: the per-IP captcha counter. ARGV: limit, window. Returns the seconds to wait, or 0.
-_CAPTCHA_RATE = """
+# KEYS: the per-IP captcha counter. ARGV: limit (never 0: a limit of 0 never gets here), window.
+# Returns the seconds to wait, or 0.
+_CAPTCHA_RATE = (
+    LUA_REACHED
+    + """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-if n > tonumber(ARGV[1]) then
+if reached(n - 1, tonumber(ARGV[1])) then
   local ttl = redis.call('TTL', KEYS[1])
   if ttl < 1 then ttl = 1 end
   return ttl
 end
 return 0
 """
+)
 
 
 def locked(retry_after: int) -> IdpError:
@@ -215,15 +225,19 @@ class BruteForceGuard:
         Returns the ``account.locked`` error when this failure started the lock (else None): the
         flows still answer that attempt with its own error (wrong password/code) and every later
         one with the lock; the hosted page may announce the lock at once (``locked_for``)."""
-        keys = self._keys(identifier, sub)
         limits = self.limits
-        now_ms, lock_ms = int(self.clock.time() * 1000), max(1, limits.login_lock_seconds) * 1000
+        if not limit_on(limits.login_failure_window):
+            return None  # a failure window of 0 counts nothing: neither captcha nor lock applies
+        keys = self._keys(identifier, sub)
+        now_ms, lock_ms = int(self.clock.time() * 1000), limits.login_lock_seconds * 1000
+        # a lock of 0 seconds is no lock: that rule is off, the failures still count toward the captcha
+        lock_after = limits.login_lock_after if limit_on(limits.login_lock_seconds) else 0
         _count, started = self._failed(
             keys=[keys.lock, keys.per_identifier, keys.by_ip, keys.per_ip(ctx.ip)],
             args=[
                 ctx.ip,
-                max(1, limits.login_failure_window),
-                limits.login_lock_after,
+                limits.login_failure_window,
+                lock_after,
                 lock_ms,
                 now_ms,
                 now_ms + lock_ms,
@@ -240,7 +254,7 @@ class BruteForceGuard:
             lock_seconds=limits.login_lock_seconds,
             failures=limits.login_lock_after,
         )
-        return locked(max(1, limits.login_lock_seconds))
+        return locked(limits.login_lock_seconds)
 
     @guarded
     def succeeded(self, identifier: str, ctx: RequestContext, *, sub: str | LookUp | None = LOOK_UP) -> None:
@@ -290,7 +304,7 @@ class BruteForceGuard:
         """A captcha image, at most ``captcha_ip_per_minute`` per client IP (drawing one costs
         CPU; nobody needs more). Raises captcha.rate_limited (RATE_LIMITED, ``retry_after``)."""
         limit = self.limits.captcha_ip_per_minute
-        if limit > 0:
+        if limit_on(limit):  # 0: no limit, and no counter
             window_start = int(self.clock.time()) // 60 * 60
             wait = int(self._captcha_rate(keys=[Keys.rate("captcha_ip", ctx.ip, window_start)], args=[limit, 60]))
             if wait:
@@ -359,7 +373,7 @@ class BruteForceGuard:
     def _due(self, per_identifier: str | None, by_ip: str | None, per_ip: str | None) -> bool:
         limits = self.limits
         return any(
-            limit > 0 and int(count or 0) >= limit
+            reached(int(count or 0), limit)
             for limit, count in (
                 (limits.login_captcha_after, by_ip),
                 (limits.login_captcha_after_identifier, per_identifier),

@@ -15,7 +15,7 @@ import redis
 
 from idp.contacts import phone_country, phone_prefix
 from idp.errors import error
-from idp.settings import Limits
+from idp.settings import LUA_REACHED, Limits, limit_on
 from idp.store import Keys
 
 HOUR = 3600
@@ -26,15 +26,18 @@ DAY = 86400
 # limit, window (s), and for the per-target interval the instant it would end if a code were
 # sent now (ms; "" for the counted rules). The interval key holds the instant it ends, read
 # against the clock (its Redis expiry only cleans up); the other counters live in windows named
-# by their start, so both follow the services' clock.
-_RESERVE = """
+# by their start, so both follow the services' clock. Rules that are off (a limit or window of
+# 0) never get here: ``rules`` leaves them out, so no key is counted or given an expiry of 0.
+_RESERVE = (
+    LUA_REACHED
+    + """
 local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
   local limit, ends = tonumber(ARGV[3 * i - 1]), ARGV[3 * i + 1]
   if ends ~= '' then
     local until_ms = tonumber(redis.call('GET', KEYS[i]) or '0')
     if until_ms > now then return {i, math.ceil((until_ms - now) / 1000)} end
-  elseif tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+  elseif reached(tonumber(redis.call('GET', KEYS[i]) or '0'), limit) then
     return {i, redis.call('TTL', KEYS[i])}
   end
 end
@@ -48,6 +51,7 @@ for i = 1, #KEYS do
 end
 return {0, 0}
 """
+)
 
 # ARGV[i]: "1" for the interval rule (its key is simply dropped), "" for a counter.
 _REFUND = """
@@ -90,8 +94,9 @@ class SendLimiter:
             ]
         quota = lim.sms_daily_quota if channel == "sms" else lim.email_daily_quota
         rules.append(Rule("quota", Keys.rate("quota", channel, day), quota, DAY))
-        # a limit or window of 0 switches that rule off
-        return [rule for rule in rules if rule.limit > 0 and rule.window > 0]
+        # a limit of 0 switches that rule off (README "Limits"), and so does a TARGET_INTERVAL
+        # of 0 (the interval rule's window): no wait between sends
+        return [rule for rule in rules if limit_on(rule.limit) and limit_on(rule.window)]
 
     def reserve(self, rules: list[Rule], channel: str, now: float) -> None:
         """Take one unit from every rule or none, at ``now`` (the services' clock). Raises

@@ -26,7 +26,7 @@ from idp.models import Application, AuthSource
 from idp.otp.limits import SendLimiter
 from idp.otp.messages import render_code_message
 from idp.otp.senders import DeliveryError, Sender
-from idp.settings import Settings
+from idp.settings import LUA_REACHED, Settings, limit_on
 from idp.store import Keys, decoded, guarded
 
 USAGES = ("login", "signup", "update_userinfo", "reset_password", "mfa")  # mfa: a second factor
@@ -39,21 +39,25 @@ DEFAULT_CODE_TTL = 60
 # Atomic verification: one Lua script. Of N concurrent correct submissions exactly one sees
 # 'ok' when consuming. ``consume=0`` checks a code without spending it (used when the caller
 # must still refuse, e.g. "User not found", so the failing request consumes nothing).
-_VERIFY = """
+# ARGV[4], ARGV[5]: the wrong-code budgets per otp_token and per target (0: none, ``reached``);
+# ARGV[6]: the per-target window, "" when it is off (nothing is counted across resends).
+_VERIFY = (
+    LUA_REACHED
+    + """
 local rec = redis.call('HMGET', KEYS[1], 'binding', 'digest', 'code_exp', 'attempts')
 if not rec[1] then return 'unknown_token' end
 if rec[1] ~= ARGV[1] then return 'mismatch' end
 local max_attempts = tonumber(ARGV[4])
-if tonumber(rec[4]) >= max_attempts then return 'unknown_token' end
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[5]) then
+if reached(tonumber(rec[4]), max_attempts) then return 'unknown_token' end
+if reached(tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(ARGV[5])) then
   redis.call('DEL', KEYS[1])
   return 'too_many_failures'
 end
 if tonumber(rec[3]) < tonumber(ARGV[3]) then return 'expired_code' end
 if rec[2] ~= ARGV[2] then
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
-  if attempts >= max_attempts then
+  if ARGV[6] ~= '' and redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+  if reached(attempts, max_attempts) then
     redis.call('DEL', KEYS[1])
     if redis.call('GET', KEYS[3]) == ARGV[8] then redis.call('DEL', KEYS[3]) end
   end
@@ -65,6 +69,7 @@ if ARGV[7] == '1' then
 end
 return 'ok'
 """
+)
 
 
 def _refusal(outcome: str) -> IdpError:
@@ -304,7 +309,7 @@ class OtpService:
                 int(self.clock.time() * 1000),
                 limits.token_attempts,
                 limits.target_failures,
-                limits.target_failure_window,
+                limits.target_failure_window if limit_on(limits.target_failure_window) else "",
                 "1" if consume else "0",
                 otp_token,
             ],
