@@ -12,6 +12,7 @@ fails, so one run lists every endpoint that misbehaves.
 from __future__ import annotations
 
 import base64
+import time
 import zlib
 from collections import Counter
 from urllib.parse import unquote
@@ -204,12 +205,16 @@ def test_hostile_requests_get_json_in_the_face_shape(target, face):
     summary = []
     for endpoint in endpoints:
         counts: Counter = Counter()
+        started = time.perf_counter()
         found = fuzz_endpoint(app, credentials, endpoint, counts)
         failures.extend(f"--- {endpoint}\n{message}" for message in found)
         if not found:  # a failing class stops at its first failure, and shrinks it
             assert sum(counts.values()) >= EXAMPLES, f"{endpoint}: {counts}"
             assert set(counts) == set(INPUT_CLASSES), f"{endpoint}: a class never ran: {counts}"
-        summary.append(f"{endpoint}: {sum(counts.values())} requests, {dict(sorted(counts.items()))}")
+        seconds = time.perf_counter() - started
+        summary.append(
+            f"{endpoint}: {sum(counts.values())} requests in {seconds:.1f} s, {dict(sorted(counts.items()))}"
+        )
     print(f"\n{face}: {len(endpoints)} endpoints\n" + "\n".join(summary))
     assert not failures, f"{len(failures)} failure(s) on the {face} face:\n\n" + "\n\n".join(failures)
 
