@@ -239,7 +239,7 @@ def _nesting_body(_names: tuple[str, ...]) -> st.SearchStrategy[tuple[bytes, str
     deep = st.builds(
         _nested, st.sampled_from([990, 1_100, 5_000, 50_000]), st.sampled_from(["array", "object", "field"])
     )
-    return st.one_of(deep, st.sampled_from(_TOP_LEVEL)).map(lambda body: (body, JSON))
+    return st.one_of(deep, deep, deep, st.sampled_from(_TOP_LEVEL)).map(lambda body: (body, JSON))
 
 
 _INVALID_UTF8 = (b"\xff\xfe{}", b'{"username": "\xc3"}', b"{\x80}", b'{"a": "\xed\xa0\x80"}', b"\xc0\xaf")
@@ -340,17 +340,40 @@ def _path_values(endpoint: Endpoint, *, fuzzed: bool) -> st.SearchStrategy[dict[
     return st.fixed_dictionaries(strategies)
 
 
+# well-formed bodies that get past each face's first checks, so a bad header meets the code
+# that reads credentials rather than a refusal of the body
+REACHING = {
+    "oauth": (
+        {"grant_type": "client_credentials"},
+        {"grant_type": "refresh_token", "refresh_token": "x"},
+        {"token": "x", "token_type_hint": "access_token"},
+    ),
+    "ciam": (
+        {"usage": "login", "phone_number": "13612345678", "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID},
+        {"old_password": "x" * 10, "new_password": "y" * 12},
+    ),
+    "cloudbase": ({"username": "someone", "password": "x" * 10}, {"phone_number": "+86 13612345678"}),
+    "oneaccess": ({"user_name": "someone", "password": "x" * 10}, {"mobile": "13612345678", "type": "LOGIN_SMS"}),
+    "admin": ({"username": "someone", "password": "x" * 10}, {"type": "otp_sms"}),
+    "zitadel": ({"code": "123456"}, {"phone": "+8613612345678"}),
+}
+
+
+# the routes of the Basic-authenticated faces that take a person's Bearer access token instead
+# (RFC 6750): Tencent CIAM's password change and profile update, CloudBase's user/me, userinfo
+BEARER_ROUTES = frozenset({"/change_user_password", "/userinfo", "/auth/v1/user/me", "/oauth2/userinfo"})
+
+
 def face_headers(endpoint: Endpoint, credentials: Credentials) -> st.SearchStrategy[dict[str, str]]:
     """Headers that get past the face's authentication (most of the time), so the body is read."""
     face = endpoint.face
+    bearer_route = endpoint.rule in BEARER_ROUTES
     if face == "admin":
         auth = st.sampled_from([credentials.admin_bearer] * 4 + [None])
-    elif face == "zitadel":
-        auth = st.sampled_from([credentials.user_bearer] * 4 + [None])
-    elif face in ("ciam", "cloudbase"):
-        auth = st.sampled_from([credentials.client_basic, credentials.client_basic, credentials.user_bearer, None])
-    elif face == "oauth":
-        auth = st.sampled_from([credentials.client_basic, credentials.user_bearer, None])
+    elif face == "zitadel" or bearer_route:
+        auth = st.sampled_from([credentials.user_bearer] * 4 + [credentials.client_basic, None])
+    elif face in ("ciam", "cloudbase", "oauth"):
+        auth = st.sampled_from([credentials.client_basic] * 4 + [credentials.user_bearer, None])
     else:  # oneaccess identifies the application by headers, not Authorization
         auth = st.just(None)
     sdk = st.just({})
@@ -385,7 +408,9 @@ def requests_for(
     headers = face_headers(endpoint, credentials)
     fuzzed_path = st.builds(endpoint.path, _path_values(endpoint, fuzzed=True))
     plain_path = st.builds(endpoint.path, _path_values(endpoint, fuzzed=False))
-    plain_body = st.sampled_from([b"{}", _json_text({name: "" for name in names[:3]})])
+    plain_body = st.sampled_from(
+        [b"{}", _json_text({name: "" for name in names[:3]}), *(_json_text(b) for b in REACHING.get(endpoint.face, ()))]
+    )
 
     def make(input_class: str, path: str, hdrs: dict, body_and_type: tuple[bytes, str], query: str = "", method=None):
         body, content_type = body_and_type
