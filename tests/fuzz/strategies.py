@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from idp.admin.shapes import AUDIT_FILTERS
 from tests.factories import (
     MOCK_EMAIL_OTP_AUTH_SOURCE_ID,
     MOCK_SMS_OTP_AUTH_SOURCE_ID,
@@ -89,6 +90,15 @@ AUTHORIZE_PARAMS = (
     "code_challenge",
     "code_challenge_method",
 )
+
+
+# the query parameters the faces read (besides the body fields): the admin API's searches and
+# audit filters, OneAccess's session_token, CloudBase's captcha_token
+QUERY_NAMES = {
+    "admin": ("username", "email", "phone_number", *AUDIT_FILTERS),
+    "oneaccess": ("session_token",),
+    "cloudbase": ("captcha_token",),
+}
 
 
 def field_names(face: str) -> tuple[str, ...]:
@@ -173,6 +183,7 @@ _plausible = st.sampled_from(
         "https://rp.example/cb",
         "2000-13-45",
         "zh-CN",
+        "a\x00b",  # NUL: valid in JSON and Python text, refused by PostgreSQL text columns
         # the seeded applications and auth sources, so some bodies name real records
         TENANT_CLIENT_ID,
         TENANT_CLIENT_SECRET,
@@ -212,16 +223,60 @@ def _object_of(names: tuple[str, ...], values: st.SearchStrategy) -> st.SearchSt
 
 
 # -- per class --------------------------------------------------------------------------------
-def _fields_body(names: tuple[str, ...]) -> st.SearchStrategy[tuple[bytes, str]]:
-    return _object_of(names, _values).map(lambda obj: (_json_text(obj), JSON))
+# one bad value at a time, in a body that is otherwise well formed, goes deepest
+HOSTILE = (
+    None,
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\x01\x1f\x7f",
+    "\u202eevil",
+    "用户名",
+    "é" * 300,
+    "x" * 257,
+    "x" * 70_000,
+    True,
+    0,
+    -1,
+    2**31,
+    2**63,
+    2**64 + 1,
+    10**400,
+    1e308,
+    -0.0,
+    [],
+    {},
+    ["x"],
+    {"a": {"b": "c"}},
+)
 
 
-def _surrogates_body(names: tuple[str, ...]) -> st.SearchStrategy[tuple[bytes, str]]:
+def _one_bad(names: tuple[str, ...], reaching: tuple[dict, ...], bad: st.SearchStrategy) -> st.SearchStrategy[dict]:
+    """A well-formed body (or ``{}``) with one field, its own or any of the face's, made bad."""
+
+    def spoil(base: dict) -> st.SearchStrategy[dict]:
+        field_name = st.sampled_from(tuple(base) or names) if base else st.sampled_from(names)
+        return st.builds(lambda name, value: {**base, name: value}, st.one_of(field_name, st.sampled_from(names)), bad)
+
+    return st.sampled_from(({}, *reaching)).flatmap(spoil)
+
+
+def _fields_body(names: tuple[str, ...], reaching: tuple[dict, ...] = ()) -> st.SearchStrategy[tuple[bytes, str]]:
+    one_bad = _one_bad(names, reaching, st.one_of(st.sampled_from(HOSTILE), _values))
+    return st.one_of(one_bad, one_bad, _object_of(names, _values)).map(lambda obj: (_json_text(obj), JSON))
+
+
+def _surrogates_body(names: tuple[str, ...], reaching: tuple[dict, ...] = ()) -> st.SearchStrategy[tuple[bytes, str]]:
     every_field = st.builds(lambda text: dict.fromkeys(names, text), _surrogate_text)
+    # NUL too: a code point JSON and Python text carry but PostgreSQL text columns refuse
+    one_in_a_good_body = _one_bad(names, reaching, st.one_of(_surrogate_text, st.sampled_from(["a\x00b", "\x00"])))
     some_fields = st.dictionaries(st.sampled_from(names), _surrogate_text, min_size=1)
     in_a_key = st.builds(lambda text, value: {text: value}, _surrogate_text, _plausible)
     in_a_list = st.builds(lambda name, text: {name: [text]}, st.sampled_from(names), _surrogate_text)
-    return st.one_of(every_field, some_fields, in_a_key, in_a_list).map(lambda obj: (_json_text(obj), JSON))
+    return st.one_of(every_field, one_in_a_good_body, one_in_a_good_body, some_fields, in_a_key, in_a_list).map(
+        lambda obj: (_json_text(obj), JSON)
+    )
 
 
 def _nested(depth: int, kind: str) -> bytes:
@@ -312,8 +367,12 @@ QUERY_VALUES = (
 )
 
 
-def _query_string(names: tuple[str, ...]) -> st.SearchStrategy[str]:
-    keys = st.one_of(st.sampled_from(names + AUTHORIZE_PARAMS), st.sampled_from(QUERY_VALUES))
+def _query_string(names: tuple[str, ...], own: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    keys = st.one_of(
+        *([st.sampled_from(own)] * 3 if own else []),
+        st.sampled_from(names + AUTHORIZE_PARAMS),
+        st.sampled_from(QUERY_VALUES),
+    )
     values = st.one_of(
         st.sampled_from(QUERY_VALUES), st.text(max_size=10).map(lambda s: quote(s.encode("utf-8", "surrogatepass")))
     )
@@ -340,28 +399,65 @@ def _path_values(endpoint: Endpoint, *, fuzzed: bool) -> st.SearchStrategy[dict[
     return st.fixed_dictionaries(strategies)
 
 
-# well-formed bodies that get past each face's first checks, so a bad header meets the code
-# that reads credentials rather than a refusal of the body
-REACHING = {
-    "oauth": (
+# well-formed bodies, per route, that get past its first checks: a bad header then meets the
+# code that reads credentials, and one spoiled field meets the code (and the database) behind
+# the request model, rather than a refusal of the whole body
+_PHONE = "13612345678"
+_OTP_GRANT = {
+    "grant_type": "http://tencentciam.com/oauth2/grant-type/otp/sms",
+    "client_id": TENANT_CLIENT_ID,
+    "client_secret": TENANT_CLIENT_SECRET,
+    "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID,
+    "phone_number": _PHONE,
+    "otp_token": "x",
+    "otp": "123456",
+}
+_PASSWORD = "a long enough passphrase"
+REACHING: dict[str, tuple[dict, ...]] = {
+    "/oauth2/token": (
         {"grant_type": "client_credentials"},
+        {"grant_type": "client_credentials", "client_id": TENANT_CLIENT_ID, "client_secret": TENANT_CLIENT_SECRET},
         {"grant_type": "refresh_token", "refresh_token": "x"},
-        {"token": "x", "token_type_hint": "access_token"},
+        _OTP_GRANT,
     ),
-    "ciam": (
-        {"usage": "login", "phone_number": "13612345678", "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID},
-        {"old_password": "x" * 10, "new_password": "y" * 12},
-    ),
-    "cloudbase": ({"username": "someone", "password": "x" * 10}, {"phone_number": "+86 13612345678"}),
-    "oneaccess": ({"user_name": "someone", "password": "x" * 10}, {"mobile": "13612345678", "type": "LOGIN_SMS"}),
-    "admin": ({"username": "someone", "password": "x" * 10}, {"type": "otp_sms"}),
-    "zitadel": ({"code": "123456"}, {"phone": "+8613612345678"}),
+    "/oauth2/revoke": ({"token": "x"}, {"token": "x", "client_id": TENANT_CLIENT_ID, "client_secret": "x"}),
+    "/oauth2/introspect": ({"token": "x", "token_type_hint": "access_token"},),
+    "/otp/send": ({"usage": "login", "phone_number": _PHONE, "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID},),
+    "/signup": ({"phone_number": _PHONE, "otp_token": "x", "otp": "123456", "username": "ada", "password": _PASSWORD},),
+    "/reset_user_password": ({"phone_number": _PHONE, "otp_token": "x", "otp": "123456", "password": _PASSWORD},),
+    "/change_user_password": ({"old_password": "x" * 10, "new_password": _PASSWORD},),
+    "/userinfo": ({"name": "Ada", "nickname": "ada"}, {"phone_number": _PHONE, "otp_token": "x", "otp": "123456"}),
+    "/auth/v1/verification": ({"phone_number": "+86 " + _PHONE, "target": "ANY", "usage": "SIGN_IN"},),
+    "/auth/v1/verification/verify": ({"verification_id": "x", "verification_code": "123456"},),
+    "/auth/v1/signin": ({"username": "someone", "password": "x" * 10}, {"verification_token": "x"}),
+    "/auth/v1/signup": ({"verification_token": "x", "phone_number": "+86 " + _PHONE, "password": _PASSWORD},),
+    "/auth/v1/reset": ({"verification_token": "x", "phone_number": "+86 " + _PHONE, "new_password": _PASSWORD},),
+    "/auth/v1/token": ({"grant_type": "password", "username": "someone", "password": "x" * 10},),
+    "/auth/v1/captcha/data/verify": ({"token": "x", "key": "ABCDE"},),
+    "/auth/v1/users/me/auth_factors/otp/_verify": ({"code": "123456"},),
+    "/auth/v1/users/me/phone": ({"phone": "+86" + _PHONE},),
+    "/auth/v1/users/me/phone/_verify": ({"code": "123456"},),
+    "/api/v2/sdk/login": ({"user_name": "someone", "password": "x" * 10},),
+    "/api/v2/sdk/sms/send": ({"mobile": _PHONE, "type": "LOGIN_SMS"}, {"mobile": _PHONE, "type": "MFA_AUTH_SMS"}),
+    "/api/v2/sdk/mfa/sms": ({"mobile": _PHONE, "verify_code": "123456"},),
+    "/api/v2/tenant/sso/session-token/sso-ticket": ({"session_token": "x"},),
+    "/api/v2/tenant/sso/sso-ticket/verify": ({"sso_ticket": "x"},),
+    "/admin/api/v1/auth-sources": ({"kind": "sms", "name": "fuzz"},),
+    "/admin/api/v1/applications": ({"name": "fuzz", "type": "web", "redirect_uris": ["https://rp.example/cb"]},),
+    "/admin/api/v1/users": ({"username": "ada", "password": _PASSWORD, "name": "Ada"},),
+    "/admin/api/v1/users/<sub>": ({"name": "Ada", "status": "active"},),
+    "/admin/api/v1/users/<sub>/factors": ({"type": "otp_sms"},),
 }
 
 
 # the routes of the Basic-authenticated faces that take a person's Bearer access token instead
 # (RFC 6750): Tencent CIAM's password change and profile update, CloudBase's user/me, userinfo
 BEARER_ROUTES = frozenset({"/change_user_password", "/userinfo", "/auth/v1/user/me", "/oauth2/userinfo"})
+
+
+_SDK_HEADERS = {"X-operating-sys-version": "Android 14", "X-device-fingerprint": "fuzz-device", "X-agent": "fuzz"}
+# header values that reach the code: NUL, Latin-1, blank, very long (RFC 9110 5.5 field values)
+HOSTILE_HEADER_VALUES = ("a\x00b", "\x00", "\xe9\xff", " ", "x" * 3_000, "用户".encode().decode("latin-1"))
 
 
 def face_headers(endpoint: Endpoint, credentials: Credentials) -> st.SearchStrategy[dict[str, str]]:
@@ -378,23 +474,31 @@ def face_headers(endpoint: Endpoint, credentials: Credentials) -> st.SearchStrat
         auth = st.just(None)
     sdk = st.just({})
     if face == "oneaccess":  # Huawei OneAccess SDK: the caller's description on every call
-        sdk = st.sampled_from(
-            [
-                {
-                    "X-operating-sys-version": "Android 14",
-                    "X-device-fingerprint": "fuzz-device",
-                    "X-agent": "fuzz",
-                    "X-client-id": credentials.client_id,
-                    "X-state-token": "fuzz-state",
-                },
-                {
-                    "X-operating-sys-version": "iOS 17",
-                    "X-device-fingerprint": "fuzz-device",
-                    "X-agent": "fuzz",
-                    "X-client-id": credentials.client_id,
-                },
-                {},
-            ]
+        odd_caller = st.builds(
+            lambda name, value: {**_SDK_HEADERS, "X-client-id": credentials.client_id, name: value},
+            st.sampled_from([*_SDK_HEADERS, "X-client-id", "X-state-token", "X-session-token", "X-L"]),
+            st.sampled_from(HOSTILE_HEADER_VALUES),
+        )
+        sdk = st.one_of(
+            odd_caller,
+            st.sampled_from(
+                [
+                    {
+                        "X-operating-sys-version": "Android 14",
+                        "X-device-fingerprint": "fuzz-device",
+                        "X-agent": "fuzz",
+                        "X-client-id": credentials.client_id,
+                        "X-state-token": "fuzz-state",
+                    },
+                    {
+                        "X-operating-sys-version": "iOS 17",
+                        "X-device-fingerprint": "fuzz-device",
+                        "X-agent": "fuzz",
+                        "X-client-id": credentials.client_id,
+                    },
+                    {},
+                ]
+            ),
         )
     return st.builds(lambda a, extra: {**extra, **({"Authorization": a} if a else {})}, auth, sdk)
 
@@ -408,8 +512,9 @@ def requests_for(
     headers = face_headers(endpoint, credentials)
     fuzzed_path = st.builds(endpoint.path, _path_values(endpoint, fuzzed=True))
     plain_path = st.builds(endpoint.path, _path_values(endpoint, fuzzed=False))
+    reaching = REACHING.get(endpoint.rule, ())
     plain_body = st.sampled_from(
-        [b"{}", _json_text({name: "" for name in names[:3]}), *(_json_text(b) for b in REACHING.get(endpoint.face, ()))]
+        [b"{}", _json_text({name: "" for name in names[:3]}), *(_json_text(b) for b in reaching)]
     )
 
     def make(input_class: str, path: str, hdrs: dict, body_and_type: tuple[bytes, str], query: str = "", method=None):
@@ -423,8 +528,8 @@ def requests_for(
         return FuzzRequest(input_class, method, path, query, hdrs, body or None)
 
     by_class = {
-        "fields": st.builds(make, st.just("fields"), fuzzed_path, headers, _fields_body(names)),
-        "surrogates": st.builds(make, st.just("surrogates"), plain_path, headers, _surrogates_body(names)),
+        "fields": st.builds(make, st.just("fields"), fuzzed_path, headers, _fields_body(names, reaching)),
+        "surrogates": st.builds(make, st.just("surrogates"), plain_path, headers, _surrogates_body(names, reaching)),
         "nesting": st.builds(make, st.just("nesting"), plain_path, headers, _nesting_body(names)),
         "not_json": st.builds(make, st.just("not_json"), plain_path, headers, _not_json_body(names)),
         "authorization": st.builds(
@@ -432,7 +537,7 @@ def requests_for(
             st.just("authorization"),
             plain_path,
             st.builds(lambda h, a: {**h, "Authorization": a}, headers, _authorization(credentials)),
-            st.one_of(_fields_body(names), plain_body.map(lambda b: (b, JSON))),
+            st.one_of(_fields_body(names, reaching), plain_body.map(lambda b: (b, JSON))),
         ),
         "query": st.builds(
             make,
@@ -440,14 +545,14 @@ def requests_for(
             plain_path,
             headers,
             plain_body.map(lambda b: (b, JSON)),
-            _query_string(names),
+            _query_string(names, QUERY_NAMES.get(endpoint.face, ())),
         ),
         "method": st.builds(
             make,
             st.just("method"),
             plain_path,
             headers,
-            st.one_of(plain_body.map(lambda b: (b, JSON)), _fields_body(names)),
+            st.one_of(plain_body.map(lambda b: (b, JSON)), _fields_body(names, reaching)),
             st.sampled_from(["", "x=1"]),
             st.sampled_from(wrong_methods),
         ),
