@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import (
-    MOCK_SMS_OTP_AUTH_SOURCE_ID,
     PASSWORD,
     TENANT_CLIENT_ID,
     TENANT_CLIENT_SECRET,
@@ -149,7 +148,6 @@ def target(app, services):
         client_id=TENANT_CLIENT_ID,
         user_bearer=f"Bearer {signed_in.json['access_token']}",
         admin_bearer=f"Bearer {ADMIN_TOKEN}",
-        auth_source_id=MOCK_SMS_OTP_AUTH_SOURCE_ID,
     )
     return app, credentials
 
