@@ -20,6 +20,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, services: Services | 
         services = Services.build(load_settings().with_overrides(overrides).check())
     settings = services.settings
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    # an address with an empty segment ("/users/a%2F/factors", "//x") is unknown, answered 404
+    # in the face's format, not redirected to another address
+    app.url_map.merge_slashes = False
     app.config.update(SECRET_KEY=settings.secret_key)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # bodies keep the vendor documents' order
     if settings.trusted_proxies:

@@ -122,10 +122,11 @@ def _routed_endpoint(exc: HTTPException) -> str | None:
                 continue
             found.append(str(endpoint))
         faces = [e for e in found if e not in _pages and e.rpartition(".")[0] in _renderers]
-        if faces and not _wants_html():
+        pages = [e for e in found if e not in faces]
+        if faces and (not pages or not _wants_html()):
             return faces[0]
-        if found:
-            return found[0]
+        if pages:
+            return pages[0]
     owners = [prefix for prefix in _url_prefixes if request.path.startswith(prefix)]
     return _url_prefixes[max(owners, key=len)] + "." if owners else None
 

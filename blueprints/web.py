@@ -25,12 +25,15 @@ def init_app(app: Flask) -> None:
 
 
 def check_parameters() -> None:
-    """Query and form parameters pass the same text rules as JSON strings (idp/inputs.py)
-    before any view reads them; a refusal is ``request.invalid`` in the route's format. A body
+    """Header values, query, path and form parameters pass the same text rules as JSON strings
+    (idp/inputs.py) before any view reads them; a refusal is ``request.invalid`` in the route's format. A body
     announced as too large is refused first, before client authentication or any header check
     (413, RFC 9110 15.5.14)."""
+    if request.routing_exception is not None:  # an unknown address or method is answered first
+        return
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise RequestEntityTooLarge()
+    inputs.check_parameters((name, [value]) for name, value in request.headers.items())
     inputs.check_parameters(request.args.lists())
     inputs.check_parameters(
         (name, [value]) for name, value in (request.view_args or {}).items() if isinstance(value, str)
