@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -53,6 +53,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
+CONNECT_TIMEOUT = 5  # seconds libpq waits for a connection to be established (minimum 2)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
@@ -87,6 +90,15 @@ class Database:
         except BaseException:
             session.rollback()
             raise
+
+    def check(self) -> None:
+        """Raise ``store.unavailable`` unless the database answers now: for work that cannot be
+        undone (a code sent to a phone) and must not start when its record cannot be written."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except (OperationalError, InterfaceError) as exc:
+            raise store_unavailable("the database") from exc
 
     def dispose(self) -> None:
         self.session.remove()
