@@ -104,14 +104,14 @@ def postgres_up(postgres):
     """Each test starts with the server up (a failed test may have left it stopped)."""
     if not postgres.is_running():
         postgres.start()
-    yield postgres
+    return postgres
 
 
 def count_rows(url: str, table: str) -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608 (fixed names)
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
     finally:
         engine.dispose()
 
