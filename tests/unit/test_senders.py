@@ -9,6 +9,7 @@ signature with its own implementation, as the real API does.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -325,6 +326,46 @@ def test_smtp_silent_server_times_out():
             sender.deliver(message)
 
     assert TIMEOUT * 0.9 < time.monotonic() - started < 2
+    assert_leaks_nothing(caught.value, message)
+
+
+@dataclass
+class TricklingRelay(Inbox):
+    """Answers every envelope command, each just inside the socket timeout."""
+
+    pause: float = 0.0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        await asyncio.sleep(self.pause)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        await asyncio.sleep(self.pause)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(self.pause)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_smtp_timeout_bounds_the_whole_delivery_not_each_reply():
+    """A relay slow on every reply, each within the timeout: the delivery as a whole still ends
+    within the timeout (GATEHOUSE_DELIVERY_TIMEOUT_MS is the time a send may wait)."""
+    relay, port = TricklingRelay(pause=TIMEOUT * 0.6), free_port()
+    controller = Controller(relay, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender = SmtpSender.from_url(f"smtp://127.0.0.1:{port}", "no-reply@x.test", TIMEOUT)
+        message = email_message()
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            sender.deliver(message)
+        elapsed = time.monotonic() - started
+    finally:
+        controller.stop()
+    assert elapsed < TIMEOUT + 0.2
+    assert relay.messages == []
     assert_leaks_nothing(caught.value, message)
 
 
