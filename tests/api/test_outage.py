@@ -7,14 +7,31 @@ loopback port, so it can stop and restart it without touching the shared one.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import threading
 import time
+from urllib.parse import unquote_plus
 
+import pytest
 from sqlalchemy import text
 
+from idp.store import Keys
 from tests.conftest import basic
-from tests.factories import PASSWORD, applications, users
+from tests.factories import PASSWORD, applications, auth_sources, users
 from tests.helpers import TENANT, free_port, send_sms, sms_login
+from tests.unit.test_senders import (
+    TC_REGION,
+    TC_SECRET_ID,
+    TC_SECRET_KEY,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    FakeProvider,
+    ProviderHandler,
+    ProviderServer,
+    tencent_api,
+    twilio_message_resource,
+)
 from tests.web.conftest import csrf_token
 
 
@@ -178,3 +195,119 @@ def test_redis_that_stops_answering_is_503_within_its_timeout(own_redis, client,
     assert down.get_json()["error"] == "temporarily_unavailable"
     # the server kept its data: the code the hung request could not spend works now
     assert sms_login(client, otp_token, code).status_code == 200
+
+
+# -- an SMS provider slow or failing: 503 within GATEHOUSE_DELIVERY_TIMEOUT_MS, nothing spent ---
+DELIVERY_TIMEOUT = 0.5  # seconds (GATEHOUSE_DELIVERY_TIMEOUT_MS=500)
+MARGIN = 0.5
+
+PROVIDERS = {  # sender -> (settings pointing at the stand-in, how the real provider accepts a message)
+    "webhook": (lambda url: {"sms_webhook_url": f"{url}/sms"}, lambda request: (200, {})),
+    "twilio": (
+        lambda url: {
+            "twilio_account_sid": TWILIO_SID,
+            "twilio_auth_token": TWILIO_TOKEN,
+            "twilio_from": "+15005550006",
+            "twilio_base_url": url,
+        },
+        twilio_message_resource,
+    ),
+    "tencent": (
+        lambda url: {
+            "tencent_sms_secret_id": TC_SECRET_ID,
+            "tencent_sms_secret_key": TC_SECRET_KEY,
+            "tencent_sms_app_id": "1400006666",
+            "tencent_sms_sign": "Gatehouse",
+            "tencent_sms_template_id": "1234567",
+            "tencent_sms_region": TC_REGION,
+            "tencent_sms_endpoint": url,
+        },
+        tencent_api,
+    ),
+}
+
+
+class QuickProviderHandler(ProviderHandler):
+    timeout = 0.5  # the app keeps its connection alive: let the server's thread end soon after
+
+
+@pytest.fixture(params=list(PROVIDERS))
+def sms_provider(request, settings_overrides, monkeypatch):
+    """A real HTTP server on loopback playing the configured SMS provider's API."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    server = ProviderServer(("127.0.0.1", 0), QuickProviderHandler)
+    fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.provider = fake
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    configure, accept = PROVIDERS[request.param]
+    fake.accept = accept
+    settings_overrides.update(sms_sender=request.param, delivery_timeout=DELIVERY_TIMEOUT, **configure(fake.url))
+    yield fake
+    fake.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def fail(provider, how: str) -> None:
+    if how == "stalls":
+        provider.delay = DELIVERY_TIMEOUT * 4  # cut short when the provider recovers
+    else:
+        provider.reply(500, {"message": "Internal Server Error"})
+
+
+def recover(provider) -> None:
+    provider.release.set()
+    provider.delay, provider.responder = 0.0, provider.accept
+
+
+@pytest.mark.limits(sms_daily_quota=1)  # one SMS a day: a failed send must not have used it
+@pytest.mark.parametrize("how", ["stalls", "500"])
+def test_sms_provider_slow_or_failing_ciam_send(sms_provider, client, seeded, services, how):
+    users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
+    fail(sms_provider, how)
+    started = time.monotonic()
+    failed = send_sms(client)
+    assert time.monotonic() - started < DELIVERY_TIMEOUT + MARGIN
+    assert failed.status_code == 503
+    assert failed.mimetype == "application/json"
+    assert failed.get_json()["error"] == "temporarily_unavailable"
+    assert len(sms_provider.requests) == 1  # it reached the provider, which failed it
+    assert services.redis.get(Keys.otp_inflight("login", "sms", "+8613612345678")) is None
+
+    recover(sms_provider)
+    sent = send_sms(client)  # at once: neither the 30 s interval nor the daily quota was spent
+    assert sent.status_code == 200, sent.get_json()
+    assert len(sms_provider.requests) == 2
+    body = unquote_plus(sms_provider.requests[-1].body.decode())
+    [code] = set(re.findall(r"(?<!\d)\d{6}(?!\d)", body))  # in the text, and in the WebOTP line
+    assert sms_login(client, sent.get_json()["otp_token"], code).status_code == 200
+
+
+@pytest.mark.limits(sms_daily_quota=2)  # the two sends after recovery, none before
+def test_sms_provider_stalls_cloudbase_verification_and_hosted_page(sms_provider, client, services):
+    applications.create(
+        services, client_id="cloudbase-app", client_secret="cloudbase-secret", auth_sources=auth_sources.both(services)
+    )
+    headers = basic("cloudbase-app", "cloudbase-secret")
+    fail(sms_provider, "stalls")
+    started = time.monotonic()
+    failed = client.post("/auth/v1/verification", json={"phone_number": "+86 13612345678"}, headers=headers)
+    assert time.monotonic() - started < DELIVERY_TIMEOUT + MARGIN
+    assert failed.status_code == 503
+    assert (failed.get_json()["error"], failed.get_json()["error_code"]) == ("unavailable", 14)
+
+    page = client.get("/login/sms")
+    form = {"csrf_token": csrf_token(page.get_data(as_text=True)), "phone_number": "+8613712345678"}
+    started = time.monotonic()
+    failed_page = client.post("/login/sms", data=form)
+    assert time.monotonic() - started < DELIVERY_TIMEOUT + MARGIN
+    assert failed_page.status_code == 503
+    assert failed_page.mimetype == "text/html"
+    assert "We could not send the code" in failed_page.get_data(as_text=True)
+
+    recover(sms_provider)
+    sent = client.post("/auth/v1/verification", json={"phone_number": "+86 13612345678"}, headers=headers)
+    assert sent.status_code == 200, sent.get_json()
+    assert client.post("/login/sms", data=form).status_code == 302
