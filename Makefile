@@ -8,7 +8,7 @@ export FLASK_APP := app
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install lock browser run test bench lint clean
+.PHONY: install lock browser postgresql run test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+# The outage tests (tests/outage/) start and stop a PostgreSQL cluster of their own, so they
+# need the server binaries (initdb, pg_ctl), found by a glob whatever the major version.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
+
 # gunicorn reads ./gunicorn.conf.py: with REDIS_URL unset its master starts the embedded Redis
 # and stops it again when gunicorn stops (Ctrl-C, SIGTERM).
 # the demo's URLs (redirect URIs, printed links, the WebOTP line) follow the port unless an
@@ -51,7 +60,7 @@ run: install
 	$(BIN)/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:$(PORT) \
 		--access-logfile - 'app:create_app()'
 
-test: install browser
+test: install browser postgresql
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install

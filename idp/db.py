@@ -1,7 +1,9 @@
 """The SQL database: engine, a thread-scoped session, and the declarative base.
 
 SQLite (the embedded default) gets WAL and a busy timeout so gthread workers can share it;
-PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
+PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``), with every wait bounded
+(connect, statement, pool) so an outage answers 503 in seconds, and ``pool_pre_ping`` so the
+connections a restarted server dropped are replaced on their next use.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -53,6 +56,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# How long a request may wait on PostgreSQL (see README, "Outages"). A stopped server refuses
+# the connection at once; these bound the slower ways a database fails:
+CONNECT_TIMEOUT = 3  # s: a server (or a network path) that accepts nothing or never answers; libpq's minimum is 2
+STATEMENT_TIMEOUT_MS = 5000  # one statement, waits for a row lock included (PostgreSQL "statement_timeout")
+POOL_TIMEOUT = 5  # s: waiting for a free connection of the pool when every one is busy
+
+
 class Database:
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
@@ -61,7 +71,10 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
         else:
-            kwargs["connect_args"] = {"connect_timeout": 5}
+            kwargs["pool_timeout"] = POOL_TIMEOUT
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+            if "options" not in make_url(url).query:  # a DATABASE_URL's own ?options=... wins
+                kwargs["connect_args"]["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -87,6 +100,15 @@ class Database:
         except BaseException:
             session.rollback()
             raise
+
+    def check(self) -> None:
+        """Raise ``store.unavailable`` unless the database answers now: for work that cannot be
+        undone (a code sent to a phone) and must not start when its record cannot be written."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except (OperationalError, InterfaceError) as exc:
+            raise store_unavailable("the database") from exc
 
     def dispose(self) -> None:
         self.session.remove()

@@ -9,6 +9,7 @@ this package knows nothing of accounts.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
 import redis
@@ -23,7 +24,7 @@ from idp.db import Database
 from idp.errors import IdpError, error, invalid
 from idp.guard.bruteforce import LOOK_UP, BruteForceGuard, LookUp
 from idp.models import Application, AuthSource
-from idp.otp.limits import SendLimiter
+from idp.otp.limits import Rule, SendLimiter
 from idp.otp.messages import render_code_message
 from idp.otp.senders import DeliveryError, Sender
 from idp.settings import LUA_REACHED, Settings, limit_on
@@ -170,6 +171,9 @@ class OtpService:
         target = self.normalise_target(channel, raw_target)
         policy = self.code_policy(client, channel, usage, auth_source_id)
 
+        # a code that reaches a phone cannot be taken back: nothing is spent or sent while the
+        # send could not be recorded (the audit event below)
+        self.db.check()
         now = self.clock.time()
         binding = _binding(channel, target, usage, client.client_id, policy.auth_source_id)
         live = self._live_code(usage, channel, target, binding, now)
@@ -211,12 +215,26 @@ class OtpService:
         except BaseException:
             self.limiter.refund(rules)
             raise
-        if not live:
-            self._store(token, code, client, channel, target, usage, policy, now)
-        audit.write(
-            self.db, "otp.send", ctx, client_id=client.client_id, channel=channel, usage=usage, resent=bool(live)
-        )
+        try:
+            if not live:
+                self._store(token, code, client, channel, target, usage, policy, now)
+            audit.write(
+                self.db, "otp.send", ctx, client_id=client.client_id, channel=channel, usage=usage, resent=bool(live)
+            )
+        except BaseException:
+            # a store failed after the delivery: the caller answers 503 without an otp_token,
+            # so the send counts for nothing and its code is not left in flight
+            self._undo_send(rules, None if live else token, usage, channel, target)
+            raise
         return SendResult(token, channel, target, bool(live), self.settings.otp_token_ttl)
+
+    def _undo_send(self, rules: list[Rule], token: str | None, usage: str, channel: str, target: str) -> None:
+        """Best effort (the store that failed may be Redis itself): refund the send and drop
+        the code it stored."""
+        with suppress(redis.RedisError):
+            self.limiter.refund(rules)
+            if token is not None:
+                self.redis.delete(Keys.otp_token(token), Keys.otp_inflight(usage, channel, target))
 
     def _live_code(
         self, usage: str, channel: str, target: str, binding: str, now: float

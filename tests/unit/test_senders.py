@@ -9,6 +9,7 @@ signature with its own implementation, as the real API does.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -325,6 +326,46 @@ def test_smtp_silent_server_times_out():
             sender.deliver(message)
 
     assert TIMEOUT * 0.9 < time.monotonic() - started < 2
+    assert_leaks_nothing(caught.value, message)
+
+
+@dataclass
+class TricklingRelay(Inbox):
+    """Answers every envelope command 0.4 s late: each reply inside a 0.5 s socket timeout,
+    the three of them (MAIL, RCPT, DATA) far beyond it."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        await asyncio.sleep(0.4)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        await asyncio.sleep(0.4)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(0.4)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_smtp_timeout_bounds_the_whole_delivery_not_each_reply():
+    """A relay slow on every reply, each within the timeout: the delivery as a whole still ends
+    within the timeout (GATEHOUSE_DELIVERY_TIMEOUT_MS is the time a send may wait)."""
+    timeout = 0.5
+    relay, port = TricklingRelay(), free_port()  # 1.2 s in all: delivered when each reply has the timeout
+    controller = Controller(relay, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender = SmtpSender.from_url(f"smtp://127.0.0.1:{port}", "no-reply@x.test", timeout)
+        message = email_message()
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            sender.deliver(message)
+        elapsed = time.monotonic() - started
+    finally:
+        controller.stop()
+    assert elapsed < timeout + 0.4
+    assert relay.messages == []
     assert_leaks_nothing(caught.value, message)
 
 

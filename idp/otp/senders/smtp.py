@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from idp.otp.senders.base import DeliveryError, Message
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # smtplib's own annotation (typeshed)
 
 Security = Literal["plain", "tls", "starttls"]
 
@@ -141,13 +145,16 @@ class SmtpSender:
             raise DeliveryError(f"SMTP connection to {self.host}:{self.port} failed: {reason}") from exc
 
     def _send(self, email: EmailMessage) -> None:
-        # ``timeout`` bounds every blocking socket operation (connect, each reply), so a dead
-        # or stalled relay cannot hold the request thread longer than the configured budget.
+        # ``timeout`` bounds the whole conversation, not each step: before every command and
+        # every reply the socket gets what is left of it, so neither a dead relay nor one that
+        # is slow on every reply holds the request thread longer than the configured budget.
+        deadline = time.monotonic() + self.timeout
         client: smtplib.SMTP
         if self.security == "tls":
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
+            client = _DeadlineSMTPSSL(self.host, self.port, timeout=self.timeout, context=self._context())
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client = _DeadlineSMTP(self.host, self.port, timeout=self.timeout)
+        client.deadline = deadline
         with client:
             if self.security == "starttls":
                 # Upgrade before AUTH so the password never crosses the wire in clear;
@@ -161,3 +168,30 @@ class SmtpSender:
     def _context(self) -> ssl.SSLContext:
         # create_default_context verifies the certificate chain and the host name.
         return self.ssl_context or ssl.create_default_context()
+
+
+class _DeadlineSMTP(smtplib.SMTP):
+    """An ``smtplib.SMTP`` whose every send and reply waits at most until ``deadline``
+    (``time.monotonic()``); past it, ``TimeoutError`` like a socket timeout."""
+
+    deadline: float | None = None
+
+    def _remaining(self) -> None:
+        if self.deadline is None or self.sock is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("SMTP delivery took longer than its timeout")
+        self.sock.settimeout(left)
+
+    def send(self, s: Buffer | str) -> None:
+        self._remaining()
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        self._remaining()
+        return super().getreply()
+
+
+class _DeadlineSMTPSSL(_DeadlineSMTP, smtplib.SMTP_SSL):
+    """The same over implicit TLS."""
