@@ -3,8 +3,9 @@
 One module holds the metric objects so that each family is defined once and counted in one
 place: HTTP requests by the app's request hooks (``blueprints/ops.py``), one-time codes,
 sign-ins and refusals by the audit log (``idp.audit.record`` calls ``observe_event`` for every
-event it writes), store outages where they are turned into a 503 (``blueprints/errors.py`` and
-the hosted pages' ``store_outage``).
+event it writes), SMS by country where the number is known, at delivery (``CountedSms``), store
+outages where they are turned into a 503 (``blueprints/errors.py`` and the hosted pages'
+``store_outage``).
 
 Under gunicorn the workers are separate processes, so ``gunicorn.conf.py`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a folder of its own before any worker starts: every process then
@@ -23,10 +24,10 @@ access log line reads (``client_id``, ``sub``) without the domain knowing about 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from prometheus_client import (
@@ -130,9 +131,6 @@ def _otp_send(result: str, details: Mapping[str, Any]) -> None:
     channel = str(details.get("channel") or "unknown")
     if result == "success":
         OTP_SENT.labels(channel, "sent").inc()
-        country = details.get("country")
-        if channel == "sms" and country:
-            OTP_SENT_BY_COUNTRY.labels(str(country)).inc()
         return
     # a refused send names the send limit that refused it; the global quota is its own code
     rule = details.get("rule") or ("quota" if details.get("reason") == "otp.quota_exhausted" else None)
@@ -145,6 +143,33 @@ def _otp_send(result: str, details: Mapping[str, Any]) -> None:
 
 def _result(result: str) -> str:
     return "success" if result == "success" else "failure"
+
+
+# -- SMS by country -------------------------------------------------------------------------
+class _Addressed(Protocol):
+    @property
+    def to(self) -> str: ...
+
+
+class _Delivers(Protocol):
+    def deliver(self, message: Any, /) -> None: ...
+
+
+class CountedSms:
+    """The SMS sender, counting each message it delivered by the number's calling code (the
+    number itself never reaches a label). ``idp.services`` wraps the configured sender with it:
+    the audit event of a send does not hold the number, the delivery does."""
+
+    def __init__(self, inner: _Delivers, country_of: Callable[[str], str]) -> None:
+        self.inner, self.country_of = inner, country_of
+
+    def deliver(self, message: _Addressed, /) -> None:
+        self.inner.deliver(message)  # a DeliveryError is not a sent message: nothing counted
+        try:
+            country = self.country_of(message.to)
+        except Exception:  # the message is out: a number the counter cannot read must not fail the send
+            country = "unknown"
+        OTP_SENT_BY_COUNTRY.labels(country).inc()
 
 
 # -- stores --------------------------------------------------------------------------------

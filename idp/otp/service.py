@@ -16,7 +16,7 @@ from redis.typing import EncodableT, FieldT
 
 from idp import audit
 from idp.clock import Clock, SystemClock
-from idp.contacts import normalise_email, normalise_phone, phone_country
+from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
 from idp.crypto import CodeCipher, new_code, new_token
 from idp.db import Database
@@ -214,14 +214,7 @@ class OtpService:
         if not live:
             self._store(token, code, client, channel, target, usage, policy, now)
         audit.write(
-            self.db,
-            "otp.send",
-            ctx,
-            client_id=client.client_id,
-            channel=channel,
-            usage=usage,
-            resent=bool(live),
-            **({"country": phone_country(target)} if channel == "sms" else {}),  # a calling code, never the number
+            self.db, "otp.send", ctx, client_id=client.client_id, channel=channel, usage=usage, resent=bool(live)
         )
         return SendResult(token, channel, target, bool(live), self.settings.otp_token_ttl)
 
