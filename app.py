@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import errors, home, hosted, oauth, web
+from blueprints import errors, home, hosted, oauth, ops, web
 from blueprints.api import admin, ciam, cloudbase, oneaccess, zitadel
 from idp.services import Services
 from idp.settings import load_settings
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, services: Services | 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["gatehouse"] = services
     app.teardown_appcontext(lambda _exc: services.db.remove())
+    ops.init_app(app)  # X-Request-Id, request metrics and the access line on every face; /healthz, /readyz, /metrics
     web.init_app(app)
     errors.init_app(app)
     oauth.init_app(app, services)

@@ -18,6 +18,7 @@ from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from idp import metrics
 from idp.errors import ErrorResponse, IdpError, Kind, error, invalid, store_unavailable
 
 log = logging.getLogger("gatehouse")
@@ -70,6 +71,8 @@ def generic(exc: IdpError) -> ErrorResponse:
 
 
 def render(exc: IdpError, endpoint: str | None = None):
+    if exc.code == "store.unavailable":  # every JSON face's 503 for a store outage passes here
+        metrics.observe_store_error(exc)
     # an endpoint ("ciam.change_user_password") may refine its blueprint's renderer
     endpoint = endpoint or request.endpoint or ""
     renderer = _renderers.get(endpoint) or _renderers.get(endpoint.rpartition(".")[0], generic)
@@ -141,7 +144,9 @@ def init_app(app: Flask) -> None:
 
     def outage(exc: Exception):
         log.warning("store unavailable: %s", type(exc).__name__)
-        return render(store_unavailable("a backing store"))
+        refusal = store_unavailable("a backing store")
+        refusal.__cause__ = exc  # render counts it under the store that failed
+        return render(refusal)
 
     app.register_error_handler(redis.RedisError, outage)
     app.register_error_handler(OperationalError, outage)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, insert, select
 from sqlalchemy.orm import Session
 
+from idp import metrics
 from idp.context import RequestContext
 from idp.db import Database, table_of
 from idp.errors import IdpError, Kind, invalid
@@ -87,6 +88,8 @@ def record(
             at=ctx.now,
         ),
     )
+    # the one counting hook for codes sent, sign-ins and refusals (idp/metrics.py)
+    metrics.observe_event(type_, result, details, client_id=client_id or ctx.client_id, sub=sub)
 
 
 def write(db: Database, type_: str, ctx: RequestContext, **fields: Any) -> None:

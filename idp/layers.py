@@ -30,9 +30,18 @@ class Layer:
 LAYERS: tuple[Layer, ...] = (
     Layer(
         "foundation",
-        ("idp.settings", "idp.errors", "idp.crypto", "idp.inputs", "idp.context", "idp.clock", "idp.layers"),
+        (
+            "idp.settings",
+            "idp.errors",
+            "idp.crypto",
+            "idp.inputs",
+            "idp.context",
+            "idp.clock",
+            "idp.layers",
+            "idp.metrics",
+        ),
     ),
-    Layer("storage", ("idp.db", "idp.store", "idp.models", "idp.migrate")),
+    Layer("storage", ("idp.db", "idp.store", "idp.models", "idp.migrate", "idp.health")),
     Layer("records", ("idp.contacts", "idp.audit")),
     Layer(
         "mechanisms",

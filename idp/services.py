@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import redis
 
+from idp import metrics
 from idp.accounts.passwords import Passwords
 from idp.accounts.phone import PhoneChanges
 from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
 from idp.clock import Clock, SystemClock
+from idp.contacts import phone_country
 from idp.db import Database
 from idp.factors import FactorService, RememberedDevices
 from idp.flows.login import LoginFlow
@@ -72,6 +74,7 @@ class Services:
         db = Database(settings.database_url)
         redis_client = connect(settings.redis_url, settings.instance_path, settings.redis_timeout)
         senders = build_senders(settings)
+        senders["sms"] = metrics.CountedSms(senders["sms"], phone_country)  # SMS sent, by calling code
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
         # a retired key stays published for longer than any token it signed can live
         keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)

@@ -148,6 +148,9 @@ class Settings:
     argon2_parallelism: int = 1
     # hosted pages: the SSO session lives this long after sign-in (absolute, seconds)
     session_ttl: int = 12 * 3600
+    # operations: the bearer token /metrics asks for (unset: open), and the log line format
+    metrics_token: str = ""
+    log_format: str = "text"  # text | json
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -242,8 +245,20 @@ def load_settings() -> Settings:
         argon2_time_cost=_int("GATEHOUSE_ARGON2_TIME_COST", 2),
         argon2_memory_kib=_int("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024),
         argon2_parallelism=_int("GATEHOUSE_ARGON2_PARALLELISM", 1),
+        metrics_token=os.environ.get("GATEHOUSE_METRICS_TOKEN", ""),
+        log_format=_log_format(),
         limits=_limits_from_env(),
     )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format() -> str:
+    value = _str("GATEHOUSE_LOG_FORMAT", "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"GATEHOUSE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return value
 
 
 def _env() -> str:

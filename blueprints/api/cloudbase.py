@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from blueprints.errors import register_renderer
 from blueprints.oauth import JsonBodyRequest
@@ -27,17 +27,6 @@ from idp.oauth.tokens import Principal
 
 bp = Blueprint("cloudbase", __name__, url_prefix="/auth/v1")
 register_renderer("cloudbase", cloudbase.render_error, url_prefixes=("/auth/v1/",))
-
-
-@bp.before_request
-def _request_id() -> None:
-    g.request_id = cloudbase.request_id(request.headers.get("X-Request-Id"))
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    response.headers["X-Request-Id"] = g.get("request_id") or cloudbase.request_id(None)
-    return response
 
 
 def _reply(body: dict[str, Any]) -> Response:

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from blueprints.errors import STATUS
 from blueprints.hosted.base import bp
+from idp import metrics
 from idp.errors import IdpError, Kind
 
 log = logging.getLogger("gatehouse")
@@ -193,12 +194,15 @@ def error_page(status: int, title, message, headers: dict | None = None):
 
 @bp.errorhandler(IdpError)
 def idp_error(exc: IdpError):
+    if exc.code == "store.unavailable":
+        metrics.observe_store_error(exc)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
     return error_page(STATUS[exc.kind], *page_for(exc), headers)
 
 
 def store_outage(exc: Exception):
     log.warning("store unavailable: %s", type(exc).__name__)
+    metrics.observe_store_error(exc)
     return error_page(503, *UNAVAILABLE)
 
 

@@ -34,7 +34,8 @@ Tencent's ``@cloudbase/oauth`` SDK):
   (absent values omitted; ``phone_number`` in CloudBase's ``+86 13612345678`` form).
 - ``POST /captcha/data`` → ``{token, data, expires_in}`` (``data``: a PNG ``data:`` URI);
   ``POST /captcha/data/verify`` ``{token, key}`` → ``{captcha_token, expires_in}``.
-- Every response carries ``X-Request-Id`` (the request's, when it is a plain token, else a UUID4).
+- Every response carries ``X-Request-Id`` (the request's, when it is a plain token, else a UUID4),
+  as every face's does (blueprints/ops.py).
 
 Errors: ``{"error", "error_code", "error_description"}``; ``error_code`` is the gRPC status number
 of the error's nature (CloudBase's ``error`` strings are gRPC names plus named errors):
@@ -69,8 +70,6 @@ of the error's nature (CloudBase's ``error`` strings are gRPC names plus named e
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Any, Literal
 
 import phonenumbers
@@ -192,15 +191,6 @@ def oauth_failure(name: str, description: str | None, status: int) -> IdpError:
 
 def two_factor_required() -> IdpError:
     return error("mfa.required")
-
-
-# -- X-Request-Id --------------------------------------------------------------------------
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def request_id(given: str | None) -> str:
-    """The caller's id when it is a plain token (it goes back into a header), else a UUID4."""
-    return given if given and _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
 
 
 # -- bodies --------------------------------------------------------------------------------
