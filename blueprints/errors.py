@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import redis
 from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from idp.errors import ErrorResponse, IdpError, Kind, error, invalid, store_unavailable
+from idp.store import OUTAGE_ERRORS
 
 log = logging.getLogger("gatehouse")
 
@@ -142,6 +142,7 @@ def init_app(app: Flask) -> None:
         log.warning("store unavailable: %s", type(exc).__name__)
         return render(store_unavailable("a backing store"))
 
-    app.register_error_handler(redis.RedisError, outage)
+    for outage_error in OUTAGE_ERRORS:  # Redis, a Redis Cluster included
+        app.register_error_handler(outage_error, outage)
     app.register_error_handler(OperationalError, outage)
     app.register_error_handler(InterfaceError, outage)

