@@ -115,6 +115,7 @@ class RedisClusterProcess:
         self.folder, self.masters = folder, masters
         self.ports: list[int] = []
         self.bus_ports: list[int] = []  # the cluster bus of each node
+        self.commands: list[list[str]] = []
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -150,6 +151,7 @@ class RedisClusterProcess:
             # fmt: on
             self.ports.append(port)
             self.bus_ports.append(bus_port)
+            self.commands.append(command)
             self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         nodes = [self._wait_answering(port) for port in self.ports]
         share = self.SLOTS // self.masters
@@ -159,6 +161,9 @@ class RedisClusterProcess:
             node.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
         for port, bus_port in zip(self.ports[1:], self.bus_ports[1:], strict=True):
             nodes[0].execute_command("CLUSTER MEET", "127.0.0.1", port, bus_port)
+        self._wait_ready(nodes)
+
+    def _wait_ready(self, nodes: list[redis.Redis]) -> None:
         deadline = time.monotonic() + self.START_TIMEOUT
         while not all(self._ready(node) for node in nodes):
             if time.monotonic() > deadline:
@@ -166,6 +171,22 @@ class RedisClusterProcess:
             time.sleep(0.05)
         for node in nodes:
             node.close()
+
+    def kill(self) -> None:
+        """Kill every node (an outage); ``revive`` starts them again on the same ports."""
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait(timeout=10)
+        self.processes = []
+
+    def revive(self) -> None:
+        """Start the killed nodes again: each reads its ``nodes.conf`` and rejoins the cluster
+        with its slots (empty: nothing is saved to disk)."""
+        self.processes = [
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for command in self.commands
+        ]
+        self._wait_ready([self._wait_answering(port) for port in self.ports])
 
     def _wait_answering(self, port: int) -> redis.Redis:
         node = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
@@ -196,4 +217,4 @@ class RedisClusterProcess:
                 process.kill()
         for process in self.processes:
             process.wait(timeout=10)
-        self.processes, self.ports, self.bus_ports = [], [], []
+        self.processes, self.ports, self.bus_ports, self.commands = [], [], [], []
