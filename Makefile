@@ -8,7 +8,7 @@ export FLASK_APP := app
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install lock browser postgresql run test bench lint clean
+.PHONY: install lock browser postgresql redis-server run test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,18 @@ postgresql:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql; \
 	fi
 
+# The Redis Cluster tests (tests/cluster, and the whole suite with TEST_REDIS_CLUSTER=1) start
+# three real redis-server processes in cluster mode: Debian's redis-server (Redis 7), when it is
+# not on PATH already. Its packaged service is not needed: the tests start their own servers.
+REDIS_SERVER ?= $(or $(shell command -v redis-server 2>/dev/null),/usr/bin/redis-server)
+
+$(REDIS_SERVER):
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends redis-server
+
+redis-server: $(REDIS_SERVER)
+
 # gunicorn reads ./gunicorn.conf.py: with REDIS_URL unset its master starts the embedded Redis
 # and stops it again when gunicorn stops (Ctrl-C, SIGTERM).
 # the demo's URLs (redirect URIs, printed links, the WebOTP line) follow the port unless an
@@ -60,7 +72,7 @@ run: install
 	$(BIN)/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:$(PORT) \
 		--access-logfile - 'app:create_app()'
 
-test: install browser postgresql
+test: install browser postgresql redis-server
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install

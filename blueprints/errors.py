@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import redis
 from flask import Flask, current_app, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from idp import metrics
 from idp.errors import ErrorResponse, IdpError, Kind, error, invalid, store_unavailable
+from idp.store import OUTAGE_ERRORS
 
 log = logging.getLogger("gatehouse")
 
@@ -148,6 +148,7 @@ def init_app(app: Flask) -> None:
         refusal.__cause__ = exc  # render counts it under the store that failed
         return render(refusal)
 
-    app.register_error_handler(redis.RedisError, outage)
+    for outage_error in OUTAGE_ERRORS:  # Redis, a Redis Cluster included
+        app.register_error_handler(outage_error, outage)
     app.register_error_handler(OperationalError, outage)
     app.register_error_handler(InterfaceError, outage)

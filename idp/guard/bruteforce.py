@@ -46,7 +46,11 @@ started), ``login.unlocked`` (by an admin; unlocking by time is implicit).
 Redis (``idp/store.py``): ``bf:lock:{h}`` (string: when the lock ends, unix ms; ttl = lock
 time), ``bf:id:{h}`` (int), ``bf:idip:{h}`` (hash ip -> int), ``bf:ip:{ip}`` (int); counters
 live for the failure window from their first failure. Every rule is one round trip (a
-pipeline or a Lua script).
+pipeline or a Lua script), a failure two: the subject's three keys share a hash tag (the
+subject's hash, so one slot on Redis Cluster) and one script counts them and starts the lock
+atomically; the per-IP count is another subject, on another slot, counted right after by a
+script of its own. The lock rule needs only the subject's keys; the spraying captcha reads the
+IP's count, which may trail a concurrent failure by one round trip.
 """
 
 from __future__ import annotations
@@ -82,10 +86,11 @@ class LookUp:
 
 LOOK_UP: Final = LookUp()
 
-# KEYS: lock, per identifier, per identifier by IP (hash), per IP. ARGV: ip, window (s, never
-# 0: a window of 0 counts nothing and never gets here), lock_after (0 when the lock is off),
-# lock time (ms), now (ms), the end of a lock starting now (ms). Returns {per-identifier count,
-# 1 if this failure started a lock}. The lock holds the instant it ends (by the services'
+# KEYS: lock, per identifier, per identifier by IP (hash): one subject, one hash tag (the
+# subject's hash), so one slot on Redis Cluster. ARGV: ip, window (s, never 0: a window of 0
+# counts nothing and never gets here), lock_after (0 when the lock is off), lock time (ms), now
+# (ms), the end of a lock starting now (ms). Returns {per-identifier count, 1 if this failure
+# started a lock}; {-1, 0} during a lock. The lock holds the instant it ends (by the services'
 # clock); its Redis expiry is only the clean-up. During a lock nothing is counted and its end
 # is never moved.
 _FAILED = (
@@ -99,7 +104,6 @@ if n == 1 then redis.call('EXPIRE', KEYS[2], window) end
 local fresh = redis.call('EXISTS', KEYS[3]) == 0
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 if fresh then redis.call('EXPIRE', KEYS[3], window) end
-if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], window) end
 if reached(n, tonumber(ARGV[3])) then
   redis.call('SET', KEYS[1], ARGV[6], 'PX', ARGV[4])
   redis.call('DEL', KEYS[2])
@@ -108,6 +112,14 @@ end
 return {n, 0}
 """
 )
+
+# KEYS: one counter (the per-IP failures: another subject, so another slot, and a script of its
+# own). ARGV: window (s). Counts one; the window runs from the first.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
 
 # KEYS: the per-IP captcha counter. ARGV: limit (never 0: a limit of 0 never gets here), window.
 # Returns the seconds to wait, or 0.
@@ -155,6 +167,7 @@ class BruteForceGuard:
         self.redis = redis_client
         self.captcha = captcha
         self._failed = redis_client.register_script(_FAILED)
+        self._count = redis_client.register_script(_COUNT)
         self._captcha_rate = redis_client.register_script(_CAPTCHA_RATE)
 
     # -- what every way in calls ----------------------------------------------------------
@@ -232,8 +245,8 @@ class BruteForceGuard:
         now_ms, lock_ms = int(self.clock.time() * 1000), limits.login_lock_seconds * 1000
         # a lock of 0 seconds is no lock: that rule is off, the failures still count toward the captcha
         lock_after = limits.login_lock_after if limit_on(limits.login_lock_seconds) else 0
-        _count, started = self._failed(
-            keys=[keys.lock, keys.per_identifier, keys.by_ip, keys.per_ip(ctx.ip)],
+        count, started = self._failed(
+            keys=[keys.lock, keys.per_identifier, keys.by_ip],
             args=[
                 ctx.ip,
                 limits.login_failure_window,
@@ -243,6 +256,10 @@ class BruteForceGuard:
                 now_ms + lock_ms,
             ],
         )
+        if count == -1:
+            return None  # locked: nothing counts, the IP's spraying count included
+        # the IP's count is a rule of its own (the captcha for spraying), on its own slot
+        self._count(keys=[keys.per_ip(ctx.ip)], args=[limits.login_failure_window])
         if not started:
             return None
         audit.write(
@@ -306,7 +323,7 @@ class BruteForceGuard:
         limit = self.limits.captcha_ip_per_minute
         if limit_on(limit):  # 0: no limit, and no counter
             window_start = int(self.clock.time()) // 60 * 60
-            wait = int(self._captcha_rate(keys=[Keys.rate("captcha_ip", ctx.ip, window_start)], args=[limit, 60]))
+            wait = int(self._captcha_rate(keys=[Keys.captcha_rate(ctx.ip, window_start)], args=[limit, 60]))
             if wait:
                 raise captcha_rate_limited(wait)
         return self.captcha.new(ctx)

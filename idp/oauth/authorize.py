@@ -142,11 +142,13 @@ class Redemption:
     replayed_family: str | None = None  # set when the code had already been redeemed
 
 
-# Atomic single use: take the code and leave the "used" marker in one step, so
-# of two racing redemptions exactly one gets the code and the other is seen as a replay. A
-# replay also flags the family, which the first redemption checks after storing its tokens: a
-# replay racing the first exchange still ends with that exchange's tokens revoked. (The flag's
-# key is built inside the script from ARGV[2]: fine on one Redis node, not on Redis Cluster.)
+# Atomic single use: take the code and leave the "used" marker in one step, so of two racing
+# redemptions exactly one gets the code and the other is seen as a replay. Both keys carry the
+# code's hash as their hash tag (one slot on Redis Cluster). A replay also flags the family,
+# which the first redemption checks after storing its tokens: ``redeem_code`` sets that flag
+# (a key of the family's, so not in this script) before the replay revokes anything, so a
+# replay racing the first exchange still ends with that exchange's tokens revoked: either the
+# first exchange sees the flag, or its tokens were stored before the replay revoked the family.
 _REDEEM = """
 local data = redis.call('GET', KEYS[1])
 if data then
@@ -156,7 +158,6 @@ if data then
 end
 local family = redis.call('GET', KEYS[2])
 if family then
-  redis.call('SET', ARGV[2] .. family, '1', 'EX', ARGV[1])
   return {2, family}
 end
 return {0}
@@ -347,12 +348,11 @@ class AuthorizationService:
         if not code or len(code) > 200:
             return Redemption()
         digest = hash_secret(code)
-        result = self._redeem(
-            keys=[Keys.auth_code(digest), Keys.used_auth_code(digest)], args=[USED_CODE_TTL, Keys.replayed_family("")]
-        )
+        result = self._redeem(keys=[Keys.auth_code(digest), Keys.used_auth_code(digest)], args=[USED_CODE_TTL])
         if result[0] == 1:
             return Redemption(code=AuthCode(**json.loads(result[1])))
         if result[0] == 2:
+            self.redis.set(Keys.replayed_family(result[1]), "1", ex=USED_CODE_TTL)
             return Redemption(replayed_family=result[1])
         return Redemption()
 

@@ -9,6 +9,10 @@ code: RFC 6749 4.1.2, RFC 9700 4.5) denies every access token it produced.
 
 Both steps are Lua scripts, so they serialise in Redis: a token either is recorded before its
 family is revoked (and is then denied with it) or is refused because the family already was.
+A family's two keys share its hash tag (one slot on Redis Cluster). Each denied token's key is
+its own (a Bearer check knows only the ``jti``), so the tokens the revoking script returns are
+written to the deny-list right after it, one pipeline over their slots, before the revocation
+answers.
 """
 
 from __future__ import annotations
@@ -32,17 +36,19 @@ end
 return 1
 """
 
-# KEYS: family set, family-revoked flag. ARGV: now, minimum flag ttl, deny-key prefix.
-# (The deny keys are built from ARGV[3]: fine on one Redis node, not on Redis Cluster.)
+# KEYS: family set, family-revoked flag. ARGV: now, minimum flag ttl. Flags the family (no
+# token joins it from now on) and returns its live tokens: jti, seconds left, ...
 _DENY_FAMILY = """
 local now = tonumber(ARGV[1])
 local ttl = math.max(tonumber(ARGV[2]), redis.call('TTL', KEYS[1]))
 redis.call('SET', KEYS[2], '1', 'EX', ttl)
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES')
+local out = {}
 for i = 1, #live, 2 do
-  redis.call('SET', ARGV[3] .. live[i], '1', 'EX', math.floor(tonumber(live[i + 1]) - now))
+  table.insert(out, live[i])
+  table.insert(out, math.floor(tonumber(live[i + 1]) - now))
 end
-return #live / 2
+return out
 """
 
 
@@ -75,9 +81,12 @@ class AccessTokenRevocations:
     def deny_family(self, family_id: str) -> int:
         """Deny every live access token of ``family_id`` and refuse new ones; returns how many."""
         keys = [Keys.access_token_family(family_id), Keys.revoked_access_token_family(family_id)]
-        return int(
-            self._deny_family(keys=keys, args=[int(self.clock.time()), self.family_ttl, Keys.revoked_access_token("")])
-        )
+        live = self._deny_family(keys=keys, args=[int(self.clock.time()), self.family_ttl])
+        pipe = self.redis.pipeline(transaction=False)  # one key each, on their own slots
+        for jti, remaining in zip(live[::2], live[1::2], strict=True):
+            pipe.set(Keys.revoked_access_token(jti), "1", ex=max(1, int(remaining)))
+        pipe.execute()
+        return len(live) // 2
 
     @guarded
     def is_denied(self, jti: str) -> bool:

@@ -5,6 +5,14 @@ Each send reserves one unit on every counter that applies (per number/address, p
 client, per number prefix, per country, global quota). The Lua script checks them all and
 increments them all atomically, so concurrent sends on several instances can never go past a
 ceiling. A failed delivery gives the units back (``refund``): no quota spent on failure.
+
+On Redis Cluster a script may only touch keys of one hash slot, so every send counter carries
+the same hash tag (``{rl}``, ``Keys.rate``) and one node keeps them all. That costs nothing in
+spread: every send already takes a unit of the global quota, one key on one node, whatever the
+layout. Splitting the counters over slots would need a reservation per slot and a refund when a
+later one refuses, so two racing sends could each be refused by the other's passing units
+(or, after a crash between the steps, leave units taken); one slot keeps "all rules or none"
+exact.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from idp import audit
 from idp.clock import Clock, SystemClock
 from idp.contacts import normalise_email, normalise_phone
 from idp.context import RequestContext
-from idp.crypto import CodeCipher, new_code, new_token
+from idp.crypto import CodeCipher, new_code
 from idp.db import Database
 from idp.errors import IdpError, error, invalid
 from idp.guard.bruteforce import LOOK_UP, BruteForceGuard, LookUp
@@ -28,7 +28,7 @@ from idp.otp.limits import Rule, SendLimiter
 from idp.otp.messages import render_code_message
 from idp.otp.senders import DeliveryError, Sender
 from idp.settings import LUA_REACHED, Settings, limit_on
-from idp.store import Keys, decoded, guarded
+from idp.store import Keys, decoded, guarded, scoped_token, token_scope
 
 USAGES = ("login", "signup", "update_userinfo", "reset_password", "mfa")  # mfa: a second factor
 CHANNELS = ("sms", "email")
@@ -196,7 +196,10 @@ class OtpService:
             if live:
                 token, code, code_ttl = live
             else:
-                token, code, code_ttl = new_token(24), new_code(policy.length), policy.ttl
+                # the otp_token names its target's scope: its record shares a slot with the
+                # target's failure counter and live-code pointer (idp/store.py)
+                token = scoped_token(Keys.otp_scope(channel, target))
+                code, code_ttl = new_code(policy.length), policy.ttl
             message = render_code_message(channel, target, usage, code, code_ttl, self.settings.issuer)
             self.senders[channel].deliver(message)
         except DeliveryError as exc:
@@ -315,6 +318,11 @@ class OtpService:
         elif not isinstance(guarded_as, LookUp):
             sub = guarded_as
         limits = self.settings.limits
+        if token_scope(otp_token) != Keys.otp_scope(channel, target):
+            # sent to another target (or not a token of ours): its record lives with that
+            # target's keys, so the script cannot run here; the answer is what it would give
+            found = self.redis.exists(Keys.otp_token(otp_token))
+            raise error("otp.mismatch") if found else error("otp.unknown_token")
         outcome = self._verify(
             keys=[
                 Keys.otp_token(otp_token),

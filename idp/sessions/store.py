@@ -5,6 +5,9 @@ with which checks (``amr``, from which ``acr`` is derived), and which applicatio
 given codes from it (for logout). Signing in again replaces the session under a new id
 (session fixation defence, OWASP Session Management Cheat Sheet); "sign out everywhere" removes
 every session of a user.
+
+A session's id names its user's scope (``scoped_token``), so the session and the user's index
+of sessions share a hash tag: one slot on Redis Cluster, and one transaction changes both.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ import redis
 
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
-from idp.crypto import new_token
-from idp.store import Keys, decoded, guarded
+from idp.store import Keys, decoded, guarded, scope_of, scoped_token, token_scope
 
 ACR_SINGLE_FACTOR = "urn:gatehouse:acr:1fa"
 ACR_MULTI_FACTOR = "urn:gatehouse:acr:2fa"
@@ -59,7 +61,7 @@ class SsoSessionStore:
         """A fresh session (new id) for a completed login; ``replaces`` is the old id, removed."""
         now = int(self.clock.time())
         session = SsoSession(
-            id=new_token(32),
+            id=scoped_token(scope_of(sub), 32),
             sub=sub,
             auth_time=now,
             amr=list(amr),
@@ -67,7 +69,11 @@ class SsoSessionStore:
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:200],
         )
-        pipe = self.redis.pipeline()
+        if replaces and token_scope(replaces) != token_scope(session.id):
+            # another person's session in this browser: its keys are in another slot
+            self.redis.delete(Keys.sso_session(replaces))
+            replaces = None
+        pipe = self.redis.pipeline(transaction=True)
         if replaces:
             pipe.delete(Keys.sso_session(replaces))
             pipe.srem(Keys.user_sessions(sub), replaces)
@@ -96,7 +102,7 @@ class SsoSessionStore:
 
     @guarded
     def delete(self, session: SsoSession) -> None:
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=token_scope(session.id) == scope_of(session.sub))
         pipe.delete(Keys.sso_session(session.id))
         pipe.srem(Keys.user_sessions(session.sub), session.id)
         pipe.execute()
@@ -105,7 +111,7 @@ class SsoSessionStore:
     def delete_all(self, sub: str) -> int:
         """Sign out everywhere: every session of ``sub``; returns how many there were."""
         ids = [decoded(member) for member in self.redis.smembers(Keys.user_sessions(sub))]
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=all(token_scope(i) == scope_of(sub) for i in ids))
         for session_id in ids:
             pipe.delete(Keys.sso_session(session_id))
         pipe.delete(Keys.user_sessions(sub))

@@ -418,7 +418,7 @@ def test_sso_ticket_round_trip_is_single_use(client, user, services):
     body = issued.get_json()
     assert set(body) == {"sso_ticket", "expire"}
     assert 0 < body["expire"] <= 300
-    stored = services.redis.keys("gh:oa:ticket:*")
+    stored = list(services.redis.scan_iter("gh:oa:ticket:*"))
     assert len(stored) == 1 and body["sso_ticket"] not in stored[0]  # stored hashed
     assert 0 < services.redis.ttl(stored[0]) <= body["expire"]
 

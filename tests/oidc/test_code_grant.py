@@ -154,7 +154,7 @@ def test_codes_are_stored_hashed_with_a_short_ttl(client, services, web_app, use
     assert 0 < services.redis.pttl(Keys.auth_code(hash_secret(code))) <= 60_000
     assert not any(
         code in key or code in (services.redis.get(key) or "")
-        for key in services.redis.keys("gh:authz:*")
+        for key in list(services.redis.scan_iter("gh:authz:*"))
         if services.redis.type(key) == "string"
     )
 

@@ -57,7 +57,7 @@ def test_only_an_hmac_of_the_answer_is_stored(captcha, services):
     stored = services.redis.get(key)
     assert answer not in stored and challenge.token not in stored
     assert 0 < services.redis.ttl(key) <= CHALLENGE_TTL
-    assert all(challenge.token not in k for k in services.redis.keys("gh:captcha:*"))
+    assert all(challenge.token not in k for k in list(services.redis.scan_iter("gh:captcha:*")))
 
 
 def test_right_answer_gives_a_single_use_captcha_token(captcha, services):

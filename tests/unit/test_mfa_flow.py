@@ -14,6 +14,7 @@ from idp.errors import IdpError, Kind
 from idp.flows.login import Completed
 from idp.flows.mfa import NeedsFactor
 from idp.models import AuditEvent
+from idp.store import Keys
 from tests.factories import applications, auth_sources, users
 
 PHONE = "+8613612345678"
@@ -293,7 +294,7 @@ def test_rotate_spends_and_never_extends(services, app_, with_sms, outbox, clock
     services.mfa.send_code(app_, CTX, needs.state_token, "sms")
     expires_at = services.mfa.peek(app_, CTX, needs.state_token).expires_at
     clock.advance(200)
-    cleanup_left = services.redis.pttl(f"gh:mfa:state:{needs.state_token}")
+    cleanup_left = services.redis.pttl(Keys.mfa_state(needs.state_token))
     fresh = services.mfa.rotate(app_, CTX, needs.state_token)
     assert fresh != needs.state_token
     with pytest.raises(IdpError, match=r"mfa\.invalid_state_token"):
@@ -301,7 +302,7 @@ def test_rotate_spends_and_never_extends(services, app_, with_sms, outbox, clock
     state = services.mfa.peek(app_, CTX, fresh)
     assert state.sub == with_sms.sub and state.otp_token  # the sent code carries over
     assert state.expires_at == expires_at
-    assert 0 < services.redis.pttl(f"gh:mfa:state:{fresh}") <= cleanup_left  # nor its Redis clean-up
+    assert 0 < services.redis.pttl(Keys.mfa_state(fresh)) <= cleanup_left  # nor its Redis clean-up
     clock.advance(99)
     services.mfa.peek(app_, CTX, fresh)
     clock.advance(1)  # 300 s after the first factor, as the first token would have

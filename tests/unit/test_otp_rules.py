@@ -11,6 +11,7 @@ from sqlalchemy import update
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuthSource
+from idp.store import Keys
 
 CTX = RequestContext(ip="203.0.113.7")
 SMS_SOURCE = "MOCK_SMS_OTP_AUTH_SOURCE_ID"
@@ -55,7 +56,7 @@ def test_code_length_comes_from_the_auth_source(seeded, services, outbox):
 def test_codes_are_stored_only_as_hashes(services, tenant, outbox):
     result = send(services, tenant)
     code = outbox.last_code()
-    stored = services.redis.hgetall(f"gh:otp:tok:{result.otp_token}")
+    stored = services.redis.hgetall(Keys.otp_token(result.otp_token))
     assert stored and all(code not in value for value in stored.values())
 
 
@@ -72,7 +73,7 @@ def test_code_expires_after_the_auth_source_lifetime(seeded, services, outbox, c
 
 def test_otp_token_lives_five_minutes(services, tenant):
     result = send(services, tenant)
-    ttl = services.redis.ttl(f"gh:otp:tok:{result.otp_token}")
+    ttl = services.redis.ttl(Keys.otp_token(result.otp_token))
     assert 295 <= ttl <= 300
     assert result.expires_in == 300
 

@@ -11,6 +11,7 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.models import AuditEvent, RefreshToken, User
 from idp.oauth.tokens import Principal
+from idp.store import Keys
 from tests.factories import users
 
 PHONE, PHONE_RAW = "+8613712345678", "13712345678"
@@ -348,7 +349,7 @@ def test_reset_password_sets_the_hash_and_signs_out_everywhere(services, selfsvc
     assert verify_password(stored.password_hash, "brand new password")
     assert not verify_password(stored.password_hash, "old password")
     assert stored.email_verified  # receiving the code proved the address
-    assert services.redis.smembers(f"gh:sso:user:{person.sub}") == set()
+    assert services.redis.smembers(Keys.user_sessions(person.sub)) == set()
     assert live_refresh_tokens(services, person.sub) == 0
     assert not services.devices.is_remembered(person.sub, device)  # MFA is asked again
     [event] = events(services, "password.reset")
@@ -392,7 +393,7 @@ def test_reset_password_wrong_code_changes_nothing(services, selfsvc, tenant, ou
     assert code_error(excinfo) == "otp.wrong_code"
     assert verify_password(services.users.by_sub(person.sub).password_hash, "old password")
     assert live_refresh_tokens(services, person.sub) == 1
-    assert len(services.redis.smembers(f"gh:sso:user:{person.sub}")) == 1
+    assert len(services.redis.smembers(Keys.user_sessions(person.sub))) == 1
 
 
 def test_reset_password_locked_user_is_refused(services, selfsvc, tenant, outbox, ctx, person, reset):
@@ -639,7 +640,7 @@ def test_sign_out_everywhere(services, selfsvc, tenant, ctx, person):
     assert selfsvc.sign_out_everywhere(person.sub, ctx) == 3
     assert live_refresh_tokens(services, person.sub) == 0
     assert live_refresh_tokens(services, other.sub) == 1
-    assert len(services.redis.smembers(f"gh:sso:user:{other.sub}")) == 1
+    assert len(services.redis.smembers(Keys.user_sessions(other.sub))) == 1
     assert not services.devices.is_remembered(person.sub, device)
     assert services.devices.is_remembered(other.sub, other_device)
     [event] = events(services, "account.sign_out_everywhere")

@@ -148,7 +148,7 @@ def test_unknown_number_looks_like_a_wrong_code_and_spends_nothing(client, servi
     assert response.status_code == 400
     assert "That code is not right" in text(response)
     # the code was not spent: a sign-up with auto_signup could still use it
-    state_token = services.redis.keys("gh:otp:tok:*")
+    state_token = list(services.redis.scan_iter("gh:otp:tok:*"))
     assert state_token
 
 
