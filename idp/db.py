@@ -9,7 +9,7 @@ connections a restarted server dropped are replaced on their next use.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -81,7 +81,16 @@ class Database:
         self.session: scoped_session[Session] = scoped_session(sessionmaker(self.engine, expire_on_commit=False))
 
     def remove(self) -> None:
-        self.session.remove()
+        """End the thread's session when a request ends. When the server went away under it
+        (PostgreSQL restarted, the connection reset), the rollback that closing sends fails:
+        the connection is dropped for the pool to replace, and the request, already answered
+        by then, is not turned into an error."""
+        try:
+            self.session.remove()
+        except (OperationalError, InterfaceError):
+            with suppress(OperationalError, InterfaceError):
+                self.session().invalidate()
+            self.session.registry.clear()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
