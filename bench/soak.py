@@ -223,6 +223,14 @@ class Tally:
             self.events[name] += 1
 
 
+def why(response) -> str:
+    """The error a refusal names (``invalid_grant: ...``), for the tally."""
+    with contextlib.suppress(Exception):
+        body = response.json()
+        return f"{body.get('error')}: {body.get('error_description', '')}"[:80]
+    return "?"
+
+
 def timed(tally: Tally, kind: str, call):
     started = time.perf_counter()
     try:
@@ -295,7 +303,7 @@ class Soak:
             with self.lock:
                 self.pending_codes.append((number, otp_token, code))
         else:
-            self.tally.event(f"otp_refused_{status}")
+            self.tally.event(f"otp_refused_{status}_{why(response)}")
 
     def retry_pending_code(self, http: requests.Session) -> bool:
         with self.lock:
@@ -312,6 +320,8 @@ class Soak:
                 return
             index = self.rng.randrange(len(self.families))
             token = self.families[index]
+            if not token:  # another thread is rotating this family (or it broke)
+                return
             self.families[index] = ""  # taken: no other thread rotates this family meanwhile
         try:
             response, status = timed(
@@ -327,7 +337,7 @@ class Soak:
             if status == 200 and response is not None:
                 token = response.json()["refresh_token"]
             elif status not in (0, 503):
-                self.tally.event(f"family_broken_{status}")
+                self.tally.event(f"family_broken_{status}_{why(response)}")
                 token = ""
         finally:
             with self.lock:
@@ -358,6 +368,8 @@ class Soak:
             self.tally.event("login_ok")
         elif status not in (0, 503):
             self.tally.event(f"login_refused_{status}")
+            if response is not None and status >= 500:
+                self.tally.event("server_error")
 
     def client(self) -> None:
         http = requests.Session()
