@@ -45,6 +45,9 @@ Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
 | key                                          | type   | ttl                | what                         |
 | -------------------------------------------- | ------ | ------------------ | ---------------------------- |
 | otp:tok:{<scope>}:<otp_token>                | hash   | otp_token_ttl      | one sent code                |
+| otp:spent:{<scope>}:<otp_token>              | hash   | what the code had  | a spent code, kept to give   |
+|                                              |        | left               | it back if the request fails |
+|                                              |        |                    | on an outage; never verifies |
 | otp:inflight:{<scope>}:<usage>:<channel>:<target> | string | code ttl      | the otp_token of the live    |
 |                                              |        |                    | code                         |
 | otp:fail:{<scope>}:<usage>:<channel>:<target> | int   | failure window     | wrong codes across resends   |
@@ -166,6 +169,11 @@ class Keys:
     @staticmethod
     def otp_token(token: str) -> str:
         return f"{PREFIX}otp:tok:{_tag(token_scope(token))}:{token}"
+
+    @staticmethod
+    def otp_spent(token: str) -> str:
+        """A spent code's record, renamed from ``otp_token`` (same slot, same TTL)."""
+        return f"{PREFIX}otp:spent:{_tag(token_scope(token))}:{token}"
 
     @staticmethod
     def otp_inflight(usage: str, channel: str, target: str) -> str:

@@ -11,6 +11,9 @@ caller has proven"; how it was proven is the face's: a one-time code with its ``
 - ``spend()`` verifies and spends in one atomic step: of concurrent spenders exactly one
   succeeds, so a command spends its proof last, inside its transaction, and a lost race
   rolls the whole change back.
+
+A ``CodeProof`` can also ``give_back()`` the code it spent, for a caller whose request then
+failed on a store outage (a request that answers 503 spends nothing).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class CodeProof:
         self._contact: Contact | None = None
         self._source = ""
         self._guarded_as: str | LookUp | None = LOOK_UP
+        self._spent = False
 
     def guarded_as(self, sub: str | None) -> None:
         """The caller has looked the contact's account up (``sub``, or None) and asked the
@@ -87,6 +91,16 @@ class CodeProof:
     def spend(self) -> None:
         """Raises what ``check`` raises (otp.unknown_token when another request spent it)."""
         self._verify(consume=True)
+        self._spent = True
+
+    def give_back(self) -> bool:
+        """Make the code this proof spent usable again (nothing when it spent none, or gave it
+        back already). True when it went back. Raises store.unavailable."""
+        if not self._spent or self._contact is None:
+            return False
+        self._spent = False
+        contact = self._contact
+        return self.otp.give_back(self.given.otp_token or "", self.usage, contact.channel, contact.target)
 
     def _verify(self, *, consume: bool) -> Contact:
         contact = self.contact()

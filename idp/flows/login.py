@@ -207,7 +207,7 @@ class LoginFlow:
         name = method or (proof.channel if isinstance(proof, ContactCode) else None)
         try:
             if isinstance(proof, ContactCode):
-                proof = self._code_proof(client, ctx, proof, source_from_request)
+                proof = self.code_proof(client, ctx, proof, source_from_request)
             contact = proof.contact()
             name = method or contact.channel
             self._require(client, METHOD_FOR_CHANNEL[contact.channel])
@@ -248,9 +248,11 @@ class LoginFlow:
         self.guard.failed(contact.target, ctx, sub=None)  # answered like a wrong code, counted like one
         raise _wrong_code()
 
-    def _code_proof(
+    def code_proof(
         self, client: Application, ctx: RequestContext, code: ContactCode, source_from_request: bool
     ) -> CodeProof:
+        """The login proof ``sign_in`` makes of ``code``; a caller that builds it itself keeps
+        it, to give the code back when its request fails on a store outage after the spend."""
         if not source_from_request:
             code = replace(code, auth_source_id=self._code_source(client, code.channel))
         return CodeProof(self.otp, client, ctx, "login", code)

@@ -9,7 +9,8 @@ set by the web layer, so nothing here knows Flask. ``OAuthServer`` says what the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeAlias
 
 from authlib.consts import default_json_headers
@@ -25,8 +26,9 @@ from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import is_openid_scope
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from idp.accounts.proofs import ContactCode
+from idp.accounts.proofs import CodeProof, ContactCode
 from idp.accounts.users import UserService
 from idp.context import RequestContext
 from idp.db import Database
@@ -39,6 +41,7 @@ from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, ClaimsRequest, granted_
 from idp.oauth.errors import oauth_error
 from idp.oauth.issuer import TokenIssuer, TokenResponse
 from idp.oauth.tokens import Principal, RefreshTokenStore
+from idp.store import OUTAGE_ERRORS
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -111,6 +114,18 @@ def _truthy(value: object) -> bool:
     return str(value).lower() in ("true", "1", "yes")
 
 
+def _is_outage(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a store outage: Redis or the database
+    not answering, as raised or as ``store.unavailable``."""
+    while exc is not None:
+        if isinstance(exc, IdpError) and exc.code == "store.unavailable":
+            return True
+        if isinstance(exc, (*OUTAGE_ERRORS, OperationalError, InterfaceError)):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     """A one-time code for a phone number or email address in exchange for tokens. The grant
     types (URNs) are one-line subclasses in the face whose contract names them."""
@@ -121,6 +136,7 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     CHANNEL = ""
     TARGET_PARAM = ""
     server: OAuthServer
+    _proof: CodeProof | None = None  # the request's code, once the sign-in has it
 
     @staticmethod
     def oauth_error(exc: IdpError) -> OAuth2Error:
@@ -141,7 +157,8 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         if requested and requested.split() and not granted_scope(client, requested, within=USER_SCOPES):
             raise InvalidScopeError()  # before the code is checked: a refused request spends nothing
         try:
-            self.request.user = self._authenticate(client, form)
+            with self._giving_back():
+                self.request.user = self._authenticate(client, form)
         except IdpError as exc:  # audited by the login flow
             raise self.oauth_error(exc) from exc
 
@@ -149,7 +166,8 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         """The one sign-in by code (``LoginFlow.sign_in``) with this contract's options: the
         auth source is the request's (required), ``auto_signup`` may come with the request, and
         an unknown contact is "User not found". Nothing is spent when the request fails."""
-        services = self.server.services
+        login = self.server.services.login
+        ctx = self.server.request_context()
         code = ContactCode(
             self.CHANNEL,
             form.get(self.TARGET_PARAM),
@@ -157,18 +175,33 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             form.get("otp"),
             form.get("auth_source_id"),
         )
-        done = services.login.sign_in(
+        self._proof = login.code_proof(client, ctx, code, source_from_request=True)
+        done = login.sign_in(
             client,
-            self.server.request_context(),
-            code,
-            source_from_request=True,
+            ctx,
+            self._proof,
             auto_signup=True if _truthy(form.get("auto_signup")) else None,
             reveal_unknown=True,
+            method=self.CHANNEL,
         )
         return Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
-        return issue_token_response(self, self.request.user, payload(self.request).scope)
+        with self._giving_back():
+            return issue_token_response(self, self.request.user, payload(self.request).scope)
+
+    @contextmanager
+    def _giving_back(self) -> Iterator[None]:
+        """A request that answers 503 spends nothing: when a store fails after the sign-in
+        spent the code and before the tokens are saved, the code is given back for the
+        client's retry. A user an auto sign-up created stays; the retry signs them in."""
+        try:
+            yield
+        except Exception as exc:
+            if self._proof is not None and _is_outage(exc):
+                with suppress(Exception):  # best effort: the store that failed may be Redis itself
+                    self._proof.give_back()
+            raise
 
 
 def active_principal(services: OAuthServices, sub: str, **facts: Any) -> Principal:

@@ -42,6 +42,9 @@ DEFAULT_CODE_TTL = 60
 # must still refuse, e.g. "User not found", so the failing request consumes nothing).
 # ARGV[4], ARGV[5]: the wrong-code budgets per otp_token and per target (0: none, ``reached``);
 # ARGV[6]: the per-target window, "" when it is off (nothing is counted across resends).
+# Spending renames the record to its "spent" key (KEYS[4], same slot, same TTL) rather than
+# deleting it, so that a request failing on a store outage after the spend can give the code
+# back (``_GIVE_BACK``); verification reads only the live key, so a spent code never verifies.
 _VERIFY = (
     LUA_REACHED
     + """
@@ -65,12 +68,27 @@ if rec[2] ~= ARGV[2] then
   return 'wrong_code'
 end
 if ARGV[7] == '1' then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('RENAME', KEYS[1], KEYS[4])
+  redis.call('DEL', KEYS[2])
   if redis.call('GET', KEYS[3]) == ARGV[8] then redis.call('DEL', KEYS[3]) end
 end
 return 'ok'
 """
 )
+
+# Give a spent code back: only while its spent record is kept and no live record has taken its
+# place, so a code goes back at most once per spend. The live-code pointer is restored, for
+# what is left of the code's lifetime, when no other code has been sent meanwhile.
+# KEYS: the record, the spent record, the live-code pointer; ARGV: the otp_token, now (ms).
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('RENAME', KEYS[2], KEYS[1])
+local left = tonumber(redis.call('HGET', KEYS[1], 'code_exp') or '0') - tonumber(ARGV[2])
+if left > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', left)
+end
+return 1
+"""
 
 
 def _refusal(outcome: str) -> IdpError:
@@ -130,6 +148,7 @@ class OtpService:
         self.cipher = CodeCipher(settings.secret_key)
         self.limiter = SendLimiter(redis_client, settings.limits)
         self._verify = redis_client.register_script(_VERIFY)
+        self._give_back = redis_client.register_script(_GIVE_BACK)
 
     # -- input ------------------------------------------------------------------------
     def normalise_target(self, channel: str, raw: str) -> str:
@@ -328,6 +347,7 @@ class OtpService:
                 Keys.otp_token(otp_token),
                 Keys.otp_failures(usage, channel, target),
                 Keys.otp_inflight(usage, channel, target),
+                Keys.otp_spent(otp_token),
             ],
             args=[
                 _binding(channel, target, usage, client.client_id, auth_source_id or ""),
@@ -347,6 +367,20 @@ class OtpService:
         if self.guard is not None:
             self.guard.succeeded(target, ctx, sub=sub)
         return VerifiedCode(channel, target, usage, auth_source_id or "")
+
+    @guarded
+    def give_back(self, otp_token: str, usage: str, channel: str, target: str) -> bool:
+        """Undo the spending of ``otp_token``'s code (``target`` normalised) by a request that
+        then failed on a store outage before it could answer: a request that answers 503
+        spends nothing. True when the code is live again; False when there was nothing to give
+        back (never spent, already given back, or its record expired).
+
+        Raises store.unavailable.
+        """
+        if not otp_token or token_scope(otp_token) != Keys.otp_scope(channel, target):
+            return False  # never verified here: nothing was spent
+        keys = [Keys.otp_token(otp_token), Keys.otp_spent(otp_token), Keys.otp_inflight(usage, channel, target)]
+        return bool(self._give_back(keys=keys, args=[otp_token, int(self.clock.time() * 1000)]))
 
 
 def _binding(channel: str, target: str, usage: str, client_id: str, auth_source_id: str) -> str:
