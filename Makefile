@@ -8,7 +8,7 @@ export FLASK_APP := app
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install lock browser postgresql redis-server run test bench lint clean
+.PHONY: install lock browser postgresql redis-server run test bench bench-peers lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,12 @@ test: install browser postgresql redis-server
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# panva/oidc-provider (OpenID Certified, Node) from npm, pinned by bench/peers/package-lock.json,
+# into bench/peers/node_modules (ignored), then Gatehouse and it under the same load in one run
+bench-peers: install
+	cd bench/peers && npm ci --no-audit --no-fund
+	$(BIN)/python bench/peers.py
 
 # The static checks, configured in pyproject.toml: lint rules, the formatter's layout (`ruff
 # format .` applies it) and types (mypy: strict on idp/, default checks on the HTTP faces).
