@@ -16,6 +16,7 @@ from tests.conftest import basic
 from tests.factories import (
     CLIENT_4_ID,
     CLIENT_4_SECRET,
+    MOCK_EMAIL_OTP_AUTH_SOURCE_ID,
     MOCK_SMS_OTP_AUTH_SOURCE_ID,
     TENANT_CLIENT_ID,
     TENANT_CLIENT_SECRET,
@@ -40,6 +41,21 @@ def sms_login(client, otp_token, otp, phone="13612345678", **extra):
         "client_secret": TENANT_CLIENT_SECRET,
         "auth_source_id": MOCK_SMS_OTP_AUTH_SOURCE_ID,
         "phone_number": phone,
+        "otp_token": otp_token,
+        "otp": otp,
+    }
+    body.update(extra)
+    return client.post("/oauth2/token", json=body)
+
+
+def email_login(client, otp_token, otp, email="ada@example.com", **extra):
+    """``sms_login``'s twin for Tencent CIAM's email OTP grant."""
+    body = {
+        "grant_type": EMAIL_GRANT,
+        "client_id": TENANT_CLIENT_ID,
+        "client_secret": TENANT_CLIENT_SECRET,
+        "auth_source_id": MOCK_EMAIL_OTP_AUTH_SOURCE_ID,
+        "email": email,
         "otp_token": otp_token,
         "otp": otp,
     }

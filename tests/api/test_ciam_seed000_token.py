@@ -10,7 +10,7 @@ from joserfc.jwk import KeySet
 
 from tests.conftest import basic
 from tests.factories import auth_sources, users
-from tests.helpers import CLIENT_4, EMAIL_GRANT, SMS_GRANT, send_sms, sms_login
+from tests.helpers import CLIENT_4, SMS_GRANT, email_login, send_sms, sms_login
 
 TOKEN_FIELDS = {"access_token", "refresh_token", "scope", "id_token", "token_type", "expires_in"}
 
@@ -254,17 +254,8 @@ def test_missing_parameters(client, seeded, outbox, user, missing):
 
 def test_email_grant_uses_email_grant_type(client, seeded, outbox, user):
     otp_token, code = sent_sms(client, outbox)
-    response = client.post(
-        "/oauth2/token",
-        json={
-            "grant_type": EMAIL_GRANT,
-            "client_id": "TENANT_CLIENT_ID",
-            "client_secret": "TENANT_CLIENT_SECRET",
-            "auth_source_id": "MOCK_SMS_OTP_AUTH_SOURCE_ID",
-            "email": "MOCK_USERNAME@example.com",
-            "otp_token": otp_token,
-            "otp": code,
-        },
+    response = email_login(
+        client, otp_token, code, email="MOCK_USERNAME@example.com", auth_source_id="MOCK_SMS_OTP_AUTH_SOURCE_ID"
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_auth_source"  # an sms source cannot serve email

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 
 from idp.store import Keys
 from tests.factories import users
-from tests.helpers import EMAIL_GRANT, TENANT
+from tests.helpers import TENANT, email_login
 from tests.unit.test_senders import Inbox, free_port
 
 
@@ -43,18 +43,7 @@ def test_email_code_arrives_by_smtp_and_logs_in(smtp_inbox, client, seeded, serv
     assert received.mail_from == "no-reply@gatehouse.test"
     code = re.search(r"\b(\d{6})\b", received.email["Subject"]).group(1)
     assert code in received.email.get_body(("plain",)).get_content()
-    response = client.post(
-        "/oauth2/token",
-        json={
-            "grant_type": EMAIL_GRANT,
-            "client_id": "TENANT_CLIENT_ID",
-            "client_secret": "TENANT_CLIENT_SECRET",
-            "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
-            "email": "ada@example.com",
-            "otp_token": sent.get_json()["otp_token"],
-            "otp": code,
-        },
-    )
+    response = email_login(client, sent.get_json()["otp_token"], code)
     assert response.status_code == 200
     assert services.users.by_contact("email", "ada@example.com").sub == user.sub
     assert not services.settings.outbox_path.exists()  # nothing went to the dev outbox
@@ -128,16 +117,5 @@ def test_relay_slow_or_failing_answers_503_and_spends_nothing(flaky_relay, clien
     assert sent.status_code == 200, sent.get_json()
     [received] = flaky_relay.messages
     code = re.search(r"\b(\d{6})\b", received.email["Subject"]).group(1)
-    response = client.post(
-        "/oauth2/token",
-        json={
-            "grant_type": EMAIL_GRANT,
-            "client_id": "TENANT_CLIENT_ID",
-            "client_secret": "TENANT_CLIENT_SECRET",
-            "auth_source_id": "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
-            "email": "ada@example.com",
-            "otp_token": sent.get_json()["otp_token"],
-            "otp": code,
-        },
-    )
+    response = email_login(client, sent.get_json()["otp_token"], code)
     assert response.status_code == 200

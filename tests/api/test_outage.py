@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import threading
 import time
 from urllib.parse import unquote_plus
 
@@ -26,9 +25,8 @@ from tests.unit.test_senders import (
     TC_SECRET_KEY,
     TWILIO_SID,
     TWILIO_TOKEN,
-    FakeProvider,
-    ProviderHandler,
-    ProviderServer,
+    QuickProviderHandler,
+    running_provider,
     tencent_api,
     twilio_message_resource,
 )
@@ -227,27 +225,14 @@ PROVIDERS = {  # sender -> (settings pointing at the stand-in, how the real prov
 }
 
 
-class QuickProviderHandler(ProviderHandler):
-    timeout = 0.5  # the app keeps its connection alive: let the server's thread end soon after
-
-
 @pytest.fixture(params=list(PROVIDERS))
 def sms_provider(request, settings_overrides, monkeypatch):
     """A real HTTP server on loopback playing the configured SMS provider's API."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    server = ProviderServer(("127.0.0.1", 0), QuickProviderHandler)
-    fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
-    server.provider = fake
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    configure, accept = PROVIDERS[request.param]
-    fake.accept = accept
-    settings_overrides.update(sms_sender=request.param, delivery_timeout=DELIVERY_TIMEOUT, **configure(fake.url))
-    yield fake
-    fake.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with running_provider(monkeypatch, QuickProviderHandler) as fake:
+        configure, accept = PROVIDERS[request.param]
+        fake.accept = accept
+        settings_overrides.update(sms_sender=request.param, delivery_timeout=DELIVERY_TIMEOUT, **configure(fake.url))
+        yield fake
 
 
 def fail(provider, how: str) -> None:

@@ -6,35 +6,20 @@ flight. A test of its own: it stops the private cluster from the provider's thre
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from idp.store import Keys
 from tests.helpers import send_sms
 from tests.outage.conftest import count_rows
 from tests.outage.test_postgres_down import assert_ciam_503
-from tests.unit.test_senders import FakeProvider, ProviderHandler, ProviderServer
-
-
-class QuickProviderHandler(ProviderHandler):
-    timeout = 0.5  # the app keeps its connection alive: let the server's thread end soon after
+from tests.unit.test_senders import QuickProviderHandler, running_provider
 
 
 @pytest.fixture
 def webhook(settings_overrides, monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    server = ProviderServer(("127.0.0.1", 0), QuickProviderHandler)
-    fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
-    server.provider = fake
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    settings_overrides.update(sms_sender="webhook", sms_webhook_url=f"{fake.url}/sms")
-    yield fake
-    fake.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with running_provider(monkeypatch, QuickProviderHandler) as fake:
+        settings_overrides.update(sms_sender="webhook", sms_webhook_url=f"{fake.url}/sms")
+        yield fake
 
 
 @pytest.mark.limits(sms_daily_quota=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -481,20 +482,36 @@ class ProviderServer(ThreadingHTTPServer):
     provider: FakeProvider
 
 
-@pytest.fixture
-def provider(monkeypatch) -> Iterator[FakeProvider]:
+class QuickProviderHandler(ProviderHandler):
+    """For an app under test: it keeps its connection alive, so the server's thread ends soon after."""
+
+    timeout = 0.5
+
+
+@contextlib.contextmanager
+def running_provider(monkeypatch, handler: type[ProviderHandler] = ProviderHandler) -> Iterator[FakeProvider]:
+    """The stand-in provider on a free loopback port, stopped (and any stalled answer released)
+    at the end."""
     # A proxy from the environment must not intercept requests to the local stand-in.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    server = ProviderServer(("127.0.0.1", 0), ProviderHandler)
+    server = ProviderServer(("127.0.0.1", 0), handler)
     fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
     server.provider = fake
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    yield fake
-    fake.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def provider(monkeypatch) -> Iterator[FakeProvider]:
+    with running_provider(monkeypatch) as fake:
+        yield fake
 
 
 # ------------------------------------------------------------------------------------ webhook
