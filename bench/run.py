@@ -587,11 +587,13 @@ def main() -> int:
 
     print(
         f"\nGatehouse token-endpoint bench, {started:%Y-%m-%d %H:%M} UTC, wrk -t1 -c{args.connections}, "
-        f"{args.seconds:g} s per phase; CPU = server master + workers; x{NODE} = its CPU ms/req / this one's"
+        f"{args.seconds:g} s per phase; CPU = server master + workers; x{NODE} = its CPU ms/req / this one's; "
+        "store = CPU ms/req of the bench database's PostgreSQL backends + redis-server (shared); "
+        "others = cores busy with anything else"
     )
     header = (
         f"{'scenario':25} {'server':30} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/req':>10} "
-        f"{'RSS MiB':>8} {'x' + NODE:>14} {'errors':>6} {'others':>6}"
+        f"{'RSS MiB':>8} {'x' + NODE:>14} {'store ms':>8} {'errors':>6} {'others':>6}"
     )
     print(header)
     for scenario in [s for s in SCENARIOS if s in table or s in skipped]:
@@ -600,10 +602,12 @@ def main() -> int:
         for name, r in rows.items():
             ratio = round(node_cpu / r["cpu_ms_per_req"], 2) if node_cpu and r["cpu_ms_per_req"] else None
             r["ratio_to_node"] = ratio
+            store = [r[k] for k in ("postgresql_cpu_ms_per_req", "redis_cpu_ms_per_req") if r.get(k) is not None]
+            store_text = f"{sum(store):.3f}" if store else "-"
             print(
                 f"{scenario:25} {name:30} {r['rps']:8.1f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
                 f"{r['cpu_ms_per_req'] or 0:10.3f} {r['rss_mib']:8.1f} {ratio if ratio is not None else '-':>14} "
-                f"{r['errors']:6} {r['other_processes_cores']:6.2f}"
+                f"{store_text:>8} {r['errors']:6} {r['other_processes_cores']:6.2f}"
             )
         for name, why in skipped.get(scenario, {}).items():
             print(f"{scenario:25} {name:30} skipped: {why}")
