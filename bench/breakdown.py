@@ -159,7 +159,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--redis", choices=["auto", "system", "embedded"], default="auto")
-    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = ap.parse_args()
 
     redis_url = ""
