@@ -75,14 +75,16 @@ run: install
 test: install browser postgresql redis-server
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# wrk against Gatehouse on SQLite and on PostgreSQL (database `bench` at 127.0.0.1:5432, dropped
+# and created), Redis db 13, every scenario; BENCH_ARGS passes options (bench/README.md)
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# panva/oidc-provider (OpenID Certified, Node) from npm, pinned by bench/peers/package-lock.json,
-# into bench/peers/node_modules (ignored), then Gatehouse and it under the same load in one run
+# the same, plus panva/oidc-provider (OpenID Certified, Node) from npm, pinned by
+# bench/peers/package-lock.json into bench/peers/node_modules (ignored), and the floor Flask app
 bench-peers: install
 	cd bench/peers && npm ci --no-audit --no-fund
-	$(BIN)/python bench/peers.py
+	$(BIN)/python bench/run.py --peers $(BENCH_ARGS)
 
 # The static checks, configured in pyproject.toml: lint rules, the formatter's layout (`ruff
 # format .` applies it) and types (mypy: strict on idp/, default checks on the HTTP faces).

@@ -16,7 +16,6 @@ Nothing about the app is changed on disk: the timers are wrappers installed in t
 from __future__ import annotations
 
 import argparse
-import base64
 import collections
 import functools
 import importlib
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run  # bench/run.py: shared setup and request builders
+import common  # bench/common.py: shared setup and request builders
 
 # (module, attribute path) of the calls to time; inclusive, so nested entries overlap.
 TIMED = [
@@ -129,7 +128,7 @@ def install_timers() -> list[str]:
 
 def phase(client, name: str, bodies: list[bytes], headers: dict) -> tuple[dict, list[dict]]:
     STATS.clear()
-    path = run.HEADERS[name][0]
+    path = common.HEADERS[name][0]
     responses = []
     w0, c0 = time.perf_counter(), time.thread_time()
     for body in bodies:
@@ -160,23 +159,23 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--redis", choices=["auto", "system", "embedded"], default="auto")
-    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = ap.parse_args()
 
     redis_url = ""
-    if args.redis in ("auto", "system") and run.system_redis_ok(args.redis_url):
+    if args.redis in ("auto", "system") and common.system_redis_ok(args.redis_url):
         redis_url = args.redis_url
-        run.redis_command(redis_url, ["FLUSHDB"])
+        common.redis_command(redis_url, ["FLUSHDB"])
     instance = Path(tempfile.mkdtemp(prefix="gatehouse-breakdown-"))
-    env = run.app_env(instance, redis_url)
+    env = common.app_env(instance, redis_url)
     try:
         with open(instance / "bench.log", "w") as log:
-            run.run_cli(["db", "upgrade"], env, log)
-            run.run_cli(["demo", "--json"], env, log)
+            common.run_cli(["db", "upgrade"], env, log)
+            common.run_cli(["demo", "--json"], env, log)
         os.environ.clear()
         os.environ.update(env)
-        os.chdir(run.ROOT)
-        sys.path.insert(0, str(run.ROOT))
+        os.chdir(common.ROOT)
+        sys.path.insert(0, str(common.ROOT))
         from app import create_app
 
         install_timers()
@@ -184,20 +183,21 @@ def main() -> int:
         client = app.test_client()
         basic = {
             "Content-Type": "application/json",
-            "Authorization": "Basic " + base64.b64encode(f"{run.CLIENT_ID}:{run.CLIENT_SECRET}".encode()).decode(),
+            "Authorization": common.BASIC,
         }
         plain = {"Content-Type": "application/json"}
-        numbers = run.phone_numbers(args.warmup + args.requests, random.Random(), set())
+        numbers = common.phone_numbers(args.warmup + args.requests, random.Random(), set())
         outbox = instance / "outbox.jsonl"
         report = {"redis": redis_url or "embedded", "scenarios": {}}
 
         def chain(nums: list[str]) -> dict:
             out = {}
-            out["send"], sent = phase(client, "send", [run.send_body(n) for n in nums], basic)
-            codes = run.read_outbox(outbox)
-            bodies = [run.otp_body(n, r["otp_token"], codes["+86" + n]) for n, r in zip(nums, sent, strict=True)]
+            out["send"], sent = phase(client, "send", [common.send_body(n) for n in nums], basic)
+            codes = common.read_outbox(outbox)
+            bodies = [common.otp_body(n, r["otp_token"], codes["+86" + n]) for n, r in zip(nums, sent, strict=True)]
             out["otp"], grants = phase(client, "otp", bodies, plain)
-            out["refresh"], _ = phase(client, "refresh", [run.refresh_body(g["refresh_token"]) for g in grants], plain)
+            refresh_bodies = [common.refresh_body(g["refresh_token"]) for g in grants]
+            out["refresh"], _ = phase(client, "refresh", refresh_bodies, plain)
             return out
 
         chain(numbers[: args.warmup])
@@ -208,7 +208,7 @@ def main() -> int:
     order = [label for _, label in TIMED]
     for name, data in report["scenarios"].items():
         print(
-            f"\n== {run.LABELS[name]}: {data['requests']} sequential requests; per request "
+            f"\n== {common.LABELS[name]}: {data['requests']} sequential requests; per request "
             f"{data['wall_ms_per_req_incl_test_client']:.2f} ms wall, "
             f"{data['cpu_ms_per_req_incl_test_client']:.2f} ms CPU (incl. Flask test client)"
         )
@@ -216,9 +216,9 @@ def main() -> int:
         for label in sorted(data["calls"], key=order.index):
             row = data["calls"][label]
             print(f"   {label:52} {row['calls_per_req']:6} {row['wall_ms']:8.3f} {row['cpu_ms']:8.3f}")
-    run.OUT.mkdir(parents=True, exist_ok=True)
-    (run.OUT / "breakdown.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {(run.OUT / 'breakdown.json').relative_to(run.ROOT)}")
+    common.OUT.mkdir(parents=True, exist_ok=True)
+    (common.OUT / "breakdown.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {(common.OUT / 'breakdown.json').relative_to(common.ROOT)}")
     return 0
 
 

