@@ -23,7 +23,6 @@ type are refused before any key is chosen.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,9 +38,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
+from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import new_token
-from idp.db import Database, utcnow
+from idp.db import Database
 from idp.errors import invalid
 from idp.models import SigningKey
 from idp.settings import JWT_ALGORITHMS
@@ -113,36 +113,41 @@ class _Prepared:
     verifying: dict[str, KeySet]  # alg -> its published public keys
     public: KeySet
     jwks: KeySetSerialization
-    loaded_at: float
+    loaded_at: float  # the services' clock
 
 
 class KeyService:
-    def __init__(self, db: Database, retention: int) -> None:
+    def __init__(self, db: Database, retention: int, clock: Clock | None = None) -> None:
         self.db = db
         self.retention = retention
+        self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._prepared: _Prepared | None = None
 
     # -- the table ---------------------------------------------------------------------------
     def ensure_key(self, alg: str = "RS256") -> str:
-        """The kid of ``alg``'s active key, made now if there is none."""
+        """The kid of ``alg``'s active key, made now if there is none. Raises key.invalid_alg."""
         _check(alg)
+        return self._active_kid(alg) or self._create_first(alg)
+
+    def _active_kid(self, alg: str) -> str | None:
         with self.db.transaction() as session:
-            kid = session.scalar(select(SigningKey.kid).where(SigningKey.alg == alg, SigningKey.active.is_(True)))
-        if kid is not None:
-            return kid
+            return session.scalar(select(SigningKey.kid).where(SigningKey.alg == alg, SigningKey.active.is_(True)))
+
+    def _create_first(self, alg: str) -> str:
+        """Insert ``alg``'s first key. When another worker inserted one since we looked, the
+        unique index refuses ours and theirs is the answer."""
         try:
             with self.db.transaction() as session:
                 key = _new_key(alg)
                 session.add(key)
-                kid = key.kid
-        except IntegrityError:  # another worker made it first: the unique index chose
-            with self.db.transaction() as session:
-                kid = session.scalar(select(SigningKey.kid).where(SigningKey.alg == alg, SigningKey.active.is_(True)))
+        except IntegrityError:
+            kid = self._active_kid(alg)
             if kid is None:
                 raise
+            return kid
         self._prepared = None
-        return kid
+        return key.kid
 
     def rotate(self, alg: str = "RS256", ctx: RequestContext | None = None) -> str:
         """Make a new active key for ``alg``; the one it replaces is retired but stays published.
@@ -155,7 +160,7 @@ class KeyService:
                     session.execute(
                         update(SigningKey)
                         .where(SigningKey.alg == alg, SigningKey.active.is_(True))
-                        .values(active=False, retired_at=utcnow())
+                        .values(active=False, retired_at=self.clock.now())
                     )
                     key = _new_key(alg)
                     session.add(key)
@@ -202,7 +207,7 @@ class KeyService:
         try:
             return _decode(value, alg, prepared)
         except InvalidKeyIdError:
-            if time.monotonic() - prepared.loaded_at < UNKNOWN_KID_RELOAD_SECONDS:
+            if 0 <= self.clock.time() - prepared.loaded_at < UNKNOWN_KID_RELOAD_SECONDS:
                 raise
             return _decode(value, alg, self._load(newer_than=prepared))
 
@@ -217,7 +222,7 @@ class KeyService:
     # -- the per-process view ----------------------------------------------------------------
     def _current(self) -> _Prepared:
         prepared = self._prepared
-        if prepared is None or time.monotonic() - prepared.loaded_at >= CACHE_SECONDS:
+        if prepared is None or not 0 <= self.clock.time() - prepared.loaded_at < CACHE_SECONDS:
             return self._load(newer_than=prepared)
         return prepared
 
@@ -227,11 +232,13 @@ class KeyService:
             current = self._prepared
             if current is not None and current is not newer_than and newer_than is not None:
                 return current
-            cutoff = utcnow() - timedelta(seconds=self.retention)
+            cutoff = self.clock.now() - timedelta(seconds=self.retention)
             rows = list(self.db.session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())))
             self.db.session.rollback()  # end the read transaction; nothing to keep open
             published = [r for r in rows if r.alg in KEY_TYPES and _published(r, cutoff)]
-            signers = {r.alg: Signer.of(r) for r in reversed(published) if r.active}
+            # a key that is still active keeps its prepared signer (no import of it again)
+            kept = {s.kid: s for s in current.signers.values()} if current is not None else {}
+            signers = {r.alg: kept.get(r.kid) or Signer.of(r) for r in reversed(published) if r.active}
             by_alg: dict[str, list[Any]] = {}
             for row in published:
                 by_alg.setdefault(row.alg, []).append(KEY_TYPES[row.alg].import_key(row.public_jwk))
@@ -241,7 +248,7 @@ class KeyService:
                 verifying={alg: KeySet(keys) for alg, keys in by_alg.items()},
                 public=public,
                 jwks=public.as_dict(private=False),
-                loaded_at=time.monotonic(),
+                loaded_at=self.clock.time(),
             )
             return self._prepared
 
