@@ -46,10 +46,12 @@ from idp.errors import invalid
 from idp.models import SigningKey
 from idp.settings import JWT_ALGORITHMS
 
-CACHE_SECONDS = 30  # other workers pick up a rotation within this time
-# a token naming a kid this process does not know re-reads the keys (another worker may just
-# have made or rotated one), at most this often, so forged kids cannot turn into database reads
-UNKNOWN_KID_RELOAD_SECONDS = 1.0
+CACHE_SECONDS = 30  # other workers sign with a rotated key within this time
+# The JWKS, and a token naming a kid this process does not know, re-read the keys when they
+# were read longer ago than this: a key another worker just made or rotated is published and
+# verified by every worker within a second, and neither forged kids nor JWKS requests can turn
+# into more than one database read a second.
+FRESH_SECONDS = 1.0
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 2.1
 ID_TOKEN_TYPE = "JWT"
@@ -207,7 +209,7 @@ class KeyService:
         try:
             return _decode(value, alg, prepared)
         except InvalidKeyIdError:
-            if 0 <= self.clock.time() - prepared.loaded_at < UNKNOWN_KID_RELOAD_SECONDS:
+            if self._fresh(prepared):
                 raise
             return _decode(value, alg, self._load(newer_than=prepared))
 
@@ -216,8 +218,10 @@ class KeyService:
         return self._current().public
 
     def jwks(self) -> KeySetSerialization:
-        """The JWKS document (RFC 7517 5): each key with kid, use ``sig`` and alg."""
-        return self._current().jwks
+        """The JWKS document (RFC 7517 5): each key with kid, use ``sig`` and alg; at most a
+        second old, so clients find a key as soon as any worker signs with it."""
+        prepared = self._current()
+        return (prepared if self._fresh(prepared) else self._load(newer_than=prepared)).jwks
 
     # -- the per-process view ----------------------------------------------------------------
     def _current(self) -> _Prepared:
@@ -225,6 +229,9 @@ class KeyService:
         if prepared is None or not 0 <= self.clock.time() - prepared.loaded_at < CACHE_SECONDS:
             return self._load(newer_than=prepared)
         return prepared
+
+    def _fresh(self, prepared: _Prepared) -> bool:
+        return 0 <= self.clock.time() - prepared.loaded_at < FRESH_SECONDS
 
     def _load(self, newer_than: _Prepared | None = None) -> _Prepared:
         """Read the table and prepare every key, unless another thread just did."""

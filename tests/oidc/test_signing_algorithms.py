@@ -210,6 +210,14 @@ def test_a_key_another_worker_just_made_verifies_at_once(services, clock):
         worker_b.decode(token)
     clock.advance(1.5)
     assert worker_b.decode(token).header["kid"] == kid
+
+
+def test_every_worker_publishes_a_new_key_within_a_second(services, clock):
+    worker_b = KeyService(services.db, services.keys.retention, clock)
+    before = {key["kid"] for key in worker_b.jwks()["keys"]}
+    kid = services.keys.rotate("ES256")
+    assert {key["kid"] for key in worker_b.jwks()["keys"]} == before  # read less than a second ago
+    clock.advance(1.5)
     assert kid in {key["kid"] for key in worker_b.jwks()["keys"]}
 
 
