@@ -52,6 +52,7 @@ CACHE_SECONDS = 30  # other workers sign with a rotated key within this time
 # verified by every worker within a second, and neither forged kids nor JWKS requests can turn
 # into more than one database read a second.
 FRESH_SECONDS = 1.0
+ROTATE_ATTEMPTS = 3
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 2.1
 ID_TOKEN_TYPE = "JWT"
@@ -156,9 +157,13 @@ class KeyService:
         Other algorithms' keys are untouched. Audited as ``admin.key.rotate`` when ``ctx`` says
         who asked. Raises key.invalid_alg."""
         _check(alg)
-        for attempt in (1, 2):
+        for attempt in range(1, ROTATE_ATTEMPTS + 1):
             try:
                 with self.db.transaction() as session:
+                    # concurrent rotations of one algorithm queue on its active row (PostgreSQL;
+                    # SQLite runs one writer at a time): each then retires the one before it
+                    current = select(SigningKey.kid).where(SigningKey.alg == alg, SigningKey.active.is_(True))
+                    session.execute(current.with_for_update())
                     session.execute(
                         update(SigningKey)
                         .where(SigningKey.alg == alg, SigningKey.active.is_(True))
@@ -170,8 +175,8 @@ class KeyService:
                     if ctx is not None:
                         audit.record(session, "admin.key.rotate", ctx, kid=key.kid, alg=alg)
                 break
-            except IntegrityError:  # a rotation of the same algorithm committed meanwhile
-                if attempt == 2:
+            except IntegrityError:  # the algorithm had no key, and another worker made one meanwhile
+                if attempt == ROTATE_ATTEMPTS:
                     raise
         self._prepared = None
         return key.kid

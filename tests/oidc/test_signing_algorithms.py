@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from base64 import urlsafe_b64encode
 from typing import get_args
 
@@ -254,6 +255,31 @@ def test_two_workers_making_the_first_key_end_with_one(services):
     assert loser._create_first("ES256") == winner
     active = [k for k in services.keys.all_keys() if k.alg == "ES256" and k.state == "active"]
     assert [k.kid for k in active] == [winner]
+
+
+def test_concurrent_rotations_of_one_algorithm_all_succeed(services):
+    """Two administrators rotating ES256 at once: each rotation retires the key before it, and
+    one ES256 key is active at the end."""
+    services.keys.ensure_key("ES256")
+    workers = [KeyService(services.db, services.keys.retention, services.clock) for _ in range(3)]
+    start, made, failed = threading.Barrier(len(workers)), [], []
+
+    def rotate(worker):
+        start.wait()
+        try:
+            made.append(worker.rotate("ES256"))
+        except Exception as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=rotate, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == [] and len(set(made)) == len(workers)
+    es256 = [k for k in services.keys.all_keys() if k.alg == "ES256"]
+    assert [k.kid for k in es256 if k.state == "active"] == [services.keys.signer("ES256").kid]
+    assert set(made) <= {k.kid for k in es256}
 
 
 # -- RP-initiated logout -----------------------------------------------------------------------
