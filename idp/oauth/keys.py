@@ -35,7 +35,7 @@ from joserfc.jwk import ECKey, KeyParameters, KeySet, KeySetSerialization, OKPKe
 from joserfc.jws import JWSRegistry
 from joserfc.util import json_b64decode
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -126,6 +126,7 @@ class KeyService:
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._prepared: _Prepared | None = None
+        self._tried_at = float("-inf")  # the last re-read for freshness (``_fresher``)
 
     # -- the table ---------------------------------------------------------------------------
     def ensure_key(self, alg: str = "RS256") -> str:
@@ -214,9 +215,10 @@ class KeyService:
         try:
             return _decode(value, alg, prepared)
         except InvalidKeyIdError:
-            if self._fresh(prepared):
+            fresher = self._fresher(prepared)
+            if fresher is prepared:
                 raise
-            return _decode(value, alg, self._load(newer_than=prepared))
+            return _decode(value, alg, fresher)
 
     def public_keys(self) -> KeySet:
         """Every published key (active, or retired within the retention), all algorithms."""
@@ -225,8 +227,7 @@ class KeyService:
     def jwks(self) -> KeySetSerialization:
         """The JWKS document (RFC 7517 5): each key with kid, use ``sig`` and alg; at most a
         second old, so clients find a key as soon as any worker signs with it."""
-        prepared = self._current()
-        return (prepared if self._fresh(prepared) else self._load(newer_than=prepared)).jwks
+        return self._fresher(self._current()).jwks
 
     # -- the per-process view ----------------------------------------------------------------
     def _current(self) -> _Prepared:
@@ -235,8 +236,19 @@ class KeyService:
             return self._load(newer_than=prepared)
         return prepared
 
-    def _fresh(self, prepared: _Prepared) -> bool:
-        return 0 <= self.clock.time() - prepared.loaded_at < FRESH_SECONDS
+    def _fresher(self, prepared: _Prepared) -> _Prepared:
+        """``prepared`` re-read unless it (or the last try) is less than ``FRESH_SECONDS`` old.
+        A database that cannot answer leaves ``prepared`` as it is: this re-read is for
+        freshness, and an outage must not take the JWKS or valid tokens down with it."""
+        now = self.clock.time()
+        if 0 <= now - max(prepared.loaded_at, self._tried_at) < FRESH_SECONDS:
+            return prepared
+        self._tried_at = now
+        try:
+            return self._load(newer_than=prepared)
+        except (OperationalError, InterfaceError):
+            self.db.remove()
+            return prepared
 
     def _load(self, newer_than: _Prepared | None = None) -> _Prepared:
         """Read the table and prepare every key, unless another thread just did."""
