@@ -14,6 +14,7 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.migrate import upgrade
 from idp.services import Services
+from idp.settings import JWT_ALGORITHMS
 
 
 def cli_context() -> RequestContext:
@@ -67,10 +68,12 @@ def register_commands(app: Flask) -> None:
     @db_group.command("upgrade")
     @click.option("--json", "as_json", is_flag=True)
     def db_upgrade(as_json):
-        """Apply the migrations and make sure a signing key exists."""
+        """Apply the migrations and make sure the RS256 signing key (and GATEHOUSE_JWT_ALG's) exists."""
         svc = _services(app)
         upgrade(svc.settings.database_url)
         kid = svc.keys.ensure_key()
+        # published before the first token needs it, so every worker's JWKS has it already
+        svc.keys.ensure_key(svc.settings.jwt_alg)
         _emit({"schema": "up to date", "kid": kid}, as_json, f"schema up to date; active signing key {kid}")
 
     @apps_group.command("create")
@@ -80,8 +83,24 @@ def register_commands(app: Flask) -> None:
     @click.option("--auth-source", "auth_source_ids", multiple=True)
     @click.option("--client-id", default=None, help="keep an existing client_id when migrating")
     @click.option("--auto-signup", is_flag=True)
+    @click.option(
+        "--access-token-alg",
+        type=click.Choice(JWT_ALGORITHMS),
+        default=None,
+        help="signing algorithm of its access tokens (default: GATEHOUSE_JWT_ALG)",
+    )
+    @click.option(
+        "--id-token-signed-response-alg",
+        "id_token_alg",
+        type=click.Choice(JWT_ALGORITHMS),
+        default="RS256",
+        show_default=True,
+        help="signing algorithm of its ID tokens",
+    )
     @click.option("--json", "as_json", is_flag=True)
-    def apps_create(name, app_type, redirect_uris, auth_source_ids, client_id, auto_signup, as_json):
+    def apps_create(
+        name, app_type, redirect_uris, auth_source_ids, client_id, auto_signup, access_token_alg, id_token_alg, as_json
+    ):
         """Register an application. The client secret is shown once."""
         data = {
             "name": name,
@@ -90,6 +109,8 @@ def register_commands(app: Flask) -> None:
             "auth_source_ids": list(auth_source_ids),
             "client_id": client_id,
             "auto_signup": auto_signup,
+            "access_token_alg": access_token_alg,
+            "id_token_signed_response_alg": id_token_alg,
         }
         try:
             application, secret = _services(app).clients.create_application(data, cli_context())
@@ -123,11 +144,13 @@ def register_commands(app: Flask) -> None:
         _emit(render_user(user), as_json, f"sub: {user.sub}")
 
     @keys_group.command("rotate")
+    @click.option("--alg", type=click.Choice(JWT_ALGORITHMS), default="RS256", show_default=True)
     @click.option("--json", "as_json", is_flag=True)
-    def keys_rotate(as_json):
-        """Add a new signing key; the old one stays in the JWKS until its tokens expire."""
-        kid = _services(app).keys.rotate()
-        _emit({"kid": kid}, as_json, f"new active signing key {kid}")
+    def keys_rotate(alg, as_json):
+        """Add a new signing key for one algorithm; the old one stays in the JWKS until its
+        tokens expire, and the other algorithms' keys are untouched."""
+        kid = _services(app).keys.rotate(alg, cli_context())
+        _emit({"kid": kid, "alg": alg}, as_json, f"new active {alg} signing key {kid}")
 
     @app.cli.command("demo")
     @click.option("--json", "as_json", is_flag=True)

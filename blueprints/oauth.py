@@ -30,6 +30,7 @@ from idp.oauth.endpoints import EndSession, Introspection, Revocation
 from idp.oauth.grants import ClientCredentialsGrant, CodeGrant, OpenIDNonce, PkceS256, RefreshTokenGrant
 from idp.services import Services
 from idp.sessions.store import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
+from idp.settings import JWT_ALGORITHMS
 
 bp = Blueprint("oauth", __name__)
 register_renderer("oauth", errors.render_error, url_prefixes=("/oauth2/",))  # RFC 6749 5.2 shape
@@ -134,7 +135,9 @@ def discovery():
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": list(SUPPORTED_GRANTS),
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            # RS256 first (OpenID Connect Discovery 1.0, 3: it must be included); an application
+            # picks one with id_token_signed_response_alg
+            "id_token_signing_alg_values_supported": list(JWT_ALGORITHMS),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

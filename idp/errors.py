@@ -110,6 +110,7 @@ AREAS: dict[str, Area] = {
             ),
             "client.invalid_grant_types": Declared(Kind.INVALID_INPUT, "unsupported grant type"),
             "client.unknown_auth_source": Declared(Kind.INVALID_INPUT, "unknown auth sources"),
+            "client.invalid_alg": Declared(Kind.INVALID_INPUT, "unsupported token signing algorithm"),
         },
     ),
     "auth_source": Area(
@@ -258,6 +259,12 @@ AREAS: dict[str, Area] = {
         "Remembered devices, which skip the second step for a while.",
         {
             "device.not_found": Declared(Kind.NOT_FOUND, "no such device"),
+        },
+    ),
+    "key": Area(
+        "Token signing keys: one per algorithm (RS256, ES256, EdDSA), rotated on demand.",
+        {
+            "key.invalid_alg": Declared(Kind.INVALID_INPUT, "unsupported signing algorithm"),
         },
     ),
     "bearer": Area(

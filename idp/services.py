@@ -77,7 +77,7 @@ class Services:
         senders["sms"] = metrics.CountedSms(senders["sms"], phone_country)  # SMS sent, by calling code
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
         # a retired key stays published for longer than any token it signed can live
-        keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600)
+        keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600, clock=clock)
         captcha = CaptchaService(settings, redis_client, answers=captcha_answers)
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
         users = UserService(db, settings.default_region, passwords, bruteforce)

@@ -22,6 +22,10 @@ class SettingsError(RuntimeError):
 
 PROFILES = ("development", "test", "production")
 
+# The token signing algorithms (RFC 7518 3.3 RS256 with RSA-2048, 3.4 ES256 with P-256, RFC 8037
+# EdDSA with Ed25519). RS256 first: OpenID Connect Discovery 1.0 requires it of every provider.
+JWT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -142,6 +146,8 @@ class Settings:
     id_token_ttl: int = 1800
     refresh_token_ttl: int = 30 * 24 * 3600
     otp_token_ttl: int = 300
+    # the access tokens' signing algorithm for applications that name none (``access_token_alg``)
+    jwt_alg: str = "RS256"  # one of JWT_ALGORITHMS
     # argon2id cost for people's passwords (OWASP Password Storage Cheat Sheet defaults)
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19 * 1024
@@ -152,6 +158,10 @@ class Settings:
     metrics_token: str = ""
     log_format: str = "text"  # text | json
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if self.jwt_alg not in JWT_ALGORITHMS:
+            raise SettingsError(f"GATEHOUSE_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}, got {self.jwt_alg!r}")
 
     @property
     def production(self) -> bool:
@@ -241,6 +251,8 @@ def load_settings() -> Settings:
         access_token_ttl=_int("GATEHOUSE_ACCESS_TOKEN_TTL", 300),
         id_token_ttl=_int("GATEHOUSE_ID_TOKEN_TTL", 1800),
         refresh_token_ttl=_int("GATEHOUSE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        # case matters in a JWS ``alg`` (RFC 7515 4.1.1): ``es256`` is refused, not guessed
+        jwt_alg=_str("GATEHOUSE_JWT_ALG", "RS256").strip(),
         session_ttl=_int("GATEHOUSE_SESSION_TTL", 12 * 3600),
         argon2_time_cost=_int("GATEHOUSE_ARGON2_TIME_COST", 2),
         argon2_memory_kib=_int("GATEHOUSE_ARGON2_MEMORY_KIB", 19 * 1024),

@@ -129,6 +129,23 @@ def unlock_user(sub: str):
     return jsonify(shapes.render_unlock(sub, unlocked))
 
 
+@bp.get("/keys")
+def list_keys():
+    return jsonify([shapes.render_key(k) for k in services().keys.all_keys()])
+
+
+@bp.post("/keys/rotate")
+def rotate_key():
+    """``{"alg"?: "RS256"|"ES256"|"EdDSA"}`` (RS256 when absent or no body): that algorithm's
+    key is replaced and the new one answered; the old one stays in the JWKS, and the other
+    algorithms' keys are untouched."""
+    body = json_body()
+    data = shapes.parse(shapes.KeyRotateIn, {} if body is None and not request.get_data() else body)
+    keys = services().keys
+    kid = keys.rotate(data["alg"], admin_context())
+    return jsonify(shapes.render_key(next(k for k in keys.all_keys() if k.kid == kid)))
+
+
 @bp.get("/audit-events")
 def list_audit_events():
     """Newest first; ``Link: <...>; rel="next"`` (RFC 8288) carries the cursor to older events."""

@@ -16,6 +16,7 @@ from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
 from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import invalid
 from idp.models import Application, AuditEvent, AuthSource, Factor, User
+from idp.oauth.keys import KeyInfo
 
 # The standard profile claims a user may carry besides ``name`` and ``locale`` (OpenID Connect
 # Core 1.0, 5.1). Their rules (URLs, dates, IANA time zones) are the accounts service's: the
@@ -25,6 +26,9 @@ PROFILE_CLAIMS = CLAIMS
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+SigningAlg = Literal["RS256", "ES256", "EdDSA"]  # idp.settings.JWT_ALGORITHMS
 
 
 class AuthSourceIn(_Strict):
@@ -50,6 +54,16 @@ class ApplicationIn(_Strict):
     mfa: Literal["off", "optional", "required"] = "off"
     auto_signup: bool = False
     first_party: bool = True
+    # signing algorithms: access tokens (null: GATEHOUSE_JWT_ALG), ID tokens (OpenID Connect
+    # Dynamic Client Registration 1.0, 2)
+    access_token_alg: SigningAlg | None = None
+    id_token_signed_response_alg: SigningAlg = "RS256"
+
+
+class KeyRotateIn(_Strict):
+    """``POST /keys/rotate``: the algorithm whose key is replaced (RS256 unless named)."""
+
+    alg: SigningAlg = "RS256"
 
 
 class _ProfileClaims(_Strict, ProfileClaims):
@@ -121,10 +135,17 @@ def render_application(app: Application, secret: str | None = None, *, created: 
         "mfa": app.mfa,
         "auto_signup": app.auto_signup,
         "first_party": app.first_party,
+        "access_token_alg": app.access_token_alg,
+        "id_token_signed_response_alg": app.id_token_signed_response_alg,
     }
     if created:  # the secret is shown once, at creation
         body["client_secret"] = secret
     return body
+
+
+def render_key(key: KeyInfo) -> dict[str, Any]:
+    """``{"kid", "alg", "state": "active"|"retired", "created_at"}``: never the key itself."""
+    return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": _iso(key.created_at)}
 
 
 def render_unlock(sub: str, was_locked: bool) -> dict[str, Any]:

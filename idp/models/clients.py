@@ -56,6 +56,10 @@ class Application(Base):
     first_party: Mapped[bool] = mapped_column(default=True)
     access_token_ttl: Mapped[int | None] = mapped_column(default=None)
     refresh_token_ttl: Mapped[int | None] = mapped_column(default=None)
+    # the signing algorithms of its tokens: access tokens (None: GATEHOUSE_JWT_ALG) and ID
+    # tokens (OpenID Connect Dynamic Client Registration 1.0, 2: RS256 unless it asks otherwise)
+    access_token_alg: Mapped[str | None] = mapped_column(String(16), default=None)
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256", server_default="RS256")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     auth_sources: Mapped[list[AuthSource]] = relationship(secondary=application_auth_sources, lazy="selectin")
 

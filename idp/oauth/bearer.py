@@ -2,7 +2,8 @@
 (OIDC userinfo, Tencent CIAM ``PATCH /userinfo`` and ``/change_user_password``, ZITADEL
 ``/auth/v1/users/me/*``, CloudBase ``/auth/v1/user/me``, the admin API), and the userinfo claims.
 
-A token is valid when it carries our signature, ``typ at+jwt`` and our issuer, has not expired
+A token is valid when it carries our signature (RS256, ES256 or EdDSA, each checked only with a
+published key of its own type: ``KeyService.decode``), ``typ at+jwt`` and our issuer, has not expired
 by the services' clock and is not on the deny-list (RFC 7009 revocation, shared by every
 instance through Redis). A Redis outage raises store.unavailable: the caller answers 503.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.clock import Clock
@@ -97,7 +97,7 @@ def validate_access_token(services: BearerServices, authorization: str) -> Claim
     if scheme.lower() != "bearer" or not raw.strip():
         raise BearerError("invalid_token", "Missing bearer access token.")
     try:
-        token = jwt.decode(raw.strip(), services.keys.public_keys(), algorithms=["RS256"])
+        token = services.keys.decode(raw.strip())
     except (JoseError, ValueError) as exc:
         raise BearerError("invalid_token", "The access token is invalid.") from exc
     claims = token.claims

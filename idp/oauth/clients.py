@@ -20,6 +20,7 @@ from idp.db import Database
 from idp.errors import error, invalid
 from idp.models import Application, AuthSource
 from idp.models.clients import PUBLIC_TYPES
+from idp.settings import JWT_ALGORITHMS
 
 APP_TYPES = ("web", "spa", "native", "m2m")
 LOGIN_METHODS = ("password", "sms_otp", "email_otp")
@@ -129,6 +130,13 @@ class ClientService:
         grants = list(data.get("grant_types") or default_grants)
         if not set(grants) <= set(SUPPORTED_GRANTS):
             raise invalid("client.invalid_grant_types")
+        access_alg, id_alg = data.get("access_token_alg"), data.get("id_token_signed_response_alg") or "RS256"
+        if access_alg is not None and access_alg not in JWT_ALGORITHMS:
+            raise invalid("client.invalid_alg", f"access_token_alg must be null or one of {', '.join(JWT_ALGORITHMS)}")
+        if id_alg not in JWT_ALGORITHMS:
+            raise invalid(
+                "client.invalid_alg", f"id_token_signed_response_alg must be one of {', '.join(JWT_ALGORITHMS)}"
+            )
         if data.get("client_id") == ACCOUNT_CLIENT_ID:
             raise error("client.exists", "client_id is reserved")
         secret = None if app_type in PUBLIC_TYPES else (data.get("client_secret") or new_token(32))
@@ -145,6 +153,8 @@ class ClientService:
             remember_device_days=remember_days,
             auto_signup=bool(data.get("auto_signup", False)),
             first_party=bool(data.get("first_party", True)),
+            access_token_alg=access_alg,
+            id_token_signed_response_alg=id_alg,
         )
         app.set_secret(secret)
         try:

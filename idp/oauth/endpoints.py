@@ -9,16 +9,20 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
 
 from idp import audit
 from idp.models import Application, RefreshToken
 from idp.oauth.bearer import BearerError, validate_access_token
 from idp.oauth.claims import Claims
 from idp.oauth.grants import OAuthServer
+from idp.settings import JWT_ALGORITHMS
 
 T = TypeVar("T")
 
@@ -170,7 +174,19 @@ class EndSession(EndSessionEndpoint):
         return self.server.services.keys.public_keys()
 
     def get_algorithms(self) -> list[str]:
-        return ["RS256"]
+        return list(JWT_ALGORITHMS)
+
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict[str, Any]:
+        """Authlib's check (our signature, expiry not enforced), with the key chosen among the
+        published keys of the header's algorithm only (``KeyService.decode``, RFC 8725 3.1)."""
+        try:
+            token = self.server.services.keys.decode(id_token_hint)
+            _HintClaims(nbf={"essential": False}).validate(token.claims)
+        except JoseError as exc:
+            raise InvalidRequestError(exc.description) from exc
+        except ValueError as exc:
+            raise InvalidRequestError("Invalid id_token_hint") from exc
+        return dict(token.claims)
 
     def _is_valid_post_logout_redirect_uri(self, client: Application, post_logout_redirect_uri: str) -> bool:
         return post_logout_redirect_uri in (client.post_logout_redirect_uris or [])
@@ -182,3 +198,10 @@ class EndSession(EndSessionEndpoint):
 
     def end_session(self, end_session_request: EndSessionRequest) -> None:
         """Unused: ``AuthorizationService.end_session`` is called by the web layer."""
+
+
+class _HintClaims(JWTClaimsRegistry):
+    """RP-Initiated Logout 1.0, 2: an expired ID token is still a valid hint."""
+
+    def validate_exp(self, value: object) -> None:
+        pass

@@ -7,6 +7,10 @@ token under its grant's family in Redis (``AccessTokenRevocations``) and runs on
 transaction: rotate the presented refresh token, store the new one hashed, audit
 ``login.token``. Exactly one of N concurrent rotations of one refresh token wins; a lost race
 is reuse (OAuth 2.0 Security BCP 4.14.2): the family is revoked and the request refused.
+
+The access token is signed with the application's ``access_token_alg`` (else
+``GATEHOUSE_JWT_ALG``), the ID token with its ``id_token_signed_response_alg`` (RS256 unless it
+asks otherwise), each by that algorithm's prepared key (``KeyService.signer``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from __future__ import annotations
 import hashlib
 from base64 import urlsafe_b64encode
 from typing import NotRequired, TypedDict
-
-from joserfc import jwt
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -25,13 +27,13 @@ from idp.db import Database
 from idp.errors import error
 from idp.models import Application, RefreshToken
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, Claims, claims_for, granted_scope
-from idp.oauth.keys import KeyService
+from idp.oauth.keys import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, KeyService
 from idp.oauth.revocation import AccessTokenRevocations
 from idp.oauth.tokens import Principal, RefreshTokenStore
 from idp.settings import Settings
 
-ACCESS_TOKEN_HEADER = {"alg": "RS256", "typ": "at+jwt"}  # RFC 9068 2.1
-ID_TOKEN_HEADER = {"alg": "RS256", "typ": "JWT"}
+# OpenID Connect Dynamic Client Registration 1.0, 2: id_token_signed_response_alg "defaults to RS256"
+ID_TOKEN_DEFAULT_ALG = "RS256"
 
 
 class TokenResponse(TypedDict):
@@ -111,6 +113,14 @@ class TokenIssuer:
     def access_token_ttl(self, client: Application) -> int:
         return client.access_token_ttl or self.settings.access_token_ttl
 
+    def access_token_alg(self, client: Application) -> str:
+        """The application's ``access_token_alg``, else ``GATEHOUSE_JWT_ALG``."""
+        return client.access_token_alg or self.settings.jwt_alg
+
+    @staticmethod
+    def id_token_alg(client: Application) -> str:
+        return client.id_token_signed_response_alg or ID_TOKEN_DEFAULT_ALG
+
     def id_token(self, client: Application, principal: Principal, access_token: str | None = None) -> str:
         """OIDC Core 2: iss, sub, aud, azp, iat, exp, auth_time, amr, acr, nonce (only from an
         authorize request), at_hash (3.1.3.6), and the claims the grant asked for by name."""
@@ -133,9 +143,10 @@ class TokenIssuer:
         )
         if principal.nonce:
             claims["nonce"] = principal.nonce
+        alg = self.id_token_alg(client)
         if access_token:
-            claims["at_hash"] = _left_half_hash(access_token)
-        return jwt.encode(ID_TOKEN_HEADER, claims, self.keys.signing_keys())
+            claims["at_hash"] = _left_half_hash(access_token, alg)
+        return self.keys.signer(alg).sign(claims, ID_TOKEN_TYPE)
 
     def _access_token(
         self, client: Application, principal: Principal | None, scope: str, jti: str, now: int, ttl: int
@@ -157,7 +168,7 @@ class TokenIssuer:
             requested = (principal.claims or {}).get("userinfo")
             if requested:
                 claims[USERINFO_CLAIMS] = requested
-        return jwt.encode(ACCESS_TOKEN_HEADER, claims, self.keys.signing_keys())
+        return self.keys.signer(self.access_token_alg(client)).sign(claims, ACCESS_TOKEN_TYPE)
 
     def _save(
         self,
@@ -194,7 +205,12 @@ class TokenIssuer:
             raise error("token.reused") from None
 
 
-def _left_half_hash(value: str) -> str:
-    """OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the token."""
-    digest = hashlib.sha256(value.encode()).digest()
+# the hash of the ID token's alg (OIDC Core 3.1.3.6); EdDSA with Ed25519 hashes with SHA-512
+# (OpenID Connect Token Hash Algorithms 1.0), the hash Ed25519 itself uses (RFC 8032 5.1)
+TOKEN_HASHES = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
+
+
+def _left_half_hash(value: str, alg: str) -> str:
+    """OIDC Core 3.1.3.6: base64url of the left half of the hash of the token."""
+    digest = TOKEN_HASHES[alg](value.encode()).digest()
     return urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")

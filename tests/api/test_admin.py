@@ -261,6 +261,83 @@ def test_invalid_application_is_400(client, services, admin_headers, body):
     assert services.clients.list_applications() == []
 
 
+def test_application_signing_algorithms_default_and_are_set(client, services, admin_headers):
+    plain = new_app(client, admin_headers)
+    assert plain["access_token_alg"] is None  # GATEHOUSE_JWT_ALG
+    assert plain["id_token_signed_response_alg"] == "RS256"
+    chosen = new_app(client, admin_headers, access_token_alg="EdDSA", id_token_signed_response_alg="ES256")
+    assert (chosen["access_token_alg"], chosen["id_token_signed_response_alg"]) == ("EdDSA", "ES256")
+    listed = {a["client_id"]: a for a in client.get(f"{API}/applications", headers=admin_headers).get_json()}
+    assert listed[chosen["client_id"]]["access_token_alg"] == "EdDSA"
+    assert listed[chosen["client_id"]]["id_token_signed_response_alg"] == "ES256"
+    stored = services.clients.by_client_id(chosen["client_id"])
+    assert (stored.access_token_alg, stored.id_token_signed_response_alg) == ("EdDSA", "ES256")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token_alg": "HS256"},
+        {"access_token_alg": "none"},
+        {"access_token_alg": "es256"},
+        {"id_token_signed_response_alg": "PS256"},
+        {"id_token_signed_response_alg": None},
+        {"id_token_signed_response_alg": "none"},
+    ],
+)
+def test_a_bad_signing_algorithm_is_400(client, services, admin_headers, body):
+    response = client.post(f"{API}/applications", json={"name": "x", **body}, headers=admin_headers)
+    assert response.status_code == 400
+    error = response.get_json()
+    assert error["error"] == "request.invalid"
+    assert error["message"].startswith(next(iter(body)))
+    assert services.clients.list_applications() == []
+
+
+# -- signing keys -----------------------------------------------------------------------
+
+
+def test_list_and_rotate_signing_keys_per_algorithm(client, services, admin_headers):
+    rs256 = services.keys.ensure_key("RS256")
+    old = services.keys.ensure_key("ES256")
+    listed = client.get(f"{API}/keys", headers=admin_headers)
+    assert listed.status_code == 200
+    keys = {k["kid"]: k for k in listed.get_json()}
+    assert keys[old]["alg"] == "ES256" and keys[old]["state"] == "active"
+    assert set(keys[old]) == {"kid", "alg", "state", "created_at"}  # never the key itself
+
+    response = client.post(f"{API}/keys/rotate", json={"alg": "ES256"}, headers=admin_headers)
+    assert response.status_code == 200
+    new = response.get_json()
+    assert new["alg"] == "ES256" and new["state"] == "active" and new["kid"] != old
+    keys = {k["kid"]: k for k in client.get(f"{API}/keys", headers=admin_headers).get_json()}
+    assert keys[old]["state"] == "retired"
+    assert keys[rs256]["state"] == "active"  # another algorithm: untouched
+    published = {k["kid"] for k in client.get("/oauth2/jwks").get_json()["keys"]}
+    assert {old, new["kid"], rs256} <= published
+    [event] = audit_rows(services, "admin.key.rotate")
+    assert event.actor == "admin_token" and event.details == {"kid": new["kid"], "alg": "ES256"}
+
+
+@pytest.mark.parametrize("request_body", [{}, {"json": {}}])
+def test_rotate_without_an_algorithm_rotates_rs256(client, services, admin_headers, request_body):
+    old_rs256, es256 = services.keys.ensure_key("RS256"), services.keys.ensure_key("ES256")
+    response = client.post(f"{API}/keys/rotate", headers=admin_headers, **request_body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["alg"] == "RS256"
+    assert services.keys.signer("RS256").kid == response.get_json()["kid"] != old_rs256
+    assert services.keys.signer("ES256").kid == es256
+
+
+@pytest.mark.parametrize("body", [{"alg": "HS256"}, {"alg": "none"}, {"alg": "RS512"}, {"alg": "ES256", "x": 1}])
+def test_rotate_with_a_bad_algorithm_is_400_and_rotates_nothing(client, services, admin_headers, body):
+    before = [(k.kid, k.state) for k in services.keys.all_keys()]
+    response = client.post(f"{API}/keys/rotate", json=body, headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "request.invalid"
+    assert [(k.kid, k.state) for k in services.keys.all_keys()] == before
+
+
 # -- users ------------------------------------------------------------------------------
 
 

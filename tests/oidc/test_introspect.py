@@ -71,7 +71,6 @@ def test_another_clients_token_is_inactive(client, services, issued):
 
 
 def test_an_expired_access_token_is_inactive(client, services, issued):
-    from joserfc import jwt
 
     app, now = issued[0], int(services.clock.time())
     claims = {
@@ -83,7 +82,7 @@ def test_an_expired_access_token_is_inactive(client, services, issued):
         "iat": now - 60,
         "scope": "openid",
     }
-    token = jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, services.keys.signing_keys())
+    token = services.keys.signer("RS256").sign(claims, "at+jwt")
     assert introspect(client, app, token).get_json() == {"active": False}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from joserfc import jwt
 
 from idp.models import AuditEvent
 from tests.factories import users
@@ -112,7 +111,7 @@ def test_an_expired_hint_is_accepted(client, services, web_app, signed_in, user)
         "exp": now - 3600,
         "auth_time": now - 7200,
     }
-    expired = jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, services.keys.signing_keys())
+    expired = services.keys.signer("RS256").sign(claims, "JWT")
     response = client.get("/oauth2/logout", query_string={"id_token_hint": expired, "post_logout_redirect_uri": BYE})
     assert response.headers["Location"] == BYE
     assert signed_out(services, session)

@@ -138,7 +138,7 @@ def test_discovery(client):
     assert doc["issuer"] == "http://127.0.0.1:5000"
     assert doc["jwks_uri"] == "http://127.0.0.1:5000/oauth2/jwks"
     assert "http://tencentciam.com/oauth2/grant-type/otp/sms" in doc["grant_types_supported"]
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
 
 
 def test_discovery_ignores_the_host_header(client):

@@ -1,6 +1,6 @@
 """PostgreSQL really stopped mid-flow, on four paths: the Tencent CIAM OTP grant (between the
 send and the exchange), refresh-token rotation (between two refreshes), the hosted password
-page and CloudBase ``/auth/v1/signin``.
+page and CloudBase ``/auth/v1/signin``; and the JWKS, served from memory meanwhile.
 
 Each request made while the server is down answers 503 in its face's format within the bound
 (a refused connection fails at once; ``idp.db.CONNECT_TIMEOUT`` bounds one that is never
@@ -10,6 +10,9 @@ its tokens, no audit row was written for a request that failed.
 """
 
 from __future__ import annotations
+
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from idp.db import CONNECT_TIMEOUT
 from tests.conftest import basic
@@ -136,3 +139,21 @@ def test_cloudbase_signin_postgres_stopped(postgres, client, services):
     again = client.post("/auth/v1/signin", json=body, headers=CLOUDBASE)
     assert again.status_code == 200, again.get_json()
     assert count_rows(postgres.url, "refresh_tokens") == before["refresh_tokens"] + 1
+
+
+def test_the_jwks_is_served_from_memory_while_postgres_is_down(postgres, client, services, clock):
+    """The JWKS is re-read at most once a second for freshness; a database that cannot answer
+    then leaves the keys already read in place, so relying parties keep verifying."""
+    before = client.get("/oauth2/jwks").get_json()
+    stranger = jwt.encode({"alg": "ES256", "kid": "unknown"}, {"sub": "x"}, ECKey.generate_key("P-256"))
+    postgres.stop()
+    clock.advance(1.5)  # past the second: the JWKS and an unknown kid would both re-read the keys
+    with Stopwatch() as watch:
+        during = client.get("/oauth2/jwks")
+        unknown = client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {stranger}"})
+    assert watch.elapsed < BOUND
+    assert during.status_code == 200 and during.get_json() == before
+    assert unknown.status_code == 401
+    postgres.start()
+    rotated = services.keys.rotate("ES256")
+    assert rotated in {key["kid"] for key in client.get("/oauth2/jwks").get_json()["keys"]}

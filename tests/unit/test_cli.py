@@ -132,8 +132,49 @@ def test_keys_rotate_publishes_old_and_new_kid(runner, services, client):
     assert {old_kid, new_kid} <= kids
     assert services.keys.ensure_key() == new_kid  # the new key is the one that signs
     services.db.session.rollback()
-    active = list(services.db.session.scalars(select(SigningKey.kid).where(SigningKey.active.is_(True))))
+    active = list(
+        services.db.session.scalars(
+            select(SigningKey.kid).where(SigningKey.active.is_(True), SigningKey.alg == "RS256")
+        )
+    )
     assert active == [new_kid]
+
+
+def test_keys_rotate_one_algorithm(runner, services, client):
+    rs256, old = services.keys.ensure_key("RS256"), services.keys.ensure_key("EdDSA")
+    body = invoke_json(runner, "keys", "rotate", "--alg", "EdDSA")
+    assert body["alg"] == "EdDSA" and body["kid"] != old
+    assert services.keys.signer("EdDSA").kid == body["kid"]
+    assert services.keys.signer("RS256").kid == rs256
+    published = {k["kid"]: k for k in client.get("/oauth2/jwks").get_json()["keys"]}
+    assert published[body["kid"]]["crv"] == "Ed25519" and old in published
+    services.db.session.rollback()
+    event = services.db.session.scalars(select(AuditEvent).where(AuditEvent.type == "admin.key.rotate")).one()
+    assert event.user_agent == "flask-cli" and event.details == {"kid": body["kid"], "alg": "EdDSA"}
+    wrong = runner.invoke(args=["keys", "rotate", "--alg", "HS256"])
+    assert wrong.exit_code == 2 and "HS256" in wrong.output
+
+
+def test_apps_create_with_signing_algorithms(runner, services):
+    body = invoke_json(
+        runner,
+        "apps",
+        "create",
+        "--name",
+        "Edge",
+        "--access-token-alg",
+        "ES256",
+        "--id-token-signed-response-alg",
+        "EdDSA",
+    )
+    assert (body["access_token_alg"], body["id_token_signed_response_alg"]) == ("ES256", "EdDSA")
+    stored = services.clients.by_client_id(body["client_id"])
+    assert (stored.access_token_alg, stored.id_token_signed_response_alg) == ("ES256", "EdDSA")
+    plain = invoke_json(runner, "apps", "create", "--name", "Plain")
+    assert (plain["access_token_alg"], plain["id_token_signed_response_alg"]) == (None, "RS256")
+    wrong = runner.invoke(args=["apps", "create", "--name", "Bad", "--access-token-alg", "HS256"])
+    assert wrong.exit_code == 2
+    assert [a.name for a in services.clients.list_applications()] == ["Edge", "Plain"]
 
 
 def test_demo_is_idempotent(runner, services, client):
