@@ -41,11 +41,11 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-def affected_rows(session: Session, statement: Executable) -> int:
+def affected_rows(session: Session, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
     """Run an UPDATE or DELETE in ``session`` and return how many rows it matched.
     ``Session.execute`` answers DML with a ``CursorResult``, which its return type cannot
     promise for every statement (SQLAlchemy 2.0.44 changelog: cast it where it is known)."""
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+    return cast("CursorResult[Any]", session.execute(statement, parameters)).rowcount
 
 
 def normalise_url(url: str) -> str:

@@ -34,7 +34,7 @@ from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError
 from idp.flows.login import LoginFlow
-from idp.models import Application, RefreshToken
+from idp.models import Application, RefreshToken, User
 from idp.oauth.authorize import AuthCode, AuthorizationService, AuthzRequest
 from idp.oauth.bearer import BearerServices
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, ClaimsRequest, granted_scope, parse_claims_request
@@ -204,10 +204,9 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise
 
 
-def active_principal(services: OAuthServices, sub: str, **facts: Any) -> Principal:
+def active_principal(user: User | None, **facts: Any) -> Principal:
     """The person a grant was given to, while they may still get tokens: a refresh token or a
-    code of a user who is gone, locked or disabled is ``invalid_grant`` (RFC 6749 5.2)."""
-    user = services.users.by_sub(sub)
+    code of a user who is gone (None), locked or disabled is ``invalid_grant`` (RFC 6749 5.2)."""
     if user is None or not user.is_active:
         raise InvalidGrantError("Abnormal user status")
     return Principal(user=user, **facts)
@@ -228,8 +227,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
         return active_principal(
-            self.server.services,
-            refresh_token.sub,
+            refresh_token.holder,  # read with the token, in one query
             auth_time=refresh_token.auth_time,
             amr=list(refresh_token.amr),
             family_id=refresh_token.family_id,
@@ -436,8 +434,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthCode) -> Principal:
         # OIDC Core 2: auth_time and amr are the SSO session's, nonce is the authorize request's
         return active_principal(
-            self.server.services,
-            authorization_code.sub,
+            self.server.services.users.by_sub(authorization_code.sub),
             auth_time=authorization_code.auth_time,
             amr=list(authorization_code.amr),
             nonce=authorization_code.nonce,
