@@ -2,11 +2,11 @@
 
 ``issue`` signs an RFC 9068 access token, an OpenID Connect ID token when ``openid`` is granted
 (OIDC Core 2) and makes a refresh token when the application may use the ``refresh_token``
-grant; then, with every signature done (no lock is held while signing), it records the access
-token under its grant's family in Redis (``AccessTokenRevocations``) and runs one short
+grant; then, with every signature done (no lock is held while signing), it runs one short
 transaction: rotate the presented refresh token, store the new one hashed, audit
-``login.token``. Exactly one of N concurrent rotations of one refresh token wins; a lost race
-is reuse (OAuth 2.0 Security BCP 4.14.2): the family is revoked and the request refused.
+``login.token``. No Redis call: the access token names its grant (``grant_id``), which is
+what revoking denies (idp/oauth/revocation.py). Exactly one of N concurrent rotations of one
+refresh token wins; a lost race is reuse (OAuth 2.0 Security BCP 4.14.2): the family is revoked and the request refused.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from idp.errors import error
 from idp.models import Application, RefreshToken
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, Claims, claims_for, granted_scope
 from idp.oauth.keys import KeyService
-from idp.oauth.revocation import AccessTokenRevocations
 from idp.oauth.tokens import Principal, RefreshTokenStore
 from idp.settings import Settings
 
@@ -56,14 +55,12 @@ class TokenIssuer:
         db: Database,
         keys: KeyService,
         refresh_tokens: RefreshTokenStore,
-        revocations: AccessTokenRevocations,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.keys = keys
         self.refresh_tokens = refresh_tokens
-        self.revocations = revocations
         self.clock = clock or SystemClock()
 
     def issue(
@@ -80,13 +77,15 @@ class TokenIssuer:
         token, client credentials) with ``scope`` as granted (None: all the application may
         have). ``rotating`` is the refresh token presented to a refresh grant.
 
-        Raises token.reused (the presented refresh token lost a race: its family is revoked),
-        token.family_revoked (the grant was revoked meanwhile) and store.unavailable.
+        Raises token.reused (the presented refresh token lost a race: its family is revoked) and
+        store.unavailable.
         """
         if scope is None:
             scope = granted_scope(client, None, within=USER_SCOPES if principal else CLIENT_SCOPES)
         now, ttl, jti = int(self.clock.time()), self.access_token_ttl(client), new_token(16)
-        access = self._access_token(client, principal, scope, jti, now, ttl)
+        # the grant every token of this login belongs to: revoking it denies them all at once
+        family = (principal.family_id or new_token(12)) if principal is not None else None
+        access = self._access_token(client, principal, scope, jti, now, ttl, family)
         token: TokenResponse
         if principal is not None and client.check_grant_type("refresh_token"):
             token = {
@@ -100,16 +99,11 @@ class TokenIssuer:
             token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl, "scope": scope}
         if principal is not None and "openid" in scope.split():
             token["id_token"] = self.id_token(client, principal, access)
-        family = None
-        if principal is not None:
-            family = principal.family_id or new_token(12)
-            if not self.revocations.remember(family, jti, now + ttl):
-                raise error("token.family_revoked")
         self._save(client, principal, ctx, grant_type, token, family, rotating)
         return token
 
     def access_token_ttl(self, client: Application) -> int:
-        return client.access_token_ttl or self.settings.access_token_ttl
+        return min(client.access_token_ttl or self.settings.access_token_ttl, self.settings.longest_access_token_ttl)
 
     def id_token(self, client: Application, principal: Principal, access_token: str | None = None) -> str:
         """OIDC Core 2: iss, sub, aud, azp, iat, exp, auth_time, amr, acr, nonce (only from an
@@ -138,10 +132,18 @@ class TokenIssuer:
         return jwt.encode(ID_TOKEN_HEADER, claims, self.keys.signing_keys())
 
     def _access_token(
-        self, client: Application, principal: Principal | None, scope: str, jti: str, now: int, ttl: int
+        self,
+        client: Application,
+        principal: Principal | None,
+        scope: str,
+        jti: str,
+        now: int,
+        ttl: int,
+        family: str | None,
     ) -> str:
         """RFC 9068 2.2: iss, exp, aud, sub (the application's id for its own token), client_id,
-        iat, jti; with auth_time, acr and amr of the person's authentication."""
+        iat, jti; with auth_time, acr and amr of the person's authentication, and ``grant_id``,
+        the grant it belongs to (what revoking a refresh token or a sign-out denies)."""
         claims: Claims = {
             "iss": self.settings.issuer,
             "exp": now + ttl,
@@ -153,7 +155,7 @@ class TokenIssuer:
             "aud": client.client_id,
         }
         if principal is not None:
-            claims.update(auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr)
+            claims.update(auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr, grant_id=family)
             requested = (principal.claims or {}).get("userinfo")
             if requested:
                 claims[USERINFO_CLAIMS] = requested
