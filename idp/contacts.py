@@ -33,6 +33,7 @@ def normalise_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)
 def phone_country(e164: str) -> str:
     """The calling code (``86``) for per-country ceilings."""
     return str(phonenumbers.parse(e164).country_code)
