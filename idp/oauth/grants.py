@@ -183,12 +183,15 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             auto_signup=True if _truthy(form.get("auto_signup")) else None,
             reveal_unknown=True,
             method=self.CHANNEL,
+            record_success=False,  # with the tokens, in the issuer's transaction
         )
         return Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
         with self._giving_back():
-            return issue_token_response(self, self.request.user, payload(self.request).scope)
+            return issue_token_response(
+                self, self.request.user, payload(self.request).scope, sign_in_method=self.CHANNEL
+            )
 
     @contextmanager
     def _giving_back(self) -> Iterator[None]:
@@ -246,7 +249,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 def issue_token_response(
-    grant: TokenGrant, principal: Principal | None, requested_scope: str | None, *, rotating: RefreshToken | None = None
+    grant: TokenGrant,
+    principal: Principal | None,
+    requested_scope: str | None,
+    *,
+    rotating: RefreshToken | None = None,
+    sign_in_method: str | None = None,
 ) -> TokenEndpointResponse:
     """The token response of a grant, from the issuer. Unsupported scopes are not granted;
     asking only for scopes that cannot be granted is invalid_scope (RFC 6749 5.2)."""
@@ -261,7 +269,13 @@ def issue_token_response(
     to_oauth: Callable[[IdpError], OAuth2Error] = getattr(grant, "oauth_error", oauth_error)
     try:
         token = services.tokens.issue(
-            client, principal, ctx, grant_type=grant.GRANT_TYPE, scope=scope, rotating=rotating
+            client,
+            principal,
+            ctx,
+            grant_type=grant.GRANT_TYPE,
+            scope=scope,
+            rotating=rotating,
+            sign_in_method=sign_in_method,
         )
     except IdpError as exc:
         raise to_oauth(exc) from exc

@@ -72,10 +72,13 @@ class TokenIssuer:
         grant_type: str,
         scope: str | None = None,
         rotating: RefreshToken | None = None,
+        sign_in_method: str | None = None,
     ) -> TokenResponse:
         """The token response (RFC 6749 5.1) for ``principal`` (None: the application's own
         token, client credentials) with ``scope`` as granted (None: all the application may
-        have). ``rotating`` is the refresh token presented to a refresh grant.
+        have). ``rotating`` is the refresh token presented to a refresh grant. ``sign_in_method``:
+        the grant signed the person in just now, by this method (``sms``, ``email``), and its
+        ``login.success`` is recorded here, with the tokens, in one transaction.
 
         Raises token.reused (the presented refresh token lost a race: its family is revoked) and
         store.unavailable.
@@ -99,7 +102,7 @@ class TokenIssuer:
             token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl, "scope": scope}
         if principal is not None and "openid" in scope.split():
             token["id_token"] = self.id_token(client, principal, access)
-        self._save(client, principal, ctx, grant_type, token, family, rotating)
+        self._save(client, principal, ctx, grant_type, token, family, rotating, sign_in_method)
         return token
 
     def access_token_ttl(self, client: Application) -> int:
@@ -170,6 +173,7 @@ class TokenIssuer:
         token: TokenResponse,
         family: str | None,
         rotating: RefreshToken | None,
+        sign_in_method: str | None = None,
     ) -> None:
         store = self.refresh_tokens
         try:
@@ -180,6 +184,16 @@ class TokenIssuer:
                     # RFC 6749 6: the new refresh token keeps the scope of the one it replaces
                     scope = rotating.scope if rotating is not None else token["scope"]
                     store.add(token["refresh_token"], client, principal, scope, session=session, family_id=family)
+                if sign_in_method is not None and principal is not None:
+                    audit.record(
+                        session,
+                        "login.success",
+                        ctx,
+                        sub=principal.user.sub,
+                        client_id=client.client_id,
+                        method=sign_in_method,
+                        amr=principal.amr,
+                    )
                 # client credentials have no person: the token is the application's own
                 audit.record(
                     session,
