@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from idp.errors import invalid
 
 
+# Parsing is pure and costs more than the rest of a code check; one request parses the same
+# number in several rules (send limits, the brute-force guard, the account lookup). Refusals
+# raise, and exceptions are not cached.
+@lru_cache(maxsize=4096)
 def normalise_phone(raw: str, default_region: str) -> str:
     """Return E.164 for ``+8613612345678``, ``+86 136…`` or a national number in the region.
 
@@ -27,6 +33,7 @@ def normalise_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)
 def phone_country(e164: str) -> str:
     """The calling code (``86``) for per-country ceilings."""
     return str(phonenumbers.parse(e164).country_code)
@@ -37,6 +44,7 @@ def phone_prefix(e164: str) -> str:
     return e164[:-4]
 
 
+@lru_cache(maxsize=4096)
 def normalise_email(raw: str, blocklist: tuple[str, ...]) -> str:
     """Return the normalised, lower-cased address. Raises ``contact.malformed_email`` or ``contact.blocked_email``.
 

@@ -2,12 +2,14 @@
 
 SQLite (the embedded default) gets WAL and a busy timeout so gthread workers can share it;
 PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``), with every wait bounded
-(connect, statement, pool) so an outage answers 503 in seconds, and ``pool_pre_ping`` so the
-connections a restarted server dropped are replaced on their next use.
+(connect, statement, pool) so an outage answers 503 in seconds, and a ping of every connection
+that has been idle a while (``ping_if_idle``) so the connections a restarted server dropped are
+replaced on their next use.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -41,11 +43,11 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-def affected_rows(session: Session, statement: Executable) -> int:
+def affected_rows(session: Session, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
     """Run an UPDATE or DELETE in ``session`` and return how many rows it matched.
     ``Session.execute`` answers DML with a ``CursorResult``, which its return type cannot
     promise for every statement (SQLAlchemy 2.0.44 changelog: cast it where it is known)."""
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+    return cast("CursorResult[Any]", session.execute(statement, parameters)).rowcount
 
 
 def normalise_url(url: str) -> str:
@@ -61,13 +63,17 @@ def normalise_url(url: str) -> str:
 CONNECT_TIMEOUT = 3  # s: a server (or a network path) that accepts nothing or never answers; libpq's minimum is 2
 STATEMENT_TIMEOUT_MS = 5000  # one statement, waits for a row lock included (PostgreSQL "statement_timeout")
 POOL_TIMEOUT = 5  # s: waiting for a free connection of the pool when every one is busy
+# A connection back in the pool for less than this is taken as alive without asking the server:
+# under load every checkout would otherwise cost a round trip (SQLAlchemy's pool_pre_ping pings
+# each one), and one that died within the second fails its request as the server's failure did.
+PING_AFTER_IDLE = 1.0  # s
 
 
 class Database:
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
         else:
@@ -78,6 +84,10 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.pool, "connect", _note_idle_since)  # new: known alive
+            event.listen(self.engine.pool, "checkin", _note_idle_since)
+            event.listen(self.engine.pool, "checkout", _ping_if_idle)
         self.session: scoped_session[Session] = scoped_session(sessionmaker(self.engine, expire_on_commit=False))
 
     def remove(self) -> None:
@@ -122,6 +132,27 @@ class Database:
     def dispose(self) -> None:
         self.session.remove()
         self.engine.dispose()
+
+
+def _note_idle_since(_dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object) -> None:
+    """SQLAlchemy's "pessimistic disconnect handling" on checkout, for connections idle longer
+    than ``PING_AFTER_IDLE``: a dead one raises DisconnectionError, and the pool replaces it
+    (and any other connection as old) with a fresh one before the request uses it."""
+    if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # end the transaction the ping began (psycopg is not autocommit)
+    except Exception as exc:
+        raise DisconnectionError("the database connection is gone") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:  # pragma: no cover

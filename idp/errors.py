@@ -278,7 +278,6 @@ AREAS: dict[str, Area] = {
         "Refresh tokens: rotation and reuse detection (OAuth 2.0 Security BCP 4.14.2).",
         {
             "token.reused": Declared(Kind.CONFLICT, "The refresh token was already used."),
-            "token.family_revoked": Declared(Kind.CONFLICT, "The grant was revoked."),
         },
     ),
     "oauth": Area(

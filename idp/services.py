@@ -77,13 +77,15 @@ class Services:
         senders["sms"] = metrics.CountedSms(senders["sms"], phone_country)  # SMS sent, by calling code
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
         # a retired key stays published for longer than any token it signed can live
-        keys = KeyService(db, retention=max(settings.id_token_ttl, settings.access_token_ttl) + 3600, clock=clock)
+        keys = KeyService(
+            db, retention=max(settings.id_token_ttl, settings.longest_access_token_ttl) + 3600, clock=clock
+        )
         captcha = CaptchaService(settings, redis_client, answers=captcha_answers)
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
         users = UserService(db, settings.default_region, passwords, bruteforce)
         otp = OtpService(settings, db, redis_client, senders, bruteforce, clock)
         sessions = SsoSessionStore(redis_client, settings.session_ttl, clock)
-        revocations = AccessTokenRevocations(redis_client, settings.access_token_ttl, clock)
+        revocations = AccessTokenRevocations(redis_client, settings.longest_access_token_ttl, clock)
         refresh_tokens = RefreshTokenStore(db, settings, revocations, clock)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db, clock)
@@ -101,7 +103,7 @@ class Services:
             clients=ClientService(db),
             otp=otp,
             keys=keys,
-            tokens=TokenIssuer(settings, db, keys, refresh_tokens, revocations, clock),
+            tokens=TokenIssuer(settings, db, keys, refresh_tokens, clock),
             revocations=revocations,
             refresh_tokens=refresh_tokens,
             sessions=sessions,

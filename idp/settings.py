@@ -142,7 +142,7 @@ class Settings:
     delivery_timeout: float = 5.0
     email_blocklist: tuple[str, ...] = ("mailinator.com", "example.invalid")
     # tokens
-    access_token_ttl: int = 300
+    access_token_ttl: int = 300  # an application may choose its own, up to longest_access_token_ttl
     id_token_ttl: int = 1800
     refresh_token_ttl: int = 30 * 24 * 3600
     otp_token_ttl: int = 300
@@ -162,6 +162,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.jwt_alg not in JWT_ALGORITHMS:
             raise SettingsError(f"GATEHOUSE_JWT_ALG must be one of {', '.join(JWT_ALGORITHMS)}, got {self.jwt_alg!r}")
+
+    @property
+    def longest_access_token_ttl(self) -> int:
+        """No access token lives longer (an application's own lifetime included): a revoked
+        grant's flag must outlive every access token the grant gave."""
+        return max(self.access_token_ttl, 3600)
 
     @property
     def production(self) -> bool:

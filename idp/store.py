@@ -33,9 +33,8 @@ with another carries the tag of the subject they share, and every script gets it
   script); the family's "replayed" flag is another key, written right after the script
   returns a replay and before anything is revoked (idp/oauth/authorize.py explains why that
   order is enough).
-- a token family's set of access tokens and its revoked flag share ``{<family_id>}``; the deny
-  keys of the tokens the revoking script returns are written right after it (a Bearer check
-  knows only a token's ``jti``, so each deny key is its own).
+- a revoked access token's key and its grant's revoked flag are read by one non-transactional
+  pipeline (two slots, one round trip per node).
 
 Everything else is one key per operation, or a non-transactional pipeline, which redis-py
 splits by slot. SCAN and FLUSHDB go to every master (the tests use them).
@@ -64,10 +63,9 @@ Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
 | authz:family:replayed:<family_id>            | string | 600 s              | its code was presented again |
 | at:revoked:<jti>                             | string | the token's rest   | a revoked access token       |
 |                                              |        | of life            | (RFC 7009 deny-list)         |
-| at:family:{<family_id>}                      | zset   | access token ttl   | jti -> exp of the access     |
-|                                              |        |                    | tokens issued in one grant   |
-| at:family:revoked:{<family_id>}              | string | ≥ access token ttl | the grant was revoked: issue |
-|                                              |        |                    | no more access tokens from it|
+| at:family:revoked:{<family_id>}              | string | longest access     | the grant was revoked: every |
+|                                              |        | token ttl          | access token naming it (its  |
+|                                              |        |                    | ``grant_id``) is denied      |
 | mfa:state:{<scope>}:<state_token>            | hash   | ≤ 300 s (absolute) | first factor passed, second  |
 |                                              |        |                    | pending (flows/mfa.py): JSON |
 |                                              |        |                    | StateData + binding,         |
@@ -220,10 +218,6 @@ class Keys:
     @staticmethod
     def revoked_access_token(jti: str) -> str:
         return f"{PREFIX}at:revoked:{jti}"
-
-    @staticmethod
-    def access_token_family(family_id: str) -> str:
-        return f"{PREFIX}at:family:{_tag(family_id)}"
 
     @staticmethod
     def revoked_access_token_family(family_id: str) -> str:

@@ -178,6 +178,7 @@ class LoginFlow:
         captcha: bool = False,
         captcha_token: str | None = None,
         method: str | None = None,
+        record_success: bool = True,
     ) -> Completed:
         """Sign in the owner of the contact ``proof`` proves (a login code, a CloudBase
         verification_token): the one decision "may this contact sign in, or be signed up".
@@ -196,7 +197,10 @@ class LoginFlow:
           answer and a failure count like a wrong code's (no enumeration);
         - ``captcha``: the face can carry a captcha (``captcha_token``), so the brute-force
           policy may ask for one;
-        - ``method``: how the audit events name this way in (default: the channel).
+        - ``method``: how the audit events name this way in (default: the channel);
+        - ``record_success``: False when the caller records ``login.success`` itself, in the
+          transaction that gives the person their tokens (``TokenIssuer.issue``'s
+          ``sign_in_method``): one commit fewer, and no success without its tokens.
 
         Raises login.method_disabled, request.invalid, contact.*, otp.auth_source_required,
         otp.invalid_auth_source, account.locked, login.captcha_required, the proof's errors
@@ -220,9 +224,10 @@ class LoginFlow:
             self._refused(client, ctx, exc, user, name)
             raise
         self.guard.succeeded(contact.target, ctx, sub=done.user.sub)
-        audit.write(
-            self.db, "login.success", ctx, sub=done.user.sub, client_id=client.client_id, method=name, amr=done.amr
-        )
+        if record_success:
+            audit.write(
+                self.db, "login.success", ctx, sub=done.user.sub, client_id=client.client_id, method=name, amr=done.amr
+            )
         return done
 
     def _prove(

@@ -100,7 +100,8 @@ class SignUpFlow:
         amr = ["pwd"]
         if bound is not None:
             contact = bound.check()
-            self.users.ensure_contact_free(contact.channel, contact.target)
+            # a contact some account already holds fails the insert below (unique columns),
+            # before the proof is spent: no lookup of its own needed
             fields[CONTACT_COLUMN[contact.channel]] = contact.target
             fields[VERIFIED_COLUMN[contact.channel]] = True
             amr = ["otp", contact.channel]

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from idp.db import Base, utcnow
+from idp.models.users import User
 
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import ClientMixin
@@ -32,6 +33,11 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column()
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # the person the token was given to, read in the same query as the token on refresh (no
+    # second round trip); never written through this side
+    holder: Mapped[User | None] = relationship(
+        User, primaryjoin=lambda: foreign(RefreshToken.sub) == User.sub, viewonly=True, lazy="raise"
+    )
 
     # -- Authlib TokenMixin (refresh grant) --------------------------------------------
     def check_client(self, client: ClientMixin) -> bool:

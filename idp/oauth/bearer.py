@@ -107,7 +107,8 @@ def validate_access_token(services: BearerServices, authorization: str) -> Claim
         raise BearerError("invalid_token", "The access token is invalid.")
     if claims["exp"] <= int(services.clock.time()):
         raise BearerError("invalid_token", "The access token has expired.")
-    if services.revocations.is_denied(claims["jti"]):
+    grant_id = claims.get("grant_id")
+    if services.revocations.is_denied(claims["jti"], grant_id if isinstance(grant_id, str) else None):
         raise BearerError("invalid_token", "The access token was revoked.")
     return claims
 

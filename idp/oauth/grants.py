@@ -34,7 +34,7 @@ from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError
 from idp.flows.login import LoginFlow
-from idp.models import Application, RefreshToken
+from idp.models import Application, RefreshToken, User
 from idp.oauth.authorize import AuthCode, AuthorizationService, AuthzRequest
 from idp.oauth.bearer import BearerServices
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, ClaimsRequest, granted_scope, parse_claims_request
@@ -183,12 +183,15 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             auto_signup=True if _truthy(form.get("auto_signup")) else None,
             reveal_unknown=True,
             method=self.CHANNEL,
+            record_success=False,  # with the tokens, in the issuer's transaction
         )
         return Principal(user=done.user, auth_time=done.auth_time, amr=list(done.amr))
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
         with self._giving_back():
-            return issue_token_response(self, self.request.user, payload(self.request).scope)
+            return issue_token_response(
+                self, self.request.user, payload(self.request).scope, sign_in_method=self.CHANNEL
+            )
 
     @contextmanager
     def _giving_back(self) -> Iterator[None]:
@@ -204,10 +207,9 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise
 
 
-def active_principal(services: OAuthServices, sub: str, **facts: Any) -> Principal:
+def active_principal(user: User | None, **facts: Any) -> Principal:
     """The person a grant was given to, while they may still get tokens: a refresh token or a
-    code of a user who is gone, locked or disabled is ``invalid_grant`` (RFC 6749 5.2)."""
-    user = services.users.by_sub(sub)
+    code of a user who is gone (None), locked or disabled is ``invalid_grant`` (RFC 6749 5.2)."""
     if user is None or not user.is_active:
         raise InvalidGrantError("Abnormal user status")
     return Principal(user=user, **facts)
@@ -228,8 +230,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
         return active_principal(
-            self.server.services,
-            refresh_token.sub,
+            refresh_token.holder,  # read with the token, in one query
             auth_time=refresh_token.auth_time,
             amr=list(refresh_token.amr),
             family_id=refresh_token.family_id,
@@ -248,7 +249,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 def issue_token_response(
-    grant: TokenGrant, principal: Principal | None, requested_scope: str | None, *, rotating: RefreshToken | None = None
+    grant: TokenGrant,
+    principal: Principal | None,
+    requested_scope: str | None,
+    *,
+    rotating: RefreshToken | None = None,
+    sign_in_method: str | None = None,
 ) -> TokenEndpointResponse:
     """The token response of a grant, from the issuer. Unsupported scopes are not granted;
     asking only for scopes that cannot be granted is invalid_scope (RFC 6749 5.2)."""
@@ -263,7 +269,13 @@ def issue_token_response(
     to_oauth: Callable[[IdpError], OAuth2Error] = getattr(grant, "oauth_error", oauth_error)
     try:
         token = services.tokens.issue(
-            client, principal, ctx, grant_type=grant.GRANT_TYPE, scope=scope, rotating=rotating
+            client,
+            principal,
+            ctx,
+            grant_type=grant.GRANT_TYPE,
+            scope=scope,
+            rotating=rotating,
+            sign_in_method=sign_in_method,
         )
     except IdpError as exc:
         raise to_oauth(exc) from exc
@@ -436,8 +448,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthCode) -> Principal:
         # OIDC Core 2: auth_time and amr are the SSO session's, nonce is the authorize request's
         return active_principal(
-            self.server.services,
-            authorization_code.sub,
+            self.server.services.users.by_sub(authorization_code.sub),
             auth_time=authorization_code.auth_time,
             amr=list(authorization_code.amr),
             nonce=authorization_code.nonce,

@@ -2,11 +2,12 @@
 
 ``issue`` signs an RFC 9068 access token, an OpenID Connect ID token when ``openid`` is granted
 (OIDC Core 2) and makes a refresh token when the application may use the ``refresh_token``
-grant; then, with every signature done (no lock is held while signing), it records the access
-token under its grant's family in Redis (``AccessTokenRevocations``) and runs one short
+grant; then, with every signature done (no lock is held while signing), it runs one short
 transaction: rotate the presented refresh token, store the new one hashed, audit
-``login.token``. Exactly one of N concurrent rotations of one refresh token wins; a lost race
-is reuse (OAuth 2.0 Security BCP 4.14.2): the family is revoked and the request refused.
+``login.token``. No Redis call: the access token names its grant (``grant_id``), which is
+what revoking denies (idp/oauth/revocation.py). Exactly one of N concurrent rotations of one
+refresh token wins; a lost race is reuse (OAuth 2.0 Security BCP 4.14.2): the family is revoked
+and the request refused.
 
 The access token is signed with the application's ``access_token_alg`` (else
 ``GATEHOUSE_JWT_ALG``), the ID token with its ``id_token_signed_response_alg`` (RS256 unless it
@@ -28,7 +29,6 @@ from idp.errors import error
 from idp.models import Application, RefreshToken
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, Claims, claims_for, granted_scope
 from idp.oauth.keys import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, KeyService
-from idp.oauth.revocation import AccessTokenRevocations
 from idp.oauth.tokens import Principal, RefreshTokenStore
 from idp.settings import Settings
 
@@ -58,14 +58,12 @@ class TokenIssuer:
         db: Database,
         keys: KeyService,
         refresh_tokens: RefreshTokenStore,
-        revocations: AccessTokenRevocations,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.keys = keys
         self.refresh_tokens = refresh_tokens
-        self.revocations = revocations
         self.clock = clock or SystemClock()
 
     def issue(
@@ -77,18 +75,23 @@ class TokenIssuer:
         grant_type: str,
         scope: str | None = None,
         rotating: RefreshToken | None = None,
+        sign_in_method: str | None = None,
     ) -> TokenResponse:
         """The token response (RFC 6749 5.1) for ``principal`` (None: the application's own
         token, client credentials) with ``scope`` as granted (None: all the application may
-        have). ``rotating`` is the refresh token presented to a refresh grant.
+        have). ``rotating`` is the refresh token presented to a refresh grant. ``sign_in_method``:
+        the grant signed the person in just now, by this method (``sms``, ``email``), and its
+        ``login.success`` is recorded here, with the tokens, in one transaction.
 
-        Raises token.reused (the presented refresh token lost a race: its family is revoked),
-        token.family_revoked (the grant was revoked meanwhile) and store.unavailable.
+        Raises token.reused (the presented refresh token lost a race: its family is revoked) and
+        store.unavailable.
         """
         if scope is None:
             scope = granted_scope(client, None, within=USER_SCOPES if principal else CLIENT_SCOPES)
         now, ttl, jti = int(self.clock.time()), self.access_token_ttl(client), new_token(16)
-        access = self._access_token(client, principal, scope, jti, now, ttl)
+        # the grant every token of this login belongs to: revoking it denies them all at once
+        family = (principal.family_id or new_token(12)) if principal is not None else None
+        access = self._access_token(client, principal, scope, jti, now, ttl, family)
         token: TokenResponse
         if principal is not None and client.check_grant_type("refresh_token"):
             token = {
@@ -102,16 +105,11 @@ class TokenIssuer:
             token = {"token_type": "Bearer", "access_token": access, "expires_in": ttl, "scope": scope}
         if principal is not None and "openid" in scope.split():
             token["id_token"] = self.id_token(client, principal, access)
-        family = None
-        if principal is not None:
-            family = principal.family_id or new_token(12)
-            if not self.revocations.remember(family, jti, now + ttl):
-                raise error("token.family_revoked")
-        self._save(client, principal, ctx, grant_type, token, family, rotating)
+        self._save(client, principal, ctx, grant_type, token, family, rotating, sign_in_method)
         return token
 
     def access_token_ttl(self, client: Application) -> int:
-        return client.access_token_ttl or self.settings.access_token_ttl
+        return min(client.access_token_ttl or self.settings.access_token_ttl, self.settings.longest_access_token_ttl)
 
     def access_token_alg(self, client: Application) -> str:
         """The application's ``access_token_alg``, else ``GATEHOUSE_JWT_ALG``."""
@@ -149,10 +147,18 @@ class TokenIssuer:
         return self.keys.signer(alg).sign(claims, ID_TOKEN_TYPE)
 
     def _access_token(
-        self, client: Application, principal: Principal | None, scope: str, jti: str, now: int, ttl: int
+        self,
+        client: Application,
+        principal: Principal | None,
+        scope: str,
+        jti: str,
+        now: int,
+        ttl: int,
+        family: str | None,
     ) -> str:
         """RFC 9068 2.2: iss, exp, aud, sub (the application's id for its own token), client_id,
-        iat, jti; with auth_time, acr and amr of the person's authentication."""
+        iat, jti; with auth_time, acr and amr of the person's authentication, and ``grant_id``,
+        the grant it belongs to (what revoking a refresh token or a sign-out denies)."""
         claims: Claims = {
             "iss": self.settings.issuer,
             "exp": now + ttl,
@@ -164,7 +170,7 @@ class TokenIssuer:
             "aud": client.client_id,
         }
         if principal is not None:
-            claims.update(auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr)
+            claims.update(auth_time=principal.auth_time, acr=principal.acr, amr=principal.amr, grant_id=family)
             requested = (principal.claims or {}).get("userinfo")
             if requested:
                 claims[USERINFO_CLAIMS] = requested
@@ -179,6 +185,7 @@ class TokenIssuer:
         token: TokenResponse,
         family: str | None,
         rotating: RefreshToken | None,
+        sign_in_method: str | None = None,
     ) -> None:
         store = self.refresh_tokens
         try:
@@ -189,6 +196,16 @@ class TokenIssuer:
                     # RFC 6749 6: the new refresh token keeps the scope of the one it replaces
                     scope = rotating.scope if rotating is not None else token["scope"]
                     store.add(token["refresh_token"], client, principal, scope, session=session, family_id=family)
+                if sign_in_method is not None and principal is not None:
+                    audit.record(
+                        session,
+                        "login.success",
+                        ctx,
+                        sub=principal.user.sub,
+                        client_id=client.client_id,
+                        method=sign_in_method,
+                        amr=principal.amr,
+                    )
                 # client credentials have no person: the token is the application's own
                 audit.record(
                     session,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, contains_eager
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -44,7 +44,21 @@ class Principal:
         return self.user.sub
 
 
+# statements built once: the refresh grant is the busiest path of the service
 _INSERT_TOKEN = insert(table_of(RefreshToken))
+_FIND_WITH_HOLDER = (
+    select(RefreshToken)
+    .outerjoin(RefreshToken.holder)
+    .options(contains_eager(RefreshToken.holder))
+    .where(RefreshToken.token_hash == bindparam("token_hash"))
+)
+_TOKENS = table_of(RefreshToken)
+# Core UPDATE: no ORM session synchronisation needed; matches only a token still live
+_ROTATE = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == bindparam("token_id"), _TOKENS.c.rotated_at.is_(None), _TOKENS.c.revoked_at.is_(None))
+    .values(rotated_at=bindparam("rotated_at_now"))
+)
 
 
 class RefreshTokenStore:
@@ -113,18 +127,7 @@ class RefreshTokenStore:
     def rotate(self, session: Session, token: RefreshToken) -> bool:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
-        table = table_of(RefreshToken)  # Core UPDATE: no ORM session synchronisation needed
-        return (
-            affected_rows(
-                session,
-                (
-                    update(table)
-                    .where(table.c.id == token.id, table.c.rotated_at.is_(None), table.c.revoked_at.is_(None))
-                    .values(rotated_at=self.clock.now())
-                ),
-            )
-            == 1
-        )
+        return affected_rows(session, _ROTATE, {"token_id": token.id, "rotated_at_now": self.clock.now()}) == 1
 
     def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
@@ -174,7 +177,8 @@ class RefreshTokenStore:
         return count
 
     def find(self, raw: str) -> RefreshToken | None:
-        return self.db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(raw)))
+        """The token by its hash, with its ``holder`` (the user, None if gone) from the same query."""
+        return self.db.session.scalar(_FIND_WITH_HOLDER, {"token_hash": hash_secret(raw)})
 
 
 def _aware(value: datetime) -> datetime:

@@ -364,7 +364,9 @@ class OtpService:
             if self.guard is not None and outcome in ("wrong_code", "too_many_failures"):
                 self.guard.failed(target, ctx, sub=sub)
             raise _refusal(outcome)
-        if self.guard is not None:
+        if self.guard is not None and isinstance(guarded_as, LookUp):
+            # a caller that asked the guard itself clears the counters once it has signed the
+            # person in (a right code for an account that may not sign in is no success)
             self.guard.succeeded(target, ctx, sub=sub)
         return VerifiedCode(channel, target, usage, auth_source_id or "")
 

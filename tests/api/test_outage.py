@@ -114,24 +114,22 @@ def test_otp_grant_redis_stopped_between_send_and_exchange_auto_signup(own_redis
     assert signed_up.status_code == 200
 
 
-def test_refresh_redis_stopped_between_two_refreshes(own_redis, client, seeded, outbox, services):
+def test_refresh_needs_no_redis(own_redis, client, seeded, outbox, services):
+    """A refresh reads and writes only the database: apps keep their sessions through a Redis
+    outage, and the rotation is as exact as ever."""
     users.create(services, None, with_password=False, with_verified_phone="+8613612345678")
     sent = send_sms(client)
     tokens = sms_login(client, sent.get_json()["otp_token"], outbox.last_code()).get_json()
     current = refresh(client, tokens["refresh_token"]).get_json()["refresh_token"]
-    before = rows(services)
 
     own_redis.stop()
     started = time.monotonic()
-    down = refresh(client, current)
+    during = refresh(client, current)
     assert time.monotonic() - started < REDIS_BOUND
-    assert down.status_code == 503, down.get_json()
-    assert down.get_json()["error"] == "temporarily_unavailable"
-    assert rows(services) == before  # not rotated
+    assert during.status_code == 200, during.get_json()
 
     own_redis.start()
-    again = refresh(client, current)
-    assert again.status_code == 200, again.get_json()
+    assert refresh(client, during.get_json()["refresh_token"]).status_code == 200
     assert refresh(client, current).get_json()["error"] == "invalid_grant"  # exactly once
 
 

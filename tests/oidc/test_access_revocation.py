@@ -153,6 +153,7 @@ def test_a_client_credentials_token_can_be_revoked(client, services):
     token = client.post(
         "/oauth2/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     ).get_json()["access_token"]
+    assert "grant_id" not in _unverified_claims(token)  # the application's own: no grant to revoke it with
     assert introspect(client, token, basic(client_id, secret)).get_json()["active"] is True
     assert revoke(client, token, basic(client_id, secret)).status_code == 200
     assert introspect(client, token, basic(client_id, secret)).get_json() == {"active": False}
@@ -199,6 +200,21 @@ def test_another_login_keeps_its_access_tokens(client, tokens, outbox):
     revoke(client, tokens["refresh_token"])
     assert userinfo_status(client, tokens["access_token"]) == 401
     assert userinfo_status(client, second["access_token"]) == 200
+
+
+def test_every_access_token_names_its_grant_and_one_flag_denies_them_all(client, tokens, services):
+    """The grant a token belongs to travels in it (``grant_id``): revoking the grant needs no
+    list of its tokens, and a token issued in the very instant of the revocation is denied too."""
+    rotated = refresh(client, tokens["refresh_token"]).get_json()
+    grant = _unverified_claims(tokens["access_token"])["grant_id"]
+    assert _unverified_claims(rotated["access_token"])["grant_id"] == grant
+    assert services.redis.get(Keys.revoked_access_token_family(grant)) is None  # issuing writes nothing
+    services.revocations.deny_family(grant)  # as a revocation racing the refresh below would
+    late = refresh(client, rotated["refresh_token"]).get_json()  # its row was not revoked yet
+    assert _unverified_claims(late["access_token"])["grant_id"] == grant
+    assert userinfo_status(client, late["access_token"]) == 401
+    assert introspect(client, late["access_token"]).get_json() == {"active": False}
+    assert services.redis.ttl(Keys.revoked_access_token_family(grant)) > services.settings.access_token_ttl
 
 
 def test_racing_refreshes_end_with_the_winners_access_token_denied(app, tokens):
@@ -248,14 +264,15 @@ def test_a_replayed_code_denies_the_access_token_without_a_refresh_token(client,
 
 
 # -- a Redis outage: 503 in each face's shape, and nothing half-applied ----------------------------
-def test_redis_down_is_503_for_bearer_endpoints_revocation_and_tokens(own_redis, client, seeded, outbox, user):
+def test_redis_down_is_503_for_bearer_endpoints_and_revocation_while_refresh_goes_on(
+    own_redis, client, seeded, outbox, user
+):
     tokens = otp_login(client, outbox)
     own_redis.stop()
     userinfo = client.get("/oauth2/userinfo", headers=bearer(tokens["access_token"]))
     revoked = revoke(client, tokens["access_token"])
     inspected = introspect(client, tokens["access_token"])
-    refreshed = refresh(client, tokens["refresh_token"])
-    for response in (userinfo, revoked, inspected, refreshed):
+    for response in (userinfo, revoked, inspected):
         assert response.status_code == 503, (response.request.path, response.get_json())
         assert response.get_json()["error"] == "temporarily_unavailable"
     patch = client.patch("/userinfo", json={"name": "x"}, headers=bearer(tokens["access_token"]))
@@ -264,7 +281,13 @@ def test_redis_down_is_503_for_bearer_endpoints_revocation_and_tokens(own_redis,
     assert zitadel.status_code == 503
     cloudbase = client.get("/auth/v1/user/me", headers=bearer(tokens["access_token"]))
     assert cloudbase.status_code == 503
+    # a refresh needs only the database: apps keep their sessions through a Redis outage
+    refreshed = refresh(client, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.get_json()
 
     own_redis.start()
-    # the failed refresh rotated nothing away: the presented token still works
-    assert refresh(client, tokens["refresh_token"]).status_code == 200
+    # the rotation was real: the new token works, the presented one is now reuse
+    renewed = refreshed.get_json()
+    assert userinfo_status(client, renewed["access_token"]) == 200
+    assert refresh(client, renewed["refresh_token"]).status_code == 200
+    assert refresh(client, tokens["refresh_token"]).status_code == 400
