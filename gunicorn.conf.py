@@ -45,6 +45,8 @@ def empty_metrics_dir(folder: str | os.PathLike[str]) -> None:
 
 def on_starting(server: Arbiter) -> None:
     empty_metrics_dir(os.environ[MULTIPROC_ENV])
+    if os.environ.get("REDIS_URL"):
+        return  # a Redis server: nothing to start, and the master imports none of the app (its memory stays small)
     # imported here, from gunicorn's working folder (on the import path by then)
     from idp.settings import load_settings
     from idp.store import embedded_redis
@@ -63,8 +65,9 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
 
 
 def on_exit(server: Arbiter) -> None:
-    from idp.store import stop_embedded
+    if not os.environ.get("REDIS_URL"):
+        from idp.store import stop_embedded
 
-    stop_embedded()
+        stop_embedded()
     if _OWN_METRICS_DIR:
         shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -160,9 +160,10 @@ class Server:
 
 
 def gatehouse_refresh_tokens(server: Server, numbers: list[str], client_id: str, secret: str) -> list[str]:
-    """Refresh tokens the way a phone gets them: a code sent, then the OTP grant (auto sign-up)."""
+    """Refresh tokens the way a phone gets them: a code sent, then the OTP grant (auto sign-up),
+    both by the application the tokens are for (a code is bound to the client that sent it)."""
     sent = {}
-    send_headers = {"Content-Type": "application/json", "Authorization": BASIC}
+    send_headers = {"Content-Type": "application/json", "Authorization": basic(client_id, secret)}
     for number in numbers:
         status, data = post(server.port, "/otp/send", send_body(number).decode(), send_headers)
         if status != 200:
