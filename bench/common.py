@@ -98,17 +98,10 @@ def proc_cpu_seconds(pid: int) -> tuple[float, float]:
 
 def redis_server_pid(redis_url: str, worker: int | None) -> int | None:
     """The redis-server serving the bench (read-only /proc lookup, to report its CPU)."""
-    candidates = []
+    candidates: list[int] = []
     if redis_url:
         port = str(urllib.parse.urlparse(redis_url).port or 6379)
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-                except OSError:
-                    continue
-                if b"redis-server" in cmd and f":{port}".encode() in cmd:
-                    candidates.append(int(entry.name))
+        candidates = pids_matching(b"redis-server", f":{port}".encode())
     elif worker:
         try:
             for child in Path(f"/proc/{worker}/task/{worker}/children").read_text().split():
