@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from idp.admin.shapes import render_application, render_auth_source, render_user
+from idp.console import ensure_console_client
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.migrate import upgrade
@@ -81,6 +82,7 @@ def register_commands(app: Flask) -> None:
         kid = svc.keys.ensure_key()
         # published before the first token needs it, so every worker's JWKS has it already
         svc.keys.ensure_key(svc.settings.jwt_alg)
+        ensure_console_client(svc)  # the admin console's own application
         _emit({"schema": "up to date", "kid": kid}, as_json, f"schema up to date; active signing key {kid}")
 
     @apps_group.command("create")

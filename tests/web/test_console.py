@@ -1,0 +1,166 @@
+"""The admin console (/admin) through Flask's test client: its own sign-in as a first-party
+OpenID Connect client (code + PKCE through the hosted login, the code exchanged in-process),
+the 403 page, the dashboard's figures, the user search, and actions confirmed on a second page."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+
+from idp import console
+from idp.models import AuditEvent
+from tests.factories import users
+from tests.web.conftest import CTX, PASSWORD, csrf_token, text
+
+
+def sign_in(client, username: str) -> object:
+    """Open /admin, follow to the hosted login, sign in with a password, come back."""
+    response = client.get("/admin")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/admin/login")
+    authorize = client.get(location).headers["Location"]
+    query = parse_qs(urlsplit(authorize).query)
+    assert query["client_id"] == [console.CONSOLE_CLIENT_ID]
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+    login = client.get(authorize).headers["Location"]
+    assert login.startswith("/login?authz=")
+    page = text(client.get(login))
+    response = client.post(login, data={"csrf_token": csrf_token(page), "username": username, "password": PASSWORD})
+    location = response.headers["Location"]
+    while "/admin/callback" not in location:
+        response = client.get(location)
+        assert response.status_code in (302, 303), text(response)
+        location = response.headers["Location"]
+    callback = urlsplit(location)
+    assert f"{callback.scheme}://{callback.netloc}" == client.application.extensions["gatehouse"].settings.issuer
+    return client.get(f"{callback.path}?{callback.query}")  # the test client's own host
+
+
+def test_an_administrator_signs_in_and_sees_the_dashboard(client, services):
+    users.create(services, "root", roles=["admin"])
+    response = sign_in(client, "root")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin"
+    page = text(client.get("/admin"))
+    assert "Dashboard" in page and "Failed sign-ins, last 24 hours" in page
+    assert "Sign out" in page
+    application = services.clients.by_client_id(console.CONSOLE_CLIENT_ID)
+    assert application.first_party and application.mfa == "optional"
+    assert application.redirect_uris == [services.settings.issuer + "/admin/callback"]
+
+
+def test_someone_without_the_admin_role_gets_403(client, services):
+    users.create(services, "plain")
+    response = sign_in(client, "plain")
+    assert response.status_code == 403
+    assert "may not use the admin console" in text(response)
+    again = client.get("/admin/users")
+    assert again.status_code == 403
+
+
+def test_without_a_session_every_page_goes_to_sign_in(client, services):
+    for path in ("/admin", "/admin/users", "/admin/users/x", "/admin/users/x/lock"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/admin/login")
+
+
+def test_a_forged_callback_is_refused(client, services):
+    response = client.get("/admin/callback?code=x&state=y")
+    assert response.status_code == 400
+    assert client.get("/admin").status_code == 302
+
+
+def test_mfa_policy_is_required_in_production():
+    assert console.mfa_policy(production=True) == "required"
+    assert console.mfa_policy(production=False) == "optional"
+
+
+def test_search_by_prefix_of_username_email_or_phone(client, services):
+    users.create(services, "root", roles=["admin"])
+    users.create(services, "alice", with_verified_email="alice@example.com", with_verified_phone="+8613600000001")
+    users.create(services, "bob", with_verified_email="bob@example.org")
+    sign_in(client, "root")
+    assert "alice" in text(client.get("/admin/users?q=ali"))
+    assert "bob" not in text(client.get("/admin/users?q=ali"))
+    assert "alice" in text(client.get("/admin/users?q=%2B86136"))
+    assert "alice" in text(client.get("/admin/users?q=86136"))
+    found = text(client.get("/admin/users?q=bob%40"))
+    assert "bob" in found and "alice" not in found
+    assert 'name="q"' in found and '<label for="q">' in found
+
+
+def test_users_are_paged(client, services):
+    users.create(services, "root", roles=["admin"])
+    for n in range(console.PAGE_SIZE + 2):
+        users.create(services, f"paged-{n:02d}")
+    sign_in(client, "root")
+    first = text(client.get("/admin/users?q=paged-"))
+    assert "paged-00" in first and "paged-21" not in first
+    assert 'rel="next"' in first
+    page = console.search_users(services, "paged-")
+    second = text(client.get(f"/admin/users?q=paged-&after={page.next_after}"))
+    assert "paged-21" in second and "paged-00" not in second
+
+
+def test_lock_is_confirmed_then_refuses_sign_in_and_names_the_administrator(client, services):
+    admin = users.create(services, "root", roles=["admin"])
+    victim = users.create(services, "victim")
+    sign_in(client, "root")
+    page = text(client.get(f"/admin/users/{victim.sub}"))
+    assert "Lock" in page and "Sign out everywhere" in page
+    confirm = client.get(f"/admin/users/{victim.sub}/lock")
+    assert confirm.status_code == 200
+    assert services.users.by_sub(victim.sub).status == "active"  # asking changes nothing
+    # without the CSRF token nothing happens
+    assert client.post(f"/admin/users/{victim.sub}/lock").status_code == 400
+    assert services.users.by_sub(victim.sub).status == "active"
+    response = client.post(f"/admin/users/{victim.sub}/lock", data={"csrf_token": csrf_token(text(confirm))})
+    assert response.status_code == 302
+    services.db.session.expire_all()
+    assert services.users.by_sub(victim.sub).status == "locked"
+    event = services.db.session.scalars(
+        select(AuditEvent).where(AuditEvent.type == "admin.user.update", AuditEvent.sub == victim.sub)
+    ).one()
+    assert event.actor == admin.sub
+    assert "The account is locked." in text(client.get(response.headers["Location"]))
+    # then unlock
+    confirm = client.get(f"/admin/users/{victim.sub}/unlock")
+    client.post(f"/admin/users/{victim.sub}/unlock", data={"csrf_token": csrf_token(text(confirm))})
+    services.db.session.expire_all()
+    assert services.users.by_sub(victim.sub).status == "active"
+
+
+def test_sign_out_everywhere_ends_the_persons_sessions(client, services):
+    admin = users.create(services, "root", roles=["admin"])
+    victim = users.create(services, "victim")
+    elsewhere = services.sessions.create(victim.sub, ["pwd"], CTX)
+    sign_in(client, "root")
+    confirm = client.get(f"/admin/users/{victim.sub}/sign_out_everywhere")
+    client.post(f"/admin/users/{victim.sub}/sign_out_everywhere", data={"csrf_token": csrf_token(text(confirm))})
+    event = services.db.session.scalars(
+        select(AuditEvent).where(AuditEvent.type == "account.sign_out_everywhere", AuditEvent.sub == victim.sub)
+    ).one()
+    assert event.actor == admin.sub
+    assert services.sessions.get(elsewhere.id) is None
+
+
+def test_the_console_in_chinese(client, services):
+    users.create(services, "root", roles=["admin"])
+    sign_in(client, "root")
+    page = text(client.get("/admin?ui_locales=zh-Hans"))
+    assert '<html lang="zh-Hans">' in page
+    assert "仪表盘" in page
+    page = text(client.get("/admin/users", headers={"Accept-Language": "zh-CN"}))
+    assert "用户" in page
+
+
+def test_sign_out_ends_the_console_session(client, services):
+    users.create(services, "root", roles=["admin"])
+    sign_in(client, "root")
+    page = text(client.get("/admin"))
+    response = client.post("/admin/logout", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    assert client.get("/admin").status_code == 302
