@@ -234,6 +234,13 @@ def test_demo_reports_a_conflict_instead_of_crashing(runner, services):
     assert "account.phone_taken" in result.output
 
 
+def test_db_upgrade_registers_the_admin_console(runner, services):
+    invoke_json(runner, "db", "upgrade")
+    console = services.clients.by_client_id("gatehouse-console")
+    assert console is not None and console.first_party
+    assert console.redirect_uris == [f"{services.settings.issuer}/admin/callback"]
+
+
 def test_db_upgrade_on_a_migrated_database(runner, services):
     kid = services.keys.ensure_key()
     result = runner.invoke(args=["db", "upgrade"])

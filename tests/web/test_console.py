@@ -164,3 +164,43 @@ def test_sign_out_ends_the_console_session(client, services):
     response = client.post("/admin/logout", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     assert client.get("/admin").status_code == 302
+
+
+def test_the_console_application_follows_the_settings(services):
+    from dataclasses import replace
+
+    first = console.ensure_console_client(services)
+    assert first.mfa == "optional" and first.type == "web" and first.first_party
+    assert first.check_client_secret(console.console_secret(services.settings.secret_key))
+    production = replace(
+        services, settings=replace(services.settings, env="production", issuer="https://id.example", secret_key="k2")
+    )
+    moved = console.ensure_console_client(production)
+    assert moved.mfa == "required"  # a second factor in production
+    assert moved.redirect_uris == ["https://id.example/admin/callback"]
+    assert moved.check_client_secret(console.console_secret("k2"))
+    assert not moved.check_client_secret(console.console_secret(services.settings.secret_key))
+    assert [a.client_id for a in services.clients.list_applications()] == [console.CONSOLE_CLIENT_ID]
+
+
+def test_the_dashboard_counts_codes_failures_and_locks(client, services, seeded):
+    from tests.helpers import send_sms
+
+    users.create(services, "root", roles=["admin"])
+    users.create(services, "target")
+    assert send_sms(client).status_code == 200
+    page = text(client.get("/login"))
+    client.post("/login", data={"csrf_token": csrf_token(page), "username": "target", "password": "wrong password"})
+    stats = console.dashboard(services)
+    assert stats.sms_sent_today == 1 and stats.email_sent_today == 0
+    assert stats.sms_quota == services.settings.limits.sms_daily_quota
+    assert stats.failed_sign_ins_24h == 1
+    assert stats.locks_24h == 0
+    assert stats.users == len(services.users.search()) == 2
+    apps = len(services.clients.list_applications())
+    assert stats.applications == apps
+    sign_in(client, "root")
+    assert len(services.clients.list_applications()) == apps + 1
+    assert console.dashboard(services).applications == apps  # the console's own application is not counted
+    dashboard = text(client.get("/admin"))
+    assert f"of a daily quota of {services.settings.limits.sms_daily_quota}" in dashboard
