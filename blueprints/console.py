@@ -34,6 +34,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
+from werkzeug.test import EnvironBuilder
 from wtforms import SubmitField
 
 from blueprints.errors import STATUS
@@ -162,8 +163,8 @@ def _exchange(code: str, pending: dict) -> str:
         f"{quote(client.client_id, safe='')}:{quote(console.console_secret(svc.settings.secret_key), safe='')}"
     )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with app.test_request_context(
-        "/oauth2/token",
+    environ = EnvironBuilder(
+        path="/oauth2/token",
         method="POST",
         base_url=_issuer(),
         data={
@@ -172,12 +173,15 @@ def _exchange(code: str, pending: dict) -> str:
             "redirect_uri": console.redirect_uri(_issuer()),
             "code_verifier": pending["verifier"],
         },
-        headers={
-            "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
-            "User-Agent": request.headers.get("User-Agent", ""),
-        },
+        headers=[
+            ("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()),
+            ("User-Agent", request.headers.get("User-Agent", "")),
+        ],
         environ_base={"REMOTE_ADDR": request.remote_addr or "0.0.0.0"},  # noqa: S104
-    ):
+    ).get_environ()
+    # a request context of its own inside this one's application context (Flask pushes no
+    # second one for the same application): the database session and its teardown stay this request's
+    with app.request_context(environ):
         response = app.extensions["gatehouse.oauth"].create_token_response()
     body = response.get_json(silent=True) or {}
     if response.status_code != 200 or "id_token" not in body:

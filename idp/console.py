@@ -229,12 +229,17 @@ def act(services: ConsoleServices, action: str, sub: str, ctx: RequestContext) -
     lock: the account is locked until an administrator unlocks it (no sign-in, no tokens);
     unlock: active again, a temporary lock of the brute-force policy lifted too; disable: the
     account is disabled; sign_out_everywhere: every SSO session, refresh token and remembered
-    device of the person ends. Raises account.not_found, store.unavailable, request.invalid.
+    device of the person ends. An administrator may not lock or disable their own account.
+
+    Raises account.not_found, admin.forbidden, store.unavailable, request.invalid.
     """
     if not ctx.actor:
         raise error("admin.forbidden", "an administrator must be named")
     if services.users.by_sub(sub) is None:
         raise error("account.not_found")
+    if sub == ctx.actor and action in ("lock", "disable"):
+        # an administrator who locks themselves out leaves nobody to unlock them
+        raise error("admin.forbidden", "you cannot lock or disable your own account")
     match action:
         case "lock":
             return services.users.update(sub, {"status": "locked"}, ctx)

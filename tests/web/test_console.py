@@ -204,3 +204,14 @@ def test_the_dashboard_counts_codes_failures_and_locks(client, services, seeded)
     assert console.dashboard(services).applications == apps  # the console's own application is not counted
     dashboard = text(client.get("/admin"))
     assert f"of a daily quota of {services.settings.limits.sms_daily_quota}" in dashboard
+
+
+def test_an_administrator_cannot_lock_themselves_out(client, services):
+    admin = users.create(services, "root", roles=["admin"])
+    sign_in(client, "root")
+    confirm = client.get(f"/admin/users/{admin.sub}/lock")
+    response = client.post(f"/admin/users/{admin.sub}/lock", data={"csrf_token": csrf_token(text(confirm))})
+    assert response.status_code == 403
+    assert "cannot lock or disable your own account" in text(response)
+    services.db.session.expire_all()
+    assert services.users.by_sub(admin.sub).status == "active"
