@@ -4,8 +4,10 @@ the 403 page, the dashboard's figures, the user search, and actions confirmed on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from idp import console
@@ -215,3 +217,23 @@ def test_an_administrator_cannot_lock_themselves_out(client, services):
     assert "cannot lock or disable your own account" in text(response)
     services.db.session.expire_all()
     assert services.users.by_sub(admin.sub).status == "active"
+
+
+@pytest.mark.limits(login_lock_after=3, login_lock_seconds=600, login_failure_window=600)
+def test_the_user_page_shows_a_temporary_lock_and_unlock_lifts_it(client, services):
+    users.create(services, "root", roles=["admin"])
+    ada = users.create(services, "ada")
+    for _ in range(3):
+        services.bruteforce.failed("ada", CTX, sub=ada.sub)
+    ends = (services.clock.now() + timedelta(seconds=600)).replace(microsecond=0)
+    sign_in(client, "root")
+    page = text(client.get(f"/admin/users/{ada.sub}"))
+    assert f"until {ends:%Y-%m-%d %H:%M:%S} UTC" in page
+    assert "login.locked" in page  # among the recent audit events
+    assert "Unlock" in page  # active, but temporarily locked
+    dashboard = console.dashboard(services)
+    assert dashboard.locks_24h == 1 and dashboard.failed_sign_ins_24h == 0
+    confirm = client.get(f"/admin/users/{ada.sub}/unlock")
+    client.post(f"/admin/users/{ada.sub}/unlock", data={"csrf_token": csrf_token(text(confirm))})
+    assert services.bruteforce.locked_for(ada.sub, sub=ada.sub) == 0
+    assert "until " not in text(client.get(f"/admin/users/{ada.sub}"))
