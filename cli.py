@@ -10,9 +10,11 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from idp.admin.shapes import render_application, render_auth_source, render_user
+from idp.console import ensure_console_client
 from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.migrate import upgrade
+from idp.models.users import ROLES
 from idp.services import Services
 from idp.settings import JWT_ALGORITHMS
 
@@ -44,6 +46,12 @@ DEMO: dict[str, dict[str, Any]] = {
         "email": "MOCK_USERNAME@example.com",
         "email_verified": True,
     },
+    "admin": {
+        "username": "admin",
+        "password": "admin-password-1",
+        "name": "Demo Administrator",
+        "roles": ["admin"],
+    },
 }
 
 
@@ -74,6 +82,7 @@ def register_commands(app: Flask) -> None:
         kid = svc.keys.ensure_key()
         # published before the first token needs it, so every worker's JWKS has it already
         svc.keys.ensure_key(svc.settings.jwt_alg)
+        ensure_console_client(svc)  # the admin console's own application
         _emit({"schema": "up to date", "kid": kid}, as_json, f"schema up to date; active signing key {kid}")
 
     @apps_group.command("create")
@@ -125,8 +134,9 @@ def register_commands(app: Flask) -> None:
     @click.option("--email")
     @click.option("--phone-number")
     @click.option("--name")
+    @click.option("--role", "roles", type=click.Choice(ROLES), multiple=True, help="admin: may use the admin console")
     @click.option("--json", "as_json", is_flag=True)
-    def users_create(username, password, email, phone_number, name, as_json):
+    def users_create(username, password, email, phone_number, name, roles, as_json):
         """Create a user (contacts given here count as verified)."""
         data = {
             "username": username,
@@ -136,12 +146,13 @@ def register_commands(app: Flask) -> None:
             "phone_number": phone_number,
             "email_verified": bool(email),
             "phone_verified": bool(phone_number),
+            "roles": list(roles),
         }
         try:
             user = _services(app).users.create(data, cli_context())
         except IdpError as exc:
             _fail(exc)
-        _emit(render_user(user), as_json, f"sub: {user.sub}")
+        _emit({**render_user(user), "roles": user.roles}, as_json, f"sub: {user.sub}")
 
     @keys_group.command("rotate")
     @click.option("--alg", type=click.Choice(JWT_ALGORITHMS), default="RS256", show_default=True)
@@ -188,6 +199,9 @@ def seed_demo(svc: Services) -> dict:
     user = next(iter(users.search(username=DEMO["user"]["username"])), None)
     if user is None:
         user = users.create(DEMO["user"], cli_context())
+    admin = next(iter(users.search(username=DEMO["admin"]["username"])), None)
+    if admin is None:
+        admin = users.create(DEMO["admin"], cli_context())
     return {
         "client_id": DEMO["app"]["client_id"],
         "client_secret": DEMO["app"]["client_secret"],
@@ -199,6 +213,7 @@ def seed_demo(svc: Services) -> dict:
             "phone_number": user.phone_number,
             "email": user.email,
         },
+        "admin": {"sub": admin.sub, "username": DEMO["admin"]["username"], "password": DEMO["admin"]["password"]},
     }
 
 
@@ -215,6 +230,7 @@ Gatehouse demo is ready.
   Client      client_id={data["client_id"]}  client_secret={data["client_secret"]}
   Demo user   username demo, password {data["user"]["password"]},
               phone {data["user"]["phone_number"]}, email {data["user"]["email"]}
+  Console     {issuer}/admin           (administrator: username {data["admin"]["username"]}, password {data["admin"]["password"]})
 
 Sign in through the hosted pages as a web app would: open {issuer}/demo
 

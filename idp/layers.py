@@ -63,7 +63,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("accounts", ("idp.accounts", "idp.factors")),
     Layer("flows", ("idp.flows",)),
     Layer("protocols", ("idp.oauth.grants", "idp.oauth.endpoints")),
-    Layer("faces", ("idp.dialects", "idp.admin")),
+    Layer("faces", ("idp.dialects", "idp.admin", "idp.console")),
     Layer("wiring", ("idp.services",)),
 )
 

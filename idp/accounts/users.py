@@ -17,7 +17,7 @@ from idp.db import Database
 from idp.errors import IdpError, error, invalid
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import User
-from idp.models.users import USER_STATUSES
+from idp.models.users import ROLES, USER_STATUSES
 
 CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
@@ -30,6 +30,7 @@ PROFILE_FIELDS = (
     "name",
     "locale",
     "status",
+    "roles",
     *profile.CLAIMS,
 )
 
@@ -101,6 +102,8 @@ class UserService:
         account.invalid_* for a profile field the profile rule refuses."""
         fields = {k: v for k, v in data.items() if k in PROFILE_FIELDS and v is not None}
         _check_status(fields.get("status", "active"))
+        if "roles" in fields:
+            fields["roles"] = _checked_roles(fields["roles"])
         fields.update(_profile(fields))
         self._normalise_contacts(fields)
         password = data.get("password")
@@ -125,6 +128,8 @@ class UserService:
         data = dict(data)
         if "status" in data:
             _check_status(data["status"])  # null is no status either
+        if "roles" in data:
+            data["roles"] = _checked_roles(data["roles"])
         if "email_verified" in data and data["email_verified"] is None:
             raise invalid("account.invalid_email_verified")
         if "phone_verified" in data and data["phone_verified"] is None:
@@ -200,3 +205,10 @@ def _profile(data: dict[str, Any]) -> dict[str, Any]:
 def _check_status(status: str) -> None:
     if status not in USER_STATUSES:
         raise invalid("account.invalid_status_value", f"status must be one of {', '.join(USER_STATUSES)}")
+
+
+def _checked_roles(roles: Any) -> list[str]:
+    """A list of known role names, each once, in a stable order."""
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r in ROLES for r in roles):
+        raise invalid("request.invalid", f"roles must be a list of: {', '.join(ROLES)}")
+    return sorted(set(roles))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Base, utcnow
 
 USER_STATUSES = ("active", "locked", "disabled")
+ROLES = ("admin",)  # ``admin``: may use the admin console
 # the standard profile claims (OpenID Connect Core 1.0, 5.1) kept in columns of their own
 # names, besides ``name``, ``locale`` and ``username`` (released as ``preferred_username``)
 PROFILE_CLAIM_COLUMNS = (
@@ -51,6 +52,7 @@ class User(Base):
     gender: Mapped[str | None] = mapped_column(String(32), default=None)
     birthdate: Mapped[str | None] = mapped_column(String(10), default=None)  # YYYY-MM-DD, 0000-MM-DD or YYYY
     zoneinfo: Mapped[str | None] = mapped_column(String(64), default=None)  # an IANA time zone
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     sequence: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -58,6 +60,10 @@ class User(Base):
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in (self.roles or [])
 
     # Authlib calls this to fill ``sub`` in tokens.
     def get_user_id(self) -> str:

@@ -106,6 +106,11 @@ class SendLimiter:
         # of 0 (the interval rule's window): no wait between sends
         return [rule for rule in rules if limit_on(rule.limit) and limit_on(rule.window)]
 
+    def quota_used(self, channel: str, now: int) -> int:
+        """Codes sent on ``channel`` in the current quota day (the global quota's counter)."""
+        day = now - now % DAY
+        return int(self.redis.get(Keys.rate("quota", channel, day)) or 0)
+
     def reserve(self, rules: list[Rule], channel: str, now: float) -> None:
         """Take one unit from every rule or none, at ``now`` (the services' clock). Raises
         otp.rate_limited / otp.quota_exhausted."""

@@ -97,6 +97,26 @@ def test_users_create_json(runner, services):
     assert verify_password(user.password_hash, "longpassword")
 
 
+def test_users_create_role_admin_makes_an_administrator(runner, services):
+    body = invoke_json(runner, "users", "create", "--username", "op", "--password", "longpassword", "--role", "admin")
+    assert body["roles"] == ["admin"]
+    assert services.users.by_sub(body["sub"]).is_admin
+    plain = invoke_json(runner, "users", "create", "--username", "plain")
+    assert plain["roles"] == []
+    assert not services.users.by_sub(plain["sub"]).is_admin
+    refused = runner.invoke(args=["users", "create", "--username", "x", "--role", "root"])
+    assert refused.exit_code == 2  # not a role Gatehouse knows
+
+
+def test_demo_creates_an_administrator_and_prints_its_password(runner, services):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert "username admin, password admin-password-1" in result.output
+    admin = services.users.search(username="admin")[0]
+    assert admin.is_admin
+    assert verify_password(admin.password_hash, "admin-password-1")
+
+
 def test_users_create_rejects_short_password(runner, services):
     result = runner.invoke(args=["users", "create", "--username", "u1", "--password", "short"])
     assert result.exit_code == 1
@@ -183,7 +203,8 @@ def test_demo_is_idempotent(runner, services, client):
     assert first["client_id"] == second["client_id"] == "TENANT_CLIENT_ID"
     assert first["user"]["sub"] == second["user"]["sub"]
     assert [a.client_id for a in services.clients.list_applications()] == ["TENANT_CLIENT_ID"]
-    assert len(services.users.search()) == 1
+    assert first["admin"]["sub"] == second["admin"]["sub"]
+    assert len(services.users.search()) == 2  # the demo person and the administrator
     assert {s.id for s in services.clients.list_auth_sources()} == {
         "MOCK_SMS_OTP_AUTH_SOURCE_ID",
         "MOCK_EMAIL_OTP_AUTH_SOURCE_ID",
@@ -211,6 +232,13 @@ def test_demo_reports_a_conflict_instead_of_crashing(runner, services):
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 1
     assert "account.phone_taken" in result.output
+
+
+def test_db_upgrade_registers_the_admin_console(runner, services):
+    invoke_json(runner, "db", "upgrade")
+    console = services.clients.by_client_id("gatehouse-console")
+    assert console is not None and console.first_party
+    assert console.redirect_uris == [f"{services.settings.issuer}/admin/callback"]
 
 
 def test_db_upgrade_on_a_migrated_database(runner, services):
