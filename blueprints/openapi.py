@@ -341,7 +341,10 @@ def build(app: Flask, issuer: str) -> dict[str, Any]:
         op = OPERATIONS[(endpoint, method)]
         face = FACES[endpoint.partition(".")[0]]
         path, parameters = _path_parameters(app, rule)
-        parameters += [{"name": p.name, "in": p.where, "required": p.required, "schema": p.schema} for p in op.params]
+        parameters += [
+            {"name": p.name, "in": p.where, "required": p.required, "schema": p.schema}
+            for p in (*FACE_PARAMS.get(endpoint.partition(".")[0], ()), *op.params)
+        ]
         operation: dict[str, Any] = {
             "operationId": f"{endpoint.replace('.', '_')}_{method.lower()}"
             + ("" if rule == _first_rule(app, endpoint) else "_" + re.sub(r"\W+", "_", rule).strip("_")),
