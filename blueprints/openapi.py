@@ -51,7 +51,7 @@ class Face:
 FACES: dict[str, Face] = {
     "admin": Face(
         "Admin API",
-        "Users, applications, auth sources, keys and audit events (``Authorization: Bearer``).",
+        "Users, applications, auth sources, keys and audit events (`Authorization: Bearer`).",
         out.AdminError,
         (400, 401, 403, 404, 405, 409, 413, 429, 503),
         ("adminBearer",),
@@ -70,19 +70,19 @@ FACES: dict[str, Face] = {
     ),
     "cloudbase": Face(
         "Tencent CloudBase",
-        "Tencent CloudBase User Login API (``/auth/v1``).",
+        "Tencent CloudBase User Login API (`/auth/v1`).",
         out.CloudbaseError,
         (400, 401, 403, 404, 405, 409, 413, 429, 501, 503),
     ),
     "zitadel": Face(
         "ZITADEL",
-        "ZITADEL auth API v1: the signed-in user's factors and phone (``/auth/v1/users/me``).",
+        "ZITADEL auth API v1: the signed-in user's factors and phone (`/auth/v1/users/me`).",
         out.ZitadelError,
         (400, 401, 403, 404, 405, 409, 412, 413, 429, 501, 503),
     ),
     "oneaccess": Face(
         "Huawei OneAccess",
-        "Huawei OneAccess SDK calls and SSO tickets (``/api/v2``).",
+        "Huawei OneAccess SDK calls and SSO tickets (`/api/v2`).",
         out.OneAccessError,
         (400, 405, 413, 429, 503),
     ),
