@@ -333,13 +333,6 @@ class OneAccessSuccessOut(BaseModel):
     id_token: str
 
 
-class OneAccessMfaRequiredOut(BaseModel):
-    status: Literal["MFA_REQUIRED"]
-    state_token: str
-    expire: int
-    mfa_types: list[Literal["SMS", "EMAIL", "OTP"]]
-
-
 class OneAccessLoginOut(BaseModel):
     """Signed in, or a second factor is needed (``status`` says which)."""
 

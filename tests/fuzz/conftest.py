@@ -1,6 +1,7 @@
 """Hypothesis keeps nothing in the working tree: every fuzz test runs with ``database=None``
 (no example database), and the little it still caches (constants read from the source) goes to
-a temporary folder of this run instead of ``.hypothesis/``."""
+a temporary folder of this run instead of ``.hypothesis/``. ``target`` is the app under
+fuzzing, with a credential of every kind (both fuzz runs share it)."""
 
 from __future__ import annotations
 
