@@ -8,7 +8,7 @@ export FLASK_APP := app
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install lock browser postgresql redis-server run test bench bench-peers lint clean
+.PHONY: install lock docs-assets browser postgresql redis-server run test bench bench-peers lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ lock:
 	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/bin/pip-compile" --quiet --upgrade --generate-hashes \
 		--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --extra dev \
 		--output-file $(LOCK) pyproject.toml
+
+# /docs serves Swagger UI from static/docs/ (committed: no build step, no CDN). This copies the
+# pinned release of the npm package swagger-ui-dist there again, with its licence files.
+SWAGGER_UI_VERSION ?= 5.36.0
+docs-assets:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cd "$$tmp" && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) >/dev/null && tar xzf swagger-ui-dist-*.tgz && \
+	cp package/swagger-ui-bundle.js package/swagger-ui.css package/LICENSE package/NOTICE $(CURDIR)/static/docs/
 
 # The page tests drive Debian's Chromium through Playwright (`playwright install` cannot
 # download browsers on a closed network, so the distribution's package is used).

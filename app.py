@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints import console, errors, home, hosted, oauth, ops, web
+from blueprints import console, errors, home, hosted, oauth, openapi, ops, web
 from blueprints.api import admin, ciam, cloudbase, oneaccess, zitadel
 from idp.services import Services
 from idp.settings import load_settings
@@ -41,6 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, services: Services | 
     app.register_blueprint(cloudbase.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api/v1")
     app.register_blueprint(console.bp)
+    openapi.init_app(app)  # /openapi.json and /docs, after every face it describes
     if not settings.production:
         from blueprints import demo, dev
 

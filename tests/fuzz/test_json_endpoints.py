@@ -11,7 +11,6 @@ fails, so one run lists every endpoint that misbehaves.
 
 from __future__ import annotations
 
-import base64
 import time
 import zlib
 from collections import Counter
@@ -21,13 +20,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN_TOKEN
 from tests.factories import (
-    PASSWORD,
     TENANT_CLIENT_ID,
-    TENANT_CLIENT_SECRET,
-    applications,
-    users,
 )
 from tests.fuzz.faces import FACES, METHODS, Endpoint, allowed_methods, assert_face_shape, json_endpoints, response_json
 from tests.fuzz.strategies import (
@@ -125,31 +119,6 @@ def check(app, client, endpoint: Endpoint, request: FuzzRequest) -> None:
     wrong_method = request.input_class == "method" and request.method not in allowed_methods(app, unquote(request.path))
     if wrong_method and response.status_code != 405:
         raise WrongMethodAnswer(answered(request, response))
-
-
-# -- the app under fuzzing ------------------------------------------------------------------
-@pytest.fixture
-def target(app, services):
-    """The app with real records behind every kind of credential: the seeded Tencent CIAM
-    applications and auth sources, and a person signed in through CloudBase's password
-    sign-in (an access token with scope openid)."""
-    app.config["TESTING"] = True  # a view's exception reaches the test, with its request
-    applications.seed_documents(services)
-    person = users.create(services, with_verified_phone=True)
-    client_basic = "Basic " + base64.b64encode(f"{TENANT_CLIENT_ID}:{TENANT_CLIENT_SECRET}".encode()).decode()
-    signed_in = app.test_client().post(
-        "/auth/v1/signin",
-        json={"username": person.username, "password": PASSWORD},
-        headers={"Authorization": client_basic},
-    )
-    assert signed_in.status_code == 200, signed_in.get_data()
-    credentials = Credentials(
-        client_basic=client_basic,
-        client_id=TENANT_CLIENT_ID,
-        user_bearer=f"Bearer {signed_in.json['access_token']}",
-        admin_bearer=f"Bearer {ADMIN_TOKEN}",
-    )
-    return app, credentials
 
 
 def fuzz_endpoint(app, credentials: Credentials, endpoint: Endpoint, counts: Counter) -> list[str]:
