@@ -21,7 +21,7 @@ bp = Blueprint("admin", __name__)
 
 REALM = 'Bearer realm="gatehouse-admin"'
 # domain code -> WWW-Authenticate: RFC 6750 3, a 401 names the scheme the client must use, and
-# 3.1, a 403 for a missing scope names the scope; the body is the generic one (code, message)
+# 3.1, a 403 for a missing scope names the scope
 CHALLENGES = {
     "admin.unauthenticated": REALM,
     "admin.insufficient_scope": f'{REALM}, error="insufficient_scope", scope="{admin.ADMIN_SCOPE}"',
@@ -29,7 +29,10 @@ CHALLENGES = {
 
 
 def render_error(exc: IdpError) -> ErrorResponse:
+    """``{"error": <domain code>, "error_description": <text>}`` (the field names of RFC 6749
+    5.2, which integrators' OAuth libraries already read) with the generic status table."""
     status, body, headers = generic(exc)
+    body = {"error": exc.code, "error_description": exc.message}
     challenge = CHALLENGES.get(exc.code) or (REALM if status == 401 else None)
     if challenge:
         headers = {**headers, "WWW-Authenticate": challenge}
