@@ -102,6 +102,7 @@ AREAS: dict[str, Area] = {
             "client.unauthenticated": Declared(Kind.UNAUTHENTICATED, "client authentication failed"),
             "client.unknown": Declared(Kind.UNAUTHENTICATED, "unknown application"),
             "client.exists": Declared(Kind.CONFLICT, "client_id is already used"),
+            "client.not_found": Declared(Kind.NOT_FOUND, "no such application"),
             "client.invalid_type": Declared(Kind.INVALID_INPUT, "invalid application type"),
             "client.invalid_login_methods": Declared(Kind.INVALID_INPUT, "invalid login methods"),
             "client.invalid_mfa": Declared(Kind.INVALID_INPUT, "invalid mfa policy"),

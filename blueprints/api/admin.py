@@ -76,6 +76,30 @@ def list_applications():
     return jsonify([shapes.render_application(a) for a in services().clients.list_applications()])
 
 
+@bp.get("/applications/<client_id>")
+def get_application(client_id: str):
+    return jsonify(shapes.render_application(services().clients.get_application(client_id)))
+
+
+@bp.patch("/applications/<client_id>")
+def patch_application(client_id: str):
+    data = shapes.parse(shapes.ApplicationPatch, json_body(), partial=True)
+    app = services().clients.update_application(client_id, data, admin_context())
+    return jsonify(shapes.render_application(app))
+
+
+@bp.delete("/applications/<client_id>")
+def delete_application(client_id: str):
+    admin.delete_application(services(), client_id, admin_context())
+    return "", 204
+
+
+@bp.post("/applications/<client_id>/secret")
+def rotate_application_secret(client_id: str):
+    secret = services().clients.rotate_secret(client_id, admin_context())
+    return jsonify(shapes.render_secret(client_id, secret))
+
+
 @bp.post("/users")
 def create_user():
     data = shapes.parse(shapes.UserIn, json_body())

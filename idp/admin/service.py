@@ -19,12 +19,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from idp.accounts.users import UserService
+from idp.context import RequestContext
 from idp.errors import IdpError, Kind, error
 from idp.factors import FactorService
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Factor, User
 from idp.oauth.bearer import BearerServices, authenticate_bearer
 from idp.oauth.clients import ClientService
+from idp.oauth.tokens import RefreshTokenStore
 
 ADMIN_SCOPE = "admin"
 BOOTSTRAP_ACTOR = "admin_token"  # the actor of requests made with GATEHOUSE_ADMIN_TOKEN
@@ -44,6 +46,9 @@ class AdminServices(BearerServices, Protocol):
 
     @property
     def bruteforce(self) -> BruteForceGuard: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenStore: ...
 
 
 def authenticate(services: AdminServices, authorization: str) -> str:
@@ -104,6 +109,12 @@ def list_factors(services: AdminServices, sub: str) -> builtins.list[Factor]:
     """Every factor of ``sub`` (ready or not). Raises account.not_found."""
     _existing_user(services, sub)
     return services.factors.list(sub)
+
+
+def delete_application(services: AdminServices, client_id: str, ctx: RequestContext) -> None:
+    """Remove an application; its refresh tokens (and their access tokens) are revoked in the
+    same unit of work. Raises client.not_found."""
+    services.clients.delete_application(client_id, ctx, revoke=services.refresh_tokens.revoke_client_in)
 
 
 def _existing_user(services: AdminServices, sub: str) -> User:

@@ -60,6 +60,31 @@ class ApplicationIn(_Strict):
     id_token_signed_response_alg: SigningAlg = "RS256"
 
 
+class ApplicationPatch(_Strict):
+    """``PATCH /applications/<client_id>``: any field of ``ApplicationIn`` but ``type``
+    (``client_id`` and ``client_secret`` neither: ``POST .../secret`` replaces a secret)."""
+
+    name: str | None = None
+    redirect_uris: list[str] | None = None
+    post_logout_redirect_uris: list[str] | None = None
+    grant_types: list[str] | None = None
+    scopes: list[str] | None = None
+    auth_source_ids: list[str] | None = None
+    login_methods: list[Literal["password", "sms_otp", "email_otp"]] | None = None
+    mfa: Literal["off", "optional", "required"] | None = None
+    auto_signup: bool | None = None
+    first_party: bool | None = None
+    access_token_alg: SigningAlg | None = None
+    id_token_signed_response_alg: SigningAlg | None = None
+
+
+class ApplicationSecretOut(BaseModel):
+    """``POST /applications/<client_id>/secret``: the new secret, shown once."""
+
+    client_id: str
+    client_secret: str
+
+
 class KeyRotateIn(_Strict):
     """``POST /keys/rotate``: the algorithm whose key is replaced (RS256 unless named)."""
 
@@ -141,6 +166,10 @@ def render_application(app: Application, secret: str | None = None, *, created: 
     if created:  # the secret is shown once, at creation
         body["client_secret"] = secret
     return body
+
+
+def render_secret(client_id: str, secret: str) -> dict[str, Any]:
+    return ApplicationSecretOut(client_id=client_id, client_secret=secret).model_dump()
 
 
 def render_key(key: KeyInfo) -> dict[str, Any]:
