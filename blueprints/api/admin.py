@@ -64,6 +64,25 @@ def list_auth_sources():
     return jsonify([shapes.render_auth_source(s) for s in services().clients.list_auth_sources()])
 
 
+@bp.get("/auth-sources/<source_id>")
+def get_auth_source(source_id: str):
+    return jsonify(shapes.render_auth_source(services().clients.get_auth_source(source_id)))
+
+
+@bp.patch("/auth-sources/<source_id>")
+def patch_auth_source(source_id: str):
+    data = shapes.parse(shapes.AuthSourcePatch, json_body(), partial=True)
+    source = services().clients.update_auth_source(source_id, data, admin_context())
+    return jsonify(shapes.render_auth_source(source))
+
+
+@bp.delete("/auth-sources/<source_id>")
+def delete_auth_source(source_id: str):
+    """409 auth_source.in_use while an application uses it: detach it there first."""
+    services().clients.delete_auth_source(source_id, admin_context())
+    return "", 204
+
+
 @bp.post("/applications")
 def create_application():
     data = shapes.parse(shapes.ApplicationIn, json_body())

@@ -40,6 +40,15 @@ class AuthSourceIn(_Strict):
     template: str | None = None
 
 
+class AuthSourcePatch(_Strict):
+    """``PATCH /auth-sources/<id>``: any field of ``AuthSourceIn`` but ``kind`` and ``id``."""
+
+    name: str | None = None
+    code_length: int | None = None
+    code_ttl: int | None = None
+    template: str | None = None
+
+
 class ApplicationIn(_Strict):
     name: str
     type: Literal["web", "spa", "native", "m2m"] = "web"

@@ -227,6 +227,61 @@ class ClientService:
             raise error("auth_source.exists") from exc
         return source
 
+    def get_auth_source(self, source_id: str) -> AuthSource:
+        """Raises auth_source.not_found."""
+        source = self.db.session.get(AuthSource, source_id)
+        if source is None:
+            raise error("auth_source.not_found")
+        return source
+
+    def update_auth_source(self, source_id: str, data: dict[str, Any], ctx: RequestContext) -> AuthSource:
+        """Change ``name``, ``code_length``, ``code_ttl`` or ``template`` (not ``kind``: the
+        applications using it chose a channel). Raises auth_source.not_found,
+        auth_source.invalid_*."""
+        if "kind" in data or "id" in data:
+            raise invalid("request.invalid", "kind and id cannot be changed")
+        with self.db.transaction() as session:
+            source = session.get(AuthSource, source_id)
+            if source is None:
+                raise error("auth_source.not_found")
+            length = _int_field(data, "code_length", source.code_length)
+            ttl = _int_field(data, "code_ttl", source.code_ttl)
+            if length is None or not 4 <= length <= 10:
+                raise invalid("auth_source.invalid_code_length")
+            if ttl is None or not 30 <= ttl <= 900:
+                raise invalid("auth_source.invalid_code_ttl")
+            source.code_length, source.code_ttl = length, ttl
+            if data.get("name"):
+                source.name = data["name"]
+            if "template" in data:
+                source.template = data["template"]
+            audit.record(session, "admin.auth_source.update", ctx, auth_source_id=source_id, fields=sorted(data))
+        self._forget_all()  # cached applications carry their auth sources
+        return self.get_auth_source(source_id)
+
+    def delete_auth_source(self, source_id: str, ctx: RequestContext) -> None:
+        """Refused while an application still uses it (detach it there first), so no
+        application silently loses a way to sign in. Raises auth_source.not_found,
+        auth_source.in_use."""
+        with self.db.transaction() as session:
+            source = session.get(AuthSource, source_id)
+            if source is None:
+                raise error("auth_source.not_found")
+            users = list(
+                session.scalars(
+                    select(Application.client_id).where(Application.auth_sources.any(AuthSource.id == source_id))
+                )
+            )
+            if users:
+                raise error("auth_source.in_use", f"used by applications {', '.join(sorted(users))}")
+            session.delete(source)
+            audit.record(session, "admin.auth_source.delete", ctx, auth_source_id=source_id)
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self._account = None
+
     def list_auth_sources(self) -> list[AuthSource]:
         return list(self.db.session.scalars(select(AuthSource).order_by(AuthSource.created_at)))
 

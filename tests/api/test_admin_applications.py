@@ -118,3 +118,49 @@ def test_deleting_an_application_revokes_its_tokens(client, seeded, services, ad
     assert userinfo.status_code == 401
     [event] = [e for e in audit_rows(services) if e.type == "admin.application.delete"]
     assert (event.client_id, event.details["refresh_tokens_revoked"]) == (TENANT_CLIENT_ID, 1)
+
+
+# -- one auth source ----------------------------------------------------------------------
+
+
+def test_get_and_patch_an_auth_source(client, services, admin_headers):
+    source = new_sms_source(client, admin_headers, name="SMS")
+    response = client.get(f"{API}/auth-sources/{source['id']}", headers=admin_headers)
+    assert response.status_code == 200 and response.get_json() == source
+
+    patch = {"code_ttl": 300, "name": "Login SMS"}
+    response = client.patch(f"{API}/auth-sources/{source['id']}", json=patch, headers=admin_headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {**source, "code_ttl": 300, "name": "Login SMS"}
+    [event] = [e for e in audit_rows(services) if e.type == "admin.auth_source.update"]
+    assert event.details["auth_source_id"] == source["id"]
+
+
+@pytest.mark.parametrize("patch", [{"kind": "email"}, {"code_length": 3}, {"code_ttl": 5000}, {"colour": "red"}])
+def test_a_bad_auth_source_patch_is_400_and_changes_nothing(client, admin_headers, patch):
+    source = new_sms_source(client, admin_headers)
+    response = client.patch(f"{API}/auth-sources/{source['id']}", json=patch, headers=admin_headers)
+    assert response.status_code == 400
+    assert client.get(f"{API}/auth-sources/{source['id']}", headers=admin_headers).get_json() == source
+
+
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_unknown_auth_source_is_404(client, admin_headers, method):
+    response = getattr(client, method)(f"{API}/auth-sources/nope", json={}, headers=admin_headers)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "auth_source.not_found"
+
+
+def test_an_auth_source_in_use_is_409_until_detached(client, services, admin_headers):
+    source = new_sms_source(client, admin_headers)
+    app = new_app(client, admin_headers, auth_source_ids=[source["id"]])
+    response = client.delete(f"{API}/auth-sources/{source['id']}", headers=admin_headers)
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "auth_source.in_use"
+    assert app["client_id"] in response.get_json()["error_description"]
+
+    detach = client.patch(f"{API}/applications/{app['client_id']}", json={"auth_source_ids": []}, headers=admin_headers)
+    assert detach.status_code == 200
+    assert client.delete(f"{API}/auth-sources/{source['id']}", headers=admin_headers).status_code == 204
+    assert client.get(f"{API}/auth-sources/{source['id']}", headers=admin_headers).status_code == 404
+    assert [e.type for e in audit_rows(services)][-1] == "admin.auth_source.delete"
