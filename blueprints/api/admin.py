@@ -128,12 +128,15 @@ def create_user():
 
 @bp.get("/users")
 def search_users():
-    users = services().users.search(
-        username=request.args.get("username"),
-        email=request.args.get("email"),
-        phone_number=request.args.get("phone_number"),
-    )
-    return jsonify([shapes.render_user(u) for u in users])
+    """Exact ``username``/``email``/``phone_number``, or ``q`` (a prefix of any), ``status``,
+    ``limit`` (50; at most 200); the next page in ``Link: <...>; rel="next"`` (RFC 8288)."""
+    args = {name: request.args.get(name, "").strip() or None for name in shapes.USER_FILTERS}
+    page = admin.search_users(services(), **args, limit=shapes.parse_limit(request.args.get("limit")))
+    response = jsonify([shapes.render_user(u) for u in page.users])
+    if page.next_after is not None:
+        link_args = {**request.args.to_dict(), "after": page.next_after}
+        response.headers["Link"] = f'<{url_for(".search_users", **link_args)}>; rel="next"'
+    return response
 
 
 @bp.get("/users/<sub>")
@@ -147,6 +150,24 @@ def patch_user(sub: str):
     data = shapes.parse(shapes.UserPatch, json_body(), partial=True)
     user = services().users.update(sub, data, admin_context())
     return jsonify(shapes.render_user(user))
+
+
+@bp.delete("/users/<sub>")
+def delete_user(sub: str):
+    admin.delete_user(services(), sub, admin_context())
+    return "", 204
+
+
+@bp.get("/users/<sub>/sessions")
+def list_sessions(sub: str):
+    return jsonify([shapes.render_session(s) for s in admin.list_sessions(services(), sub)])
+
+
+@bp.delete("/users/<sub>/sessions")
+def sign_out_everywhere(sub: str):
+    """Sign out everywhere: SSO sessions, refresh tokens (and their access tokens), remembered devices."""
+    admin.sign_out_everywhere(services(), sub, admin_context())
+    return "", 204
 
 
 @bp.get("/users/<sub>/factors")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
@@ -175,13 +175,31 @@ class UserService:
         username: str | None = None,
         email: str | None = None,
         phone_number: str | None = None,
+        q: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
         limit: int = 100,
     ) -> list[User]:
-        """Filters combine with AND; contacts are normalised like stored values.
+        """Filters combine with AND; contacts are normalised like stored values. ``q`` is a
+        prefix of the username, the email or the phone number (E.164, so ``+86136``; taken
+        literally, ``%`` and ``_`` are no wildcards). Oldest first; ``after`` is the ``sub``
+        the previous page ended with.
 
         Raises contact.malformed_phone / contact.malformed_email.
         """
         query = select(User).order_by(User.id).limit(limit)
+        if q:
+            query = query.where(
+                or_(
+                    User.username.startswith(q, autoescape=True),
+                    User.email.startswith(q.lower(), autoescape=True),
+                    User.phone_number.startswith(q, autoescape=True),
+                )
+            )
+        if status:
+            query = query.where(User.status == status)
+        if after:
+            query = query.where(User.id > select(User.id).where(User.sub == after).scalar_subquery())
         if username:
             query = query.where(User.username == username)
         if email:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import invalid
 from idp.models import Application, AuditEvent, AuthSource, Factor, User
 from idp.oauth.keys import KeyInfo
+from idp.sessions.store import SsoSession
 
 # The standard profile claims a user may carry besides ``name`` and ``locale`` (OpenID Connect
 # Core 1.0, 5.1). Their rules (URLs, dates, IANA time zones) are the accounts service's: the
@@ -181,6 +183,38 @@ def render_secret(client_id: str, secret: str) -> dict[str, Any]:
     return ApplicationSecretOut(client_id=client_id, client_secret=secret).model_dump()
 
 
+class SessionOut(BaseModel):
+    """``GET /users/<sub>/sessions``: one SSO session (never its id's secret part: the id is
+    the cookie value, so only a digest of it is shown)."""
+
+    id: str
+    created_at: str
+    last_seen_at: str
+    ip: str | None
+    user_agent: str | None
+    amr: list[str]
+
+
+def render_session(session: SsoSession) -> dict[str, Any]:
+    return SessionOut(
+        id=session_label(session.id),
+        created_at=_iso_epoch(session.created_at),
+        last_seen_at=_iso_epoch(session.last_seen),
+        ip=session.ip or None,
+        user_agent=session.user_agent or None,
+        amr=session.amr,
+    ).model_dump()
+
+
+def session_label(session_id: str) -> str:
+    """A stable public name for a session: the cookie holds its id, which must not leak."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+def _iso_epoch(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
 def render_key(key: KeyInfo) -> dict[str, Any]:
     """``{"kid", "alg", "state": "active"|"retired", "created_at"}``: never the key itself."""
     return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": _iso(key.created_at)}
@@ -230,6 +264,16 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+USER_FILTERS = ("username", "email", "phone_number", "q", "status", "after")
+
+
+def parse_limit(value: str | None) -> int | None:
+    """``limit`` of a user listing (its range is the admin service's). Raises request.invalid."""
+    if value is None or not value.strip():
+        return None
+    return _int("limit", value.strip(), 0, 10**6)
 
 
 # -- audit events (GET /admin/api/v1/audit-events) -------------------------------------------
