@@ -104,7 +104,7 @@ class UserService:
         fields.update(_profile(fields))
         self._normalise_contacts(fields)
         password = data.get("password")
-        user = User(sub=new_sub(), **fields)
+        user = User(sub=new_sub(), roles=_roles(data.get("roles")), **fields)
         if password is not None:  # "" is a too-short password, not "no password"
             user.password_hash = self.passwords.hash(password)
         try:
@@ -131,6 +131,7 @@ class UserService:
             raise invalid("account.invalid_phone_verified")
         data.update(_profile(data))
         self._normalise_contacts(data)
+        roles = _roles(data["roles"]) if "roles" in data else None
         try:
             with self.db.transaction() as session:
                 user = session.scalar(select(User).where(User.sub == sub))
@@ -139,6 +140,8 @@ class UserService:
                 for key in PROFILE_FIELDS:
                     if key in data:
                         setattr(user, key, data[key])
+                if roles is not None:
+                    user.roles = roles
                 if data.get("password") is not None:
                     user.password_hash = self.passwords.hash(data["password"])
                 user.sequence += 1
@@ -213,6 +216,18 @@ def _profile(data: dict[str, Any]) -> dict[str, Any]:
     """The profile fields of an administrator's ``data``, by the one profile rule."""
     given = {key: data[key] for key in profile.FIELDS if key in data}
     return profile.checked(given, may_clear_username=True)
+
+
+ROLES = ("admin",)  # "admin": the admin console lets the person in
+
+
+def _roles(given: object) -> list[str]:
+    """Roles as stored: known ones, each once, sorted. Raises request.invalid."""
+    if given is None:
+        return []
+    if not isinstance(given, list) or not set(given) <= set(ROLES):
+        raise invalid("request.invalid", f"roles: a list of {', '.join(ROLES)}")
+    return sorted(set(given))
 
 
 def _check_status(status: str) -> None:

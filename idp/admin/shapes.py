@@ -116,6 +116,7 @@ class UserIn(_ProfileClaims):
     status: Literal["active", "locked", "disabled"] = "active"
     name: str | None = None
     locale: str | None = None
+    roles: list[Literal["admin"]] = []
 
 
 class UserPatch(_ProfileClaims):
@@ -128,6 +129,7 @@ class UserPatch(_ProfileClaims):
     status: Literal["active", "locked", "disabled"] | None = None
     name: str | None = None
     locale: str | None = None
+    roles: list[Literal["admin"]] | None = None
 
 
 class FactorIn(_Strict):
@@ -237,6 +239,7 @@ def render_user(user: User) -> dict[str, Any]:
         "name": user.name,
         "locale": user.locale,
         **{claim: getattr(user, claim) for claim in PROFILE_CLAIMS},
+        "roles": list(user.roles or []),
         "has_password": user.password_hash is not None,
         "sequence": user.sequence,
         "created_at": _iso(user.created_at),

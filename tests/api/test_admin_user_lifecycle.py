@@ -183,3 +183,25 @@ def test_delete_a_person(client, services, admin_headers, signed_in):
     assert (event.sub, event.actor, event.details["refresh_tokens_revoked"]) == (sub, "admin_token", 1)
     # earlier events keep the bare sub
     assert services.db.session.scalars(select(AuditEvent).where(AuditEvent.sub == sub)).all()
+
+
+# -- roles ----------------------------------------------------------------------------------------
+
+
+def test_roles_are_set_rendered_and_changed(client, admin_headers):
+    plain = new_user(client, admin_headers, username="plain")
+    assert plain["roles"] == []
+    boss = new_user(client, admin_headers, username="boss", roles=["admin"])
+    assert client.get(f"{API}/users/{boss['sub']}", headers=admin_headers).get_json()["roles"] == ["admin"]
+    response = client.patch(f"{API}/users/{boss['sub']}", json={"roles": []}, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["roles"] == []
+    response = client.patch(f"{API}/users/{plain['sub']}", json={"roles": ["admin"]}, headers=admin_headers)
+    assert response.get_json()["roles"] == ["admin"]
+    assert client.get(f"{API}/users/{plain['sub']}", headers=admin_headers).get_json()["locked_until"] is None
+
+
+@pytest.mark.parametrize("roles", [["root"], "admin", [1]])
+def test_unknown_roles_are_400(client, admin_headers, roles):
+    response = client.post(f"{API}/users", json={"username": "x", "roles": roles}, headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["error_description"].startswith("roles")
