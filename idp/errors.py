@@ -102,6 +102,7 @@ AREAS: dict[str, Area] = {
             "client.unauthenticated": Declared(Kind.UNAUTHENTICATED, "client authentication failed"),
             "client.unknown": Declared(Kind.UNAUTHENTICATED, "unknown application"),
             "client.exists": Declared(Kind.CONFLICT, "client_id is already used"),
+            "client.not_found": Declared(Kind.NOT_FOUND, "no such application"),
             "client.invalid_type": Declared(Kind.INVALID_INPUT, "invalid application type"),
             "client.invalid_login_methods": Declared(Kind.INVALID_INPUT, "invalid login methods"),
             "client.invalid_mfa": Declared(Kind.INVALID_INPUT, "invalid mfa policy"),
@@ -117,6 +118,8 @@ AREAS: dict[str, Area] = {
         "Auth sources (a channel with its code length and lifetime): their registration.",
         {
             "auth_source.exists": Declared(Kind.CONFLICT, "id is already used"),
+            "auth_source.not_found": Declared(Kind.NOT_FOUND, "no such auth source"),
+            "auth_source.in_use": Declared(Kind.CONFLICT, "an application still uses the auth source"),
             "auth_source.invalid_kind": Declared(Kind.INVALID_INPUT, "kind must be sms or email"),
             "auth_source.invalid_code_length": Declared(Kind.INVALID_INPUT, "code_length must be 4 to 10"),
             "auth_source.invalid_code_ttl": Declared(Kind.INVALID_INPUT, "code_ttl must be 30 to 900 seconds"),

@@ -21,7 +21,7 @@ bp = Blueprint("admin", __name__)
 
 REALM = 'Bearer realm="gatehouse-admin"'
 # domain code -> WWW-Authenticate: RFC 6750 3, a 401 names the scheme the client must use, and
-# 3.1, a 403 for a missing scope names the scope; the body is the generic one (code, message)
+# 3.1, a 403 for a missing scope names the scope
 CHALLENGES = {
     "admin.unauthenticated": REALM,
     "admin.insufficient_scope": f'{REALM}, error="insufficient_scope", scope="{admin.ADMIN_SCOPE}"',
@@ -29,7 +29,10 @@ CHALLENGES = {
 
 
 def render_error(exc: IdpError) -> ErrorResponse:
+    """``{"error": <domain code>, "error_description": <text>}`` (the field names of RFC 6749
+    5.2, which integrators' OAuth libraries already read) with the generic status table."""
     status, body, headers = generic(exc)
+    body = {"error": exc.code, "error_description": exc.message}
     challenge = CHALLENGES.get(exc.code) or (REALM if status == 401 else None)
     if challenge:
         headers = {**headers, "WWW-Authenticate": challenge}
@@ -61,6 +64,25 @@ def list_auth_sources():
     return jsonify([shapes.render_auth_source(s) for s in services().clients.list_auth_sources()])
 
 
+@bp.get("/auth-sources/<source_id>")
+def get_auth_source(source_id: str):
+    return jsonify(shapes.render_auth_source(services().clients.get_auth_source(source_id)))
+
+
+@bp.patch("/auth-sources/<source_id>")
+def patch_auth_source(source_id: str):
+    data = shapes.parse(shapes.AuthSourcePatch, json_body(), partial=True)
+    source = services().clients.update_auth_source(source_id, data, admin_context())
+    return jsonify(shapes.render_auth_source(source))
+
+
+@bp.delete("/auth-sources/<source_id>")
+def delete_auth_source(source_id: str):
+    """409 auth_source.in_use while an application uses it: detach it there first."""
+    services().clients.delete_auth_source(source_id, admin_context())
+    return "", 204
+
+
 @bp.post("/applications")
 def create_application():
     data = shapes.parse(shapes.ApplicationIn, json_body())
@@ -73,6 +95,30 @@ def list_applications():
     return jsonify([shapes.render_application(a) for a in services().clients.list_applications()])
 
 
+@bp.get("/applications/<client_id>")
+def get_application(client_id: str):
+    return jsonify(shapes.render_application(services().clients.get_application(client_id)))
+
+
+@bp.patch("/applications/<client_id>")
+def patch_application(client_id: str):
+    data = shapes.parse(shapes.ApplicationPatch, json_body(), partial=True)
+    app = services().clients.update_application(client_id, data, admin_context())
+    return jsonify(shapes.render_application(app))
+
+
+@bp.delete("/applications/<client_id>")
+def delete_application(client_id: str):
+    admin.delete_application(services(), client_id, admin_context())
+    return "", 204
+
+
+@bp.post("/applications/<client_id>/secret")
+def rotate_application_secret(client_id: str):
+    secret = services().clients.rotate_secret(client_id, admin_context())
+    return jsonify(shapes.render_secret(client_id, secret))
+
+
 @bp.post("/users")
 def create_user():
     data = shapes.parse(shapes.UserIn, json_body())
@@ -82,12 +128,15 @@ def create_user():
 
 @bp.get("/users")
 def search_users():
-    users = services().users.search(
-        username=request.args.get("username"),
-        email=request.args.get("email"),
-        phone_number=request.args.get("phone_number"),
-    )
-    return jsonify([shapes.render_user(u) for u in users])
+    """Exact ``username``/``email``/``phone_number``, or ``q`` (a prefix of any), ``status``,
+    ``limit`` (50; at most 200); the next page in ``Link: <...>; rel="next"`` (RFC 8288)."""
+    args = {name: request.args.get(name, "").strip() or None for name in shapes.USER_FILTERS}
+    page = admin.search_users(services(), **args, limit=shapes.parse_limit(request.args.get("limit")))
+    response = jsonify([shapes.render_user(u) for u in page.users])
+    if page.next_after is not None:
+        link_args = {**request.args.to_dict(), "after": page.next_after}
+        response.headers["Link"] = f'<{url_for(".search_users", **link_args)}>; rel="next"'
+    return response
 
 
 @bp.get("/users/<sub>")
@@ -101,6 +150,24 @@ def patch_user(sub: str):
     data = shapes.parse(shapes.UserPatch, json_body(), partial=True)
     user = services().users.update(sub, data, admin_context())
     return jsonify(shapes.render_user(user))
+
+
+@bp.delete("/users/<sub>")
+def delete_user(sub: str):
+    admin.delete_user(services(), sub, admin_context())
+    return "", 204
+
+
+@bp.get("/users/<sub>/sessions")
+def list_sessions(sub: str):
+    return jsonify([shapes.render_session(s) for s in admin.list_sessions(services(), sub)])
+
+
+@bp.delete("/users/<sub>/sessions")
+def sign_out_everywhere(sub: str):
+    """Sign out everywhere: SSO sessions, refresh tokens (and their access tokens), remembered devices."""
+    admin.sign_out_everywhere(services(), sub, admin_context())
+    return "", 204
 
 
 @bp.get("/users/<sub>/factors")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
@@ -102,8 +102,7 @@ class UserService:
         account.invalid_* for a profile field the profile rule refuses."""
         fields = {k: v for k, v in data.items() if k in PROFILE_FIELDS and v is not None}
         _check_status(fields.get("status", "active"))
-        if "roles" in fields:
-            fields["roles"] = _checked_roles(fields["roles"])
+        fields["roles"] = _roles(data.get("roles"))
         fields.update(_profile(fields))
         self._normalise_contacts(fields)
         password = data.get("password")
@@ -129,7 +128,7 @@ class UserService:
         if "status" in data:
             _check_status(data["status"])  # null is no status either
         if "roles" in data:
-            data["roles"] = _checked_roles(data["roles"])
+            data["roles"] = _roles(data["roles"])  # null: none
         if "email_verified" in data and data["email_verified"] is None:
             raise invalid("account.invalid_email_verified")
         if "phone_verified" in data and data["phone_verified"] is None:
@@ -180,13 +179,31 @@ class UserService:
         username: str | None = None,
         email: str | None = None,
         phone_number: str | None = None,
+        q: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
         limit: int = 100,
     ) -> list[User]:
-        """Filters combine with AND; contacts are normalised like stored values.
+        """Filters combine with AND; contacts are normalised like stored values. ``q`` is a
+        prefix of the username, the email or the phone number (E.164, so ``+86136``; taken
+        literally, ``%`` and ``_`` are no wildcards). Oldest first; ``after`` is the ``sub``
+        the previous page ended with.
 
         Raises contact.malformed_phone / contact.malformed_email.
         """
         query = select(User).order_by(User.id).limit(limit)
+        if q:
+            query = query.where(
+                or_(
+                    User.username.startswith(q, autoescape=True),
+                    User.email.startswith(q.lower(), autoescape=True),
+                    User.phone_number.startswith(q, autoescape=True),
+                )
+            )
+        if status:
+            query = query.where(User.status == status)
+        if after:
+            query = query.where(User.id > select(User.id).where(User.sub == after).scalar_subquery())
         if username:
             query = query.where(User.username == username)
         if email:
@@ -202,13 +219,15 @@ def _profile(data: dict[str, Any]) -> dict[str, Any]:
     return profile.checked(given, may_clear_username=True)
 
 
+def _roles(given: object) -> list[str]:
+    """Roles as stored: known ones, each once, sorted. Raises request.invalid."""
+    if given is None:
+        return []
+    if not isinstance(given, list) or not all(isinstance(role, str) and role in ROLES for role in given):
+        raise invalid("request.invalid", f"roles must be a list of: {', '.join(ROLES)}")
+    return sorted(set(given))
+
+
 def _check_status(status: str) -> None:
     if status not in USER_STATUSES:
         raise invalid("account.invalid_status_value", f"status must be one of {', '.join(USER_STATUSES)}")
-
-
-def _checked_roles(roles: Any) -> list[str]:
-    """A list of known role names, each once, in a stable order."""
-    if not isinstance(roles, list) or not all(isinstance(r, str) and r in ROLES for r in roles):
-        raise invalid("request.invalid", f"roles must be a list of: {', '.join(ROLES)}")
-    return sorted(set(roles))

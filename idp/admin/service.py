@@ -18,13 +18,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import delete
+
+from idp import audit
+from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
-from idp.errors import IdpError, Kind, error
+from idp.context import RequestContext
+from idp.db import Database
+from idp.errors import IdpError, Kind, error, invalid
 from idp.factors import FactorService
 from idp.guard.bruteforce import BruteForceGuard
-from idp.models import Factor, User
+from idp.models import Consent, Factor, RecoveryCode, RememberedDevice, User
+from idp.models.users import USER_STATUSES
 from idp.oauth.bearer import BearerServices, authenticate_bearer
 from idp.oauth.clients import ClientService
+from idp.oauth.tokens import RefreshTokenStore
+from idp.sessions import SsoSessionStore
+from idp.sessions.store import SsoSession
 
 ADMIN_SCOPE = "admin"
 BOOTSTRAP_ACTOR = "admin_token"  # the actor of requests made with GATEHOUSE_ADMIN_TOKEN
@@ -44,6 +54,18 @@ class AdminServices(BearerServices, Protocol):
 
     @property
     def bruteforce(self) -> BruteForceGuard: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenStore: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def sessions(self) -> SsoSessionStore: ...
+
+    @property
+    def self_service(self) -> SelfService: ...
 
 
 def authenticate(services: AdminServices, authorization: str) -> str:
@@ -104,6 +126,78 @@ def list_factors(services: AdminServices, sub: str) -> builtins.list[Factor]:
     """Every factor of ``sub`` (ready or not). Raises account.not_found."""
     _existing_user(services, sub)
     return services.factors.list(sub)
+
+
+def delete_application(services: AdminServices, client_id: str, ctx: RequestContext) -> None:
+    """Remove an application; its refresh tokens (and their access tokens) are revoked in the
+    same unit of work. Raises client.not_found."""
+    services.clients.delete_application(client_id, ctx, revoke=services.refresh_tokens.revoke_client_in)
+
+
+USER_LIMIT, USER_MAX_LIMIT = 50, 200
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: builtins.list[User]
+    next_after: str | None  # the ``sub`` to continue after, or None on the last page
+
+
+def search_users(
+    services: AdminServices,
+    *,
+    username: str | None,
+    email: str | None,
+    phone_number: str | None,
+    q: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int | None,
+) -> UserPage:
+    """A page of users (oldest first, ``limit`` 50 by default, 200 at most).
+
+    Raises request.invalid (a bad limit or status), contact.malformed_*.
+    """
+    size = USER_LIMIT if limit is None else limit
+    if not 1 <= size <= USER_MAX_LIMIT:
+        raise invalid("request.invalid", f"limit: expected an integer from 1 to {USER_MAX_LIMIT}")
+    if status is not None and status not in USER_STATUSES:
+        raise invalid("request.invalid", f"status: one of {', '.join(USER_STATUSES)}")
+    found = services.users.search(
+        username=username, email=email, phone_number=phone_number, q=q, status=status, after=after, limit=size + 1
+    )
+    more = len(found) > size
+    return UserPage(users=found[:size], next_after=found[size - 1].sub if more else None)
+
+
+def delete_user(services: AdminServices, sub: str, ctx: RequestContext) -> None:
+    """Remove the person: their SSO sessions end first (so a Redis outage changes nothing),
+    then in one unit of work their refresh tokens (and those grants' access tokens) are
+    revoked and their factors, recovery codes, remembered devices, consents and the user
+    row go. Audit events keep the bare ``sub``. Raises account.not_found, store.unavailable.
+    """
+    _existing_user(services, sub)
+    ended = services.sessions.delete_all(sub)
+    with services.db.transaction() as session:
+        revoked = services.refresh_tokens.revoke_all_in(session, sub)
+        for model in (Factor, RecoveryCode, RememberedDevice, Consent):
+            session.execute(delete(model).where(model.sub == sub).execution_options(synchronize_session=False))
+        session.execute(delete(User).where(User.sub == sub).execution_options(synchronize_session=False))
+        audit.record(session, "admin.user.delete", ctx, sub=sub, sessions=ended, refresh_tokens_revoked=revoked)
+
+
+def sign_out_everywhere(services: AdminServices, sub: str, ctx: RequestContext) -> int:
+    """End every SSO session, refresh token and remembered device of ``sub`` (the person's
+    own "sign out everywhere", audited with the administrator as actor). Returns the number
+    of SSO sessions ended. Raises account.not_found, store.unavailable."""
+    _existing_user(services, sub)
+    return services.self_service.sign_out_everywhere(sub, ctx)
+
+
+def list_sessions(services: AdminServices, sub: str) -> builtins.list[SsoSession]:
+    """The SSO sessions of ``sub``, newest first. Raises account.not_found, store.unavailable."""
+    _existing_user(services, sub)
+    return sorted(services.sessions.list_for(sub), key=lambda s: s.created_at, reverse=True)
 
 
 def _existing_user(services: AdminServices, sub: str) -> User:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import invalid
 from idp.models import Application, AuditEvent, AuthSource, Factor, User
 from idp.oauth.keys import KeyInfo
+from idp.sessions.store import SsoSession
 
 # The standard profile claims a user may carry besides ``name`` and ``locale`` (OpenID Connect
 # Core 1.0, 5.1). Their rules (URLs, dates, IANA time zones) are the accounts service's: the
@@ -40,6 +42,15 @@ class AuthSourceIn(_Strict):
     template: str | None = None
 
 
+class AuthSourcePatch(_Strict):
+    """``PATCH /auth-sources/<id>``: any field of ``AuthSourceIn`` but ``kind`` and ``id``."""
+
+    name: str | None = None
+    code_length: int | None = None
+    code_ttl: int | None = None
+    template: str | None = None
+
+
 class ApplicationIn(_Strict):
     name: str
     type: Literal["web", "spa", "native", "m2m"] = "web"
@@ -58,6 +69,31 @@ class ApplicationIn(_Strict):
     # Dynamic Client Registration 1.0, 2)
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg = "RS256"
+
+
+class ApplicationPatch(_Strict):
+    """``PATCH /applications/<client_id>``: any field of ``ApplicationIn`` but ``type``
+    (``client_id`` and ``client_secret`` neither: ``POST .../secret`` replaces a secret)."""
+
+    name: str | None = None
+    redirect_uris: list[str] | None = None
+    post_logout_redirect_uris: list[str] | None = None
+    grant_types: list[str] | None = None
+    scopes: list[str] | None = None
+    auth_source_ids: list[str] | None = None
+    login_methods: list[Literal["password", "sms_otp", "email_otp"]] | None = None
+    mfa: Literal["off", "optional", "required"] | None = None
+    auto_signup: bool | None = None
+    first_party: bool | None = None
+    access_token_alg: SigningAlg | None = None
+    id_token_signed_response_alg: SigningAlg | None = None
+
+
+class ApplicationSecretOut(BaseModel):
+    """``POST /applications/<client_id>/secret``: the new secret, shown once."""
+
+    client_id: str
+    client_secret: str
 
 
 class KeyRotateIn(_Strict):
@@ -80,6 +116,7 @@ class UserIn(_ProfileClaims):
     status: Literal["active", "locked", "disabled"] = "active"
     name: str | None = None
     locale: str | None = None
+    roles: list[Literal["admin"]] = []
 
 
 class UserPatch(_ProfileClaims):
@@ -92,6 +129,7 @@ class UserPatch(_ProfileClaims):
     status: Literal["active", "locked", "disabled"] | None = None
     name: str | None = None
     locale: str | None = None
+    roles: list[Literal["admin"]] | None = None
 
 
 class FactorIn(_Strict):
@@ -143,6 +181,42 @@ def render_application(app: Application, secret: str | None = None, *, created: 
     return body
 
 
+def render_secret(client_id: str, secret: str) -> dict[str, Any]:
+    return ApplicationSecretOut(client_id=client_id, client_secret=secret).model_dump()
+
+
+class SessionOut(BaseModel):
+    """``GET /users/<sub>/sessions``: one SSO session (never its id's secret part: the id is
+    the cookie value, so only a digest of it is shown)."""
+
+    id: str
+    created_at: str
+    last_seen_at: str
+    ip: str | None
+    user_agent: str | None
+    amr: list[str]
+
+
+def render_session(session: SsoSession) -> dict[str, Any]:
+    return SessionOut(
+        id=session_label(session.id),
+        created_at=_iso_epoch(session.created_at),
+        last_seen_at=_iso_epoch(session.last_seen),
+        ip=session.ip or None,
+        user_agent=session.user_agent or None,
+        amr=session.amr,
+    ).model_dump()
+
+
+def session_label(session_id: str) -> str:
+    """A stable public name for a session: the cookie holds its id, which must not leak."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+def _iso_epoch(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
 def render_key(key: KeyInfo) -> dict[str, Any]:
     """``{"kid", "alg", "state": "active"|"retired", "created_at"}``: never the key itself."""
     return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": _iso(key.created_at)}
@@ -165,6 +239,7 @@ def render_user(user: User) -> dict[str, Any]:
         "name": user.name,
         "locale": user.locale,
         **{claim: getattr(user, claim) for claim in PROFILE_CLAIMS},
+        "roles": list(user.roles or []),
         "has_password": user.password_hash is not None,
         "sequence": user.sequence,
         "created_at": _iso(user.created_at),
@@ -192,6 +267,16 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+USER_FILTERS = ("username", "email", "phone_number", "q", "status", "after")
+
+
+def parse_limit(value: str | None) -> int | None:
+    """``limit`` of a user listing (its range is the admin service's). Raises request.invalid."""
+    if value is None or not value.strip():
+        return None
+    return _int("limit", value.strip(), 0, 10**6)
 
 
 # -- audit events (GET /admin/api/v1/audit-events) -------------------------------------------

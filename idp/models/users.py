@@ -52,6 +52,7 @@ class User(Base):
     gender: Mapped[str | None] = mapped_column(String(32), default=None)
     birthdate: Mapped[str | None] = mapped_column(String(10), default=None)  # YYYY-MM-DD, 0000-MM-DD or YYYY
     zoneinfo: Mapped[str | None] = mapped_column(String(64), default=None)  # an IANA time zone
+    # what the person may do in Gatehouse itself: "admin" opens the admin console
     roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     sequence: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -117,45 +117,11 @@ class ClientService:
         app_type = data.get("type", "web")
         if app_type not in APP_TYPES:
             raise invalid("client.invalid_type", f"type must be one of {', '.join(APP_TYPES)}")
-        methods = list(data.get("login_methods") or ["password", "sms_otp", "email_otp"])
-        if not set(methods) <= set(LOGIN_METHODS):
-            raise invalid("client.invalid_login_methods", f"login_methods are {', '.join(LOGIN_METHODS)}")
-        mfa = data.get("mfa", "off")
-        if mfa not in MFA_POLICIES:
-            raise invalid("client.invalid_mfa", f"mfa must be one of {', '.join(MFA_POLICIES)}")
-        remember_days = data.get("remember_device_days") or 0
-        if isinstance(remember_days, bool) or not isinstance(remember_days, int) or not 0 <= remember_days <= 365:
-            raise invalid("client.invalid_remember_device_days")
-        default_grants = ["client_credentials"] if app_type == "m2m" else USER_GRANTS
-        grants = list(data.get("grant_types") or default_grants)
-        if not set(grants) <= set(SUPPORTED_GRANTS):
-            raise invalid("client.invalid_grant_types")
-        access_alg, id_alg = data.get("access_token_alg"), data.get("id_token_signed_response_alg") or "RS256"
-        if access_alg is not None and access_alg not in JWT_ALGORITHMS:
-            raise invalid("client.invalid_alg", f"access_token_alg must be null or one of {', '.join(JWT_ALGORITHMS)}")
-        if id_alg not in JWT_ALGORITHMS:
-            raise invalid(
-                "client.invalid_alg", f"id_token_signed_response_alg must be one of {', '.join(JWT_ALGORITHMS)}"
-            )
+        fields = _validated(data, app_type)
         if data.get("client_id") == ACCOUNT_CLIENT_ID:
             raise error("client.exists", "client_id is reserved")
         secret = None if app_type in PUBLIC_TYPES else (data.get("client_secret") or new_token(32))
-        app = Application(
-            client_id=data.get("client_id") or new_token(16),
-            name=data.get("name") or "Application",
-            type=app_type,
-            redirect_uris=list(data.get("redirect_uris") or []),
-            post_logout_redirect_uris=list(data.get("post_logout_redirect_uris") or []),
-            grant_types=grants,
-            scopes=list(data.get("scopes") or ["openid", "profile", "email", "phone"]),
-            login_methods=methods,
-            mfa=mfa,
-            remember_device_days=remember_days,
-            auto_signup=bool(data.get("auto_signup", False)),
-            first_party=bool(data.get("first_party", True)),
-            access_token_alg=access_alg,
-            id_token_signed_response_alg=id_alg,
-        )
+        app = Application(client_id=data.get("client_id") or new_token(16), type=app_type, **fields)
         app.set_secret(secret)
         try:
             with self.db.transaction() as session:
@@ -166,6 +132,65 @@ class ClientService:
             raise error("client.exists") from exc
         self.forget(app.client_id)
         return app, secret
+
+    def get_application(self, client_id: str) -> Application:
+        """The stored application (fresh, not the cache). Raises client.not_found."""
+        app = self.db.session.scalar(select(Application).where(Application.client_id == client_id))
+        if app is None:
+            raise error("client.not_found")
+        return app
+
+    def update_application(self, client_id: str, data: dict[str, Any], ctx: RequestContext) -> Application:
+        """Change any registration field but ``type`` (and ``client_id``), validated as at
+        creation against the application's whole new registration.
+
+        Raises client.not_found, client.invalid_*, client.unknown_auth_source.
+        """
+        if "type" in data or "client_id" in data or "client_secret" in data:
+            raise invalid("request.invalid", "type, client_id and client_secret cannot be changed")
+        with self.db.transaction() as session:
+            app = session.scalar(select(Application).where(Application.client_id == client_id))
+            if app is None:
+                raise error("client.not_found")
+            current = {name: getattr(app, name) for name in _FIELDS}
+            fields = _validated({**current, **data}, app.type)
+            for name, value in fields.items():
+                setattr(app, name, value)
+            if "auth_source_ids" in data:
+                app.auth_sources = self._auth_sources(session, data.get("auth_source_ids") or [])
+            audit.record(session, "admin.application.update", ctx, client_id=client_id, fields=sorted(data))
+        self.forget(client_id)
+        return self.get_application(client_id)
+
+    def rotate_secret(self, client_id: str, ctx: RequestContext) -> str:
+        """A new secret for a confidential application; the old one stops working at once
+        here (the cache is dropped) and within ``cache_ttl`` in other processes.
+
+        Raises client.not_found, client.invalid_type (a public client has no secret).
+        """
+        secret = new_token(32)
+        with self.db.transaction() as session:
+            app = session.scalar(select(Application).where(Application.client_id == client_id))
+            if app is None:
+                raise error("client.not_found")
+            if app.is_public:
+                raise invalid("client.invalid_type", "a public client has no secret")
+            app.set_secret(secret)
+            audit.record(session, "admin.application.rotate_secret", ctx, client_id=client_id)
+        self.forget(client_id)
+        return secret
+
+    def delete_application(self, client_id: str, ctx: RequestContext, *, revoke: Callable[[Session, str], int]) -> None:
+        """Remove the application; ``revoke(session, client_id)`` revokes its refresh tokens in
+        the same unit of work. Raises client.not_found."""
+        with self.db.transaction() as session:
+            app = session.scalar(select(Application).where(Application.client_id == client_id))
+            if app is None:
+                raise error("client.not_found")
+            revoked = revoke(session, client_id)
+            session.delete(app)
+            audit.record(session, "admin.application.delete", ctx, client_id=client_id, refresh_tokens_revoked=revoked)
+        self.forget(client_id)
 
     @staticmethod
     def _auth_sources(session: Session, ids: list[str]) -> list[AuthSource]:
@@ -201,6 +226,61 @@ class ClientService:
         except IntegrityError as exc:
             raise error("auth_source.exists") from exc
         return source
+
+    def get_auth_source(self, source_id: str) -> AuthSource:
+        """Raises auth_source.not_found."""
+        source = self.db.session.get(AuthSource, source_id)
+        if source is None:
+            raise error("auth_source.not_found")
+        return source
+
+    def update_auth_source(self, source_id: str, data: dict[str, Any], ctx: RequestContext) -> AuthSource:
+        """Change ``name``, ``code_length``, ``code_ttl`` or ``template`` (not ``kind``: the
+        applications using it chose a channel). Raises auth_source.not_found,
+        auth_source.invalid_*."""
+        if "kind" in data or "id" in data:
+            raise invalid("request.invalid", "kind and id cannot be changed")
+        with self.db.transaction() as session:
+            source = session.get(AuthSource, source_id)
+            if source is None:
+                raise error("auth_source.not_found")
+            length = _int_field(data, "code_length", source.code_length)
+            ttl = _int_field(data, "code_ttl", source.code_ttl)
+            if length is None or not 4 <= length <= 10:
+                raise invalid("auth_source.invalid_code_length")
+            if ttl is None or not 30 <= ttl <= 900:
+                raise invalid("auth_source.invalid_code_ttl")
+            source.code_length, source.code_ttl = length, ttl
+            if data.get("name"):
+                source.name = data["name"]
+            if "template" in data:
+                source.template = data["template"]
+            audit.record(session, "admin.auth_source.update", ctx, auth_source_id=source_id, fields=sorted(data))
+        self._forget_all()  # cached applications carry their auth sources
+        return self.get_auth_source(source_id)
+
+    def delete_auth_source(self, source_id: str, ctx: RequestContext) -> None:
+        """Refused while an application still uses it (detach it there first), so no
+        application silently loses a way to sign in. Raises auth_source.not_found,
+        auth_source.in_use."""
+        with self.db.transaction() as session:
+            source = session.get(AuthSource, source_id)
+            if source is None:
+                raise error("auth_source.not_found")
+            users = list(
+                session.scalars(
+                    select(Application.client_id).where(Application.auth_sources.any(AuthSource.id == source_id))
+                )
+            )
+            if users:
+                raise error("auth_source.in_use", f"used by applications {', '.join(sorted(users))}")
+            session.delete(source)
+            audit.record(session, "admin.auth_source.delete", ctx, auth_source_id=source_id)
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self._account = None
 
     def list_auth_sources(self) -> list[AuthSource]:
         return list(self.db.session.scalars(select(AuthSource).order_by(AuthSource.created_at)))
@@ -242,6 +322,63 @@ def client_secret_basic(query_client: Callable[[str], Application | None], oauth
         return None
     client = query_client(client_id)
     return client if client is not None and client.check_client_secret(secret) else None
+
+
+# the registration fields ``_validated`` checks and returns (besides ``type`` and ``client_id``)
+_FIELDS = (
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scopes",
+    "login_methods",
+    "mfa",
+    "remember_device_days",
+    "auto_signup",
+    "first_party",
+    "access_token_alg",
+    "id_token_signed_response_alg",
+)
+
+
+def _validated(data: dict[str, Any], app_type: str) -> dict[str, Any]:
+    """An application's registration fields (``_FIELDS``) with their defaults, checked.
+
+    Raises client.invalid_login_methods, client.invalid_mfa, client.invalid_remember_device_days,
+    client.invalid_grant_types, client.invalid_alg.
+    """
+    methods = list(data.get("login_methods") or ["password", "sms_otp", "email_otp"])
+    if not set(methods) <= set(LOGIN_METHODS):
+        raise invalid("client.invalid_login_methods", f"login_methods are {', '.join(LOGIN_METHODS)}")
+    mfa = data.get("mfa", "off")
+    if mfa not in MFA_POLICIES:
+        raise invalid("client.invalid_mfa", f"mfa must be one of {', '.join(MFA_POLICIES)}")
+    remember_days = data.get("remember_device_days") or 0
+    if isinstance(remember_days, bool) or not isinstance(remember_days, int) or not 0 <= remember_days <= 365:
+        raise invalid("client.invalid_remember_device_days")
+    default_grants = ["client_credentials"] if app_type == "m2m" else USER_GRANTS
+    grants = list(data.get("grant_types") or default_grants)
+    if not set(grants) <= set(SUPPORTED_GRANTS):
+        raise invalid("client.invalid_grant_types")
+    access_alg, id_alg = data.get("access_token_alg"), data.get("id_token_signed_response_alg") or "RS256"
+    if access_alg is not None and access_alg not in JWT_ALGORITHMS:
+        raise invalid("client.invalid_alg", f"access_token_alg must be null or one of {', '.join(JWT_ALGORITHMS)}")
+    if id_alg not in JWT_ALGORITHMS:
+        raise invalid("client.invalid_alg", f"id_token_signed_response_alg must be one of {', '.join(JWT_ALGORITHMS)}")
+    return {
+        "name": data.get("name") or "Application",
+        "redirect_uris": list(data.get("redirect_uris") or []),
+        "post_logout_redirect_uris": list(data.get("post_logout_redirect_uris") or []),
+        "grant_types": grants,
+        "scopes": list(data.get("scopes") or ["openid", "profile", "email", "phone"]),
+        "login_methods": methods,
+        "mfa": mfa,
+        "remember_device_days": remember_days,
+        "auto_signup": bool(data.get("auto_signup", False)),
+        "first_party": bool(data.get("first_party", True)),
+        "access_token_alg": access_alg,
+        "id_token_signed_response_alg": id_alg,
+    }
 
 
 def _int_field(data: dict[str, Any], name: str, default: int) -> int | None:

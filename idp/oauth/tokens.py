@@ -176,6 +176,17 @@ class RefreshTokenStore:
             self.revocations.deny_family(family_id)
         return count
 
+    def revoke_client_in(self, session: Session, client_id: str) -> int:
+        """Every live refresh token an application holds, and their access tokens (the
+        application is being deleted), inside the caller's unit of work."""
+        table = table_of(RefreshToken)
+        live = (table.c.client_id == client_id, table.c.revoked_at.is_(None))
+        families = list(session.scalars(select(table.c.family_id).where(*live).distinct()))
+        count = affected_rows(session, update(table).where(*live).values(revoked_at=self.clock.now()))
+        for family_id in families:
+            self.revocations.deny_family(family_id)
+        return count
+
     def find(self, raw: str) -> RefreshToken | None:
         """The token by its hash, with its ``holder`` (the user, None if gone) from the same query."""
         return self.db.session.scalar(_FIND_WITH_HOLDER, {"token_hash": hash_secret(raw)})

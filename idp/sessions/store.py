@@ -40,6 +40,13 @@ class SsoSession:
     ip: str = ""
     user_agent: str = ""
     clients: list[str] = field(default_factory=list)
+    # when an application last got a code from it (0 in sessions stored before it was kept:
+    # read as ``created_at``)
+    last_seen_at: int = 0
+
+    @property
+    def last_seen(self) -> int:
+        return self.last_seen_at or self.created_at
 
     @property
     def acr(self) -> str:
@@ -66,6 +73,7 @@ class SsoSessionStore:
             auth_time=now,
             amr=list(amr),
             created_at=now,
+            last_seen_at=now,
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:200],
         )
@@ -92,13 +100,28 @@ class SsoSessionStore:
 
     @guarded
     def add_client(self, session: SsoSession, client_id: str) -> None:
-        """Remember that ``client_id`` got a code from this session (kept for logout)."""
-        if client_id in session.clients:
+        """Remember that ``client_id`` got a code from this session (kept for logout), and
+        when the session was last used (at most one write a minute for an app it knows)."""
+        now = int(self.clock.time())
+        if client_id in session.clients and now - session.last_seen < 60:
             return
-        session.clients.append(client_id)
+        if client_id not in session.clients:
+            session.clients.append(client_id)
+        session.last_seen_at = now
         ttl = self.redis.ttl(Keys.sso_session(session.id))
         if ttl > 0:
             self.redis.set(Keys.sso_session(session.id), json.dumps(asdict(session)), ex=ttl)
+
+    @guarded
+    def list_for(self, sub: str) -> list[SsoSession]:
+        """Every live session of ``sub`` (ids whose session expired are skipped)."""
+        ids = sorted(decoded(member) for member in self.redis.smembers(Keys.user_sessions(sub)))
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for session_id in ids:
+            pipe.get(Keys.sso_session(session_id))
+        return [SsoSession(**json.loads(raw)) for raw in pipe.execute() if raw]
 
     @guarded
     def delete(self, session: SsoSession) -> None:

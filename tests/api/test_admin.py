@@ -80,6 +80,7 @@ def test_missing_or_wrong_bearer_is_401_json(client, authorization, method, path
     assert response.status_code == 401
     assert response.mimetype == "application/json"
     assert response.get_json()["error"] == "admin.unauthenticated"
+    assert response.get_json()["error_description"]
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -230,7 +231,7 @@ def test_unknown_auth_source_is_400_and_creates_nothing(client, services, admin_
         f"{API}/applications", json={"name": "x", "auth_source_ids": [source["id"], "NOPE"]}, headers=admin_headers
     )
     assert response.status_code == 400
-    assert "NOPE" in response.get_json()["message"]
+    assert "NOPE" in response.get_json()["error_description"]
     assert services.clients.list_applications() == []
 
 
@@ -290,7 +291,7 @@ def test_a_bad_signing_algorithm_is_400(client, services, admin_headers, body):
     assert response.status_code == 400
     error = response.get_json()
     assert error["error"] == "request.invalid"
-    assert error["message"].startswith(next(iter(body)))
+    assert error["error_description"].startswith(next(iter(body)))
     assert services.clients.list_applications() == []
 
 
@@ -507,7 +508,7 @@ def test_invalid_user_is_400_and_creates_nothing(client, services, admin_headers
 def test_unknown_field_is_named_in_the_error(client, admin_headers):
     response = client.post(f"{API}/users", json={"username": "u", "is_admin": True}, headers=admin_headers)
     assert response.status_code == 400
-    assert "is_admin" in response.get_json()["message"]
+    assert "is_admin" in response.get_json()["error_description"]
 
 
 # -- audit ------------------------------------------------------------------------------

@@ -263,7 +263,7 @@ def test_bad_filters_are_400_in_the_admin_shape(client, admin_headers, params):
     assert response.status_code == 400, params
     body = response.get_json()
     assert body["error"] == "request.invalid"
-    assert next(iter(params)) in body["message"] or "since" in body["message"]
+    assert next(iter(params)) in body["error_description"] or "since" in body["error_description"]
 
 
 def test_blank_filters_are_ignored(client, admin_headers, activity):

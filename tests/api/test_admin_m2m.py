@@ -152,7 +152,7 @@ def test_an_expired_token_is_401(client, services, clock, robot):
     clock.advance(services.settings.access_token_ttl)  # the token's last second has passed
     response = refused(client, services, robot["headers"], 401, "admin.unauthenticated")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert "expired" in response.get_json()["message"]
+    assert "expired" in response.get_json()["error_description"]
 
 
 def _tampered(token: str) -> str:

@@ -38,6 +38,7 @@ def assert_face_shape(face: str, body: dict, status: int) -> None:
         assert body["error_code"] == f"SDK.COMMON.1{status}"
         assert body["error_msg"]
     else:
+        assert list(body) == ["error", "error_description"] and body["error_description"]
         assert body["error"] == {404: "request.not_found", 405: "request.method_not_allowed"}.get(
             status, "request.too_large"
         )

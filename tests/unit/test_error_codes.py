@@ -287,7 +287,7 @@ def test_every_code_renders_on_the_generic_json_and_admin_api(exc):
     well_formed(status, headers)
     assert (status, body) == (generic_face.STATUS[exc.kind], {"error": exc.code, "message": exc.message})
     admin_status, admin_body, admin_headers = admin_face.render_error(exc)
-    assert (admin_status, admin_body) == (status, body)
+    assert (admin_status, admin_body) == (status, {"error": exc.code, "error_description": exc.message})
     if status == 401 or exc.code in admin_face.CHALLENGES:
         assert admin_headers["WWW-Authenticate"].startswith(admin_face.REALM)
 

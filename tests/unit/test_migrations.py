@@ -4,6 +4,7 @@ rows in place where a migration moves data."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -130,5 +131,25 @@ def test_0006_signing_algorithms_up_and_down(scratch_url):
 
         upgrade(scratch_url)
         assert {"access_token_alg", "id_token_signed_response_alg"} <= columns(engine, "applications")
+    finally:
+        engine.dispose()
+
+
+def test_0007_gives_existing_users_no_roles(scratch_url):
+    upgrade(scratch_url, "0006")
+    engine = create_engine(normalise_url(scratch_url))
+    insert = (
+        "INSERT INTO users (sub, email_verified, phone_verified, status, sequence, created_at, updated_at)"
+        " VALUES ('old', false, false, 'active', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(insert))
+        upgrade(scratch_url)
+        with engine.connect() as conn:
+            roles = conn.execute(text("SELECT roles FROM users WHERE sub = 'old'")).scalar()
+            assert (json.loads(roles) if isinstance(roles, str) else roles) == []
+        downgrade(scratch_url, "0006")
+        upgrade(scratch_url)
     finally:
         engine.dispose()
