@@ -152,11 +152,38 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     # -- admin API -----------------------------------------------------------------------------
     ("admin.create_auth_source", "POST"): Op("Create an auth source", admin.AuthSourceIn, {201: out.AuthSourceOut}),
     ("admin.list_auth_sources", "GET"): Op("List auth sources", None, {200: list[out.AuthSourceOut]}),
+    ("admin.get_auth_source", "GET"): Op("An auth source", None, {200: out.AuthSourceOut}),
+    ("admin.patch_auth_source", "PATCH"): Op("Change an auth source", admin.AuthSourcePatch, {200: out.AuthSourceOut}),
+    ("admin.delete_auth_source", "DELETE"): Op("Delete an auth source no application uses", None, {204: None}),
     ("admin.create_application", "POST"): Op("Create an application", admin.ApplicationIn, {201: out.ApplicationOut}),
     ("admin.list_applications", "GET"): Op("List applications", None, {200: list[out.ApplicationOut]}),
+    ("admin.get_application", "GET"): Op("An application", None, {200: out.ApplicationOut}),
+    ("admin.patch_application", "PATCH"): Op(
+        "Change an application (any create field but type)", admin.ApplicationPatch, {200: out.ApplicationOut}
+    ),
+    ("admin.delete_application", "DELETE"): Op("Delete an application and revoke its tokens", None, {204: None}),
+    ("admin.rotate_application_secret", "POST"): Op(
+        "A new client secret; the old one stops working", None, {200: admin.ApplicationSecretOut}
+    ),
     ("admin.create_user", "POST"): Op("Create a user", admin.UserIn, {201: out.UserOut}),
     ("admin.search_users", "GET"): Op(
-        "Find users", None, {200: list[out.UserOut]}, params=(_q("username"), _q("email"), _q("phone_number"))
+        "Find users: exact username, email or phone_number, or q (a prefix of any); next page in Link",
+        None,
+        {200: list[out.UserOut]},
+        params=(
+            _q("username"),
+            _q("email"),
+            _q("phone_number"),
+            _q("q"),
+            _q("status"),
+            _q("after"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+        ),
+    ),
+    ("admin.delete_user", "DELETE"): Op("Delete a user and everything that is theirs", None, {204: None}),
+    ("admin.list_sessions", "GET"): Op("A user's SSO sessions", None, {200: list[admin.SessionOut]}),
+    ("admin.sign_out_everywhere", "DELETE"): Op(
+        "Sign out everywhere: sessions, refresh tokens, remembered devices", None, {204: None}
     ),
     ("admin.get_user", "GET"): Op("A user, their lock and factors", None, {200: out.UserRecordOut}),
     ("admin.patch_user", "PATCH"): Op("Change a user", admin.UserPatch, {200: out.UserOut}),

@@ -33,10 +33,10 @@ class OAuthError(BaseModel):
 
 
 class AdminError(BaseModel):
-    """The admin API's ``{"error": <dotted code>, "message"}``."""
+    """The admin API's ``{"error": <dotted code>, "error_description"}``."""
 
     error: str
-    message: str
+    error_description: str
 
 
 class CloudbaseError(BaseModel):
