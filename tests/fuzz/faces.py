@@ -9,7 +9,7 @@ Each face answers errors in its vendor's shape, checked by ``assert_face_shape``
 - ``cloudbase``: Tencent CloudBase "User Login API", ``{"error", "error_code": int, "error_description"}``
 - ``zitadel``: ZITADEL's gRPC-gateway status, ``{"code": int, "message", "details"?}``
 - ``oneaccess``: Huawei OneAccess, ``{"error_code", "error_msg", "status"?}``
-- ``admin``: the admin API's own ``{"error", "message"}``
+- ``admin``: the admin API's own ``{"error", "error_description"}``
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def assert_face_shape(face: str, status: int, body: Any) -> None:
         _text(body, "error_msg")
     elif face == "admin":
         _text(body, "error")
-        _text(body, "message")
+        _text(body, "error_description")
     else:
         raise AssertionError(f"unknown face {face}")
 
