@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import json
 import re
+import smtplib
 import socket
 import ssl
 import threading
@@ -368,6 +369,28 @@ def test_smtp_timeout_bounds_the_whole_delivery_not_each_reply():
     assert elapsed < timeout + 0.4
     assert relay.messages == []
     assert_leaks_nothing(caught.value, message)
+
+
+def test_smtp_names_this_host_once_not_on_every_delivery(smtp_server, monkeypatch):
+    """The EHLO name is looked up when the sender is built: a reverse DNS lookup per delivery
+    would run outside every socket timeout, so a slow resolver could hold a send past its budget."""
+    inbox, port = smtp_server()
+    sender = SmtpSender.from_url(f"smtp://127.0.0.1:{port}", "no-reply@gatehouse.test", TIMEOUT)
+
+    class ResolverDown:
+        """smtplib's view of the socket module, with the reverse lookup gone (the relay in this
+        process keeps the real one)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(socket, name)
+
+        def getfqdn(self, *args: object) -> str:
+            raise AssertionError("the host name was resolved during a delivery")
+
+    monkeypatch.setattr(smtplib, "socket", ResolverDown())
+    sender.deliver(email_message())
+
+    assert [m.rcpt_tos for m in inbox.messages] == [["alice@example.test"]]
 
 
 def test_smtp_refused_recipient_is_a_delivery_error(smtp_server):

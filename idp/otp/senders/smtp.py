@@ -14,12 +14,14 @@ reply code: never the one-time code, the body, the password or the server's free
 
 from __future__ import annotations
 
+import functools
 import smtplib
+import socket
 import ssl
 import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from idp.otp.senders.base import DeliveryError, Message
@@ -67,6 +69,10 @@ class SmtpSender:
         # The system trust store by default; a caller may pass its own context to trust a
         # private CA (an internal relay, or a test server with a throw-away certificate).
         self.ssl_context = ssl_context
+        # The name this host gives in EHLO (RFC 5321, 4.1.1.1), looked up once when the sender
+        # is built: smtplib would otherwise resolve it on every connection, a reverse DNS lookup
+        # outside any socket timeout that a slow resolver stretches past the delivery budget.
+        self.local_hostname = _local_hostname()
 
     @classmethod
     def from_url(
@@ -150,11 +156,13 @@ class SmtpSender:
         # is slow on every reply holds the request thread longer than the configured budget.
         deadline = time.monotonic() + self.timeout
         client: smtplib.SMTP
+        # Connecting (and waiting for the relay's 220 greeting) spends the same budget.
         if self.security == "tls":
-            client = _DeadlineSMTPSSL(self.host, self.port, timeout=self.timeout, context=self._context())
+            client = _DeadlineSMTPSSL(
+                deadline, self.host, self.port, local_hostname=self.local_hostname, context=self._context()
+            )
         else:
-            client = _DeadlineSMTP(self.host, self.port, timeout=self.timeout)
-        client.deadline = deadline
+            client = _DeadlineSMTP(deadline, self.host, self.port, local_hostname=self.local_hostname)
         with client:
             if self.security == "starttls":
                 # Upgrade before AUTH so the password never crosses the wire in clear;
@@ -170,19 +178,30 @@ class SmtpSender:
         return self.ssl_context or ssl.create_default_context()
 
 
+@functools.cache
+def _local_hostname() -> str:
+    return socket.getfqdn()
+
+
 class _DeadlineSMTP(smtplib.SMTP):
     """An ``smtplib.SMTP`` whose every send and reply waits at most until ``deadline``
     (``time.monotonic()``); past it, ``TimeoutError`` like a socket timeout."""
 
-    deadline: float | None = None
+    def __init__(self, deadline: float, host: str, port: int, **kwargs: Any) -> None:
+        # Set before connecting (the constructor connects): the greeting's wait is bounded by
+        # it, and the connection attempt by the timeout, which is what is left of it.
+        self.deadline = deadline
+        super().__init__(host, port, timeout=max(deadline - time.monotonic(), 0.001), **kwargs)
 
-    def _remaining(self) -> None:
-        if self.deadline is None or self.sock is None:
-            return
+    def _left(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("SMTP delivery took longer than its timeout")
-        self.sock.settimeout(left)
+        return left
+
+    def _remaining(self) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self._left())
 
     def send(self, s: Buffer | str) -> None:
         self._remaining()
