@@ -146,17 +146,22 @@ AUDIT_QUERY = (
     _q("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
     _q("before_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}),
 )
+PAGE_QUERY = (_q("after"), _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}))
 
 # (endpoint, method) -> what it takes and answers: the one table (see the module text)
 OPERATIONS: dict[tuple[str, str], Op] = {
     # -- admin API -----------------------------------------------------------------------------
     ("admin.create_auth_source", "POST"): Op("Create an auth source", admin.AuthSourceIn, {201: out.AuthSourceOut}),
-    ("admin.list_auth_sources", "GET"): Op("List auth sources", None, {200: list[out.AuthSourceOut]}),
+    ("admin.list_auth_sources", "GET"): Op(
+        "List auth sources; next page in Link", None, {200: list[out.AuthSourceOut]}, params=PAGE_QUERY
+    ),
     ("admin.get_auth_source", "GET"): Op("An auth source", None, {200: out.AuthSourceOut}),
     ("admin.patch_auth_source", "PATCH"): Op("Change an auth source", admin.AuthSourcePatch, {200: out.AuthSourceOut}),
     ("admin.delete_auth_source", "DELETE"): Op("Delete an auth source no application uses", None, {204: None}),
     ("admin.create_application", "POST"): Op("Create an application", admin.ApplicationIn, {201: out.ApplicationOut}),
-    ("admin.list_applications", "GET"): Op("List applications", None, {200: list[out.ApplicationOut]}),
+    ("admin.list_applications", "GET"): Op(
+        "List applications; next page in Link", None, {200: list[out.ApplicationOut]}, params=PAGE_QUERY
+    ),
     ("admin.get_application", "GET"): Op("An application", None, {200: out.ApplicationOut}),
     ("admin.patch_application", "PATCH"): Op(
         "Change an application (any create field but type)", admin.ApplicationPatch, {200: out.ApplicationOut}
@@ -176,8 +181,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             _q("phone_number"),
             _q("q"),
             _q("status"),
-            _q("after"),
-            _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+            *PAGE_QUERY,
         ),
     ),
     ("admin.delete_user", "DELETE"): Op("Delete a user and everything that is theirs", None, {204: None}),

@@ -5,6 +5,7 @@ scope ``admin`` (``idp.admin.service.authenticate``). Every change is audited na
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
 
@@ -61,7 +62,9 @@ def create_auth_source():
 
 @bp.get("/auth-sources")
 def list_auth_sources():
-    return jsonify([shapes.render_auth_source(s) for s in services().clients.list_auth_sources()])
+    """``limit`` (50; at most 200); the next page in ``Link: <...>; rel="next"`` (RFC 8288)."""
+    page = admin.page_auth_sources(services(), **_page_args())
+    return _paged([shapes.render_auth_source(s) for s in page.items], page.next_after, ".list_auth_sources")
 
 
 @bp.get("/auth-sources/<source_id>")
@@ -92,7 +95,9 @@ def create_application():
 
 @bp.get("/applications")
 def list_applications():
-    return jsonify([shapes.render_application(a) for a in services().clients.list_applications()])
+    """``limit`` (50; at most 200); the next page in ``Link: <...>; rel="next"`` (RFC 8288)."""
+    page = admin.page_applications(services(), **_page_args())
+    return _paged([shapes.render_application(a) for a in page.items], page.next_after, ".list_applications")
 
 
 @bp.get("/applications/<client_id>")
@@ -132,10 +137,22 @@ def search_users():
     ``limit`` (50; at most 200); the next page in ``Link: <...>; rel="next"`` (RFC 8288)."""
     args = {name: request.args.get(name, "").strip() or None for name in shapes.USER_FILTERS}
     page = admin.search_users(services(), **args, limit=shapes.parse_limit(request.args.get("limit")))
-    response = jsonify([shapes.render_user(u) for u in page.users])
-    if page.next_after is not None:
-        link_args = {**request.args.to_dict(), "after": page.next_after}
-        response.headers["Link"] = f'<{url_for(".search_users", **link_args)}>; rel="next"'
+    return _paged([shapes.render_user(u) for u in page.users], page.next_after, ".search_users")
+
+
+def _page_args() -> dict:
+    return {
+        "after": request.args.get("after") or None,
+        "limit": shapes.parse_limit(request.args.get("limit")),
+    }
+
+
+def _paged(items: list, next_after: str | None, endpoint: str):
+    """The page as a JSON array; the next one's address in ``Link`` (RFC 8288) when there is one."""
+    response = jsonify(items)
+    if next_after is not None:
+        link_args: dict[str, Any] = {**request.args.to_dict(), "after": next_after}
+        response.headers["Link"] = f'<{url_for(endpoint, **link_args)}>; rel="next"'
     return response
 
 

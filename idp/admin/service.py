@@ -16,7 +16,7 @@ import builtins
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import delete
 
@@ -28,7 +28,7 @@ from idp.db import Database
 from idp.errors import IdpError, Kind, error, invalid
 from idp.factors import FactorService
 from idp.guard.bruteforce import BruteForceGuard
-from idp.models import Consent, Factor, RecoveryCode, RememberedDevice, User
+from idp.models import Application, AuthSource, Consent, Factor, RecoveryCode, RememberedDevice, User
 from idp.models.users import USER_STATUSES
 from idp.oauth.bearer import BearerServices, authenticate_bearer
 from idp.oauth.clients import ClientService
@@ -134,7 +134,39 @@ def delete_application(services: AdminServices, client_id: str, ctx: RequestCont
     services.clients.delete_application(client_id, ctx, revoke=services.refresh_tokens.revoke_client_in)
 
 
-USER_LIMIT, USER_MAX_LIMIT = 50, 200
+USER_LIMIT, USER_MAX_LIMIT = 50, 200  # every admin listing's page size: by default, at most
+
+
+def page_size(limit: int | None) -> int:
+    """``limit`` of an admin listing, ``USER_LIMIT`` when absent. Raises request.invalid."""
+    size = USER_LIMIT if limit is None else limit
+    if not 1 <= size <= USER_MAX_LIMIT:
+        raise invalid("request.invalid", f"limit: expected an integer from 1 to {USER_MAX_LIMIT}")
+    return size
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: builtins.list[T]
+    next_after: str | None  # the cursor to continue after, or None on the last page
+
+
+def page_applications(services: AdminServices, *, after: str | None, limit: int | None) -> Page[Application]:
+    """A page of applications in ``client_id`` order (the console's own client included: it is
+    registered like any other). Raises request.invalid (a bad limit)."""
+    size = page_size(limit)
+    found = services.clients.applications_after(after, size + 1)
+    return Page(found[:size], found[size - 1].client_id if len(found) > size else None)
+
+
+def page_auth_sources(services: AdminServices, *, after: str | None, limit: int | None) -> Page[AuthSource]:
+    """A page of auth sources in ``id`` order. Raises request.invalid (a bad limit)."""
+    size = page_size(limit)
+    found = services.clients.auth_sources_after(after, size + 1)
+    return Page(found[:size], found[size - 1].id if len(found) > size else None)
 
 
 @dataclass(frozen=True)
@@ -158,9 +190,7 @@ def search_users(
 
     Raises request.invalid (a bad limit or status), contact.malformed_*.
     """
-    size = USER_LIMIT if limit is None else limit
-    if not 1 <= size <= USER_MAX_LIMIT:
-        raise invalid("request.invalid", f"limit: expected an integer from 1 to {USER_MAX_LIMIT}")
+    size = page_size(limit)
     if status is not None and status not in USER_STATUSES:
         raise invalid("request.invalid", f"status: one of {', '.join(USER_STATUSES)}")
     found = services.users.search(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import JSON, Column, ForeignKey, String, Table
@@ -95,8 +96,15 @@ class Application(Base):
         # OAuth 2.0 Security Best Current Practice; OpenID Connect Core 1.0 3.1.2.1).
         return redirect_uri in self.redirect_uris
 
+    def read_secret_hash_from(self, stored_secret_hash: Callable[[], str | None]) -> None:
+        """For the copies ClientService keeps between requests: check secrets against the hash
+        as stored now, so a rotated secret (or a deleted application) stops authenticating at
+        once in every process, however long the rest of the copy is kept."""
+        self._stored_secret_hash: Callable[[], str | None] | None = stored_secret_hash
+
     def check_client_secret(self, client_secret: str) -> bool:
-        return secret_matches(client_secret, self.client_secret_hash)
+        stored_now = getattr(self, "_stored_secret_hash", None)
+        return secret_matches(client_secret, stored_now() if stored_now else self.client_secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:

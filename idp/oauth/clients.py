@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,8 @@ ACCOUNT_CLIENT_ID = "gatehouse-account"  # reserved: Gatehouse's own pages (acco
 class ClientService:
     """Applications are read on every token and send request and change rarely, so each process
     keeps them for ``cache_ttl`` seconds (the ORM load costs ~0.8 ms, see bench/RESULTS.md).
-    A change made through this service is seen at once here and within ``cache_ttl`` elsewhere.
+    A change made through this service is seen at once here and within ``cache_ttl`` elsewhere,
+    but for the client secret, which every process checks against the stored one each time.
     """
 
     def __init__(self, db: Database, cache_ttl: float = 10.0) -> None:
@@ -43,6 +45,9 @@ class ClientService:
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, Application]] = {}
         self._account: tuple[float, Application] | None = None
+        self._secret_hash = select(Application.client_secret_hash).where(
+            Application.client_id == bindparam("client_id")
+        )
 
     def by_client_id(self, client_id: str | None) -> Application | None:
         """A detached, read-only Application (its auth sources loaded), or None."""
@@ -58,8 +63,17 @@ class ClientService:
             # request must not expire it under another)
             for obj in (app, *app.auth_sources):
                 session.expunge(obj)
+            if not app.is_public:
+                # one indexed single-column read per client authentication, not a round trip
+                # to every process on each change: the secret is the one field that must be
+                # current everywhere the moment it is rotated
+                app.read_secret_hash_from(functools.partial(self._stored_secret_hash, client_id))
             self._cache[client_id] = (time.monotonic() + self.cache_ttl, app)
         return app
+
+    def _stored_secret_hash(self, client_id: str) -> str | None:
+        hashed: str | None = self.db.session.scalar(self._secret_hash, {"client_id": client_id})
+        return hashed
 
     def account_client(self) -> Application:
         """The built-in first-party client of Gatehouse's own pages (a person who opens /login
@@ -163,8 +177,8 @@ class ClientService:
         return self.get_application(client_id)
 
     def rotate_secret(self, client_id: str, ctx: RequestContext) -> str:
-        """A new secret for a confidential application; the old one stops working at once
-        here (the cache is dropped) and within ``cache_ttl`` in other processes.
+        """A new secret for a confidential application; the old one stops working at once, in
+        every process (``Application.read_secret_hash_from``).
 
         Raises client.not_found, client.invalid_type (a public client has no secret).
         """
@@ -287,6 +301,21 @@ class ClientService:
 
     def list_applications(self) -> list[Application]:
         return list(self.db.session.scalars(select(Application).order_by(Application.id)))
+
+    def applications_after(self, after: str | None, limit: int) -> list[Application]:
+        """Up to ``limit`` applications in ``client_id`` order, those after ``after``: a cursor
+        that still holds when the application it names is deleted between two pages."""
+        query = select(Application).order_by(Application.client_id).limit(limit)
+        if after is not None:
+            query = query.where(Application.client_id > after)
+        return list(self.db.session.scalars(query))
+
+    def auth_sources_after(self, after: str | None, limit: int) -> list[AuthSource]:
+        """Up to ``limit`` auth sources in ``id`` order, those after ``after``."""
+        query = select(AuthSource).order_by(AuthSource.id).limit(limit)
+        if after is not None:
+            query = query.where(AuthSource.id > after)
+        return list(self.db.session.scalars(query))
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str | None] | None:

@@ -164,3 +164,74 @@ def test_an_auth_source_in_use_is_409_until_detached(client, services, admin_hea
     assert client.delete(f"{API}/auth-sources/{source['id']}", headers=admin_headers).status_code == 204
     assert client.get(f"{API}/auth-sources/{source['id']}", headers=admin_headers).status_code == 404
     assert [e.type for e in audit_rows(services)][-1] == "admin.auth_source.delete"
+
+
+def test_every_instance_refuses_the_old_secret_at_once(client, services, admin_headers, clock):
+    """Two app instances on one database: the secret replaced through one is refused by the
+    other at once, though the other holds the application in its cache; so is the secret of an
+    application deleted through the first."""
+    from app import create_app
+    from idp.services import Services
+
+    app = new_app(client, admin_headers, type="m2m", redirect_uris=[], scopes=["admin"])
+    other = create_app(services=Services.build(services.settings, clock=clock))
+    try:
+        other_client = other.test_client()
+
+        def token_status(secret: str) -> int:
+            data = {"grant_type": "client_credentials", "scope": "admin"}
+            response = other_client.post("/oauth2/token", data=data, headers=basic(app["client_id"], secret))
+            return response.status_code
+
+        assert token_status(app["client_secret"]) == 200  # the other instance caches the application now
+        rotated = client.post(f"{API}/applications/{app['client_id']}/secret", headers=admin_headers).get_json()
+        assert token_status(app["client_secret"]) == 401
+        assert token_status(rotated["client_secret"]) == 200
+
+        assert client.delete(f"{API}/applications/{app['client_id']}", headers=admin_headers).status_code == 204
+        assert token_status(rotated["client_secret"]) == 401
+    finally:
+        other.extensions["gatehouse"].db.dispose()
+        other.extensions["gatehouse"].redis.close()
+
+
+def _walk(client, admin_headers, url: str, key: str) -> tuple[list[str], int]:
+    """Follow ``Link: <...>; rel="next"`` to the last page: the keys seen, and the pages."""
+    seen: list[str] = []
+    pages = 0
+    while url:
+        response = client.get(url, headers=admin_headers)
+        assert response.status_code == 200, response.get_json()
+        pages += 1
+        seen += [item[key] for item in response.get_json()]
+        link = response.headers.get("Link")
+        assert link is None or link.endswith('>; rel="next"')
+        url = link[1 : link.index(">")] if link else None
+    return seen, pages
+
+
+def test_applications_page_with_limit_and_next_link(client, admin_headers):
+    made = sorted(new_app(client, admin_headers, name=f"App {n}")["client_id"] for n in range(5))
+    seen, pages = _walk(client, admin_headers, f"{API}/applications?limit=2", "client_id")
+    assert (seen, pages) == (made, 3)
+    # a cursor holds when the application it names is deleted between two pages
+    first = client.get(f"{API}/applications?limit=2", headers=admin_headers)
+    assert client.delete(f"{API}/applications/{made[1]}", headers=admin_headers).status_code == 204
+    link = first.headers["Link"]
+    rest = client.get(link[1 : link.index(">")], headers=admin_headers).get_json()
+    assert [a["client_id"] for a in rest] == made[2:4]
+    assert "client_secret" not in rest[0]
+
+
+def test_auth_sources_page_with_limit_and_next_link(client, admin_headers):
+    made = sorted(new_sms_source(client, admin_headers, name=f"Source {n}")["id"] for n in range(3))
+    assert _walk(client, admin_headers, f"{API}/auth-sources?limit=2", "id") == (made, 2)
+    assert _walk(client, admin_headers, f"{API}/auth-sources", "id") == (made, 1)
+
+
+@pytest.mark.parametrize("path", ["applications", "auth-sources"])
+@pytest.mark.parametrize("limit", ["0", "201", "two"])
+def test_a_bad_listing_limit_is_400(client, admin_headers, path, limit):
+    response = client.get(f"{API}/{path}", query_string={"limit": limit}, headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "request.invalid"
