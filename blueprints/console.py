@@ -24,6 +24,7 @@ import base64
 import hmac
 import secrets
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import wraps
 from hashlib import sha256
 from urllib.parse import quote, urlencode
@@ -209,7 +210,12 @@ class ConfirmForm(FlaskForm):
 @bp.context_processor
 def signout_form():
     """Every console page carries the Sign out button (a CSRF-checked POST)."""
-    return {"signout_form": ConfirmForm(formdata=None), "status_name": status_name, "factor_name": factor_name}
+    return {
+        "signout_form": ConfirmForm(formdata=None),
+        "status_name": status_name,
+        "factor_name": factor_name,
+        "utc_time": utc_time,
+    }
 
 
 STATUS_NAMES = {"active": _l("Active"), "locked": _l("Locked"), "disabled": _l("Disabled")}
@@ -222,6 +228,17 @@ def status_name(status: str) -> str:
 
 def factor_name(type_: str) -> str:
     return str(FACTOR_NAMES.get(type_, type_))
+
+
+def utc_time(value: datetime | float | None) -> str:
+    """An instant (a datetime, or epoch seconds as sessions keep it) as ``YYYY-MM-DD HH:MM:SS`` UTC."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        value = datetime.fromtimestamp(value, UTC)
+    elif value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 @bp.post("/logout")
@@ -268,11 +285,75 @@ def user(sub: str):
     return render_template("console/user.html", detail=detail, nav="users")
 
 
+@bp.get("/audit")
+@admin_required
+def audit():
+    """The audit log, newest first, with the admin API's filters and its ``before_id`` cursor."""
+    args = request.args.to_dict()
+    try:
+        page = console.search_audit(services(), args)
+    except IdpError as exc:
+        if STATUS.get(exc.kind, 400) != 400:
+            raise
+        return render_template(
+            "console/audit.html", args=args, events=[], next_url=None, problem=exc.message, nav="audit"
+        ), 400
+    next_url = None
+    if page.next_before_id is not None:
+        next_url = page_url("console.audit", **{**args, "before_id": str(page.next_before_id)})
+    return render_template(
+        "console/audit.html", args=args, events=page.events, next_url=next_url, problem=None, nav="audit"
+    )
+
+
+ALG = "<any(RS256, ES256, EdDSA):alg>"
+
+
+@bp.get("/keys")
+@admin_required
+def keys():
+    return render_template(
+        "console/keys.html", keys=console.signing_keys(services()), algs=console.SIGNING_ALGS, nav="keys"
+    )
+
+
+@bp.route(f"/keys/{ALG}/rotate", methods=["GET", "POST"])
+@admin_required
+def rotate_key(alg: str):
+    """GET asks on a page of its own; the POST (CSRF-checked) makes a new key for ``alg``."""
+    form = ConfirmForm()
+    form.submit.label.text = _l("Rotate signing key")
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            kid = console.rotate_key(services(), alg, admin_context())
+            flash(str(_l("A new %(alg)s signing key is active: %(kid)s.", alg=alg, kid=kid)), "success")
+            return redirect(page_url("console.keys"))
+        status = 400
+    active = [k.kid for k in console.signing_keys(services()) if k.alg == alg and k.state == "active"]
+    return render_template(
+        "console/confirm.html",
+        form=form,
+        title=_l("Rotate signing key"),
+        question=_l(
+            "Make a new %(alg)s signing key? New tokens are signed with it; the current key is "
+            "retired but stays published, so tokens it signed still verify.",
+            alg=alg,
+        ),
+        summary=[(_l("Algorithm"), alg), (_l("Active key"), ", ".join(active) or "—")],
+        action_url=page_url("console.rotate_key", alg=alg),
+        cancel_url=page_url("console.keys"),
+        nav="keys",
+    ), status
+
+
 ACTION_NAMES = {
     "lock": _l("Lock"),
     "unlock": _l("Unlock"),
     "disable": _l("Disable"),
     "sign_out_everywhere": _l("Sign out everywhere"),
+    "reset_factors": _l("Reset second factors"),
+    "delete": _l("Delete user"),
 }
 ACTION_QUESTIONS = {
     "lock": _l("Lock this account? The person cannot sign in until an administrator unlocks it."),
@@ -281,14 +362,26 @@ ACTION_QUESTIONS = {
     "sign_out_everywhere": _l(
         "Sign this person out everywhere? Every session, refresh token and remembered device ends."
     ),
+    "reset_factors": _l(
+        "Remove every second factor of this person, and their recovery codes? "
+        "They set up a second factor again where one is required."
+    ),
+    "delete": _l(
+        "Delete this user? The account, its sessions, refresh tokens, second factors and consents "
+        "are removed for good. This cannot be undone."
+    ),
 }
 ACTION_DONE = {
     "lock": _l("The account is locked."),
     "unlock": _l("The account is unlocked."),
     "disable": _l("The account is disabled."),
     "sign_out_everywhere": _l("The person is signed out everywhere."),
+    "reset_factors": _l("Every second factor of the person is removed."),
+    "delete": _l("The user is deleted."),
 }
-ACTION = "<any(lock, unlock, disable, sign_out_everywhere):action>"
+ACTION = "<any(lock, unlock, disable, sign_out_everywhere, reset_factors, delete):action>"
+# actions after which the person's page is gone: back to the list instead
+LEAVES_USER = frozenset({"delete"})
 
 
 @bp.route(f"/users/<sub>/{ACTION}", methods=["GET", "POST"])
@@ -302,6 +395,8 @@ def user_action(sub: str, action: str):
         if form.validate_on_submit():
             console.act(services(), action, sub, admin_context())
             flash(str(ACTION_DONE[action]), "success")
+            if action in LEAVES_USER:
+                return redirect(page_url("console.users"))
             return redirect(page_url("console.user", sub=sub))
         status = 400
     else:
@@ -310,6 +405,8 @@ def user_action(sub: str, action: str):
         "console/confirm.html",
         detail=detail,
         form=form,
+        action_url=page_url("console.user_action", sub=sub, action=action),
+        cancel_url=page_url("console.user", sub=sub),
         action=action,
         question=ACTION_QUESTIONS[action],
         title=ACTION_NAMES[action],

@@ -17,7 +17,8 @@ from __future__ import annotations
 import builtins
 import hashlib
 import hmac
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -25,13 +26,16 @@ from sqlalchemy import func, or_, select
 
 from idp import audit
 from idp.accounts.self_service import SelfService
-from idp.admin.service import AdminServices, UserRecord, user_record
+from idp.admin import shapes
+from idp.admin.service import AdminServices, UserRecord, delete_user, list_sessions, user_record
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import error
-from idp.models import Application, AuditEvent, AuthSource, User
+from idp.models import Application, AuditEvent, AuthSource, RefreshToken, User
 from idp.oauth.clients import LOGIN_METHODS
+from idp.oauth.keys import KeyInfo, KeyService
 from idp.otp.service import OtpService
+from idp.sessions.store import SsoSession
 
 CONSOLE_CLIENT_ID = "gatehouse-console"
 CONSOLE_NAME = "Gatehouse admin console"
@@ -53,6 +57,9 @@ class ConsoleServices(AdminServices, Protocol):
 
     @property
     def self_service(self) -> SelfService: ...
+
+    @property
+    def keys(self) -> KeyService: ...
 
 
 # -- the console's own client -----------------------------------------------------------------
@@ -209,18 +216,66 @@ def _escape_like(text: str) -> str:
 class UserDetail:
     record: UserRecord
     events: builtins.list[AuditEvent]
+    sessions: builtins.list[SsoSession]
+    refresh_tokens: int  # live ones: neither rotated, revoked nor expired
 
 
 def user_detail(services: ConsoleServices, sub: str) -> UserDetail:
-    """A user with their temporary lock, factors and latest audit events.
-    Raises account.not_found, store.unavailable."""
+    """A user with their temporary lock, factors, SSO sessions, live refresh tokens and latest
+    audit events. Raises account.not_found, store.unavailable."""
     record = user_record(services, sub)
     events = audit.search(services.db, audit.AuditQuery(sub=sub, limit=RECENT_EVENTS)).events
-    return UserDetail(record, events)
+    live = (
+        select(func.count())
+        .select_from(RefreshToken)
+        .where(
+            RefreshToken.sub == sub,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.expires_at > services.clock.now(),
+        )
+    )
+    tokens = int(services.db.session.scalar(live) or 0)
+    return UserDetail(record, events, list_sessions(services, sub), tokens)
+
+
+# -- audit log --------------------------------------------------------------------------------
+# the console's own query parameters, not filters: the page language
+CONSOLE_PARAMETERS = frozenset({"ui_locales"})
+
+
+def search_audit(services: ConsoleServices, args: Mapping[str, str]) -> audit.AuditPage:
+    """The audit log page for the query string ``args``: the admin API's filters and cursor
+    (``sub``, ``type``, ``client_id``, ``result``, ``since``, ``until``, ``limit``,
+    ``before_id``), newest first, ``PAGE_SIZE`` at a time unless ``limit`` says otherwise.
+    Raises request.invalid naming the bad parameter (an unknown one too, as the API does)."""
+    filters = {name: value for name, value in args.items() if name not in CONSOLE_PARAMETERS}
+    query = shapes.parse_audit_query(filters)
+    if not filters.get("limit", "").strip():
+        query = replace(query, limit=PAGE_SIZE)
+    return audit.search(services.db, query)
+
+
+# -- signing keys -----------------------------------------------------------------------------
+SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
+
+
+def signing_keys(services: ConsoleServices) -> builtins.list[KeyInfo]:
+    """Every signing key, newest first: the active one of each algorithm and those retired but
+    still published in the JWKS."""
+    return services.keys.all_keys()
+
+
+def rotate_key(services: ConsoleServices, alg: str, ctx: RequestContext) -> str:
+    """A new active key for ``alg``; the old one is retired and stays published. Returns the
+    new ``kid``. Raises admin.forbidden without an administrator, key.invalid_alg."""
+    if not ctx.actor:
+        raise error("admin.forbidden", "an administrator must be named")
+    return services.keys.rotate(alg, ctx)
 
 
 # -- actions ----------------------------------------------------------------------------------
-ACTIONS = ("lock", "unlock", "disable", "sign_out_everywhere")
+ACTIONS = ("lock", "unlock", "disable", "sign_out_everywhere", "reset_factors", "delete")
 
 
 def act(services: ConsoleServices, action: str, sub: str, ctx: RequestContext) -> Any:
@@ -229,7 +284,10 @@ def act(services: ConsoleServices, action: str, sub: str, ctx: RequestContext) -
     lock: the account is locked until an administrator unlocks it (no sign-in, no tokens);
     unlock: active again, a temporary lock of the brute-force policy lifted too; disable: the
     account is disabled; sign_out_everywhere: every SSO session, refresh token and remembered
-    device of the person ends. An administrator may not lock or disable their own account.
+    device of the person ends; reset_factors: every second factor (and the recovery codes)
+    goes, so the person enrols again; delete: the person and everything of theirs goes (SSO
+    sessions, refresh tokens, factors, ...). An administrator may not lock, disable or delete
+    their own account.
 
     Raises account.not_found, admin.forbidden, store.unavailable, request.invalid.
     """
@@ -240,6 +298,9 @@ def act(services: ConsoleServices, action: str, sub: str, ctx: RequestContext) -
     if sub == ctx.actor and action in ("lock", "disable"):
         # an administrator who locks themselves out leaves nobody to unlock them
         raise error("admin.forbidden", "you cannot lock or disable your own account")
+    if sub == ctx.actor and action == "delete":
+        # the last administrator deleting themselves would leave the console without one
+        raise error("admin.forbidden", "you cannot delete your own account")
     match action:
         case "lock":
             return services.users.update(sub, {"status": "locked"}, ctx)
@@ -249,4 +310,8 @@ def act(services: ConsoleServices, action: str, sub: str, ctx: RequestContext) -
             return services.users.update(sub, {"status": "disabled"}, ctx)
         case "sign_out_everywhere":
             return services.self_service.sign_out_everywhere(sub, ctx)
+        case "reset_factors":
+            return services.factors.remove_all(sub, ctx)
+        case "delete":
+            return delete_user(services, sub, ctx)
     raise error("request.invalid", f"unknown action {action}")

@@ -111,6 +111,26 @@ class FactorService:
             self._changed(session, user, "factor.remove", ctx, factor_type)
         return user.sequence
 
+    def remove_all(self, sub: str, ctx: RequestContext) -> builtins.list[str]:
+        """Remove every factor of ``sub`` (ready or not) and their recovery codes, in one
+        transaction: an administrator's reset for a person who lost their phone or
+        authenticator. Each removal is audited as ``remove`` audits one, and the recovery codes
+        go too, since they stand in for the factors they came with. Returns the factor types
+        removed (empty when there were none). Raises account.not_found."""
+        with self.db.transaction() as session:
+            user = _user(session, sub)
+            factors = builtins.list(session.scalars(select(Factor).where(Factor.sub == sub).order_by(Factor.id)))
+            for factor in factors:
+                session.delete(factor)
+                self._changed(session, user, "factor.remove", ctx, factor.type)
+            codes = affected_rows(
+                session,
+                delete(RecoveryCode).where(RecoveryCode.sub == sub).execution_options(synchronize_session=False),
+            )
+            if codes:
+                self._changed(session, user, "factor.remove", ctx, "recovery_code")
+        return [f.type for f in factors]
+
     # -- TOTP -----------------------------------------------------------------------------
     def start_totp(self, sub: str, ctx: RequestContext) -> TotpSetup:
         """A new not-ready TOTP factor (replacing a not-ready one). Raises factor.exists,
