@@ -412,3 +412,6 @@ def user_action(sub: str, action: str):
         title=ACTION_NAMES[action],
         nav="users",
     ), status
+
+
+from blueprints import console_clients  # noqa: E402,F401  (registers its routes on bp)
