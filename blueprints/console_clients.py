@@ -184,6 +184,11 @@ def secret_page(client_id: str, name: str, secret: str, *, rotated: bool):
     return response, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+def _subject(name: str, identifier: str) -> list[tuple[Any, str]]:
+    """What a confirmation page is about (``console/confirm.html``'s summary)."""
+    return [(_l("Name"), name), (_l("Identifier"), identifier)]
+
+
 # -- applications ---------------------------------------------------------------------------
 def application_of(client_id: str) -> Application:
     """An application the console manages. Its own client is Gatehouse's to keep in line with
@@ -298,7 +303,7 @@ def rotate_secret(client_id: str):
         status = 400
     issue_once(form)
     return render_template(
-        "console/client_confirm.html",
+        "console/confirm.html",
         form=form,
         title=_l("Rotate secret"),
         question=_l(
@@ -307,8 +312,7 @@ def rotate_secret(client_id: str):
         ),
         action_url=page_url("console.rotate_secret", client_id=client_id),
         cancel_url=page_url("console.application", client_id=client_id),
-        subject=app.name,
-        subject_id=app.client_id,
+        summary=_subject(app.name, app.client_id),
         nav="applications",
     ), status
 
@@ -326,7 +330,7 @@ def delete_application(client_id: str):
             return redirect(page_url("console.applications"), 303)
         status = 400
     return render_template(
-        "console/client_confirm.html",
+        "console/confirm.html",
         form=form,
         title=_l("Delete application"),
         question=_l(
@@ -335,8 +339,7 @@ def delete_application(client_id: str):
         ),
         action_url=page_url("console.delete_application", client_id=client_id),
         cancel_url=page_url("console.application", client_id=client_id),
-        subject=app.name,
-        subject_id=app.client_id,
+        summary=_subject(app.name, app.client_id),
         nav="applications",
     ), status
 
@@ -438,13 +441,12 @@ def delete_auth_source(source_id: str):
         else:
             status = 400
     return render_template(
-        "console/client_confirm.html",
+        "console/confirm.html",
         form=form,
         title=_l("Delete auth source"),
         question=_l("Delete this auth source? Applications can no longer send codes through it."),
         action_url=page_url("console.delete_auth_source", source_id=source_id),
         cancel_url=page_url("console.auth_source", source_id=source_id),
-        subject=source.name,
-        subject_id=source.id,
+        summary=_subject(source.name, source.id),
         nav="auth_sources",
     ), status
