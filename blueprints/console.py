@@ -313,7 +313,11 @@ ALG = "<any(RS256, ES256, EdDSA):alg>"
 @admin_required
 def keys():
     return render_template(
-        "console/keys.html", keys=console.signing_keys(services()), algs=console.SIGNING_ALGS, nav="keys"
+        "console/keys.html",
+        keys=console.signing_keys(services()),
+        algs=console.SIGNING_ALGS,
+        default_alg=services().settings.jwt_alg,
+        nav="keys",
     )
 
 

@@ -73,7 +73,7 @@ def test_an_operator_rotates_a_signing_key(live_server, services, operator, page
     assert old in page.locator("table.signing-keys").inner_text()
     shot("keys")
     with page.expect_navigation():
-        page.get_by_role("link", name="Rotate ES256 signing key").click()
+        page.get_by_role("link", name="Rotate the ES256 key").click()
     assert "Make a new ES256 signing key?" in page.locator(".lead").inner_text()
     assert old in page.locator(".summary").inner_text()
     shot("rotate-confirm")

@@ -300,3 +300,15 @@ def test_without_a_session_the_new_pages_go_to_sign_in(client, services):
     for path in ("/admin/audit", "/admin/keys", "/admin/keys/RS256/rotate", "/admin/users/x/delete"):
         response = client.get(path)
         assert response.status_code == 302 and response.headers["Location"].startswith("/admin/login"), path
+
+
+def test_rotate_signing_key_is_the_default_algorithms_key(client, services, root):
+    """The one "Rotate signing key" button replaces the key of the instance's algorithm
+    (GATEHOUSE_JWT_ALG, RS256 here); the other algorithms' keys have buttons of their own."""
+    sign_in(client, "root")
+    page = text(client.get("/admin/keys"))
+    [default] = re.findall(r'href="([^"]+)">Rotate signing key<', page)
+    assert default == f"/admin/keys/{services.settings.jwt_alg}/rotate"
+    assert re.findall(r'href="([^"]+)">Rotate the (\w+) key<', page) == [
+        (f"/admin/keys/{alg}/rotate", alg) for alg in ("ES256", "EdDSA")
+    ]
