@@ -1,7 +1,8 @@
 """The admin console walked in a real browser: an operator signs in through the hosted login
 (the console is an OpenID Connect client of Gatehouse) and reaches the dashboard; someone
 without the admin role gets the 403 page; the search finds a person; Lock (confirmed on a
-second page) stops that person's password sign-in; the console in Simplified Chinese."""
+second page) stops that person's password sign-in; Sign out everywhere, Disable and Unlock as
+the person sees them in a browser of her own; the console in Simplified Chinese."""
 
 from __future__ import annotations
 
@@ -132,5 +133,56 @@ def test_the_console_in_chinese(live_server, browser, operator):
             page.get_by_role("button", name="退出登录").is_visible()
             or page.locator(".console-signout button").is_visible()
         )
+    finally:
+        context.close()
+
+
+def _person_signs_in(context, base: str) -> bool:
+    """Ada signs in with her password in a browser of her own: True when /account opens."""
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.get_by_label("Username, email or phone number").fill("ada")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in", exact=True).click()
+    page.goto(base + "/account")
+    signed_in = "/account" in page.url and "/login" not in page.url
+    page.close()
+    return signed_in
+
+
+def _confirm(page, action: str) -> None:
+    """Click the user page's action, then the confirmation page's button of the same name."""
+    with page.expect_navigation():
+        page.get_by_role("link", name=action, exact=True).click()
+    with page.expect_navigation():
+        page.get_by_role("button", name=action, exact=True).click()
+
+
+def test_sign_out_everywhere_disable_and_unlock(live_server, browser, operator, ada, page, shot):
+    """Each action as the person sees it: signed out of her own browser, refused while disabled,
+    let in again once unlocked."""
+    context = browser.new_context(locale="en-US")
+    try:
+        assert _person_signs_in(context, live_server)
+        sign_in(page, live_server, "operator", f"/admin/users/{ada.sub}")
+        assert page.locator("table.sessions tbody tr").count() == 1
+
+        _confirm(page, "Sign out everywhere")
+        assert "The person is signed out everywhere." in page.locator(".flashes").inner_text()
+        assert page.locator("table.sessions tbody tr").count() == 0
+        mine = context.new_page()
+        mine.goto(live_server + "/account")
+        assert "/login" in mine.url  # her browser's session ended
+        mine.close()
+
+        _confirm(page, "Disable")
+        assert page.locator(".user-status").inner_text() == "Disabled"
+        shot("disabled")
+        assert not _person_signs_in(context, live_server)
+
+        _confirm(page, "Unlock")
+        assert page.locator(".user-status").inner_text() == "Active"
+        assert _person_signs_in(context, live_server)
     finally:
         context.close()
