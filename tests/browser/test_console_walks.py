@@ -133,6 +133,14 @@ def test_the_console_in_chinese(live_server, browser, operator):
             page.get_by_role("button", name="退出登录").is_visible()
             or page.locator(".console-signout button").is_visible()
         )
+        for name in ("应用", "认证源", "审计日志"):
+            assert page.get_by_role("link", name=name, exact=True).is_visible()
+        with page.expect_navigation():
+            page.get_by_role("link", name="签名密钥", exact=True).click()
+        assert page.get_by_role("heading", level=1).inner_text() == "签名密钥"
+        with page.expect_navigation():
+            page.get_by_role("link", name="轮换签名密钥", exact=True).click()
+        assert page.get_by_role("button", name="轮换签名密钥", exact=True).is_visible()
     finally:
         context.close()
 
