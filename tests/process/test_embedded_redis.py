@@ -59,6 +59,10 @@ def owner_pid(instance: Path) -> int:
     return json.loads((instance / "redis.owner").read_text())["pid"]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Spawner:
     """Starts commands from the repository root on the embedded defaults; ends them all."""
 
@@ -87,6 +91,10 @@ class Spawner:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Ctrl-C as in a terminal: a run started in the background of a script
+                # (`cmd &`) inherits SIGINT ignored, and Python then installs no
+                # KeyboardInterrupt handler, so the signal would do nothing
+                preexec_fn=_default_sigint,
             )
         self.started.append((process, log))
         return process
