@@ -91,9 +91,9 @@ class Services:
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db, clock)
         passkeys = PasskeyService(settings, db, redis_client, users, clock)
-        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock)
+        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock, passkeys=passkeys)
         signup = SignUpFlow(db, users, otp, clock)
-        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock)
+        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock, passkeys=passkeys)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
         return cls(
             settings=settings,

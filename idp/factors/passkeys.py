@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -241,12 +242,15 @@ class PasskeyService:
         ctx: RequestContext,
         *,
         expected_sub: str | None = None,
+        before_verify: Callable[[str], None] | None = None,
     ) -> tuple[User, Passkey, builtins.list[str]]:
         """Verify what ``navigator.credentials.get`` answered to the options of ``handle``:
         signature, origin, RP ID, user verification, the user handle, the signature counter.
         ``expected_sub``: the person who must own the passkey (the second step of their
-        sign-in). Returns the person, the passkey (its counter, backup state and last use
-        updated) and the ``amr``.
+        sign-in). ``before_verify`` is called with the owner's sub once the credential is
+        found and before anything is checked (the flows ask the brute-force policy there,
+        as they do before checking any other secret). Returns the person, the passkey (its
+        counter, backup state and last use updated) and the ``amr``.
 
         Does not check the account's status: the flows do, as for every other way in.
         Raises passkey.invalid_challenge, passkey.authentication_failed (an unknown
@@ -271,6 +275,8 @@ class PasskeyService:
             raise authentication_failed()
         if user_handle is not None and user_handle != passkey.sub.encode():
             raise authentication_failed()
+        if before_verify is not None:
+            before_verify(passkey.sub)
         try:
             verified = verify_authentication_response(
                 credential=parsed,

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from idp.errors import IdpError
+from idp.flows.mfa import NeedsFactor
 from idp.models import AuditEvent, Passkey
 from idp.store import Keys
-from tests.factories import CTX, users
+from tests.factories import CTX, PASSWORD, applications, users
 from tests.passkeys import SoftAuthenticator, b64url
 
 
@@ -340,3 +341,115 @@ def test_a_redis_outage_is_store_unavailable(own_redis, services):
     refused("store.unavailable", services.passkeys.authentication_options, None)
     refused("store.unavailable", services.passkeys.authenticate, "some-handle", {}, CTX)
     own_redis.start()
+
+
+# -- signing in (LoginFlow) ---------------------------------------------------------------------------
+def passkey_login(services, client, key: SoftAuthenticator, **kwargs):
+    options = services.login.passkey_options(client, CTX)
+    return services.login.passkey(client, CTX, options.handle, key.get(options.options, **kwargs))
+
+
+def test_a_passkey_sign_in_completes_with_two_factors_and_no_second_step(services):
+    from idp.sessions.store import ACR_MULTI_FACTOR, acr_for
+
+    client = applications.create(services, mfa="required", login_methods=["password", "passkey"])
+    user = users.create(services, with_totp=True)
+    key = SoftAuthenticator()
+    register(services, user, key)
+
+    done = passkey_login(services, client, key)
+
+    assert done.user.sub == user.sub and done.amr == ["hwk", "user", "mfa"]
+    assert acr_for(done.amr) == ACR_MULTI_FACTOR
+    # the application requires a second factor, and the passkey already was one
+    assert services.mfa.after_first_factor(client, CTX, done) is done
+    [success] = events(services, "login.success")
+    assert success.sub == user.sub and success.details["method"] == "passkey"
+    assert success.details["amr"] == ["hwk", "user", "mfa"]
+
+
+def test_an_application_offers_passkeys_only_when_its_login_methods_say_so(services):
+    client = applications.create(services, login_methods=["password"])
+    user = users.create(services)
+    register(services, user, SoftAuthenticator())
+    refused("login.method_disabled", services.login.passkey_options, client, CTX)
+    handle = services.passkeys.authentication_options(None).handle
+    refused("login.method_disabled", services.login.passkey, client, CTX, handle, {})
+    assert {e.details["method"] for e in events(services, "login.failure")} == {"passkey"}
+
+
+def test_a_locked_or_disabled_account_does_not_sign_in_with_a_passkey(services):
+    client = applications.create(services, login_methods=["passkey"])
+    user = users.create(services)
+    key = SoftAuthenticator()
+    register(services, user, key)
+
+    services.users.update(user.sub, {"status": "locked"}, CTX)
+    refused("account.abnormal_status", passkey_login, services, client, key)
+    services.users.update(user.sub, {"status": "active"}, CTX)
+
+    # the brute-force policy's temporary lock, as after too many wrong passwords
+    for _ in range(services.settings.limits.login_lock_after):
+        services.bruteforce.failed(user.sub, CTX, sub=user.sub)
+    refused("account.locked", passkey_login, services, client, key)
+    failures = events(services, "login.failure")
+    assert [e.details["reason"] for e in failures] == ["account.abnormal_status", "account.locked"]
+    assert {e.sub for e in failures} == {user.sub} and events(services, "login.success") == []
+
+
+def test_a_refused_passkey_counts_as_a_failed_sign_in(services):
+    client = applications.create(services, login_methods=["passkey"])
+    user = users.create(services)
+    key = SoftAuthenticator()
+    register(services, user, key)
+    key.uv = False
+    for _ in range(services.settings.limits.login_lock_after):
+        refused("passkey.authentication_failed", passkey_login, services, client, key)
+    key.uv = True
+    refused("account.locked", passkey_login, services, client, key)
+    assert events(services, "login.failure")[0].details["reason"] == "passkey.authentication_failed"
+
+
+def test_the_admin_api_accepts_passkey_as_a_login_method(services):
+    client = applications.create(services, login_methods=["passkey", "password"])
+    assert client.login_methods == ["passkey", "password"]
+
+
+# -- the second step (MfaFlow) --------------------------------------------------------------------------
+def test_a_passkey_is_a_second_factor_after_a_password(services):
+    client = applications.create(services, mfa="required", login_methods=["password"])
+    user = users.create(services, with_totp=True)
+    key = SoftAuthenticator(backup_eligible=True)
+    register(services, user, key)
+    other = users.create(services)
+    other_key = SoftAuthenticator()
+    register(services, other, other_key)
+
+    done = services.login.password(client, CTX, user.username, PASSWORD)
+    needs = services.mfa.after_first_factor(client, CTX, done)
+    assert isinstance(needs, NeedsFactor) and needs.passkey
+    options = services.mfa.passkey_options(client, CTX, needs.state_token)
+    assert [c["id"] for c in options.options["allowCredentials"]] == [b64url(key.credential_id)]
+
+    # another person's passkey does not finish ada's step
+    refused(
+        "passkey.authentication_failed",
+        services.mfa.verify_passkey,
+        client,
+        CTX,
+        needs.state_token,
+        options.handle,
+        other_key.get(options.options),
+    )
+    options = services.mfa.passkey_options(client, CTX, needs.state_token)
+    completed = services.mfa.verify_passkey(client, CTX, needs.state_token, options.handle, key.get(options.options))
+    assert completed.user.sub == user.sub and completed.amr == ["pwd", "swk", "user", "mfa"]
+    refused("mfa.invalid_state_token", services.mfa.peek, client, CTX, needs.state_token)
+
+
+def test_no_passkey_no_passkey_step(services):
+    client = applications.create(services, mfa="required", login_methods=["password"])
+    user = users.create(services, with_totp=True)
+    needs = services.mfa.after_first_factor(client, CTX, services.login.password(client, CTX, user.username, PASSWORD))
+    assert isinstance(needs, NeedsFactor) and not needs.passkey
+    refused("mfa.factor_not_allowed", services.mfa.passkey_options, client, CTX, needs.state_token)
