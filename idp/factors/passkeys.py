@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import redis
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from webauthn import (
@@ -62,7 +62,7 @@ from idp.accounts.users import UserService
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
-from idp.db import Database
+from idp.db import Database, affected_rows
 from idp.errors import IdpError, error, invalid
 from idp.factors.totp import ISSUER
 from idp.models import Passkey, User
@@ -291,7 +291,21 @@ class PasskeyService:
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
             raise error("passkey.authentication_failed", _reason(exc)) from None
         stored, new = passkey.sign_count, verified.new_sign_count
-        if (new or stored) and new <= stored:
+        counted = bool(new or stored)  # many passkeys keep no counter and always send 0
+        moved = 0
+        if not counted or new > stored:
+            with self.db.transaction() as session:
+                # conditional on the counter read: of two assertions with one count, one moves it
+                moved = affected_rows(
+                    session,
+                    update(Passkey)
+                    .where(Passkey.pk == passkey.pk, Passkey.sign_count == stored)
+                    .values(sign_count=new, backup_state=verified.credential_backed_up, last_used_at=ctx.now)
+                    .execution_options(synchronize_session=False),
+                )
+        if moved != 1:
+            if not counted:  # removed meanwhile
+                raise authentication_failed()
             regressed = error("passkey.sign_count_regressed")
             audit.failure(
                 self.db,
@@ -304,13 +318,9 @@ class PasskeyService:
                 sign_count=new,
             )
             raise regressed
-        with self.db.transaction() as session:
-            row = session.merge(passkey)
-            row.sign_count = new
-            row.backup_state = verified.credential_backed_up
-            row.last_used_at = ctx.now
+        row = self.get(passkey.sub, passkey.id)
         user = self.users.by_sub(passkey.sub)
-        if user is None:
+        if user is None or row is None:
             raise authentication_failed()
         return user, row, amr_of(row)
 
