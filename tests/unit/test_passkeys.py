@@ -340,7 +340,9 @@ def test_a_redis_outage_is_store_unavailable(own_redis, services):
     refused("store.unavailable", services.passkeys.registration_options, user.sub, CTX)
     refused("store.unavailable", services.passkeys.authentication_options, None)
     refused("store.unavailable", services.passkeys.authenticate, "some-handle", {}, CTX)
+    refused("store.unavailable", services.passkeys.register, user.sub, "some-handle", {}, None, CTX)
     own_redis.start()
+    assert events(services, "passkey.add") == []  # an outage is answered, not recorded as a refusal
 
 
 # -- signing in (LoginFlow) ---------------------------------------------------------------------------
