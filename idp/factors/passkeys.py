@@ -67,6 +67,7 @@ from idp.errors import IdpError, error, invalid
 from idp.factors.totp import ISSUER
 from idp.models import Passkey, User
 from idp.models.passkeys import DEFAULT_NAME, NAME_MAX
+from idp.sessions.store import SsoSession
 from idp.settings import Settings
 from idp.store import Keys, decoded, guarded
 
@@ -423,3 +424,13 @@ def _user(session: Session, sub: str) -> User:
     if user is None:
         raise error("account.not_found")
     return user
+
+
+# Adding a passkey gives a new way in: like changing a password, it needs a sign-in this recent
+# (seconds), so a browser left signed in cannot be given someone else's passkey.
+RECENT_SIGN_IN = 600
+
+
+def signed_in_recently(session: SsoSession, now: float) -> bool:
+    """Whether ``session`` may add a passkey now (``RECENT_SIGN_IN``)."""
+    return session.age(now) <= RECENT_SIGN_IN
