@@ -1,4 +1,4 @@
-# Gatehouse: `make run` serves a demo on http://127.0.0.1:5000, `make test` runs the suite.
+# Gatehouse: `make run` serves a demo on http://localhost:5000, `make test` runs the suite.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -73,7 +73,7 @@ redis-server: $(REDIS_SERVER)
 # and stops it again when gunicorn stops (Ctrl-C, SIGTERM).
 # the demo's URLs (redirect URIs, printed links, the WebOTP line) follow the port unless an
 # issuer is set
-run: export GATEHOUSE_ISSUER ?= http://127.0.0.1:$(PORT)
+run: export GATEHOUSE_ISSUER ?= http://localhost:$(PORT)
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo

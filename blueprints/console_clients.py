@@ -51,7 +51,12 @@ GRANT_NAMES = {
     "http://tencentciam.com/oauth2/grant-type/otp/email": _l("Email one-time code"),
     "client_credentials": _l("Client credentials"),
 }
-LOGIN_METHOD_NAMES = {"password": _l("Password"), "sms_otp": _l("SMS code"), "email_otp": _l("Email code")}
+LOGIN_METHOD_NAMES = {
+    "password": _l("Password"),
+    "sms_otp": _l("SMS code"),
+    "email_otp": _l("Email code"),
+    "passkey": _l("Passkey"),
+}
 MFA_NAMES = {"off": _l("Off"), "optional": _l("Optional"), "required": _l("Required")}
 KIND_NAMES = {"sms": _l("SMS"), "email": _l("Email")}
 

@@ -76,7 +76,7 @@ FACES: dict[str, Face] = {
     ),
     "zitadel": Face(
         "ZITADEL",
-        "ZITADEL auth API v1: the signed-in user's factors and phone (`/auth/v1/users/me`).",
+        "ZITADEL auth API v1: the signed-in user's factors, passkeys and phone (`/auth/v1/users/me`).",
         out.ZitadelError,
         (400, 401, 403, 404, 405, 409, 412, 413, 429, 501, 503),
     ),
@@ -271,6 +271,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("zitadel.verify_totp", "POST"): Op("Confirm TOTP", zitadel.CodeRequest, {200: out.ZitadelDetailsOut}, (USER,)),
     ("zitadel.remove_totp", "DELETE"): Op("Remove TOTP", None, {200: out.ZitadelDetailsOut}, (USER,)),
+    ("zitadel.list_passwordless", "POST"): Op("List my passkeys", None, {200: out.ZitadelPasswordlessOut}, (USER,)),
+    ("zitadel.remove_passwordless", "DELETE"): Op("Remove a passkey", None, {200: out.ZitadelDetailsOut}, (USER,)),
     ("zitadel.get_phone", "GET"): Op("My phone", None, {200: out.ZitadelPhoneOut}, (USER,)),
     ("zitadel.set_phone", "PUT"): Op("Set my phone", zitadel.SetPhoneRequest, {200: out.ZitadelDetailsOut}, (USER,)),
     ("zitadel.verify_phone", "POST"): Op("Verify my phone", zitadel.CodeRequest, {200: out.ZitadelDetailsOut}, (USER,)),

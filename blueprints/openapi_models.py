@@ -309,6 +309,19 @@ class ZitadelFactorsOut(BaseModel):
     result: list[ZitadelFactor]
 
 
+class ZitadelWebAuthNToken(BaseModel):
+    id: str
+    name: str
+    state: str
+
+
+class ZitadelPasswordlessOut(BaseModel):
+    """``ListMyPasswordlessResponse``."""
+
+    details: ZitadelListDetails
+    result: list[ZitadelWebAuthNToken]
+
+
 class ZitadelTotpOut(BaseModel):
     url: str
     secret: str

@@ -48,4 +48,4 @@ def main(base: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000")
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://localhost:5000")

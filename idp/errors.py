@@ -246,6 +246,20 @@ AREAS: dict[str, Area] = {
             "factor.contact_not_verified": Declared(Kind.FAILED_PRECONDITION, "a verified contact is needed first"),
         },
     ),
+    "passkey": Area(
+        "Passkeys (Web Authentication Level 3): registering them, signing in with them, removing them.",
+        {
+            "passkey.invalid_challenge": Declared(Kind.NOT_FOUND, "unknown, used or expired passkey challenge"),
+            "passkey.registration_failed": Declared(Kind.INVALID_INPUT, "the passkey could not be verified"),
+            "passkey.authentication_failed": Declared(Kind.UNAUTHENTICATED, "the passkey could not be verified"),
+            "passkey.sign_count_regressed": Declared(
+                Kind.UNAUTHENTICATED, "the passkey's signature counter went back: the authenticator may be cloned"
+            ),
+            "passkey.exists": Declared(Kind.CONFLICT, "this passkey is already registered"),
+            "passkey.not_found": Declared(Kind.NOT_FOUND, "no such passkey"),
+            "passkey.invalid_name": Declared(Kind.INVALID_INPUT, "a passkey's name is at most 64 characters"),
+        },
+    ),
     "totp": Area(
         "Authenticator-app codes (RFC 6238).",
         {

@@ -15,7 +15,7 @@ from idp.accounts.users import UserService
 from idp.clock import Clock, SystemClock
 from idp.contacts import phone_country
 from idp.db import Database
-from idp.factors import FactorService, RememberedDevices
+from idp.factors import FactorService, PasskeyService, RememberedDevices
 from idp.flows.login import LoginFlow
 from idp.flows.mfa import MfaFlow
 from idp.flows.signup import SignUpFlow
@@ -58,6 +58,7 @@ class Services:
     signup: SignUpFlow
     factors: FactorService
     devices: RememberedDevices
+    passkeys: PasskeyService
     mfa: MfaFlow
     captcha: CaptchaService
     bruteforce: BruteForceGuard
@@ -89,9 +90,10 @@ class Services:
         refresh_tokens = RefreshTokenStore(db, settings, revocations, clock)
         factors = FactorService(settings, db, users, otp)
         devices = RememberedDevices(settings, db, clock)
-        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock)
+        passkeys = PasskeyService(settings, db, redis_client, users, clock)
+        mfa = MfaFlow(settings, db, redis_client, users, otp, factors, devices, bruteforce, clock, passkeys=passkeys)
         signup = SignUpFlow(db, users, otp, clock)
-        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock)
+        login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock, passkeys=passkeys)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
         return cls(
             settings=settings,
@@ -115,6 +117,7 @@ class Services:
             signup=signup,
             factors=factors,
             devices=devices,
+            passkeys=passkeys,
             mfa=mfa,
             captcha=captcha,
             bruteforce=bruteforce,

@@ -85,6 +85,10 @@ Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
 | verify:tok:<sha256(verification_token)>      | string | 600 s              | a verified code (JSON        |
 |                                              |        |                    | channel, target, usage,      |
 |                                              |        |                    | client), single use          |
+| passkey:chal:<sha256(handle)>               | string | 300 s              | a WebAuthn challenge (JSON:  |
+|                                              |        |                    | purpose, sub or none, the    |
+|                                              |        |                    | challenge, expiry); single   |
+|                                              |        |                    | use (factors/passkeys.py)    |
 | bf:lock:{<sha256(subject)>}                  | string | login_lock_seconds | when a temporary lock ends   |
 |                                              |        |                    | (unix ms; brute-force policy,|
 |                                              |        |                    | guard/bruteforce); never     |
@@ -250,6 +254,10 @@ class Keys:
     @staticmethod
     def verification_token(token_hash: str) -> str:
         return f"{PREFIX}verify:tok:{token_hash}"
+
+    @staticmethod
+    def passkey_challenge(handle_hash: str) -> str:
+        return f"{PREFIX}passkey:chal:{handle_hash}"
 
     @staticmethod
     def login_lock(subject_hash: str) -> str:

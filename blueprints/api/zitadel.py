@@ -1,5 +1,5 @@
 """ZITADEL dialect routes (ZITADEL auth API v1, "Add One-Time-Password (OTP) SMS" and its
-siblings): the signed-in user's second factors and phone under ``/auth/v1/users/me``, with a
+siblings): the signed-in user's second factors, passkeys and phone under ``/auth/v1/users/me``, with a
 Bearer access token carrying ``openid``.
 
 Only ``/auth/v1/users/me/...`` lives here: the rest of ``/auth/v1`` is CloudBase's
@@ -90,6 +90,20 @@ def verify_totp():
 def remove_totp():
     grant, _ = _caller()
     services().factors.remove(grant.sub, "totp", request_context(grant.client_id))
+    return _details(grant.sub)
+
+
+# -- passkeys ("passwordless") -------------------------------------------------------------------
+@bp.post("/passwordless/_search")
+def list_passwordless():
+    grant, user = _caller()
+    return jsonify(zitadel.render_passwordless(user, services().passkeys.list(grant.sub)))
+
+
+@bp.delete("/passwordless/<string(maxlength=64):passkey_id>")
+def remove_passwordless(passkey_id: str):
+    grant, _ = _caller()
+    services().passkeys.remove(grant.sub, passkey_id, request_context(grant.client_id))
     return _details(grant.sub)
 
 

@@ -71,6 +71,7 @@ def security(sub: str) -> dict:
         "factors": {factor.type: factor for factor in factors.list(sub)},
         "recovery_left": factors.recovery_codes_left(sub),
         "devices": services().devices.list(sub),
+        "passkeys": services().passkeys.list(sub),
     }
 
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import abort, flash, redirect
+from flask import abort, flash, make_response, redirect, request, session
 from flask_babel import lazy_gettext as _l
 
 from blueprints.hosted.account import login_required
 from blueprints.hosted.base import CHANNEL, bp, page_url, resolve_page, respond
 from blueprints.hosted.errors import attach, describe
-from blueprints.hosted.forms import ActionForm, TotpConfirmForm
+from blueprints.hosted.forms import ActionForm, AddPasskeyForm, TotpConfirmForm
 from blueprints.hosted.mfa import totp_page
-from blueprints.web import services
+from blueprints.web import clear_sso_cookie, services
 from idp.context import RequestContext
 from idp.errors import IdpError
+from idp.factors.passkeys import RECENT_SIGN_IN, signed_in_recently
 
 FACTOR_TYPES = {"sms": "otp_sms", "email": "otp_email", "totp": "totp"}
 TURNED_ON = {"sms": _l("Codes by SMS are turned on."), "email": _l("Codes by email are turned on.")}
@@ -102,3 +103,55 @@ def account_devices_revoke_all(sso, user):
         lambda ctx: services().devices.revoke_all(sso.sub, ctx),
         _l("Every device will be asked for a second step again."),
     )
+
+
+# -- passkeys -----------------------------------------------------------------------------
+@bp.route("/account/passkeys/new", methods=["GET", "POST"])
+@login_required
+def account_passkey_add(sso, user):
+    """ "Add a passkey": the page carries a registration challenge; the browser's answer (and
+    the name the person gave it) comes back in the POST. A sign-in older than
+    ``RECENT_SIGN_IN`` is asked to sign in again first."""
+    page, form, status = resolve_page(), AddPasskeyForm(), None
+    svc = services()
+    if not signed_in_recently(sso, svc.clock.time()):
+        return respond(
+            "hosted/passkey_add.html",
+            page,
+            ActionForm(formdata=None),
+            None,
+            reauthenticate=True,
+            recent_minutes=RECENT_SIGN_IN // 60,
+        )
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                svc.passkeys.register(
+                    sso.sub, form.handle.data or "", form.credential.data or "", form.name.data, page.context()
+                )
+                flash(str(_l("Your passkey was added.")), "success")
+                return redirect(page_url("hosted.account", _anchor="passkeys"))
+            except IdpError as exc:
+                status = attach(form, exc)
+        else:
+            status = 400
+    challenge = svc.passkeys.registration_options(sso.sub, page.context())
+    form.handle.data, form.credential.data = challenge.handle, ""
+    return respond("hosted/passkey_add.html", page, form, status, challenge=challenge, reauthenticate=False)
+
+
+@bp.post("/account/passkeys/reauthenticate")
+@login_required
+def account_passkey_reauthenticate(sso, user):
+    """Sign out of this browser and go to the login page, to come back with a fresh sign-in."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    services().login.end_session(sso, resolve_page().context())
+    session.clear()
+    return clear_sso_cookie(make_response(redirect(page_url("hosted.login"))))
+
+
+@bp.post("/account/passkeys/<passkey_id>/remove")
+@login_required
+def account_passkey_remove(sso, user, passkey_id: str):
+    return act(lambda ctx: services().passkeys.remove(sso.sub, passkey_id, ctx), _l("The passkey was removed."))

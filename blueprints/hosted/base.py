@@ -93,6 +93,12 @@ class Page:
         return [n for n in names if n == "password" or self.client.auth_source_for(n)]
 
     @property
+    def passkeys(self) -> bool:
+        """Whether this application offers "Sign in with a passkey" (login method ``passkey``)."""
+        wanted = self.pending.login_methods if self.pending and self.pending.login_methods else None
+        return "passkey" in self.client.login_methods and (wanted is None or "passkey" in wanted)
+
+    @property
     def channels(self) -> list[str]:
         """Channels this application can send codes on (sign-up, reset)."""
         return [c for c in CHANNELS if self.client.auth_source_for(c)]

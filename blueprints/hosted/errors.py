@@ -96,6 +96,17 @@ FIELD_ERRORS: dict[str, tuple[str | None, Any]] = {
     "factor.contact_not_verified": (None, _l("Add and verify the phone number or email address first.")),
     "factor.exists": (None, _l("This is already turned on.")),
     "factor.not_found": (None, _l("This is not turned on.")),
+    # passkeys: about the ceremony as a whole, so on the form (no field holds a passkey)
+    "passkey.invalid_challenge": (None, _l("This passkey request has expired. Please try again.")),
+    "passkey.registration_failed": (None, _l("This passkey could not be set up. Please try again.")),
+    "passkey.authentication_failed": (None, _l("This passkey was not accepted. Try another way to sign in.")),
+    "passkey.sign_count_regressed": (
+        None,
+        _l("This passkey was not accepted because it may have been copied. Use another way to sign in."),
+    ),
+    "passkey.exists": (None, _l("This passkey is already set up.")),
+    "passkey.not_found": (None, _l("This passkey is not set up any more.")),
+    "passkey.invalid_name": ("name", _l("Use at most 64 characters.")),
     "device.not_found": (None, _l("This device is not remembered any more.")),
     "mfa.target_mismatch": (None, CHECK_INPUT),
     # a temporary lock: a message on the form the person can retry later, saying when

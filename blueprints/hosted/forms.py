@@ -239,3 +239,23 @@ class ActionForm(FlaskForm):
     CSRF token is all it carries; the button's text is the page's."""
 
     submit = SubmitField()
+
+
+class PasskeyForm(FlaskForm):
+    """A WebAuthn ceremony's answer: the challenge ``handle`` the page was rendered with and the
+    browser's ``PublicKeyCredential.toJSON()`` (filled in by static/passkeys.js)."""
+
+    handle = HiddenField()
+    credential = HiddenField()
+    submit = SubmitField(_l("Sign in with a passkey"))
+
+
+class AddPasskeyForm(FlaskForm):
+    handle = HiddenField()
+    credential = HiddenField()
+    name = StringField(
+        _l("Name"),
+        [Length(max=64, message=TOO_LONG)],
+        render_kw={"autocomplete": "off", "placeholder": _l("e.g. My phone")},
+    )
+    submit = SubmitField(_l("Add a passkey"))

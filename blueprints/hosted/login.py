@@ -20,6 +20,7 @@ from flask_wtf import FlaskForm
 from blueprints.hosted.base import (
     CHANNEL,
     VERIFY_ENDPOINT,
+    Page,
     bp,
     code_page,
     finish_login,
@@ -31,10 +32,18 @@ from blueprints.hosted.base import (
 )
 from blueprints.hosted.codes import ask_for_code
 from blueprints.hosted.errors import attach, describe
-from blueprints.hosted.forms import LoginCodeForm, LogoutForm, PasswordLoginForm, ResendForm, target_form
+from blueprints.hosted.forms import (
+    LoginCodeForm,
+    LogoutForm,
+    PasskeyForm,
+    PasswordLoginForm,
+    ResendForm,
+    target_form,
+)
 from blueprints.web import clear_sso_cookie, current_sso_session, request_context, services
 from idp.context import RequestContext
 from idp.errors import IdpError
+from idp.factors.passkeys import PasskeyChallenge
 from idp.guard.bruteforce import captcha_required, locked
 from idp.guard.captcha import CaptchaChallenge
 
@@ -117,10 +126,39 @@ def locked_response(response, exc: IdpError | None):
     return body, status, {"Retry-After": str(exc.retry_after)}
 
 
+# -- passkeys -------------------------------------------------------------------------------
+def passkey_offer(page: Page) -> tuple[PasskeyForm, PasskeyChallenge] | None:
+    """ "Sign in with a passkey" (and passkey autofill) for this page: the form and a fresh
+    challenge, when the application offers passkeys. None when Redis cannot keep a challenge:
+    the button is left out and every other way in still shows."""
+    if not page.passkeys:
+        return None
+    try:
+        challenge = services().login.passkey_options(page.client, page.context())
+    except IdpError:
+        return None
+    return PasskeyForm(formdata=None, data={"handle": challenge.handle}), challenge
+
+
+@bp.post("/login/passkey")
+def login_passkey():
+    """The browser's answer to the login page's passkey challenge; a refusal goes back to the
+    login page with the reason."""
+    page, form = resolve_page(), PasskeyForm()
+    if not form.validate_on_submit():
+        abort(400)  # no or stale CSRF token
+    try:
+        done = services().login.passkey(page.client, page.context(), form.handle.data or "", form.credential.data or "")
+    except IdpError as exc:
+        flash(str(describe(exc)[1]), "error")
+        return redirect(page.url("hosted.login"))
+    return finish_login(done, page)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     page, status, failure = resolve_page(), None, None
-    if request.method == "GET" and "password" not in page.methods and page.methods:
+    if request.method == "GET" and "password" not in page.methods and page.methods and not page.passkeys:
         return redirect(page.url("hosted.login_code", channel=page.methods[0]))
     if request.method == "GET" and not page.authz_id and current_sso_session():
         return redirect(page_url("hosted.account"))
@@ -149,6 +187,9 @@ def login():
     if show_captcha:
         challenge = new_captcha(form, ctx)
         session[CAPTCHA_FOR] = (form.username.data or "").strip()
+    passkey = passkey_offer(page)
+    if passkey is not None:  # the browser may offer passkeys in the username field's autofill
+        form.username.render_kw = {**(form.username.render_kw or {}), "autocomplete": "username webauthn"}
     return locked_response(
         respond(
             "hosted/login.html",
@@ -158,6 +199,7 @@ def login():
             method="password",
             captcha=challenge,
             new_captcha_url=page.url("hosted.login", captcha="new"),
+            passkey=passkey,
         ),
         failure,
     )

@@ -28,7 +28,14 @@ from blueprints.hosted.base import (
     respond,
 )
 from blueprints.hosted.errors import attach, describe
-from blueprints.hosted.forms import ActionForm, MfaCodeForm, RecoveryCodeForm, ResendForm, TotpConfirmForm
+from blueprints.hosted.forms import (
+    ActionForm,
+    MfaCodeForm,
+    PasskeyForm,
+    RecoveryCodeForm,
+    ResendForm,
+    TotpConfirmForm,
+)
 from blueprints.web import services
 from idp.contacts import mask_target
 from idp.errors import IdpError, error
@@ -37,6 +44,8 @@ from idp.factors import TotpSetup
 # URL name -> factor type (MfaFlow / FactorService), in the order offered
 METHODS = {"totp": "totp", "sms": "otp_sms", "email": "otp_email", "recovery": "recovery_code"}
 METHOD = "<any(totp, sms, email, recovery):method>"
+# what the page offers, strongest first: a passkey (its own page), then the codes
+OFFERED = {"passkey": "passkey", **METHODS}
 
 
 @dataclass
@@ -61,6 +70,8 @@ def current_challenge(page: Page) -> Challenge:
     if user is None:  # the account went away meanwhile
         raise error("mfa.invalid_state_token", "no such user")
     ready = set(state.factors) | set(services().factors.ready_types(state.sub))
+    if services().passkeys.list(state.sub):
+        ready.add("passkey")
     masked = {
         "sms": mask_target("sms", user.phone_number) if user.phone_number else "",
         "email": mask_target("email", user.email) if user.email else "",
@@ -68,7 +79,7 @@ def current_challenge(page: Page) -> Challenge:
     return Challenge(
         token,
         state.sub,
-        [m for m, f in METHODS.items() if f in ready],
+        [m for m, f in OFFERED.items() if f in ready],
         masked,
         enrol=state.enrol and not ready - {"recovery_code"},
         can_enrol={"sms": bool(user.phone_verified), "email": bool(user.email_verified)},
@@ -145,6 +156,8 @@ def mfa_page(page: Page, challenge: Challenge, method: str, form, status: int | 
 def mfa(page: Page, challenge: Challenge):
     if challenge.enrol or not challenge.methods:
         return redirect(page.url("hosted.mfa_enrol"))
+    if challenge.methods[0] == "passkey":
+        return redirect(page.url("hosted.mfa_passkey"))
     return redirect(page.url("hosted.mfa_verify", method=challenge.methods[0]))
 
 
@@ -166,6 +179,41 @@ def mfa_verify(page: Page, challenge: Challenge, method: str):
         except IdpError as exc:
             status = attach(form, exc)
     return mfa_page(page, challenge, method, form, status)
+
+
+@bp.route("/mfa/passkey", methods=["GET", "POST"])
+@second_step()
+def mfa_passkey(page: Page, challenge: Challenge):
+    """The second step with one of the person's passkeys: the page carries a challenge naming
+    them; the browser's answer comes back in the POST."""
+    if "passkey" not in challenge.methods:
+        return redirect(page.url("hosted.mfa"))
+    form, status = PasskeyForm(), None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)  # no or stale CSRF token
+        try:
+            done = services().mfa.verify_passkey(
+                page.client, page.context(), challenge.token, form.handle.data or "", form.credential.data or ""
+            )
+            return complete_login(done, page)
+        except IdpError as exc:
+            if exc.code == "mfa.invalid_state_token":
+                raise
+            flash(str(describe(exc)[1]), "error")
+            return redirect(page.url("hosted.mfa"))
+    offer = services().mfa.passkey_options(page.client, page.context(), challenge.token)
+    form = PasskeyForm(formdata=None, data={"handle": offer.handle})
+    return respond(
+        "hosted/mfa.html",
+        page,
+        None,
+        status,
+        method="passkey",
+        challenge=challenge,
+        passkey=(form, offer),
+        remember_days=0,
+    )
 
 
 @bp.post(f"/mfa/{CHANNEL}/resend")

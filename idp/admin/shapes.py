@@ -61,7 +61,7 @@ class ApplicationIn(_Strict):
     grant_types: list[str] = []
     scopes: list[str] = []
     auth_source_ids: list[str] = []
-    login_methods: list[Literal["password", "sms_otp", "email_otp"]] = ["password", "sms_otp", "email_otp"]
+    login_methods: list[Literal["password", "sms_otp", "email_otp", "passkey"]] = ["password", "sms_otp", "email_otp"]
     mfa: Literal["off", "optional", "required"] = "off"
     auto_signup: bool = False
     first_party: bool = True
@@ -81,7 +81,7 @@ class ApplicationPatch(_Strict):
     grant_types: list[str] | None = None
     scopes: list[str] | None = None
     auth_source_ids: list[str] | None = None
-    login_methods: list[Literal["password", "sms_otp", "email_otp"]] | None = None
+    login_methods: list[Literal["password", "sms_otp", "email_otp", "passkey"]] | None = None
     mfa: Literal["off", "optional", "required"] | None = None
     auto_signup: bool | None = None
     first_party: bool | None = None

@@ -27,7 +27,7 @@ from pydantic_core import ErrorDetails
 from idp.dialects.common import parse_json
 from idp.errors import ErrorResponse, IdpError, Kind
 from idp.factors import TotpSetup
-from idp.models import Factor, User
+from idp.models import Factor, Passkey, User
 
 
 class Code(IntEnum):
@@ -70,6 +70,14 @@ ERRORS: dict[str, tuple[Code, int | None]] = {
     "factor.contact_not_verified": (Code.FAILED_PRECONDITION, None),
     "factor.exists": (Code.ALREADY_EXISTS, None),
     "factor.not_found": (Code.NOT_FOUND, None),
+    "passkey.not_found": (Code.NOT_FOUND, None),
+    "passkey.exists": (Code.ALREADY_EXISTS, None),
+    "passkey.invalid_name": (Code.INVALID_ARGUMENT, None),
+    "passkey.invalid_challenge": (Code.NOT_FOUND, None),
+    "passkey.registration_failed": (Code.INVALID_ARGUMENT, None),
+    # a refused passkey is the person's proof failing, not the bearer's: no WWW-Authenticate
+    "passkey.authentication_failed": (Code.PERMISSION_DENIED, None),
+    "passkey.sign_count_regressed": (Code.PERMISSION_DENIED, None),
     "totp.wrong_code": (Code.INVALID_ARGUMENT, None),
     "otp.unknown_token": (Code.NOT_FOUND, None),
     "otp.wrong_code": (Code.INVALID_ARGUMENT, None),
@@ -229,6 +237,19 @@ def render_factors(user: User, factors: list[Factor], issuer: str) -> dict[str, 
             "viewTimestamp": timestamp(None),
         },
         "result": result,
+    }
+
+
+def render_passwordless(user: User, passkeys: list[Passkey]) -> dict[str, Any]:
+    """``ListMyPasswordlessResponse``: each passkey as a ``WebAuthNToken`` (id, state, name);
+    every kept passkey is verified, so ready."""
+    return {
+        "details": {
+            "totalResult": str(len(passkeys)),
+            "processedSequence": str(user.sequence),
+            "viewTimestamp": timestamp(None),
+        },
+        "result": [{"id": p.id, "name": p.name, "state": FACTOR_STATE["ready"]} for p in passkeys],
     }
 
 

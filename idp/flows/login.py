@@ -1,5 +1,5 @@
-"""The login flow: the first factor (password, or a proven phone number or email address) for
-every face. Returns results (``Completed``), never responses.
+"""The login flow: the first factor (password, a proven phone number or email address, or a
+passkey) for every face. Returns results (``Completed``), never responses.
 
 Every way in signs people in through here: the hosted pages, the Tencent CIAM OTP grants,
 CloudBase ``/auth/v1/signin``, OneAccess ``/api/v2/sdk/login``. The rules:
@@ -20,6 +20,7 @@ CloudBase ``/auth/v1/signin``, OneAccess ``/api/v2/sdk/login``. The rules:
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from idp import audit
 from idp.accounts import passwords
@@ -28,7 +29,8 @@ from idp.accounts.users import UserService, user_not_found
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.db import Database
-from idp.errors import IdpError, error
+from idp.errors import IdpError, Kind, error
+from idp.factors import PasskeyChallenge, PasskeyService
 from idp.flows.results import Completed
 from idp.flows.signup import SignUpFlow
 from idp.guard.bruteforce import BruteForceGuard
@@ -64,6 +66,8 @@ class LoginFlow:
         guard: BruteForceGuard,
         signup: SignUpFlow,
         clock: Clock | None = None,
+        *,
+        passkeys: PasskeyService | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -73,6 +77,7 @@ class LoginFlow:
         self.sessions = sessions
         self.guard = guard
         self.signup = signup
+        self.passkeys = passkeys
 
     # -- password ---------------------------------------------------------------------
     def password(
@@ -122,6 +127,66 @@ class LoginFlow:
             self.db, "login.success", ctx, sub=user.sub, client_id=client.client_id, method="password", amr=["pwd"]
         )
         return Completed(user, ["pwd"], int(self.clock.time()))
+
+    # -- a passkey ----------------------------------------------------------------------
+    def passkey_options(self, client: Application, ctx: RequestContext) -> PasskeyChallenge:
+        """Options for "sign in with a passkey" (any discoverable passkey of this site, also
+        for autofill). Raises login.method_disabled, store.unavailable."""
+        try:
+            self._require(client, "passkey")
+        except IdpError as exc:
+            self._refused(client, ctx, exc, None, "passkey")
+            raise
+        return self._passkeys().authentication_options(None)
+
+    def passkey(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        handle: str,
+        credential: str | dict[str, Any],
+        *,
+        record_success: bool = True,
+    ) -> Completed:
+        """Sign in with a discoverable passkey: ``handle`` from ``passkey_options`` and what
+        ``navigator.credentials.get`` answered (``PublicKeyCredential.toJSON()``, text or
+        parsed). A passkey proves something held and the verified person at once, so the
+        result's ``amr`` has ``mfa`` and the MFA policy asks no second step.
+
+        The brute-force policy is asked once the credential names its person and before its
+        signature is checked (``account.locked``); a refused check of a known passkey counts
+        as a failure for that person. ``record_success``: as for ``sign_in``.
+
+        Raises login.method_disabled, passkey.invalid_challenge, passkey.authentication_failed,
+        passkey.sign_count_regressed, account.locked, account.abnormal_status,
+        store.unavailable."""
+        owner: list[str] = []
+
+        def guard_first(sub: str) -> None:
+            owner.append(sub)
+            self.guard.check(sub, ctx, sub=sub, captcha=False)
+
+        user: User | None = None
+        try:
+            self._require(client, "passkey")
+            user, _, amr = self._passkeys().authenticate(handle, credential, ctx, before_verify=guard_first)
+            self.users.ensure_active(user)
+        except IdpError as exc:
+            if owner and exc.kind is Kind.UNAUTHENTICATED:
+                self.guard.failed(owner[0], ctx, sub=owner[0])
+            self._refused(client, ctx, exc, user, "passkey", sub=owner[0] if owner else None)
+            raise
+        self.guard.succeeded(user.sub, ctx, sub=user.sub)
+        if record_success:
+            audit.write(
+                self.db, "login.success", ctx, sub=user.sub, client_id=client.client_id, method="passkey", amr=amr
+            )
+        return Completed(user, amr, int(self.clock.time()))
+
+    def _passkeys(self) -> PasskeyService:
+        if self.passkeys is None:
+            raise method_disabled("passkey")
+        return self.passkeys
 
     def find_user(self, identifier: str) -> User | None:
         """Username first, then email address, then phone number (all exact, normalised); the
@@ -285,10 +350,16 @@ class LoginFlow:
 
     # -- helpers ----------------------------------------------------------------------
     def _refused(
-        self, client: Application, ctx: RequestContext, exc: IdpError, user: User | None, method: str | None
+        self,
+        client: Application,
+        ctx: RequestContext,
+        exc: IdpError,
+        user: User | None,
+        method: str | None,
+        sub: str | None = None,
     ) -> None:
         """``login.failure`` with the real reason, whatever the face is told."""
-        sub = user.sub if user is not None else None
+        sub = user.sub if user is not None else sub
         audit.failure(self.db, "login.failure", ctx, exc, client_id=client.client_id, sub=sub, method=method)
 
     @staticmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import redis
 
@@ -28,7 +29,7 @@ from idp.contacts import mask_target
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind, error, invalid
-from idp.factors import OTP_FACTOR, FactorService, RememberedDevices, TotpSetup
+from idp.factors import OTP_FACTOR, FactorService, PasskeyChallenge, PasskeyService, RememberedDevices, TotpSetup
 from idp.flows.results import Completed
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
@@ -94,6 +95,8 @@ class NeedsFactor:
     masked_email: str | None = None
     expires_in: int = STATE_TOKEN_TTL
     enrol: bool = False  # policy requires MFA and the person has nothing usable: enrol first
+    # the person has a passkey: ``passkey_options`` / ``verify_passkey`` finish the step with it
+    passkey: bool = False
 
 
 @dataclass
@@ -139,6 +142,8 @@ class MfaFlow:
         devices: RememberedDevices,
         guard: BruteForceGuard | None = None,
         clock: Clock | None = None,
+        *,
+        passkeys: PasskeyService | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -149,6 +154,7 @@ class MfaFlow:
         self.otp = otp
         self.factors = factors
         self.devices = devices
+        self.passkeys = passkeys
         self.state_ttl = STATE_TOKEN_TTL  # tests shorten it to watch a token expire
         self._state = redis_client.register_script(_STATE)
         self._release = redis_client.register_script(_RELEASE)
@@ -162,6 +168,8 @@ class MfaFlow:
         policy optional, or a remembered device the application allows); else
         ``NeedsFactor`` with a new state token. Raises store.unavailable."""
         user = done.user
+        if "mfa" in done.amr:  # the first factor was two already (a passkey: held + verified)
+            return done
         if not self.second_factor_expected(client.mfa, user.sub):
             return done
         ready = self.factors.ready_types(user.sub)
@@ -191,6 +199,7 @@ class MfaFlow:
             masked_email=mask_target("email", user.email) if "otp_email" in factors and user.email else None,
             expires_in=state.expires_in(self.clock.time()),
             enrol=enrol,
+            passkey=self._has_passkey(user.sub),
         )
 
     def second_factor_expected(self, policy: str | None, sub: str) -> bool:
@@ -380,6 +389,65 @@ class MfaFlow:
         if not ok:
             raise wrong
 
+    # -- a passkey as the second factor -----------------------------------------------------
+    @guarded
+    def passkey_options(self, client: Application, ctx: RequestContext, state_token: str) -> PasskeyChallenge:
+        """Options for ``navigator.credentials.get`` naming the person's own passkeys.
+        Raises mfa.invalid_state_token, mfa.factor_not_allowed (no passkey),
+        store.unavailable."""
+        state = self.peek(client, ctx, state_token)
+        if not self._has_passkey(state.sub):
+            raise factor_not_allowed("passkey")
+        return self._passkeys().authentication_options(state.sub)
+
+    @guarded
+    def verify_passkey(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        state_token: str,
+        handle: str,
+        credential: str | dict[str, Any],
+    ) -> Completed:
+        """Finish the step with one of the person's passkeys (``handle`` from
+        ``passkey_options``); the state token is spent and ``amr`` = the first factor's +
+        the passkey's (``hwk``/``swk``, ``user``) + ``mfa``. A refused passkey counts as a
+        wrong code. Raises mfa.invalid_state_token, mfa.factor_not_allowed,
+        passkey.invalid_challenge, passkey.authentication_failed,
+        passkey.sign_count_regressed, account.locked, account.abnormal_status,
+        store.unavailable."""
+        state = self._run(client, ctx, state_token, "claim")
+        try:
+            user = self._user(state)
+            if not self._has_passkey(user.sub):
+                raise factor_not_allowed("passkey")
+            self._check_lock(user, ctx)
+            try:
+                _, _, passkey_amr = self._passkeys().authenticate(handle, credential, ctx, expected_sub=user.sub)
+            except IdpError as exc:
+                if exc.kind is Kind.UNAUTHENTICATED:
+                    self._count(user, ctx, ok=False)
+                raise
+            self._count(user, ctx, ok=True)
+        except BaseException as exc:
+            counted = isinstance(exc, IdpError) and exc.kind in (Kind.UNAUTHENTICATED, Kind.NOT_FOUND)
+            self._release(keys=[Keys.mfa_state(state_token)], args=[1 if counted else 0, MAX_FAILURES])
+            if isinstance(exc, IdpError):
+                audit.failure(
+                    self.db, "mfa.failure", ctx, exc, sub=state.sub, client_id=client.client_id, factor="passkey"
+                )
+            raise
+        self.redis.delete(Keys.mfa_state(state_token))
+        return self._completed(client, ctx, state, user, "passkey", passkey_amr)
+
+    def _has_passkey(self, sub: str) -> bool:
+        return self.passkeys is not None and bool(self.passkeys.list(sub))
+
+    def _passkeys(self) -> PasskeyService:
+        if self.passkeys is None:
+            raise factor_not_allowed("passkey")
+        return self.passkeys
+
     def _check_lock(self, user: User, ctx: RequestContext) -> None:
         """A temporarily locked account checks no second factor either (account.locked)."""
         if self.guard is not None:
@@ -469,9 +537,16 @@ class MfaFlow:
             raise invalid("mfa.target_mismatch")
 
     def _completed(
-        self, client: Application, ctx: RequestContext, state: StateData, user: User, factor_type: str
+        self,
+        client: Application,
+        ctx: RequestContext,
+        state: StateData,
+        user: User,
+        factor_type: str,
+        factor_amr: list[str] | None = None,
     ) -> Completed:
-        amr = list(dict.fromkeys([*state.amr, *FACTOR_AMR[factor_type], "mfa"]))
+        checks = FACTOR_AMR[factor_type] if factor_amr is None else factor_amr
+        amr = list(dict.fromkeys([*state.amr, *checks, "mfa"]))
         audit.write(self.db, "mfa.success", ctx, sub=user.sub, client_id=client.client_id, factor=factor_type, amr=amr)
         return Completed(user, amr, int(self.clock.time()))
 

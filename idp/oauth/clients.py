@@ -24,7 +24,7 @@ from idp.models.clients import PUBLIC_TYPES
 from idp.settings import JWT_ALGORITHMS
 
 APP_TYPES = ("web", "spa", "native", "m2m")
-LOGIN_METHODS = ("password", "sms_otp", "email_otp")
+LOGIN_METHODS = ("password", "sms_otp", "email_otp", "passkey")
 MFA_POLICIES = ("off", "optional", "required")
 OTP_SMS_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/sms"
 OTP_EMAIL_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/email"

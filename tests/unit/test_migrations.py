@@ -70,7 +70,7 @@ def test_every_migration_goes_down_and_up_again(scratch_url):
     engine = create_engine(normalise_url(scratch_url))
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
             # the models and the migrated schema agree (columns, indexes, the partial unique one)
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
@@ -151,5 +151,43 @@ def test_0007_gives_existing_users_no_roles(scratch_url):
             assert (json.loads(roles) if isinstance(roles, str) else roles) == []
         downgrade(scratch_url, "0006")
         upgrade(scratch_url)
+    finally:
+        engine.dispose()
+
+
+def test_0008_passkeys_up_and_down(scratch_url):
+    upgrade(scratch_url, "0007")
+    engine = create_engine(normalise_url(scratch_url))
+    try:
+        assert "passkeys" not in tables(engine)
+        upgrade(scratch_url, "0008")
+        passkeys = tables(engine)["passkeys"]
+        row = {
+            "id": "pk1",
+            "sub": "someone",
+            "credential_id": "Y3JlZA",
+            "public_key": b"\xa5\x01\x02",
+            "sign_count": 0,
+            "transports": ["internal"],
+            "backup_eligible": True,
+            "backup_state": False,
+            "aaguid": "00000000-0000-0000-0000-000000000000",
+            "name": "Passkey",
+            "created_at": datetime.now(UTC),
+        }
+        with engine.begin() as conn:
+            conn.execute(passkeys.insert().values(**row))
+        with engine.connect() as conn:
+            stored = conn.execute(passkeys.select()).one()
+            assert bytes(stored.public_key) == b"\xa5\x01\x02" and stored.last_used_at is None
+        # one credential belongs to one person: the authenticator's id is unique
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(passkeys.insert().values(**{**row, "id": "pk2"}))
+        assert "ix_passkeys_sub" in {i["name"] for i in inspect(engine).get_indexes("passkeys")}
+
+        downgrade(scratch_url, "0007")
+        assert "passkeys" not in tables(engine)
+        upgrade(scratch_url)
+        assert "passkeys" in tables(engine)
     finally:
         engine.dispose()
