@@ -36,6 +36,9 @@ DEMO: dict[str, dict[str, Any]] = {
         # redirect_uris / post_logout_redirect_uris: built from the issuer in seed_demo
         "auth_source_ids": ["MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"],
         "scopes": ["openid", "profile", "email", "phone", "offline_access"],
+        # every way in, passkeys included (they need the issuer on a host name: make run
+        # serves http://localhost:5000)
+        "login_methods": ["password", "sms_otp", "email_otp", "passkey"],
     },
     "user": {
         "username": "demo",
