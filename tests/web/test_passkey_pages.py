@@ -101,3 +101,25 @@ def test_someone_elses_passkey_cannot_be_removed(client, services, user, signed_
     account = text(client.get("/account"))
     client.post(f"/account/passkeys/{alices.id}/remove", data={"csrf_token": csrf_token(account)})
     assert services.db.session.query(Passkey).filter_by(id=alices.id).count() == 1
+
+
+def test_a_passkey_sign_in_meets_a_required_mfa_policy(client, services, make_app, user, signed_in):
+    """An application that requires a second factor and offers passkeys: the passkey alone
+    gets the code (no MFA page), and the ID token says what was checked."""
+    from tests.web.test_mfa_pages import authorize, code_at_client, id_token_claims
+
+    authenticator = SoftAuthenticator()
+    assert add_passkey(client, authenticator).status_code == 302
+    client.delete_cookie("gh_sso")
+    bank = make_app(client_id="PASSKEY_BANK", mfa="required", login_methods=["password", "passkey"])
+
+    login_url = authorize(client, bank.client_id)
+    page = text(client.get(login_url))
+    options, handle = options_and_handle(page)
+    data = {"csrf_token": csrf_token(page), "handle": handle, "credential": json.dumps(authenticator.get(options))}
+    action = re.search(r'action="([^"]*/login/passkey[^"]*)"', page).group(1).replace("&amp;", "&")
+    done = client.post(action, data=data)
+    assert done.status_code == 302 and "/mfa" not in done.headers["Location"]
+    claims = id_token_claims(client, code_at_client(client, done.headers["Location"]), bank.client_id)
+    assert claims["sub"] == user.sub
+    assert claims["amr"] == ["hwk", "user", "mfa"] and claims["acr"].endswith(":2fa")
