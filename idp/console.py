@@ -31,7 +31,8 @@ from idp.admin.service import AdminServices, UserRecord, delete_user, list_sessi
 from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import error
-from idp.models import Application, AuditEvent, AuthSource, RefreshToken, User
+from idp.factors.passkeys import PasskeyService
+from idp.models import Application, AuditEvent, AuthSource, Passkey, RefreshToken, User
 from idp.oauth.clients import LOGIN_METHODS
 from idp.oauth.keys import KeyInfo, KeyService
 from idp.otp.service import OtpService
@@ -60,6 +61,9 @@ class ConsoleServices(AdminServices, Protocol):
 
     @property
     def keys(self) -> KeyService: ...
+
+    @property
+    def passkeys(self) -> PasskeyService: ...
 
 
 # -- the console's own client -----------------------------------------------------------------
@@ -218,6 +222,7 @@ class UserDetail:
     events: builtins.list[AuditEvent]
     sessions: builtins.list[SsoSession]
     refresh_tokens: int  # live ones: neither rotated, revoked nor expired
+    passkeys: builtins.list[Passkey]
 
 
 def user_detail(services: ConsoleServices, sub: str) -> UserDetail:
@@ -236,7 +241,7 @@ def user_detail(services: ConsoleServices, sub: str) -> UserDetail:
         )
     )
     tokens = int(services.db.session.scalar(live) or 0)
-    return UserDetail(record, events, list_sessions(services, sub), tokens)
+    return UserDetail(record, events, list_sessions(services, sub), tokens, services.passkeys.list(sub))
 
 
 # -- audit log --------------------------------------------------------------------------------

@@ -312,3 +312,20 @@ def test_rotate_signing_key_is_the_default_algorithms_key(client, services, root
     assert re.findall(r'href="([^"]+)">Rotate the (\w+) key<', page) == [
         (f"/admin/keys/{alg}/rotate", alg) for alg in ("ES256", "EdDSA")
     ]
+
+
+def test_the_user_page_lists_the_persons_passkeys(client, services, root):
+    """Name, kind (synced or this device only), created and last used: what the operator needs
+    to answer "which device signed in"."""
+    from tests.passkeys import SoftAuthenticator
+
+    ada = users.create(services, "ada", with_password=False)
+    authenticator = SoftAuthenticator(backup_eligible=True)
+    start = services.passkeys.registration_options(ada.sub, RequestContext())
+    services.passkeys.register(
+        ada.sub, start.handle, authenticator.create(start.options), "Ada's phone", RequestContext()
+    )
+    sign_in(client, "root")
+    page = text(client.get(f"/admin/users/{ada.sub}"))
+    passkeys = page[page.index('id="passkeys-heading"') :]
+    assert "Ada&#39;s phone" in passkeys and "Synced" in passkeys and "never" in passkeys
