@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 import subprocess
@@ -234,3 +235,12 @@ class RedisClusterProcess:
         for process in self.processes:
             process.wait(timeout=10)
         self.processes, self.ports, self.bus_ports, self.commands = [], [], [], []
+
+
+_PASSKEY_CHALLENGE = re.compile(r'"challenge": "[^"]+"|(name="handle" type="hidden" value=")[^"]+"')
+
+
+def without_passkey_challenge(html: str) -> str:
+    """A hosted page with its passkey challenge and handle blanked: each page carries fresh
+    ones, so two pages that answer alike differ only there."""
+    return _PASSKEY_CHALLENGE.sub(lambda m: f'{m.group(1)}H"' if m.group(1) else '"challenge": "P"', html)

@@ -24,7 +24,7 @@ from idp.context import RequestContext
 from idp.models import AuditEvent
 from tests.conftest import basic
 from tests.factories import applications, auth_sources, users
-from tests.helpers import TENANT, send_sms, sms_login
+from tests.helpers import TENANT, send_sms, sms_login, without_passkey_challenge
 from tests.web.conftest import csrf_token
 
 CTX = RequestContext(ip="127.0.0.1")
@@ -371,7 +371,7 @@ _VOLATILE = re.compile(r'(name="csrf_token" type="hidden" value=")[^"]+|(value="
 
 def _comparable(surface: str, response) -> tuple[int, object]:
     if surface == "page":
-        return response.status_code, _VOLATILE.sub(r"\1\2", response.get_data(as_text=True))
+        return response.status_code, without_passkey_challenge(_VOLATILE.sub(r"\1\2", response.get_data(as_text=True)))
     return response.status_code, response.get_json()
 
 
