@@ -234,8 +234,4 @@ class SelfService:
         return self._active_user(sub)
 
     def _active_user(self, sub: str) -> User:
-        user = self.users.by_sub(sub)
-        if user is None:
-            raise error("account.not_found")
-        self.users.ensure_active(user)
-        return user
+        return self.users.active(sub)

@@ -90,6 +90,15 @@ class UserService:
         if self.by_contact(channel, target) is not None:
             raise taken(CONTACT_COLUMN[channel])
 
+    def active(self, sub: str) -> User:
+        """The user, if they may act on their account now. Raises account.not_found,
+        account.abnormal_status (locked or disabled)."""
+        user = self.by_sub(sub)
+        if user is None:
+            raise error("account.not_found")
+        self.ensure_active(user)
+        return user
+
     @staticmethod
     def ensure_active(user: User) -> None:
         """Raises account.abnormal_status for locked or disabled users."""

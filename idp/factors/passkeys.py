@@ -365,11 +365,7 @@ class PasskeyService:
         return record
 
     def _active_user(self, sub: str) -> User:
-        user = self.users.by_sub(sub)
-        if user is None:
-            raise error("account.not_found")
-        self.users.ensure_active(user)
-        return user
+        return self.users.active(sub)
 
 
 def _name(name: str | None) -> str:
