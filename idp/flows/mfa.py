@@ -17,6 +17,7 @@ kills the token (on top of the OTP service's own budget).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -342,19 +343,38 @@ class MfaFlow:
         account.abnormal_status, otp.* / totp.wrong_code / recovery.wrong_code,
         store.unavailable."""
         state = self._run(client, ctx, state_token, "claim")
+
+        def check(user: User) -> None:
+            self._check_factor(client, ctx, state, user, factor_type, code, target)
+
+        return self._finish_step(client, ctx, state_token, state, factor_type, check, (Kind.WRONG_CODE, Kind.NOT_FOUND))
+
+    def _finish_step(
+        self,
+        client: Application,
+        ctx: RequestContext,
+        state_token: str,
+        state: StateData,
+        factor_type: str,
+        check: Callable[[User], list[str] | None],
+        counted: tuple[Kind, ...],
+    ) -> Completed:
+        """Run ``check`` for the claimed step (it answers the factor's ``amr`` values, or None
+        for the type's own). A failure releases the state token, counting against its
+        attempts when its kind is ``counted``, and is audited; a success spends the token."""
         try:
             user = self._user(state)
-            self._check_factor(client, ctx, state, user, factor_type, code, target)
+            factor_amr = check(user)
         except BaseException as exc:
-            counted = isinstance(exc, IdpError) and exc.kind in (Kind.WRONG_CODE, Kind.NOT_FOUND)
-            self._release(keys=[Keys.mfa_state(state_token)], args=[1 if counted else 0, MAX_FAILURES])
+            failed = isinstance(exc, IdpError) and exc.kind in counted
+            self._release(keys=[Keys.mfa_state(state_token)], args=[1 if failed else 0, MAX_FAILURES])
             if isinstance(exc, IdpError):
                 audit.failure(
                     self.db, "mfa.failure", ctx, exc, sub=state.sub, client_id=client.client_id, factor=factor_type
                 )
             raise
         self.redis.delete(Keys.mfa_state(state_token))
-        return self._completed(client, ctx, state, user, factor_type)
+        return self._completed(client, ctx, state, user, factor_type, factor_amr)
 
     def _check_factor(
         self,
@@ -417,8 +437,8 @@ class MfaFlow:
         passkey.sign_count_regressed, account.locked, account.abnormal_status,
         store.unavailable."""
         state = self._run(client, ctx, state_token, "claim")
-        try:
-            user = self._user(state)
+
+        def check(user: User) -> list[str]:
             if not self._has_passkey(user.sub):
                 raise factor_not_allowed("passkey")
             self._check_lock(user, ctx)
@@ -429,16 +449,11 @@ class MfaFlow:
                     self._count(user, ctx, ok=False)
                 raise
             self._count(user, ctx, ok=True)
-        except BaseException as exc:
-            counted = isinstance(exc, IdpError) and exc.kind in (Kind.UNAUTHENTICATED, Kind.NOT_FOUND)
-            self._release(keys=[Keys.mfa_state(state_token)], args=[1 if counted else 0, MAX_FAILURES])
-            if isinstance(exc, IdpError):
-                audit.failure(
-                    self.db, "mfa.failure", ctx, exc, sub=state.sub, client_id=client.client_id, factor="passkey"
-                )
-            raise
-        self.redis.delete(Keys.mfa_state(state_token))
-        return self._completed(client, ctx, state, user, "passkey", passkey_amr)
+            return passkey_amr
+
+        return self._finish_step(
+            client, ctx, state_token, state, "passkey", check, (Kind.UNAUTHENTICATED, Kind.NOT_FOUND)
+        )
 
     def _has_passkey(self, sub: str) -> bool:
         return self.passkeys is not None and bool(self.passkeys.list(sub))
