@@ -32,7 +32,7 @@ from idp.admin import service as admin
 from idp.admin import shapes
 from idp.errors import IdpError, error
 from idp.models import Application, AuthSource
-from idp.oauth.clients import APP_TYPES, LOGIN_METHODS, MFA_POLICIES, SUPPORTED_GRANTS
+from idp.oauth.clients import APP_TYPES, DEFAULT_LOGIN_METHODS, LOGIN_METHODS, MFA_POLICIES, SUPPORTED_GRANTS
 from idp.settings import JWT_ALGORITHMS
 
 ONCE = "console_once"  # Flask session: the unused single-use tokens of forms that make a secret
@@ -218,7 +218,9 @@ def new_application():
     form = ApplicationForm().offer(svc.clients.list_auth_sources())
     status = 200
     if request.method == "GET":
-        form.process(data={"type": "web", "mfa": "off", "first_party": True, "login_methods": list(LOGIN_METHODS)})
+        form.process(
+            data={"type": "web", "mfa": "off", "first_party": True, "login_methods": list(DEFAULT_LOGIN_METHODS)}
+        )
     elif form.validate_on_submit():
         if not use_once(form):
             flash(str(_l("This form was already sent. A client secret is shown only once.")), "error")

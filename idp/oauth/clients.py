@@ -25,6 +25,9 @@ from idp.settings import JWT_ALGORITHMS
 
 APP_TYPES = ("web", "spa", "native", "m2m")
 LOGIN_METHODS = ("password", "sms_otp", "email_otp", "passkey")
+# an application registered without ``login_methods``: passkeys are asked for by name, since
+# they work only where the issuer is on a host name (see ``PasskeyService``)
+DEFAULT_LOGIN_METHODS = ("password", "sms_otp", "email_otp")
 MFA_POLICIES = ("off", "optional", "required")
 OTP_SMS_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/sms"
 OTP_EMAIL_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/email"
@@ -376,7 +379,7 @@ def _validated(data: dict[str, Any], app_type: str) -> dict[str, Any]:
     Raises client.invalid_login_methods, client.invalid_mfa, client.invalid_remember_device_days,
     client.invalid_grant_types, client.invalid_alg.
     """
-    methods = list(data.get("login_methods") or ["password", "sms_otp", "email_otp"])
+    methods = list(data.get("login_methods") or DEFAULT_LOGIN_METHODS)
     if not set(methods) <= set(LOGIN_METHODS):
         raise invalid("client.invalid_login_methods", f"login_methods are {', '.join(LOGIN_METHODS)}")
     mfa = data.get("mfa", "off")
