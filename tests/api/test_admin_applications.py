@@ -235,3 +235,10 @@ def test_a_bad_listing_limit_is_400(client, admin_headers, path, limit):
     response = client.get(f"{API}/{path}", query_string={"limit": limit}, headers=admin_headers)
     assert response.status_code == 400
     assert response.get_json()["error"] == "request.invalid"
+
+
+def test_passkeys_are_offered_only_when_asked_for(client, admin_headers):
+    """Passkeys need the issuer on a host name, so an application gets them by name only."""
+    assert new_app(client, admin_headers)["login_methods"] == ["password", "sms_otp", "email_otp"]
+    with_passkeys = new_app(client, admin_headers, login_methods=["password", "passkey"])
+    assert with_passkeys["login_methods"] == ["password", "passkey"]
