@@ -58,6 +58,7 @@ LAYERS: tuple[Layer, ...] = (
             "idp.oauth.authorize",
             "idp.oauth.issuer",
             "idp.oauth.revocation",
+            "idp.federation",
         ),
     ),
     Layer("accounts", ("idp.accounts", "idp.factors")),
