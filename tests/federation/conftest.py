@@ -91,7 +91,9 @@ def upstream_gatehouse(tmp_path_factory):
     port = free_port()
     url = f"sqlite:///{folder / 'upstream.db'}"
     upgrade(url)
-    overrides = make_overrides(folder, url, issuer=f"http://127.0.0.1:{port}", redis_url="")
+    # "localhost", not 127.0.0.1: browsers keep cookies by host, not port, so the upstream's
+    # session cookie must not overwrite ours when one browser visits both
+    overrides = make_overrides(folder, url, issuer=f"http://localhost:{port}", redis_url="")
     settings = load_settings().with_overrides(overrides).check()
     services = Services.build(settings)
     services.keys.ensure_key()
