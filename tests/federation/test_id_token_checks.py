@@ -37,6 +37,7 @@ class TinyProvider:
     status: int = 200  # of the token endpoint
     stall: float = 0.0
     userinfo: dict[str, Any] | None = None
+    released: threading.Event = field(default_factory=threading.Event)  # ends a stall at teardown
 
     def id_token(self) -> str:
         now = int(time.time())
@@ -58,7 +59,8 @@ class TinyProvider:
         elif request.path == "/jwks":
             body = {"keys": [(self.published or self.key).as_dict(private=False)]}
         elif request.path == "/token":
-            time.sleep(self.stall)
+            if self.stall:  # the upstream goes quiet
+                self.released.wait(self.stall)
             if self.status != 200:
                 return Response("busy", status=self.status)(environ, start_response)
             body = {"access_token": "at", "token_type": "Bearer", "id_token": self.id_token()}
@@ -77,6 +79,7 @@ def tiny():
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield provider
+    provider.released.set()
     server.shutdown()
     thread.join(timeout=5)
     server.server_close()
