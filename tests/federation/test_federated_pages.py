@@ -216,3 +216,16 @@ def test_only_the_binding_and_opaque_handles_are_in_the_browser(app, client, ups
     held = flask_session(app, client)
     state = re.search(r"state=([^&]+)", to_upstream).group(1)
     assert "gh_fed_binding" in held and state not in str(held)
+
+
+def test_a_form_post_callback_continues_as_a_get_in_the_same_browser(client, services, upstream, provider, rp):
+    """response_mode=form_post: the upstream's cross-site POST carries no session cookie, so it
+    becomes a GET of the same address (which does), and the sign-in completes."""
+    landed, params = upstream.sign_in(continue_with(client, authorize(client, rp.client_id)))
+    path = urlsplit(landed).path
+    posted = client.post(path, data=params)  # no CSRF token: the state protects it
+    assert posted.status_code == 303
+    again = urlsplit(posted.headers["Location"])
+    assert again.path == path and f"state={params['state']}" in again.query
+    done = client.get(f"{again.path}?{again.query}")
+    assert done.status_code == 302 and len(linked(services)) == 1
