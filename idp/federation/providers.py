@@ -41,6 +41,15 @@ SETTINGS = (
     "options",
 )
 NAME_MAX = 200
+# what the columns hold (identity_providers): longer is refused as bad input, not a database error
+COLUMN_LIMITS = {
+    "client_id": 255,
+    "issuer": 500,
+    "authorization_endpoint": 500,
+    "token_endpoint": 500,
+    "userinfo_endpoint": 500,
+    "jwks_uri": 500,
+}
 
 
 def not_found() -> IdpError:
@@ -145,13 +154,13 @@ class IdentityProviders:
         so no login page keeps a button that leads nowhere. Raises federation.not_found."""
         with self.db.transaction() as session:
             provider = self._locked(session, provider_id)
-            users = [
+            offering = [
                 a.client_id
                 for a in session.scalars(select(Application))
                 if provider_id in (a.identity_provider_ids or [])
             ]
-            if users:
-                raise error("federation.in_use", f"offered by {', '.join(sorted(users)[:5])}")
+            if offering:
+                raise error("federation.in_use", f"offered by {', '.join(sorted(offering)[:5])}")
             links = session.execute(delete(FederatedLink).where(FederatedLink.provider_id == provider_id))
             session.delete(provider)
             audit.record(
@@ -180,6 +189,9 @@ def _settings(given: Mapping[str, Any]) -> dict[str, Any]:
     name = " ".join(str(given.get("name") or "").split())
     if not name or len(name) > NAME_MAX:
         raise invalid("request.invalid", f"name: 1 to {NAME_MAX} characters")
+    for field_name, longest in COLUMN_LIMITS.items():
+        if len(str(given.get(field_name) or "")) > longest:
+            raise invalid("federation.invalid_config", f"{field_name}: at most {longest} characters")
     return {
         **{name_: given.get(name_) or None for name_ in SETTINGS},
         "name": name,

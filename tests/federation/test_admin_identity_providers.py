@@ -90,6 +90,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(client, services, admin_head
         {**OIDC, "client_id": ""},
         {**OIDC, "unknown": 1},
         {**OAUTH2, "token_endpoint": "ftp://x"},
+        {**OIDC, "issuer": "https://sso.example/" + "x" * 600},
     ):
         response = create(client, admin_headers, body)
         assert response.status_code == 400, (body, response.get_json())
