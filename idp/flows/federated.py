@@ -32,6 +32,7 @@ from typing import Any
 import redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.accounts.users import UserService, new_sub
@@ -185,9 +186,7 @@ class FederatedSignIn:
     ) -> Completed:
         with self.db.transaction() as session:
             self.links.used(session, link.pk)
-            audit.record(
-                session, "login.federated", ctx, sub=user.sub, client_id=client_id, provider_id=provider.id, amr=[AMR]
-            )
+            _record_sign_in(session, user, provider, ctx, client_id)
         return Completed(user, [AMR], int(self.clock.time()))
 
     def _owner_of(self, email: str | None) -> User | None:
@@ -215,15 +214,7 @@ class FederatedSignIn:
                 audit.record(
                     session, "federation.link", ctx, sub=user.sub, client_id=client_id, provider_id=provider.id
                 )
-                audit.record(
-                    session,
-                    "login.federated",
-                    ctx,
-                    sub=user.sub,
-                    client_id=client_id,
-                    provider_id=provider.id,
-                    amr=[AMR],
-                )
+                _record_sign_in(session, user, provider, ctx, client_id)
         except IntegrityError as exc:  # the same upstream person arriving twice at once
             raise error("account.conflict") from exc
         return user
@@ -340,6 +331,22 @@ class FederatedSignIn:
             audit.write(self.db, "login.failure", ctx, result="failure", reason=exc.code, **fields)
         elif exc.kind is not Kind.UNAVAILABLE:
             audit.failure(self.db, "login.failure", ctx, exc, **fields)
+
+
+def _record_sign_in(
+    session: Session, user: User, provider: IdentityProvider, ctx: RequestContext, client_id: str
+) -> None:
+    """``login.federated``: a success through an upstream (counted with the other sign-ins)."""
+    audit.record(
+        session,
+        "login.federated",
+        ctx,
+        sub=user.sub,
+        client_id=client_id,
+        provider_id=provider.id,
+        method=AMR,
+        amr=[AMR],
+    )
 
 
 def _address(email: str | None) -> str | None:

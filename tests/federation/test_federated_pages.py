@@ -77,6 +77,8 @@ def test_first_sign_in_creates_a_linked_user_with_amr_fed_and_the_second_finds_t
     assert services.db.session.scalar(select(User).where(User.email == UPSTREAM_EMAIL)).sub == user.sub
     types = [e.type for e in services.db.session.scalars(select(AuditEvent).where(AuditEvent.sub == user.sub))]
     assert types.count("login.federated") == 2 and "federation.link" in types
+    metrics = text(client.get("/metrics"))
+    assert re.search(r'gatehouse_logins_total\{method="fed",result="success"\} [1-9]', metrics)
 
 
 def test_the_application_mfa_policy_applies_after_a_federated_sign_in(client, make_app, upstream, provider):
