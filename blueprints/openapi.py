@@ -51,7 +51,7 @@ class Face:
 FACES: dict[str, Face] = {
     "admin": Face(
         "Admin API",
-        "Users, applications, auth sources, keys and audit events (`Authorization: Bearer`).",
+        "Users, applications, auth sources, identity providers, keys and audit events (`Authorization: Bearer`).",
         out.AdminError,
         (400, 401, 403, 404, 405, 409, 413, 429, 503),
         ("adminBearer",),

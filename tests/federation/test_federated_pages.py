@@ -231,3 +231,20 @@ def test_a_form_post_callback_continues_as_a_get_in_the_same_browser(client, ser
     assert again.path == path and f"state={params['state']}" in again.query
     done = client.get(f"{again.path}?{again.query}")
     assert done.status_code == 302 and len(linked(services)) == 1
+
+
+def test_signing_in_with_an_email_code_links_too(client, services, upstream, provider, rp, outbox):
+    owner = users.create(services, "olga", with_password=False, with_verified_email=UPSTREAM_EMAIL)
+    login_url = authorize(client, rp.client_id)
+    back_from_upstream(client, upstream, login_url)
+    code_url = login_url.replace("/login?", "/login/email?")
+    page = text(client.get(code_url))
+    sent = client.post(code_url, data={"csrf_token": csrf_token(page), "email": UPSTREAM_EMAIL})
+    assert sent.status_code == 302, text(sent)
+    verify_url = sent.headers["Location"]
+    page = text(client.get(verify_url))
+    done = client.post(verify_url, data={"csrf_token": csrf_token(page), "code": outbox.last_code(UPSTREAM_EMAIL)})
+    assert done.status_code == 302, text(done)
+    claims = id_token_claims(client, code_at_client(client, done.headers["Location"]), rp.client_id)
+    assert claims["sub"] == owner.sub and claims["amr"] == ["otp", "email", "fed"]
+    assert [link.sub for link in linked(services)] == [owner.sub]
