@@ -51,7 +51,7 @@ class Face:
 FACES: dict[str, Face] = {
     "admin": Face(
         "Admin API",
-        "Users, applications, auth sources, keys and audit events (`Authorization: Bearer`).",
+        "Users, applications, auth sources, identity providers, keys and audit events (`Authorization: Bearer`).",
         out.AdminError,
         (400, 401, 403, 404, 405, 409, 413, 429, 503),
         ("adminBearer",),
@@ -169,6 +169,22 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("admin.delete_application", "DELETE"): Op("Delete an application and revoke its tokens", None, {204: None}),
     ("admin.rotate_application_secret", "POST"): Op(
         "A new client secret; the old one stops working", None, {200: admin.ApplicationSecretOut}
+    ),
+    # sign in with another identity provider
+    ("admin.create_identity_provider", "POST"): Op(
+        "Register an upstream identity provider", admin.IdentityProviderIn, {201: admin.IdentityProviderOut}
+    ),
+    ("admin.list_identity_providers", "GET"): Op(
+        "List identity providers; next page in Link", None, {200: list[admin.IdentityProviderOut]}, params=PAGE_QUERY
+    ),
+    ("admin.get_identity_provider", "GET"): Op("An identity provider", None, {200: admin.IdentityProviderOut}),
+    ("admin.patch_identity_provider", "PATCH"): Op(
+        "Change an identity provider (any field but kind)",
+        admin.IdentityProviderPatch,
+        {200: admin.IdentityProviderOut},
+    ),
+    ("admin.delete_identity_provider", "DELETE"): Op(
+        "Delete an identity provider no application offers, and its links", None, {204: None}
     ),
     ("admin.create_user", "POST"): Op("Create a user", admin.UserIn, {201: out.UserOut}),
     ("admin.search_users", "GET"): Op(

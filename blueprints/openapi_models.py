@@ -95,6 +95,7 @@ class ApplicationOut(BaseModel):
     first_party: bool
     access_token_alg: str | None
     id_token_signed_response_alg: str
+    identity_provider_ids: list[str]
     client_secret: str | None = Field(default=None, description="Only in the answer to its creation.")
 
 

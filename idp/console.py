@@ -18,7 +18,7 @@ import builtins
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -32,6 +32,8 @@ from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import error
 from idp.factors.passkeys import PasskeyService
+from idp.federation.links import LinkView
+from idp.flows.federated import FederatedSignIn
 from idp.models import Application, AuditEvent, AuthSource, Passkey, RefreshToken, User
 from idp.oauth.clients import LOGIN_METHODS
 from idp.oauth.keys import KeyInfo, KeyService
@@ -64,6 +66,9 @@ class ConsoleServices(AdminServices, Protocol):
 
     @property
     def passkeys(self) -> PasskeyService: ...
+
+    @property
+    def federation(self) -> FederatedSignIn: ...
 
 
 # -- the console's own client -----------------------------------------------------------------
@@ -223,6 +228,7 @@ class UserDetail:
     sessions: builtins.list[SsoSession]
     refresh_tokens: int  # live ones: neither rotated, revoked nor expired
     passkeys: builtins.list[Passkey]
+    links: builtins.list[LinkView] = field(default_factory=list)  # linked identity providers
 
 
 def user_detail(services: ConsoleServices, sub: str) -> UserDetail:
@@ -241,7 +247,14 @@ def user_detail(services: ConsoleServices, sub: str) -> UserDetail:
         )
     )
     tokens = int(services.db.session.scalar(live) or 0)
-    return UserDetail(record, events, list_sessions(services, sub), tokens, services.passkeys.list(sub))
+    return UserDetail(
+        record,
+        events,
+        list_sessions(services, sub),
+        tokens,
+        services.passkeys.list(sub),
+        services.federation.links_of(sub),
+    )
 
 
 # -- audit log --------------------------------------------------------------------------------

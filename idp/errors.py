@@ -337,6 +337,15 @@ AREAS: dict[str, Area] = {
                 Kind.UNAUTHENTICATED, "the identity provider's answer could not be trusted"
             ),
             "federation.unavailable": Declared(Kind.UNAVAILABLE, "the identity provider is unavailable"),
+            "federation.not_found": Declared(Kind.NOT_FOUND, "no such identity provider"),
+            "federation.in_use": Declared(Kind.CONFLICT, "an application still offers the identity provider"),
+            "federation.unknown_provider": Declared(Kind.INVALID_INPUT, "unknown identity providers"),
+            "federation.not_offered": Declared(Kind.FORBIDDEN, "the application does not offer this identity provider"),
+            "federation.invalid_state": Declared(Kind.NOT_FOUND, "unknown, used or expired sign-in; start again"),
+            "federation.link_not_found": Declared(Kind.NOT_FOUND, "no such linked account"),
+            "federation.last_way_in": Declared(
+                Kind.FAILED_PRECONDITION, "this linked account is your only way to sign in"
+            ),
         },
     ),
     # -- end of sign in with another identity provider -----------------------------------------

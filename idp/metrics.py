@@ -119,7 +119,7 @@ def observe_event(
     note(client_id=client_id, sub=sub)
     if type_ == "otp.send":
         _otp_send(result, details)
-    elif type_ in ("login.success", "login.failure"):
+    elif type_ in ("login.success", "login.failure", "login.federated"):  # federated: a success through an upstream
         LOGINS.labels(str(details.get("method") or "unknown"), _result(result)).inc()
     elif type_ in ("mfa.success", "mfa.failure"):
         LOGINS.labels(f"mfa_{details.get('factor') or 'unknown'}", _result(result)).inc()

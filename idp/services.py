@@ -14,8 +14,13 @@ from idp.accounts.self_service import SelfService
 from idp.accounts.users import UserService
 from idp.clock import Clock, SystemClock
 from idp.contacts import phone_country
+from idp.crypto import CodeCipher
 from idp.db import Database
 from idp.factors import FactorService, PasskeyService, RememberedDevices
+from idp.federation.http import set_timeout as set_upstream_timeout
+from idp.federation.links import FederatedLinks
+from idp.federation.providers import IdentityProviders
+from idp.flows.federated import FederatedSignIn
 from idp.flows.login import LoginFlow
 from idp.flows.mfa import MfaFlow
 from idp.flows.signup import SignUpFlow
@@ -63,6 +68,9 @@ class Services:
     captcha: CaptchaService
     bruteforce: BruteForceGuard
     verifications: VerificationService
+    # -- sign in with another identity provider
+    identity_providers: IdentityProviders
+    federation: FederatedSignIn
 
     @classmethod
     def build(
@@ -95,6 +103,12 @@ class Services:
         signup = SignUpFlow(db, users, otp, clock)
         login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock, passkeys=passkeys)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
+        # -- sign in with another identity provider
+        set_upstream_timeout(settings.delivery_timeout)
+        identity_providers = IdentityProviders(db, CodeCipher(settings.secret_key), settings.issuer)
+        federation = FederatedSignIn(
+            db, redis_client, users, identity_providers, FederatedLinks(db, clock), bruteforce, clock
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -122,4 +136,6 @@ class Services:
             captcha=captcha,
             bruteforce=bruteforce,
             verifications=VerificationService(redis_client, otp, users, login, signup, self_service),
+            identity_providers=identity_providers,
+            federation=federation,
         )

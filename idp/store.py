@@ -89,6 +89,16 @@ Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
 |                                              |        |                    | purpose, sub or none, the    |
 |                                              |        |                    | challenge, expiry); single   |
 |                                              |        |                    | use (factors/passkeys.py)    |
+| fed:req:<sha256(state)>                      | string | 300 s              | a sign-in through an upstream|
+|                                              |        |                    | between redirect and callback|
+|                                              |        |                    | (JSON: provider, state,      |
+|                                              |        |                    | nonce, PKCE verifier, client,|
+|                                              |        |                    | authz, browser binding);     |
+|                                              |        |                    | single use (flows/federated) |
+| fed:link:<sha256(token)>                     | string | 600 s              | an upstream person waiting to|
+|                                              |        |                    | be linked to an existing     |
+|                                              |        |                    | account once its owner signs |
+|                                              |        |                    | in; single use               |
 | bf:lock:{<sha256(subject)>}                  | string | login_lock_seconds | when a temporary lock ends   |
 |                                              |        |                    | (unix ms; brute-force policy,|
 |                                              |        |                    | guard/bruteforce); never     |
@@ -259,6 +269,16 @@ class Keys:
     def passkey_challenge(handle_hash: str) -> str:
         return f"{PREFIX}passkey:chal:{handle_hash}"
 
+    # -- sign in with another identity provider --------------------------------------------
+    @staticmethod
+    def federation_request(state_hash: str) -> str:
+        return f"{PREFIX}fed:req:{state_hash}"
+
+    @staticmethod
+    def federation_pending_link(token_hash: str) -> str:
+        return f"{PREFIX}fed:link:{token_hash}"
+
+    # -- end of sign in with another identity provider ---------------------------------------
     @staticmethod
     def login_lock(subject_hash: str) -> str:
         return f"{PREFIX}bf:lock:{_tag(subject_hash)}"

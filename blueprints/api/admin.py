@@ -124,6 +124,47 @@ def rotate_application_secret(client_id: str):
     return jsonify(shapes.render_secret(client_id, secret))
 
 
+# -- identity providers (sign in with another identity provider) ---------------------------------
+def _render_provider(provider) -> dict:
+    providers = services().identity_providers
+    return shapes.render_identity_provider(provider, providers.effective(provider), providers.redirect_uri(provider.id))
+
+
+@bp.post("/identity-providers")
+def create_identity_provider():
+    data = shapes.parse(shapes.IdentityProviderIn, json_body())
+    provider = services().identity_providers.create(data, admin_context())
+    return jsonify(_render_provider(provider)), 201
+
+
+@bp.get("/identity-providers")
+def list_identity_providers():
+    """``limit`` (50; at most 200); the next page in ``Link: <...>; rel="next"`` (RFC 8288)."""
+    page = admin.page_identity_providers(services(), **_page_args())
+    return _paged([_render_provider(p) for p in page.items], page.next_after, ".list_identity_providers")
+
+
+@bp.get("/identity-providers/<provider_id>")
+def get_identity_provider(provider_id: str):
+    return jsonify(_render_provider(services().identity_providers.get(provider_id)))
+
+
+@bp.patch("/identity-providers/<provider_id>")
+def patch_identity_provider(provider_id: str):
+    data = shapes.parse(shapes.IdentityProviderPatch, json_body(), partial=True)
+    provider = services().identity_providers.update(provider_id, data, admin_context())
+    return jsonify(_render_provider(provider))
+
+
+@bp.delete("/identity-providers/<provider_id>")
+def delete_identity_provider(provider_id: str):
+    """409 federation.in_use while an application offers it: take it off there first. The
+    links of people to it go with it."""
+    services().identity_providers.delete(provider_id, admin_context())
+    return "", 204
+
+
+# -- end of identity providers ------------------------------------------------------------------------
 @bp.post("/users")
 def create_user():
     data = shapes.parse(shapes.UserIn, json_body())

@@ -16,6 +16,7 @@ from blueprints.hosted import (  # noqa: F401 (routes)
     account_security,
     consent,
     errors,
+    federated,
     login,
     mfa,
     recovery,

@@ -72,6 +72,7 @@ def security(sub: str) -> dict:
         "recovery_left": factors.recovery_codes_left(sub),
         "devices": services().devices.list(sub),
         "passkeys": services().passkeys.list(sub),
+        "links": services().federation.links_of(sub),  # linked identity providers
     }
 
 

@@ -163,10 +163,25 @@ DEVICE_COOKIE = "gh_device"
 MFA_KEY = "gh_mfa"
 
 
+# An upstream person waiting to be linked to an existing account (``FederatedSignIn``): the
+# opaque token of the waiting link, until its owner signs in in this browser.
+FEDERATED_LINK = "gh_fed_link"
+
+
+def link_waiting(done: Completed, page: Page) -> Completed:
+    """Someone signed in while an upstream person waits to be linked: the flow links it when
+    it is the right account signed in the right way, and ``fed`` joins the ``amr``."""
+    token = session.pop(FEDERATED_LINK, None)
+    if not isinstance(token, str) or not token:
+        return done
+    return services().federation.link_after_sign_in(token, done, page.client, page.context())
+
+
 def finish_login(done: Completed, page: Page, *, second_factor: bool = True):
     """The first factor passed: ask the MFA flow whether a second one is needed (an application
     policy, an enrolled factor, a remembered device). ``NeedsFactor`` → the state token goes
     into the signed session and the browser to /mfa; ``Completed`` → signed in."""
+    done = link_waiting(done, page)
     if second_factor:
         result = services().mfa.after_first_factor(
             page.client, page.context(), done, remembered_device=request.cookies.get(DEVICE_COOKIE)

@@ -112,6 +112,18 @@ FIELD_ERRORS: dict[str, tuple[str | None, Any]] = {
     # a temporary lock: a message on the form the person can retry later, saying when
     "account.locked": (None, lambda exc: locked(exc.retry_after)),
     "captcha.rate_limited": (None, _captcha_rate_limited),
+    # sign in with another identity provider: back on the login or account page, with why
+    "federation.denied": (None, _l("You did not finish signing in there. Try again, or choose another way.")),
+    "federation.invalid_response": (
+        None,
+        _l("We could not confirm who signed in there. Try again, or choose another way."),
+    ),
+    "federation.not_offered": (None, _l("This way of signing in is not available for this application.")),
+    "federation.last_way_in": (
+        None,
+        _l("This is your only way to sign in. Set a password or add a passkey before you unlink it."),
+    ),
+    "federation.link_not_found": (None, _l("This account is not linked any more.")),
 }
 # whole-page errors: code -> page
 PAGES: dict[str, WholePage] = {
@@ -122,6 +134,13 @@ PAGES: dict[str, WholePage] = {
     ),
     "login.method_disabled": WholePage(
         _l("Not available"), _l("This way of signing in is not available for this application.")
+    ),
+    "federation.invalid_state": WholePage(
+        _l("This sign-in has expired"), _l("Go back to the application and start again.")
+    ),
+    "federation.unavailable": WholePage(
+        _l("Temporarily unavailable"),
+        _l("The other sign-in service did not answer. Try again in a few minutes, or choose another way."),
     ),
     # raised outside a form (a page that has none): the page still says when
     "account.locked": WholePage(ACCOUNT_UNAVAILABLE.title, lambda exc: locked(exc.retry_after)),

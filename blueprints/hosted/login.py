@@ -32,7 +32,9 @@ from blueprints.hosted.base import (
 )
 from blueprints.hosted.codes import ask_for_code
 from blueprints.hosted.errors import attach, describe
+from blueprints.hosted.federated import provider_buttons
 from blueprints.hosted.forms import (
+    ActionForm,
     LoginCodeForm,
     LogoutForm,
     PasskeyForm,
@@ -158,7 +160,14 @@ def login_passkey():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     page, status, failure = resolve_page(), None, None
-    if request.method == "GET" and "password" not in page.methods and page.methods and not page.passkeys:
+    providers = provider_buttons(page)  # "Continue with <name>"
+    if (
+        request.method == "GET"
+        and "password" not in page.methods
+        and page.methods
+        and not page.passkeys
+        and not providers
+    ):
         return redirect(page.url("hosted.login_code", channel=page.methods[0]))
     if request.method == "GET" and not page.authz_id and current_sso_session():
         return redirect(page_url("hosted.account"))
@@ -200,6 +209,8 @@ def login():
             captcha=challenge,
             new_captcha_url=page.url("hosted.login", captcha="new"),
             passkey=passkey,
+            providers=providers,
+            provider_form=ActionForm(formdata=None),
         ),
         failure,
     )

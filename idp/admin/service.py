@@ -27,8 +27,19 @@ from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError, Kind, error, invalid
 from idp.factors import FactorService
+from idp.federation.providers import IdentityProviders
 from idp.guard.bruteforce import BruteForceGuard
-from idp.models import Application, AuthSource, Consent, Factor, RecoveryCode, RememberedDevice, User
+from idp.models import (
+    Application,
+    AuthSource,
+    Consent,
+    Factor,
+    FederatedLink,
+    IdentityProvider,
+    RecoveryCode,
+    RememberedDevice,
+    User,
+)
 from idp.models.users import USER_STATUSES
 from idp.oauth.bearer import BearerServices, authenticate_bearer
 from idp.oauth.clients import ClientService
@@ -66,6 +77,9 @@ class AdminServices(BearerServices, Protocol):
 
     @property
     def self_service(self) -> SelfService: ...
+
+    @property
+    def identity_providers(self) -> IdentityProviders: ...
 
 
 def authenticate(services: AdminServices, authorization: str) -> str:
@@ -169,6 +183,13 @@ def page_auth_sources(services: AdminServices, *, after: str | None, limit: int 
     return Page(found[:size], found[size - 1].id if len(found) > size else None)
 
 
+def page_identity_providers(services: AdminServices, *, after: str | None, limit: int | None) -> Page[IdentityProvider]:
+    """A page of upstream identity providers in ``id`` order. Raises request.invalid (a bad limit)."""
+    size = page_size(limit)
+    found = services.identity_providers.after(after, size + 1)
+    return Page(found[:size], found[size - 1].id if len(found) > size else None)
+
+
 @dataclass(frozen=True)
 class UserPage:
     users: builtins.list[User]
@@ -203,14 +224,15 @@ def search_users(
 def delete_user(services: AdminServices, sub: str, ctx: RequestContext) -> None:
     """Remove the person: their SSO sessions end first (so a Redis outage changes nothing),
     then in one unit of work their refresh tokens (and those grants' access tokens) are
-    revoked and their factors, recovery codes, remembered devices, consents and the user
-    row go. Audit events keep the bare ``sub``. Raises account.not_found, store.unavailable.
+    revoked and their factors, recovery codes, remembered devices, consents, links to
+    upstream identity providers and the user row go. Audit events keep the bare ``sub``.
+    Raises account.not_found, store.unavailable.
     """
     _existing_user(services, sub)
     ended = services.sessions.delete_all(sub)
     with services.db.transaction() as session:
         revoked = services.refresh_tokens.revoke_all_in(session, sub)
-        for model in (Factor, RecoveryCode, RememberedDevice, Consent):
+        for model in (Factor, RecoveryCode, RememberedDevice, Consent, FederatedLink):
             session.execute(delete(model).where(model.sub == sub).execution_options(synchronize_session=False))
         session.execute(delete(User).where(User.sub == sub).execution_options(synchronize_session=False))
         audit.record(session, "admin.user.delete", ctx, sub=sub, sessions=ended, refresh_tokens_revoked=revoked)

@@ -16,7 +16,8 @@ from idp.admin.service import UserRecord
 from idp.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditQuery
 from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import invalid
-from idp.models import Application, AuditEvent, AuthSource, Factor, User
+from idp.federation.upstream import UpstreamConfig
+from idp.models import Application, AuditEvent, AuthSource, Factor, IdentityProvider, User
 from idp.oauth.keys import KeyInfo
 from idp.sessions.store import SsoSession
 
@@ -69,6 +70,7 @@ class ApplicationIn(_Strict):
     # Dynamic Client Registration 1.0, 2)
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg = "RS256"
+    identity_provider_ids: list[str] = []  # the upstream providers its login page offers
 
 
 class ApplicationPatch(_Strict):
@@ -87,6 +89,7 @@ class ApplicationPatch(_Strict):
     first_party: bool | None = None
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg | None = None
+    identity_provider_ids: list[str] | None = None
 
 
 class ApplicationSecretOut(BaseModel):
@@ -175,6 +178,7 @@ def render_application(app: Application, secret: str | None = None, *, created: 
         "first_party": app.first_party,
         "access_token_alg": app.access_token_alg,
         "id_token_signed_response_alg": app.id_token_signed_response_alg,
+        "identity_provider_ids": list(app.identity_provider_ids or []),
     }
     if created:  # the secret is shown once, at creation
         body["client_secret"] = secret
@@ -353,3 +357,86 @@ def _iso_z(value: datetime) -> str:
     """``2026-12-06T07:00:00.123456Z``: UTC, fixed width, sorts as text."""
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# -- identity providers (sign in with another identity provider) -------------------------------
+ProviderKind = Literal["oidc", "oauth2", "github", "google", "apple", "wechat"]  # registry.KINDS
+
+
+class IdentityProviderIn(_Strict):
+    """``POST /identity-providers``. ``oidc`` needs ``issuer`` (its discovery document gives
+    the rest); ``oauth2`` needs the three endpoints and ``claim_mapping`` (``sub`` at least;
+    also ``email``, ``email_verified``, ``name``, ``picture``); the presets fill those in.
+    ``client_secret`` is write-only: sealed at rest, never answered."""
+
+    name: str
+    kind: ProviderKind
+    client_id: str
+    client_secret: str | None = None
+    scopes: list[str] = []
+    issuer: str | None = None
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    jwks_uri: str | None = None
+    claim_mapping: dict[str, str] = {}
+    options: dict[str, str] = {}
+
+
+class IdentityProviderPatch(_Strict):
+    """``PATCH /identity-providers/<id>``: any field of ``IdentityProviderIn`` but ``kind``;
+    ``client_secret`` replaces the secret."""
+
+    name: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scopes: list[str] | None = None
+    issuer: str | None = None
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    jwks_uri: str | None = None
+    claim_mapping: dict[str, str] | None = None
+    options: dict[str, str] | None = None
+
+
+class IdentityProviderOut(BaseModel):
+    """A registered provider as in effect (its kind's defaults filled in); never the secret.
+    ``redirect_uri`` is the callback to register with the upstream."""
+
+    id: str
+    redirect_uri: str
+    name: str
+    kind: str
+    client_id: str
+    scopes: list[str]
+    issuer: str | None
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    userinfo_endpoint: str | None
+    jwks_uri: str | None
+    claim_mapping: dict[str, str]
+    options: dict[str, str]
+    created_at: str | None
+
+
+def render_identity_provider(provider: IdentityProvider, config: UpstreamConfig, redirect_uri: str) -> dict[str, Any]:
+    return IdentityProviderOut(
+        id=provider.id,
+        redirect_uri=redirect_uri,
+        name=config.name,
+        kind=config.kind,
+        client_id=config.client_id,
+        scopes=list(config.scopes),
+        issuer=config.issuer,
+        authorization_endpoint=config.authorization_endpoint,
+        token_endpoint=config.token_endpoint,
+        userinfo_endpoint=config.userinfo_endpoint,
+        jwks_uri=config.jwks_uri,
+        claim_mapping=dict(config.claim_mapping),
+        options=dict(config.options),
+        created_at=_iso(provider.created_at),
+    ).model_dump()
+
+
+# -- end of identity providers --------------------------------------------------------------------

@@ -37,6 +37,7 @@ OIDC_SCOPES = ("openid", "email", "profile")
 # asymmetric algorithms only: an upstream's ID token must be checkable with its published keys
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 CLOCK_LEEWAY = 60  # seconds of clock difference tolerated on exp/iat
+SUBJECT_MAX = 255  # OpenID Connect Core 1.0, 2: sub is at most 255 ASCII characters
 MAPPED_CLAIMS = ("sub", "email", "email_verified", "name", "picture")
 
 
@@ -219,8 +220,8 @@ class OAuth2Upstream:
             return profile.get(mapping.get(claim) or claim)
 
         subject = member("sub")
-        if subject is None or str(subject) == "":
-            raise invalid_response("the identity provider named no subject")
+        if subject is None or not 0 < len(str(subject)) <= SUBJECT_MAX:
+            raise invalid_response("the identity provider named no usable subject")
         email = member("email")
         return UpstreamIdentity(
             subject=str(subject),

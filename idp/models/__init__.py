@@ -4,6 +4,7 @@ from idp.models.audit import AuditEvent
 from idp.models.clients import Application, AuthSource
 from idp.models.consents import Consent
 from idp.models.factors import Factor, RecoveryCode, RememberedDevice
+from idp.models.federation import FederatedLink, IdentityProvider
 from idp.models.keys import SigningKey
 from idp.models.passkeys import Passkey
 from idp.models.tokens import RefreshToken
@@ -15,6 +16,8 @@ __all__ = [
     "AuthSource",
     "Consent",
     "Factor",
+    "FederatedLink",
+    "IdentityProvider",
     "Passkey",
     "RecoveryCode",
     "RefreshToken",

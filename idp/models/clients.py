@@ -62,6 +62,8 @@ class Application(Base):
     access_token_alg: Mapped[str | None] = mapped_column(String(16), default=None)
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256", server_default="RS256")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the upstream identity providers its login page offers ("Continue with <name>"), in order
+    identity_provider_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     auth_sources: Mapped[list[AuthSource]] = relationship(secondary=application_auth_sources, lazy="selectin")
 
     @property

@@ -19,7 +19,7 @@ from idp.context import Headers, RequestContext
 from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import error, invalid
-from idp.models import Application, AuthSource
+from idp.models import Application, AuthSource, IdentityProvider
 from idp.models.clients import PUBLIC_TYPES
 from idp.settings import JWT_ALGORITHMS
 
@@ -143,6 +143,7 @@ class ClientService:
         try:
             with self.db.transaction() as session:
                 app.auth_sources = self._auth_sources(session, data.get("auth_source_ids") or [])
+                _require_identity_providers(session, app.identity_provider_ids)
                 session.add(app)
                 audit.record(session, "admin.application.create", ctx, client_id=app.client_id)
         except IntegrityError as exc:
@@ -175,6 +176,8 @@ class ClientService:
                 setattr(app, name, value)
             if "auth_source_ids" in data:
                 app.auth_sources = self._auth_sources(session, data.get("auth_source_ids") or [])
+            if "identity_provider_ids" in data:
+                _require_identity_providers(session, app.identity_provider_ids)
             audit.record(session, "admin.application.update", ctx, client_id=client_id, fields=sorted(data))
         self.forget(client_id)
         return self.get_application(client_id)
@@ -370,6 +373,7 @@ _FIELDS = (
     "first_party",
     "access_token_alg",
     "id_token_signed_response_alg",
+    "identity_provider_ids",
 )
 
 
@@ -410,7 +414,31 @@ def _validated(data: dict[str, Any], app_type: str) -> dict[str, Any]:
         "first_party": bool(data.get("first_party", True)),
         "access_token_alg": access_alg,
         "id_token_signed_response_alg": id_alg,
+        "identity_provider_ids": _identity_provider_ids(data.get("identity_provider_ids")),
     }
+
+
+# -- the upstream identity providers an application offers ----------------------------------
+def _identity_provider_ids(value: Any) -> list[str]:
+    """Ids in the order given, each once. Raises federation.unknown_provider (not a list of ids)."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(i, str) and i for i in value):
+        raise invalid("federation.unknown_provider", "identity_provider_ids must be a list of provider ids")
+    return list(dict.fromkeys(value))
+
+
+def _require_identity_providers(session: Session, ids: list[str]) -> None:
+    """Raises federation.unknown_provider naming the first id no provider has."""
+    if not ids:
+        return
+    known = set(session.scalars(select(IdentityProvider.id).where(IdentityProvider.id.in_(ids))))
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise invalid("federation.unknown_provider", f"unknown identity provider {missing[0]!r}")
+
+
+# -- end of the upstream identity providers an application offers ---------------------------
 
 
 def _int_field(data: dict[str, Any], name: str, default: int) -> int | None:

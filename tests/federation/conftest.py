@@ -91,7 +91,9 @@ def upstream_gatehouse(tmp_path_factory):
     port = free_port()
     url = f"sqlite:///{folder / 'upstream.db'}"
     upgrade(url)
-    overrides = make_overrides(folder, url, issuer=f"http://127.0.0.1:{port}", redis_url="")
+    # "localhost", not 127.0.0.1: browsers keep cookies by host, not port, so the upstream's
+    # session cookie must not overwrite ours when one browser visits both
+    overrides = make_overrides(folder, url, issuer=f"http://localhost:{port}", redis_url="")
     settings = load_settings().with_overrides(overrides).check()
     services = Services.build(settings)
     services.keys.ensure_key()
@@ -125,3 +127,27 @@ def upstream(upstream_gatehouse) -> UpstreamGatehouse:
         services, UPSTREAM_USERNAME, with_password=UPSTREAM_PASSWORD, with_verified_email=UPSTREAM_EMAIL, name="Uma"
     )
     return UpstreamGatehouse(issuer=issuer, services=services, user_sub=person.sub)
+
+
+# -- our side: the page fixtures of tests/web, and a registered provider -----------------------
+from tests.web.conftest import make_app, sources  # noqa: E402, F401 (fixtures)
+
+
+@pytest.fixture
+def provider(client, admin_headers, upstream) -> dict:
+    """The upstream registered with our Gatehouse (admin API), its callback allowed there."""
+    response = client.post(
+        "/admin/api/v1/identity-providers",
+        json={
+            "name": "Acme SSO",
+            "kind": "oidc",
+            "issuer": upstream.issuer,
+            "client_id": RP_CLIENT_ID,
+            "client_secret": RP_CLIENT_SECRET,
+        },
+        headers=admin_headers,
+    )
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    upstream.allow_redirect(body["redirect_uri"])
+    return body
