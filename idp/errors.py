@@ -326,6 +326,20 @@ AREAS: dict[str, Area] = {
             "admin.forbidden": Declared(Kind.FORBIDDEN, "not allowed to call the admin API"),
         },
     ),
+    # -- sign in with another identity provider ------------------------------------------------
+    "federation": Area(
+        "Upstream identity providers (Gatehouse as a relying party): their registration, the "
+        "sign-in through them, and the links between their people and ours.",
+        {
+            "federation.invalid_config": Declared(Kind.INVALID_INPUT, "invalid identity provider settings"),
+            "federation.denied": Declared(Kind.FORBIDDEN, "the identity provider did not sign you in"),
+            "federation.invalid_response": Declared(
+                Kind.UNAUTHENTICATED, "the identity provider's answer could not be trusted"
+            ),
+            "federation.unavailable": Declared(Kind.UNAVAILABLE, "the identity provider is unavailable"),
+        },
+    ),
+    # -- end of sign in with another identity provider -----------------------------------------
 }
 
 # every declared code, flat

@@ -80,9 +80,7 @@ class OidcProviderProcess:
             self.process = None
 
 
-def sign_in(
-    authorization_url: str, redirect_uri: str, *, login: str | None, allow: bool = True
-) -> dict[str, str]:
+def sign_in(authorization_url: str, redirect_uri: str, *, login: str | None, allow: bool = True) -> dict[str, str]:
     """Follow ``authorization_url`` through the provider's interactions as a person would: sign
     in as ``login``, then allow (or, ``allow=False`` or ``login=None``, cancel). Returns the query
     of the redirect to ``redirect_uri``."""
