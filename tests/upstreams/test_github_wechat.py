@@ -263,3 +263,15 @@ def test_wechat_that_accepts_but_never_answers_is_unavailable_within_the_timeout
             http.set_timeout(previous)
     assert time.monotonic() - started < 2
     assert "secret" not in str(error.details)
+
+
+def test_every_kind_is_registered():
+    from idp.federation.registry import KINDS, available_kinds, upstream_for
+
+    assert available_kinds() == KINDS
+    assert {kind: type(upstream_for(kind)).__name__ for kind in ("github", "google", "apple", "wechat")} == {
+        "github": "GitHubUpstream",
+        "google": "GoogleUpstream",
+        "apple": "AppleUpstream",
+        "wechat": "WeChatUpstream",
+    }

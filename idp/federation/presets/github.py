@@ -13,17 +13,15 @@ often empty, and never says whether it was verified.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import requests
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.requests_client import OAuth2Session
 
-from idp.errors import error, invalid
+from idp.errors import invalid
 from idp.federation.http import get_json, invalid_response, timeout, unavailable
+from idp.federation.oidc import Endpoints, OAuth2Upstream
 from idp.federation.upstream import UpstreamConfig, UpstreamIdentity, UpstreamRequest
 
 AUTHORIZATION_ENDPOINT = "https://github.com/login/oauth/authorize"
@@ -34,35 +32,40 @@ SCOPES = ("read:user", "user:email")
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
-class GitHubUpstream:
+class GitHubUpstream(OAuth2Upstream):
+    """The generic OAuth 2.0 kind with GitHub's endpoints, its documented client
+    authentication (``client_id`` and ``client_secret`` as parameters) and its person."""
+
     kind = "github"
+    default_scopes = SCOPES
 
     def complete(self, config: UpstreamConfig) -> UpstreamConfig:
         if not config.client_id or not config.client_secret:
             raise invalid("federation.invalid_config", "GitHub needs the OAuth app's client_id and client_secret")
-        return replace(
-            config,
-            authorization_endpoint=config.authorization_endpoint or AUTHORIZATION_ENDPOINT,
-            token_endpoint=config.token_endpoint or TOKEN_ENDPOINT,
-            userinfo_endpoint=config.userinfo_endpoint or USER_ENDPOINT,
-            scopes=config.scopes or SCOPES,
+        return super().complete(
+            replace(
+                config,
+                authorization_endpoint=config.authorization_endpoint or AUTHORIZATION_ENDPOINT,
+                token_endpoint=config.token_endpoint or TOKEN_ENDPOINT,
+                userinfo_endpoint=config.userinfo_endpoint or USER_ENDPOINT,
+                claim_mapping={"sub": "id"},
+                options={**config.options, "token_endpoint_auth_method": "client_secret_post"},
+            )
         )
 
     def authorization_url(self, config: UpstreamConfig, request: UpstreamRequest) -> str:
-        config = self.complete(config)
-        url, _ = _session(config, request).create_authorization_url(
-            config.authorization_endpoint, state=request.state, code_verifier=request.code_verifier
-        )
-        return str(url)
+        return super().authorization_url(self.complete(config), request)
 
     def identity(
         self, config: UpstreamConfig, request: UpstreamRequest, callback: Mapping[str, str]
     ) -> UpstreamIdentity:
-        config = self.complete(config)
-        code = _callback_code(request, callback)
-        access_token = _exchange(config, request, code)
-        user_url = config.userinfo_endpoint or USER_ENDPOINT
-        headers = {**API_HEADERS, "Authorization": f"Bearer {access_token}"}
+        return super().identity(self.complete(config), request, callback)
+
+    def person(
+        self, config: UpstreamConfig, request: UpstreamRequest, endpoints: Endpoints, token: Mapping[str, Any]
+    ) -> UpstreamIdentity:
+        user_url = endpoints.userinfo_endpoint or USER_ENDPOINT
+        headers = {**API_HEADERS, "Authorization": f"Bearer {token['access_token']}"}
         profile = get_json(user_url, headers=headers)
         if not isinstance(profile.get("id"), int):
             raise invalid_response("GitHub's profile carries no numeric id")
@@ -74,48 +77,6 @@ class GitHubUpstream:
             name=_text(profile.get("name")) or _text(profile.get("login")),
             picture=_text(profile.get("avatar_url")),
         )
-
-
-def _session(config: UpstreamConfig, request: UpstreamRequest) -> OAuth2Session:
-    return OAuth2Session(
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        token_endpoint_auth_method="client_secret_post",  # the documented parameters
-        scope=" ".join(config.scopes),
-        redirect_uri=request.redirect_uri,
-        code_challenge_method="S256",
-        default_timeout=timeout(),
-    )
-
-
-def _callback_code(request: UpstreamRequest, callback: Mapping[str, str]) -> str:
-    """The code, once the callback is known to belong to this sign-in ("Authorizing OAuth
-    apps": "If the states don't match, then a third party created the request")."""
-    if callback.get("error"):
-        raise error("federation.denied", f"GitHub answered {callback['error'][:64]}")
-    if not hmac.compare_digest(str(callback.get("state", "")).encode(), request.state.encode()):
-        raise invalid_response("the callback's state does not match this sign-in")
-    if not callback.get("code"):
-        raise invalid_response("the callback carries no code")
-    return str(callback["code"])
-
-
-def _exchange(config: UpstreamConfig, request: UpstreamRequest, code: str) -> str:
-    url = config.token_endpoint or TOKEN_ENDPOINT
-    try:
-        response = _session(config, request).fetch_token(
-            url, code=code, code_verifier=request.code_verifier, headers={"Accept": "application/json"}
-        )
-    except requests.RequestException as exc:
-        raise unavailable(url, type(exc).__name__) from None
-    except AuthlibBaseError as exc:  # GitHub's HTTP 200 {"error": "bad_verification_code"}
-        raise invalid_response(f"GitHub refused the code ({exc.error})") from None
-    except ValueError:
-        raise invalid_response("GitHub's token endpoint did not answer JSON") from None
-    token = response.get("access_token") if isinstance(response, dict) else None
-    if not token:
-        raise invalid_response("GitHub's token endpoint answered no access_token")
-    return str(token)
 
 
 def _emails(url: str, headers: Mapping[str, str]) -> list[dict[str, Any]]:
