@@ -14,7 +14,6 @@ never gives an email address.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -22,8 +21,9 @@ from urllib.parse import urlencode
 
 import requests
 
-from idp.errors import IdpError, error, invalid
+from idp.errors import IdpError, invalid
 from idp.federation.http import invalid_response, read_json, timeout, unavailable
+from idp.federation.oidc import OAuth2Upstream
 from idp.federation.upstream import UpstreamConfig, UpstreamIdentity, UpstreamRequest
 
 AUTHORIZATION_ENDPOINT = "https://open.weixin.qq.com/connect/qrconnect"
@@ -35,18 +35,24 @@ SCOPES = ("snsapi_login",)
 BUSY_ERRCODES = (-1,)
 
 
-class WeChatUpstream:
+class WeChatUpstream(OAuth2Upstream):
+    """The generic OAuth 2.0 kind's configuration and callback rules, with WeChat's own
+    authorization link, code exchange and profile."""
+
     kind = "wechat"
+    default_scopes = SCOPES
 
     def complete(self, config: UpstreamConfig) -> UpstreamConfig:
         if not config.client_id or not config.client_secret:
             raise invalid("federation.invalid_config", "WeChat needs the website application's AppID and AppSecret")
-        return replace(
-            config,
-            authorization_endpoint=config.authorization_endpoint or AUTHORIZATION_ENDPOINT,
-            token_endpoint=config.token_endpoint or TOKEN_ENDPOINT,
-            userinfo_endpoint=config.userinfo_endpoint or USERINFO_ENDPOINT,
-            scopes=config.scopes or SCOPES,
+        return super().complete(
+            replace(
+                config,
+                authorization_endpoint=config.authorization_endpoint or AUTHORIZATION_ENDPOINT,
+                token_endpoint=config.token_endpoint or TOKEN_ENDPOINT,
+                userinfo_endpoint=config.userinfo_endpoint or USERINFO_ENDPOINT,
+                claim_mapping={"sub": "openid"},
+            )
         )
 
     def authorization_url(self, config: UpstreamConfig, request: UpstreamRequest) -> str:
@@ -67,7 +73,10 @@ class WeChatUpstream:
         self, config: UpstreamConfig, request: UpstreamRequest, callback: Mapping[str, str]
     ) -> UpstreamIdentity:
         config = self.complete(config)
-        code = _callback_code(request, callback)
+        if not callback.get("code") and not callback.get("error"):
+            # the person refused: WeChat sends the state back alone
+            callback = {**callback, "error": "access_denied"}
+        code = self.check_callback(request, callback)
         token = _call(
             config.token_endpoint or TOKEN_ENDPOINT,
             {
@@ -92,14 +101,6 @@ class WeChatUpstream:
             name=_text(profile.get("nickname")),
             picture=_text(profile.get("headimgurl")),
         )
-
-
-def _callback_code(request: UpstreamRequest, callback: Mapping[str, str]) -> str:
-    if not hmac.compare_digest(str(callback.get("state", "")).encode(), request.state.encode()):
-        raise invalid_response("the callback's state does not match this sign-in")
-    if not callback.get("code"):  # the person refused: WeChat sends the state back alone
-        raise error("federation.denied", "the person did not authorize WeChat login")
-    return str(callback["code"])
 
 
 def _call(endpoint: str, params: Mapping[str, str]) -> dict[str, Any]:
