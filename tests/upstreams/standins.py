@@ -85,6 +85,7 @@ class StandIn:
         self.tokens: dict[str, Grant] = {}
         self.requests: list[Request] = []
         self.deny = False
+        self.stopped = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -98,6 +99,11 @@ class StandIn:
         return self
 
     def stop(self) -> None:
+        """Stop answering (a test may stop a stand-in to play an outage; the fixture stops it
+        again at the end)."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.server.shutdown()
         self.server.server_close()
 

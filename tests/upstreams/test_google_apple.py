@@ -227,3 +227,11 @@ def test_apple_cancelled_is_denied(apple):
     config = apple_config(apple)
     callback = follow(PRESETS["apple"].authorization_url(config, SIGN_IN))
     expect("federation.denied", PRESETS["apple"].identity, config, SIGN_IN, callback)
+
+
+def test_apple_down_is_unavailable_quickly(apple):
+    config = apple_config(apple)
+    apple.stop()
+    started = time.monotonic()
+    expect("federation.unavailable", PRESETS["apple"].authorization_url, config, SIGN_IN)
+    assert time.monotonic() - started < 2
