@@ -8,7 +8,7 @@ export FLASK_APP := app
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install lock docs-assets browser postgresql redis-server run test bench bench-peers lint clean
+.PHONY: install lock docs-assets browser postgresql redis-server node-upstream run test bench bench-peers lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,22 @@ $(REDIS_SERVER):
 
 redis-server: $(REDIS_SERVER)
 
+# The federation tests sign in through panva/oidc-provider (OpenID Certified, Node) as a real
+# upstream OpenID provider: its node_modules come from the lock file (npm ci), again whenever the
+# lock is newer than them; Debian's nodejs and npm are installed when npm is missing.
+UPSTREAM_OP := tests/upstreams/oidc_provider
+
+$(UPSTREAM_OP)/node_modules/.package-lock.json: $(UPSTREAM_OP)/package-lock.json
+	if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+	cd $(UPSTREAM_OP) && npm ci --no-audit --no-fund
+	touch $@
+
+node-upstream: $(UPSTREAM_OP)/node_modules/.package-lock.json
+
 # gunicorn reads ./gunicorn.conf.py: with REDIS_URL unset its master starts the embedded Redis
 # and stops it again when gunicorn stops (Ctrl-C, SIGTERM).
 # the demo's URLs (redirect URIs, printed links, the WebOTP line) follow the port unless an
@@ -80,7 +96,7 @@ run: install
 	$(BIN)/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:$(PORT) \
 		--access-logfile - 'app:create_app()'
 
-test: install browser postgresql redis-server
+test: install browser postgresql redis-server node-upstream
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # wrk against Gatehouse on SQLite and on PostgreSQL (database `bench` at 127.0.0.1:5432, dropped

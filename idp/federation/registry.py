@@ -19,8 +19,9 @@ _UPSTREAMS: dict[str, Upstream] = {
 }
 
 # -- presets: github, google, apple, wechat ------------------------------------------------
-# from idp.federation.presets import PRESETS
-# _UPSTREAMS.update(PRESETS)
+from idp.federation.presets import PRESETS  # noqa: E402  (kept inside the presets block)
+
+_UPSTREAMS.update(PRESETS)
 # -- end of presets -------------------------------------------------------------------------
 
 
