@@ -265,6 +265,28 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("cloudbase.token", "POST"): Op(
         "Token", cloudbase.TokenRequest, {200: out.CloudbaseTokenOut}, (CLIENT,), params=(CAPTCHA_HEADER,)
     ),
+    ("cloudbase.provider_uri", "GET"): Op(
+        "Where to send the person to sign in with another provider",
+        None,
+        {200: out.CloudbaseProviderUriOut},
+        (CLIENT,),
+        params=(_q("provider_id"), _q("redirect_uri"), _q("state"), _q("scope"), _q("response_type")),
+    ),
+    ("cloudbase.provider_uri", "POST"): Op(
+        "Where to send the person to sign in with another provider",
+        cloudbase.ProviderUriRequest,
+        {200: out.CloudbaseProviderUriOut},
+        (CLIENT,),
+    ),
+    ("cloudbase.provider_token", "POST"): Op(
+        "Exchange another provider's code for a provider token",
+        cloudbase.ProviderTokenRequest,
+        {200: out.CloudbaseProviderTokenOut},
+        (CLIENT,),
+    ),
+    ("cloudbase.signin_with_provider", "POST"): Op(
+        "Sign in with a provider token", cloudbase.SigninWithProviderRequest, {200: out.CloudbaseTokenOut}, (CLIENT,)
+    ),
     ("cloudbase.user_me", "GET"): Op("The signed-in user", None, {200: out.CloudbaseUserOut}, (USER,)),
     ("cloudbase.captcha_data", "POST"): Op("A captcha image", None, {200: out.CloudbaseCaptchaOut}, (CLIENT,)),
     ("cloudbase.captcha_verify", "POST"): Op(

@@ -259,6 +259,24 @@ class CloudbaseTokenOut(BaseModel):
     id_token: str | None = None
 
 
+class CloudbaseProviderUriOut(BaseModel):
+    uri: str
+
+
+class CloudbaseProviderProfile(BaseModel):
+    provider_id: str
+    sub: str
+    name: str | None = None
+    picture: str | None = None
+    email: str | None = None
+
+
+class CloudbaseProviderTokenOut(BaseModel):
+    provider_token: str
+    expires_in: int
+    provider_profile: CloudbaseProviderProfile
+
+
 class CloudbaseUserOut(BaseModel):
     sub: str
     name: str | None = None

@@ -343,6 +343,16 @@ AREAS: dict[str, Area] = {
             "federation.not_offered": Declared(Kind.FORBIDDEN, "the application does not offer this identity provider"),
             "federation.invalid_state": Declared(Kind.NOT_FOUND, "unknown, used or expired sign-in; start again"),
             "federation.link_not_found": Declared(Kind.NOT_FOUND, "no such linked account"),
+            "federation.link_required": Declared(
+                Kind.CONFLICT,
+                "an account already has this email address: sign in to it and link the identity provider there",
+            ),
+            "federation.redirect_uri_mismatch": Declared(
+                Kind.INVALID_INPUT, "redirect_uri is not one of the application's registered redirect URIs"
+            ),
+            "federation.invalid_provider_token": Declared(
+                Kind.INVALID_INPUT, "the provider_token is invalid, used or expired"
+            ),
             "federation.last_way_in": Declared(
                 Kind.FAILED_PRECONDITION, "this linked account is your only way to sign in"
             ),

@@ -23,6 +23,7 @@ from idp.federation.providers import IdentityProviders
 from idp.flows.federated import FederatedSignIn
 from idp.flows.login import LoginFlow
 from idp.flows.mfa import MfaFlow
+from idp.flows.provider_tokens import ProviderTokens
 from idp.flows.signup import SignUpFlow
 from idp.flows.verification import VerificationService
 from idp.guard.bruteforce import BruteForceGuard
@@ -71,6 +72,7 @@ class Services:
     # -- sign in with another identity provider
     identity_providers: IdentityProviders
     federation: FederatedSignIn
+    provider_tokens: ProviderTokens
 
     @classmethod
     def build(
@@ -138,4 +140,5 @@ class Services:
             verifications=VerificationService(redis_client, otp, users, login, signup, self_service),
             identity_providers=identity_providers,
             federation=federation,
+            provider_tokens=ProviderTokens(federation),
         )

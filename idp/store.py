@@ -99,6 +99,10 @@ Keys (all prefixed ``gh:``; ``<x>`` is a value, ``{…}`` a hash tag):
 |                                              |        |                    | be linked to an existing     |
 |                                              |        |                    | account once its owner signs |
 |                                              |        |                    | in; single use               |
+| fed:ptok:<sha256(provider_token)>            | string | 600 s              | who an upstream signed in,   |
+|                                              |        |                    | for the application that     |
+|                                              |        |                    | asked (JSON faces' provider_ |
+|                                              |        |                    | token); single use           |
 | bf:lock:{<sha256(subject)>}                  | string | login_lock_seconds | when a temporary lock ends   |
 |                                              |        |                    | (unix ms; brute-force policy,|
 |                                              |        |                    | guard/bruteforce); never     |
@@ -277,6 +281,10 @@ class Keys:
     @staticmethod
     def federation_pending_link(token_hash: str) -> str:
         return f"{PREFIX}fed:link:{token_hash}"
+
+    @staticmethod
+    def federation_provider_token(token_hash: str) -> str:
+        return f"{PREFIX}fed:ptok:{token_hash}"
 
     # -- end of sign in with another identity provider ---------------------------------------
     @staticmethod

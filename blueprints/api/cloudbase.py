@@ -144,6 +144,38 @@ def token():
     return _reply(cloudbase.render_token_extras(token, sub))
 
 
+# -- third-party login: CloudBase HTTP API "Generate the provider redirect URI", "Grant a
+# provider token", "Sign in with a provider token" ------------------------------------------
+@bp.route("/provider/uri", methods=["GET", "POST"])
+def provider_uri():
+    """The SDKs send GET with a query string; a JSON body with the same names is read too."""
+    client, _ctx = _call()
+    values = request.args.to_dict() if request.method == "GET" else json_body()
+    body = cloudbase.parse(cloudbase.ProviderUriRequest, values)
+    uri = services().provider_tokens.authorization_uri(client, body.provider_id, body.redirect_uri, body.state)
+    return _reply(cloudbase.render_provider_uri(uri))
+
+
+@bp.post("/provider/token")
+def provider_token():
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.ProviderTokenRequest, json_body())
+    grant = services().provider_tokens.grant(
+        client, ctx, body.provider_id, body.provider_code, body.provider_redirect_uri
+    )
+    return _reply(cloudbase.render_provider_token(grant))
+
+
+@bp.post("/signin/with/provider")
+def signin_with_provider():
+    client, ctx = _call()
+    body = cloudbase.parse(cloudbase.SigninWithProviderRequest, json_body())
+    done = services().provider_tokens.sign_in(
+        client, ctx, body.provider_token, can_sign_up=not body.force_disable_sign_up
+    )
+    return _signed_in(client, ctx, done, "provider_token")
+
+
 @bp.get("/user/me")
 def user_me():
     svc = services()

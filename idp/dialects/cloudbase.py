@@ -78,6 +78,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from idp.accounts.profile import check_username
 from idp.dialects.common import parse_json
 from idp.errors import ErrorResponse, IdpError, Kind, error, invalid
+from idp.flows.provider_tokens import ProviderGrant
 from idp.flows.verification import Issued, Sent
 from idp.guard.captcha import CaptchaChallenge
 from idp.models import User
@@ -121,6 +122,13 @@ ERRORS: dict[str, tuple[int, str, int]] = {
     "account.email_taken": _TAKEN,
     "account.username_taken": _TAKEN,
     "client.unauthenticated": (401, "unauthenticated", UNAUTHENTICATED),
+    # signing in through another identity provider (the "Third-party login" calls)
+    "federation.invalid_provider_token": (400, "invalid_argument", INVALID_ARGUMENT),
+    "federation.redirect_uri_mismatch": (400, "invalid_argument", INVALID_ARGUMENT),
+    "federation.invalid_response": (400, "invalid_argument", INVALID_ARGUMENT),
+    "federation.denied": (403, "permission_denied", PERMISSION_DENIED),
+    "federation.not_offered": (403, "permission_denied", PERMISSION_DENIED),
+    "federation.link_required": _TAKEN,
     "bearer.invalid_token": (401, "unauthenticated", UNAUTHENTICATED),
     "bearer.insufficient_scope": (403, "permission_denied", PERMISSION_DENIED),
     # the HTTP layer's own refusals: an unknown address, a method the route does not take, a
@@ -286,6 +294,35 @@ class ResetRequest(_Contact):
         return self.phone_number or self.email
 
 
+class ProviderUriRequest(_Body):
+    """``/provider/uri`` (CloudBase HTTP API, "Generate the provider redirect URI"): query
+    parameters in the SDKs' GET, or the same names in a JSON body."""
+
+    provider_id: str = Field(min_length=1, max_length=64)
+    redirect_uri: str | None = Field(default=None, max_length=2048)
+    state: str | None = Field(default=None, max_length=512)
+    scope: str | None = Field(default=None, max_length=512)  # the provider's registered scopes are asked
+    response_type: Literal["code"] = "code"
+
+
+class ProviderTokenRequest(_Body):
+    """``POST /provider/token`` ("Grant a provider token"): the code the provider sent to
+    ``provider_redirect_uri``. A provider's own access or ID token is not taken in exchange:
+    Gatehouse only trusts what it fetched from the provider itself."""
+
+    provider_id: str = Field(min_length=1, max_length=64)
+    provider_code: str = Field(min_length=1, max_length=2048)
+    provider_redirect_uri: str | None = Field(default=None, max_length=2048)
+
+
+class SigninWithProviderRequest(_Body):
+    """``POST /signin/with/provider`` ("Sign in with a provider token")."""
+
+    provider_token: str = Field(min_length=1, max_length=256)
+    force_disable_sign_up: bool = False
+    sync_profile: bool = False
+
+
 class TokenRequest(BaseModel):
     """``POST /token``: the OAuth parameters, passed to the OAuth server as they are."""
 
@@ -317,6 +354,19 @@ def render_sent(sent: Sent) -> dict[str, Any]:
 
 def render_verified(issued: Issued) -> dict[str, Any]:
     return {"verification_token": issued.verification_token, "expires_in": issued.expires_in}
+
+
+def render_provider_uri(uri: str) -> dict[str, Any]:
+    return {"uri": uri}
+
+
+def render_provider_token(grant: ProviderGrant) -> dict[str, Any]:
+    """``provider_profile`` as the "Grant a provider token" answer names its members."""
+    person = grant.person
+    profile: dict[str, Any] = {"provider_id": grant.provider_id, "sub": person.subject}
+    optional = (("name", person.name), ("picture", person.picture), ("email", person.email))
+    profile.update({name: value for name, value in optional if value})
+    return {"provider_token": grant.provider_token, "expires_in": grant.expires_in, "provider_profile": profile}
 
 
 def render_token(token: TokenResponse, sub: str) -> dict[str, Any]:

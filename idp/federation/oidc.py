@@ -27,6 +27,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
+from joserfc.jwt import ClaimsOption
 
 from idp.errors import IdpError, error, invalid
 from idp.federation.http import get_json, invalid_response, timeout, unavailable
@@ -288,7 +289,7 @@ class OidcUpstream(OAuth2Upstream):
         return dict(document)
 
     def authorization_params(self, config: UpstreamConfig, request: UpstreamRequest) -> dict[str, str]:
-        return {"nonce": request.nonce}
+        return {"nonce": request.nonce} if request.nonce else {}
 
     def person(
         self, config: UpstreamConfig, request: UpstreamRequest, endpoints: Endpoints, token: Mapping[str, Any]
@@ -318,7 +319,7 @@ class OidcUpstream(OAuth2Upstream):
                 aud={"essential": True, "value": config.client_id},
                 exp={"essential": True},
                 sub={"essential": True},
-                nonce={"essential": True, "value": request.nonce},
+                **self.nonce_option(request),
             ).validate(decoded.claims)
         except (JoseError, ValueError) as exc:
             raise invalid_response(f"the ID token is not valid ({type(exc).__name__})") from None
@@ -327,6 +328,11 @@ class OidcUpstream(OAuth2Upstream):
         if len(audiences) > 1 and claims.get("azp") != config.client_id:  # Core 1.0, 3.1.3.7 (4, 5)
             raise invalid_response("the ID token was issued to another party")
         return claims
+
+    @staticmethod
+    def nonce_option(request: UpstreamRequest) -> dict[str, ClaimsOption]:
+        """Checked whenever one was sent (Core 1.0, 3.1.3.7 (11)); the JSON faces send none."""
+        return {"nonce": {"essential": True, "value": request.nonce}} if request.nonce else {}
 
     @staticmethod
     def key_set(jwks_uri: str, id_token: str) -> KeySet:

@@ -56,7 +56,9 @@ class UpstreamRequest:
     """One sign-in's secrets between the redirect and the callback, kept in Redis, never in the
     browser: ``state`` (CSRF, RFC 6749 10.12), ``nonce`` (replay, OIDC Core 3.1.2.1) and the PKCE
     ``code_verifier``; ``redirect_uri`` is ``<issuer>/login/federated/<id>/callback``, or the
-    one an app passed on a JSON face."""
+    one an app passed on a JSON face. On the JSON faces ``nonce`` and ``code_verifier`` are
+    empty: the app, not Gatehouse, receives the redirect, and those faces carry no state back to
+    find them by; an upstream kind then sends neither and checks neither."""
 
     state: str
     nonce: str

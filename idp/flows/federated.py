@@ -107,7 +107,7 @@ class FederatedSignIn:
         """The upstream's authorization URL for this sign-in. Raises federation.not_offered,
         federation.unavailable (discovery), store.unavailable."""
         try:
-            provider = self._offered(client, provider_id)
+            provider = self.offered_provider(client, provider_id)
             request = UpstreamRequest(
                 state=new_token(24),
                 nonce=new_token(24),
@@ -122,13 +122,14 @@ class FederatedSignIn:
                 "binding": hash_secret(binding),
                 "request": asdict(request),
             }
-            self._keep(Keys.federation_request(hash_secret(request.state)), record, REQUEST_TTL)
+            self.keep(Keys.federation_request(hash_secret(request.state)), record, REQUEST_TTL)
         except IdpError as exc:
-            self._refused(client.client_id, ctx, exc, provider_id)
+            self.refused(client.client_id, ctx, exc, provider_id)
             raise
         return url
 
-    def _offered(self, client: Application, provider_id: str) -> IdentityProvider:
+    def offered_provider(self, client: Application, provider_id: str) -> IdentityProvider:
+        """The provider ``provider_id`` if ``client`` offers it. Raises federation.not_offered."""
         provider = self.providers.find(provider_id) if provider_id in (client.identity_provider_ids or []) else None
         if provider is None:
             raise error("federation.not_offered")
@@ -139,7 +140,7 @@ class FederatedSignIn:
         """Spend the sign-in ``state`` names; it must have been started in this browser.
         Raises federation.invalid_state (unknown, spent, expired, another browser's),
         store.unavailable."""
-        record = self._take(Keys.federation_request(hash_secret(state or "-")) if state else None)
+        record = self.take(Keys.federation_request(hash_secret(state or "-")) if state else None)
         if record is None or not binding or not hmac.compare_digest(record["binding"], hash_secret(binding)):
             exc = error("federation.invalid_state")
             client_id = record["client_id"] if record else None
@@ -156,21 +157,45 @@ class FederatedSignIn:
         federation.not_offered, federation.denied, federation.invalid_response,
         federation.unavailable, account.abnormal_status, account.locked, account.*_taken,
         store.unavailable."""
+        try:
+            provider = self.offered_provider(client, arrival.provider_id)
+            person = upstream_for(provider.kind).identity(self.providers.config(provider), arrival.request, callback)
+        except IdpError as exc:
+            self.refused(client.client_id, ctx, exc, arrival.provider_id)
+            raise
+        return self.settle(client, provider, person, ctx, can_link=True)
+
+    def settle(
+        self,
+        client: Application,
+        provider: IdentityProvider,
+        person: UpstreamIdentity,
+        ctx: RequestContext,
+        *,
+        can_link: bool,
+        can_sign_up: bool = True,
+    ) -> Completed | LinkRequired:
+        """What the upstream person's arrival means (the module's rules). A face that cannot
+        take the owner of an existing account through a sign-in (``can_link`` false: the JSON
+        faces) gets federation.link_required instead of ``LinkRequired``; without
+        ``can_sign_up`` an unknown person gets account.user_not_found. Raises as ``complete``."""
         user: User | None = None
         try:
-            provider = self._offered(client, arrival.provider_id)
-            person = upstream_for(provider.kind).identity(self.providers.config(provider), arrival.request, callback)
             link = self.links.find(provider.id, person.subject)
             if link is not None:
                 user = self._linked_user(link, ctx)
                 return self._signed_in(user, provider, ctx, client.client_id, link=link)
             existing = self._owner_of(person.email)
             if existing is not None:
-                return self._link_required(provider, person, existing, arrival, ctx)
+                if not can_link:
+                    raise error("federation.link_required")
+                return self._link_required(provider, person, existing, client.client_id, ctx)
+            if not can_sign_up:
+                raise error("account.user_not_found")
             user = self._sign_up(provider, person, ctx, client.client_id)
             return Completed(user, [AMR], int(self.clock.time()))
         except IdpError as exc:
-            self._refused(client.client_id, ctx, exc, arrival.provider_id, user)
+            self.refused(client.client_id, ctx, exc, provider.id, user)
             raise
 
     def _linked_user(self, link: FederatedLink, ctx: RequestContext) -> User:
@@ -220,7 +245,7 @@ class FederatedSignIn:
         return user
 
     def _link_required(
-        self, provider: IdentityProvider, person: UpstreamIdentity, owner: User, arrival: Arrival, ctx: RequestContext
+        self, provider: IdentityProvider, person: UpstreamIdentity, owner: User, client_id: str, ctx: RequestContext
     ) -> LinkRequired:
         token = new_token(24)
         record = {
@@ -228,16 +253,16 @@ class FederatedSignIn:
             "subject": person.subject,
             "email": owner.email,
             "sub": owner.sub,
-            "client_id": arrival.client_id,
+            "client_id": client_id,
         }
-        self._keep(Keys.federation_pending_link(hash_secret(token)), record, PENDING_LINK_TTL)
+        self.keep(Keys.federation_pending_link(hash_secret(token)), record, PENDING_LINK_TTL)
         audit.write(
             self.db,
             "federation.link",
             ctx,
             result="pending",
             sub=owner.sub,
-            client_id=arrival.client_id,
+            client_id=client_id,
             provider_id=provider.id,
         )
         return LinkRequired(token, owner.email or "", provider.name)
@@ -248,7 +273,7 @@ class FederatedSignIn:
         with a password or a code): link, and go on signed in with ``fed`` added to ``amr``.
         Someone else signing in, or another way in, links nothing (the waiting link is spent
         either way). Raises store.unavailable."""
-        record = self._take(Keys.federation_pending_link(hash_secret(token)) if token else None)
+        record = self.take(Keys.federation_pending_link(hash_secret(token)) if token else None)
         if record is None:
             return done
         if record["sub"] != done.user.sub or not set(done.amr) & set(LINKING_AMR):
@@ -310,18 +335,18 @@ class FederatedSignIn:
 
     # -- helpers -----------------------------------------------------------------------------------
     @guarded
-    def _keep(self, key: str, record: dict[str, Any], ttl: int) -> None:
+    def keep(self, key: str, record: dict[str, Any], ttl: int) -> None:
         self.redis.set(key, json.dumps(record), ex=ttl)
 
     @guarded
-    def _take(self, key: str | None) -> dict[str, Any] | None:
+    def take(self, key: str | None) -> dict[str, Any] | None:
         """GETDEL: of two callbacks carrying the same state exactly one gets it."""
         if key is None:
             return None
         raw = decoded(self.redis.getdel(key))
         return json.loads(raw) if raw else None
 
-    def _refused(
+    def refused(
         self, client_id: str, ctx: RequestContext, exc: IdpError, provider_id: str, user: User | None = None
     ) -> None:
         """``login.failure`` with the reason; an unreachable upstream is recorded too (the
