@@ -331,3 +331,30 @@ def test_an_unknown_provider_on_the_application_form_is_refused(client, services
     assert response.status_code == 400
     assert "unknown identity provider &#39;ghost&#39;" in text(response)
     assert [a.name for a in services.clients.list_applications() if a.name == "Shop"] == []
+
+
+def test_a_multi_line_private_key_is_sealed_as_typed_and_never_sent_back(client, services, admin):
+    key = "-----BEGIN PRIVATE KEY-----\nMIGTAgEAMBMGByqGSM49AgEGCCqGSM49\nAwEHBHkwdwIBAQQg\n-----END PRIVATE KEY-----"
+    refused = form_post(
+        client, "/admin/identity-providers/new", {**OIDC, "client_secret": "", "issuer": "", "private_key": key}
+    )
+    assert refused.status_code == 400 and "MIGTAgEA" not in text(refused)
+    create(client, {**OIDC, "client_secret": "", "private_key": key, "team_id": "TEAM123", "key_id": "KEY456"})
+    (provider,) = providers(services)
+    assert CodeCipher(services.settings.secret_key).unseal(sealed_secret(services, provider.id)) == key
+    assert provider.options == {"team_id": "TEAM123", "key_id": "KEY456"}
+    assert "MIGTAgEA" not in text(client.get(f"/admin/identity-providers/{provider.id}/edit"))
+
+
+def test_an_edit_that_changes_nothing_writes_nothing(client, services, admin):
+    acme = register(services, options={"team_id": "T1", "extra": "kept"})
+    response = form_post(
+        client,
+        f"/admin/identity-providers/{acme.id}/edit",
+        {"name": "Acme SSO", "client_id": "acme-client", "issuer": "https://sso.acme.example", "team_id": "T1"},
+        get_url=f"/admin/identity-providers/{acme.id}/edit",
+    )
+    assert response.status_code == 303
+    assert "Nothing was changed." in text(client.get(response.headers["Location"]))
+    assert events(services, "admin.identity_provider.update") == []
+    assert providers(services)[0].options == {"team_id": "T1", "extra": "kept"}
