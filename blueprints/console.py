@@ -418,4 +418,4 @@ def user_action(sub: str, action: str):
     ), status
 
 
-from blueprints import console_clients  # noqa: E402,F401  (registers its routes on bp)
+from blueprints import console_clients, console_providers  # noqa: E402,F401  (they register their routes on bp)

@@ -31,7 +31,7 @@ from idp import console
 from idp.admin import service as admin
 from idp.admin import shapes
 from idp.errors import IdpError, error
-from idp.models import Application, AuthSource
+from idp.models import Application, AuthSource, IdentityProvider
 from idp.oauth.clients import APP_TYPES, DEFAULT_LOGIN_METHODS, LOGIN_METHODS, MFA_POLICIES, SUPPORTED_GRANTS
 from idp.settings import JWT_ALGORITHMS
 
@@ -96,6 +96,14 @@ class ApplicationForm(OnceForm):
     first_party = BooleanField(_l("First party (no consent page)"))
     access_token_alg = SelectField(_l("Access token signing algorithm"), validate_choice=False)
     id_token_signed_response_alg = SelectField(_l("ID token signing algorithm"), validate_choice=False)
+    # -- identity providers: a "Continue with <name>" button each on the login page --
+    identity_provider_ids = MultiCheckboxField(_l("Identity providers"))
+
+    def offer_providers(self, providers: list[IdentityProvider]) -> ApplicationForm:
+        self.identity_provider_ids.choices = [(p.id, p.name) for p in providers]
+        return self
+
+    # -- end of identity providers --
 
     def offer(self, sources: list[AuthSource]) -> ApplicationForm:
         self.type.choices = [(t, str(TYPE_NAMES.get(t, t))) for t in APP_TYPES]
@@ -120,6 +128,7 @@ class ApplicationForm(OnceForm):
             "auto_signup": bool(self.auto_signup.data),
             "first_party": bool(self.first_party.data),
             "access_token_alg": self.access_token_alg.data or None,
+            "identity_provider_ids": list(self.identity_provider_ids.data or []),
         }
         # a choice not sent at all is left to the request model's default, as in the API
         for field in (self.name, self.type, self.mfa, self.id_token_signed_response_alg):
@@ -215,7 +224,7 @@ def applications():
 @admin_required
 def new_application():
     svc = services()
-    form = ApplicationForm().offer(svc.clients.list_auth_sources())
+    form = ApplicationForm().offer(svc.clients.list_auth_sources()).offer_providers(console.identity_providers(svc))
     status = 200
     if request.method == "GET":
         form.process(
@@ -248,6 +257,7 @@ def application(client_id: str):
     return render_template(
         "console/application.html",
         app=app,
+        providers=services().identity_providers.offered_by(app),
         grant_names=GRANT_NAMES,
         type_names=TYPE_NAMES,
         method_names=LOGIN_METHOD_NAMES,
@@ -262,7 +272,7 @@ def edit_application(client_id: str):
     svc = services()
     app = application_of(client_id)
     current = shapes.render_application(app)
-    form = ApplicationForm().offer(svc.clients.list_auth_sources())
+    form = ApplicationForm().offer(svc.clients.list_auth_sources()).offer_providers(console.identity_providers(svc))
     status = 200
     if request.method == "GET":
         form.process(

@@ -34,7 +34,7 @@ from idp.errors import error
 from idp.factors.passkeys import PasskeyService
 from idp.federation.links import LinkView
 from idp.flows.federated import FederatedSignIn
-from idp.models import Application, AuditEvent, AuthSource, Passkey, RefreshToken, User
+from idp.models import Application, AuditEvent, AuthSource, IdentityProvider, Passkey, RefreshToken, User
 from idp.oauth.clients import LOGIN_METHODS
 from idp.oauth.keys import KeyInfo, KeyService
 from idp.otp.service import OtpService
@@ -290,6 +290,28 @@ def rotate_key(services: ConsoleServices, alg: str, ctx: RequestContext) -> str:
     if not ctx.actor:
         raise error("admin.forbidden", "an administrator must be named")
     return services.keys.rotate(alg, ctx)
+
+
+# -- identity providers -----------------------------------------------------------------------
+PROVIDERS_PAGE = 100
+
+
+def identity_providers(services: ConsoleServices) -> builtins.list[IdentityProvider]:
+    """Every registered upstream identity provider, by name: an instance has a handful, so the
+    console lists them all (the admin API pages through them by ``id``)."""
+    found: builtins.list[IdentityProvider] = []
+    after: str | None = None
+    while True:
+        page = services.identity_providers.after(after, PROVIDERS_PAGE)
+        found.extend(page)
+        if len(page) < PROVIDERS_PAGE:
+            return sorted(found, key=lambda p: (p.name.casefold(), p.id))
+        after = page[-1].id
+
+
+def offering(services: ConsoleServices, provider_id: str) -> builtins.list[Application]:
+    """The applications whose login page offers the provider (what keeps it from deletion)."""
+    return [a for a in services.clients.list_applications() if provider_id in (a.identity_provider_ids or [])]
 
 
 # -- actions ----------------------------------------------------------------------------------
