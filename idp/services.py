@@ -23,6 +23,7 @@ from idp.flows.verification import VerificationService
 from idp.guard.bruteforce import BruteForceGuard
 from idp.guard.captcha import CaptchaService
 from idp.oauth.authorize import AuthorizationService
+from idp.oauth.backchannel import BackchannelLogout
 from idp.oauth.clients import ClientService
 from idp.oauth.issuer import TokenIssuer
 from idp.oauth.keys import KeyService
@@ -63,6 +64,7 @@ class Services:
     captcha: CaptchaService
     bruteforce: BruteForceGuard
     verifications: VerificationService
+    backchannel: BackchannelLogout
 
     @classmethod
     def build(
@@ -83,9 +85,9 @@ class Services:
         )
         captcha = CaptchaService(settings, redis_client, answers=captcha_answers)
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
-        users = UserService(db, settings.default_region, passwords, bruteforce)
-        otp = OtpService(settings, db, redis_client, senders, bruteforce, clock)
         sessions = SsoSessionStore(redis_client, settings.session_ttl, clock)
+        users = UserService(db, settings.default_region, passwords, bruteforce, sessions)
+        otp = OtpService(settings, db, redis_client, senders, bruteforce, clock)
         revocations = AccessTokenRevocations(redis_client, settings.longest_access_token_ttl, clock)
         refresh_tokens = RefreshTokenStore(db, settings, revocations, clock)
         factors = FactorService(settings, db, users, otp)
@@ -95,6 +97,7 @@ class Services:
         signup = SignUpFlow(db, users, otp, clock)
         login = LoginFlow(settings, db, users, otp, sessions, bruteforce, signup, clock, passkeys=passkeys)
         self_service = SelfService(settings, db, users, otp, sessions, refresh_tokens, devices)
+        clients = ClientService(db, require_https=settings.production)
         return cls(
             settings=settings,
             clock=clock,
@@ -102,7 +105,7 @@ class Services:
             redis=redis_client,
             senders=senders,
             users=users,
-            clients=ClientService(db),
+            clients=clients,
             otp=otp,
             keys=keys,
             tokens=TokenIssuer(settings, db, keys, refresh_tokens, clock),
@@ -122,4 +125,5 @@ class Services:
             captcha=captcha,
             bruteforce=bruteforce,
             verifications=VerificationService(redis_client, otp, users, login, signup, self_service),
+            backchannel=BackchannelLogout(settings, db, keys, clients, clock),
         )

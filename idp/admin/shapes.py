@@ -69,6 +69,8 @@ class ApplicationIn(_Strict):
     # Dynamic Client Registration 1.0, 2)
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg = "RS256"
+    # -- back-channel logout (OpenID Connect Back-Channel Logout 1.0, 2.2): null for none
+    backchannel_logout_uri: str | None = None
 
 
 class ApplicationPatch(_Strict):
@@ -87,6 +89,8 @@ class ApplicationPatch(_Strict):
     first_party: bool | None = None
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg | None = None
+    # -- back-channel logout: null removes it
+    backchannel_logout_uri: str | None = None
 
 
 class ApplicationSecretOut(BaseModel):
@@ -175,6 +179,8 @@ def render_application(app: Application, secret: str | None = None, *, created: 
         "first_party": app.first_party,
         "access_token_alg": app.access_token_alg,
         "id_token_signed_response_alg": app.id_token_signed_response_alg,
+        # -- back-channel logout
+        "backchannel_logout_uri": app.backchannel_logout_uri,
     }
     if created:  # the secret is shown once, at creation
         body["client_secret"] = secret

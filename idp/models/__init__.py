@@ -5,6 +5,7 @@ from idp.models.clients import Application, AuthSource
 from idp.models.consents import Consent
 from idp.models.factors import Factor, RecoveryCode, RememberedDevice
 from idp.models.keys import SigningKey
+from idp.models.logout import LogoutDelivery
 from idp.models.passkeys import Passkey
 from idp.models.tokens import RefreshToken
 from idp.models.users import User
@@ -15,6 +16,7 @@ __all__ = [
     "AuthSource",
     "Consent",
     "Factor",
+    "LogoutDelivery",
     "Passkey",
     "RecoveryCode",
     "RefreshToken",
