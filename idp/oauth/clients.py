@@ -425,9 +425,13 @@ def backchannel_logout_uri(value: Any, require_https: bool) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > 500 or any(c.isspace() or ord(c) < 32 for c in value):
         raise invalid("client.invalid_backchannel_logout_uri", name="backchannel_logout_uri")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port  # an unclosed IPv6 literal or a bad port raises
+    except ValueError:
+        host = None
     schemes = ("https",) if require_https else ("http", "https")
-    if parts.scheme not in schemes or not parts.hostname or "#" in value:
+    if not host or parts.scheme not in schemes or "#" in value:
         message = "backchannel_logout_uri must be an absolute https URI without a fragment"
         raise invalid(
             "client.invalid_backchannel_logout_uri", message if require_https else None, name="backchannel_logout_uri"
