@@ -325,3 +325,23 @@ def test_the_worker_thread_delivers_by_itself(services, listening, user, receive
     finally:
         worker.stop()
     assert len(receiver.tokens) == 1
+
+
+# -- outages ------------------------------------------------------------------------------------------
+def test_redis_down_during_a_sign_out_changes_nothing(own_redis, client, services, listening, user):
+    from idp.errors import IdpError
+
+    sub, session = user.sub, session_with(services, user, listening[0])
+    own_redis.stop()
+    with pytest.raises(IdpError) as refused:
+        services.self_service.sign_out_everywhere(sub, CTX)
+    assert refused.value.code == "store.unavailable"
+    with pytest.raises(IdpError):  # the notice is written first, then Redis fails: rolled back
+        services.login.end_session(session, CTX)
+    response = client.delete(f"/admin/api/v1/users/{sub}", headers=ADMIN)
+    assert response.status_code == 503 and response.is_json
+    assert deliveries(services) == []  # no notice for a sign-out that did not happen
+    assert events(services, "account.sign_out_everywhere") == [] and events(services, "logout") == []
+    assert services.users.by_sub(sub) is not None
+    own_redis.start()  # an empty Redis: the session went with the old server; work goes on
+    assert session.sid and services.self_service.sign_out_everywhere(sub, CTX) == 0
