@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import console, errors, home, hosted, oauth, openapi, ops, web
 from blueprints.api import admin, ciam, cloudbase, oneaccess, zitadel
+from idp.oauth.backchannel import DeliveryWorker
 from idp.services import Services
 from idp.settings import load_settings
 
@@ -47,7 +48,19 @@ def create_app(overrides: dict[str, Any] | None = None, *, services: Services | 
 
         app.register_blueprint(dev.bp)
         app.register_blueprint(demo.bp)
+    start_logout_worker(app, services)
     from cli import register_commands
 
     register_commands(app)
     return app
+
+
+def start_logout_worker(app: Flask, services: Services) -> None:
+    """Each serving process (every gunicorn worker, after the fork) runs a back-channel logout
+    worker thread, started by its first request so that ``flask`` commands run none."""
+    interval = services.settings.logout_worker_interval
+    if interval <= 0:
+        return
+    worker = DeliveryWorker(services.backchannel, interval)
+    app.extensions["gatehouse.logout_worker"] = worker
+    app.before_request(worker.start)

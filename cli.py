@@ -1,4 +1,4 @@
-"""``flask`` commands: db upgrade, apps create, users create, keys rotate, demo (all --json)."""
+"""``flask`` commands: db upgrade, apps create, users create, keys rotate, logout deliver, demo (all --json)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def register_commands(app: Flask) -> None:
     apps_group = AppGroup("apps", help="Applications (OAuth clients).")
     users_group = AppGroup("users", help="Users.")
     keys_group = AppGroup("keys", help="Token signing keys.")
+    logout_group = AppGroup("logout", help="Back-channel logout deliveries.")
 
     @db_group.command("upgrade")
     @click.option("--json", "as_json", is_flag=True)
@@ -177,7 +178,16 @@ def register_commands(app: Flask) -> None:
             _fail(exc)
         _emit(data, as_json, demo_instructions(data, svc.settings.issuer))
 
-    for group in (db_group, apps_group, users_group, keys_group):
+    @logout_group.command("deliver")
+    @click.option("--json", "as_json", is_flag=True)
+    def logout_deliver(as_json):
+        """Send the back-channel logout tokens that are due now, once (the worker thread of
+        each serving process does this every GATEHOUSE_LOGOUT_WORKER_INTERVAL seconds)."""
+        outcome = _services(app).backchannel.run_due()
+        data = {"delivered": outcome.delivered, "failed": outcome.failed}
+        _emit(data, as_json, f"logout tokens delivered: {outcome.delivered}, failed: {outcome.failed}")
+
+    for group in (db_group, apps_group, users_group, keys_group, logout_group):
         app.cli.add_command(group)
 
 

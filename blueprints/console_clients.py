@@ -96,6 +96,7 @@ class ApplicationForm(OnceForm):
     first_party = BooleanField(_l("First party (no consent page)"))
     access_token_alg = SelectField(_l("Access token signing algorithm"), validate_choice=False)
     id_token_signed_response_alg = SelectField(_l("ID token signing algorithm"), validate_choice=False)
+    backchannel_logout_uri = StringField(_l("Back-channel logout URI"))
     # -- identity providers: a "Continue with <name>" button each on the login page --
     identity_provider_ids = MultiCheckboxField(_l("Identity providers"))
 
@@ -129,6 +130,7 @@ class ApplicationForm(OnceForm):
             "first_party": bool(self.first_party.data),
             "access_token_alg": self.access_token_alg.data or None,
             "identity_provider_ids": list(self.identity_provider_ids.data or []),
+            "backchannel_logout_uri": (self.backchannel_logout_uri.data or "").strip() or None,
         }
         # a choice not sent at all is left to the request model's default, as in the API
         for field in (self.name, self.type, self.mfa, self.id_token_signed_response_alg):
@@ -282,6 +284,7 @@ def edit_application(client_id: str):
                 "post_logout_redirect_uris": "\n".join(app.post_logout_redirect_uris),
                 "scopes": " ".join(app.scopes),
                 "access_token_alg": app.access_token_alg or "",
+                "backchannel_logout_uri": app.backchannel_logout_uri or "",
             }
         )
     elif form.validate_on_submit():

@@ -130,6 +130,9 @@ def discovery():
             "revocation_endpoint": f"{issuer}/oauth2/revoke",
             "introspection_endpoint": f"{issuer}/oauth2/introspect",
             "end_session_endpoint": f"{issuer}/oauth2/logout",
+            # OpenID Connect Back-Channel Logout 1.0, 2.1: logout tokens are sent, and carry sid
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "scopes_supported": list(SUPPORTED_SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],

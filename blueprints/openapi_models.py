@@ -96,6 +96,10 @@ class ApplicationOut(BaseModel):
     access_token_alg: str | None
     id_token_signed_response_alg: str
     identity_provider_ids: list[str]
+    # -- back-channel logout
+    backchannel_logout_uri: str | None = Field(
+        default=None, description="Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0)."
+    )
     client_secret: str | None = Field(default=None, description="Only in the answer to its creation.")
 
 

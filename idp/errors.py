@@ -112,6 +112,11 @@ AREAS: dict[str, Area] = {
             "client.invalid_grant_types": Declared(Kind.INVALID_INPUT, "unsupported grant type"),
             "client.unknown_auth_source": Declared(Kind.INVALID_INPUT, "unknown auth sources"),
             "client.invalid_alg": Declared(Kind.INVALID_INPUT, "unsupported token signing algorithm"),
+            # -- back-channel logout (OpenID Connect Back-Channel Logout 1.0, 2.2)
+            "client.invalid_backchannel_logout_uri": Declared(
+                Kind.INVALID_INPUT, "backchannel_logout_uri must be an absolute http(s) URI without a fragment"
+            ),
+            # -- end of back-channel logout
         },
     ),
     "auth_source": Area(

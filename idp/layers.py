@@ -58,6 +58,7 @@ LAYERS: tuple[Layer, ...] = (
             "idp.oauth.authorize",
             "idp.oauth.issuer",
             "idp.oauth.revocation",
+            "idp.oauth.backchannel",
             "idp.federation",
         ),
     ),

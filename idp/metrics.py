@@ -83,6 +83,12 @@ STORE_ERRORS = Counter(
     "Requests answered 503 because a store was unavailable, by store (redis, database)",
     ["store"],
 )
+# OpenID Connect Back-Channel Logout 1.0: logout tokens sent, by result (delivered, failed)
+LOGOUT_DELIVERIES = Counter(
+    "gatehouse_logout_deliveries",
+    "Back-channel logout tokens POSTed to applications, by result (delivered, failed)",
+    ["result"],
+)
 
 # the families above, as Prometheus names them in the exposition (counters get ``_total``)
 FAMILIES = (
@@ -93,6 +99,7 @@ FAMILIES = (
     "gatehouse_logins_total",
     "gatehouse_rate_limited_total",
     "gatehouse_store_errors_total",
+    "gatehouse_logout_deliveries_total",
 )
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -125,6 +132,8 @@ def observe_event(
         LOGINS.labels(f"mfa_{details.get('factor') or 'unknown'}", _result(result)).inc()
     elif type_ in _BRUTE_FORCE_RULES:
         RATE_LIMITED.labels(_BRUTE_FORCE_RULES[type_]).inc()
+    elif type_ in ("logout.delivered", "logout.delivery_failed"):
+        LOGOUT_DELIVERIES.labels("delivered" if type_ == "logout.delivered" else "failed").inc()
 
 
 def _otp_send(result: str, details: Mapping[str, Any]) -> None:

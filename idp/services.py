@@ -29,6 +29,7 @@ from idp.flows.verification import VerificationService
 from idp.guard.bruteforce import BruteForceGuard
 from idp.guard.captcha import CaptchaService
 from idp.oauth.authorize import AuthorizationService
+from idp.oauth.backchannel import BackchannelLogout
 from idp.oauth.clients import ClientService
 from idp.oauth.issuer import TokenIssuer
 from idp.oauth.keys import KeyService
@@ -73,6 +74,7 @@ class Services:
     identity_providers: IdentityProviders
     federation: FederatedSignIn
     provider_tokens: ProviderTokens
+    backchannel: BackchannelLogout
 
     @classmethod
     def build(
@@ -93,9 +95,9 @@ class Services:
         )
         captcha = CaptchaService(settings, redis_client, answers=captcha_answers)
         bruteforce = BruteForceGuard(settings, db, redis_client, captcha, clock)
-        users = UserService(db, settings.default_region, passwords, bruteforce)
-        otp = OtpService(settings, db, redis_client, senders, bruteforce, clock)
         sessions = SsoSessionStore(redis_client, settings.session_ttl, clock)
+        users = UserService(db, settings.default_region, passwords, bruteforce, sessions)
+        otp = OtpService(settings, db, redis_client, senders, bruteforce, clock)
         revocations = AccessTokenRevocations(redis_client, settings.longest_access_token_ttl, clock)
         refresh_tokens = RefreshTokenStore(db, settings, revocations, clock)
         factors = FactorService(settings, db, users, otp)
@@ -111,6 +113,7 @@ class Services:
         federation = FederatedSignIn(
             db, redis_client, users, identity_providers, FederatedLinks(db, clock), bruteforce, clock
         )
+        clients = ClientService(db, require_https=settings.production)
         return cls(
             settings=settings,
             clock=clock,
@@ -118,7 +121,7 @@ class Services:
             redis=redis_client,
             senders=senders,
             users=users,
-            clients=ClientService(db),
+            clients=clients,
             otp=otp,
             keys=keys,
             tokens=TokenIssuer(settings, db, keys, refresh_tokens, clock),
@@ -141,4 +144,5 @@ class Services:
             identity_providers=identity_providers,
             federation=federation,
             provider_tokens=ProviderTokens(federation),
+            backchannel=BackchannelLogout(settings, db, keys, clients, clock),
         )

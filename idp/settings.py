@@ -140,6 +140,9 @@ class Settings:
     tencent_sms_region: str = "ap-guangzhou"
     tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
     delivery_timeout: float = 5.0
+    # seconds between two runs of each process's back-channel logout worker; 0: no worker
+    # thread (``flask logout deliver`` then sends what is due); the test profile runs none
+    logout_worker_interval: int = 5
     email_blocklist: tuple[str, ...] = ("mailinator.com", "example.invalid")
     # tokens
     access_token_ttl: int = 300  # an application may choose its own, up to longest_access_token_ttl
@@ -253,6 +256,7 @@ def load_settings() -> Settings:
         tencent_sms_region=_str("TENCENT_SMS_REGION", "ap-guangzhou"),
         tencent_sms_endpoint=_str("TENCENT_SMS_ENDPOINT", "https://sms.tencentcloudapi.com"),
         delivery_timeout=float(_int("GATEHOUSE_DELIVERY_TIMEOUT_MS", 5000)) / 1000,
+        logout_worker_interval=_int("GATEHOUSE_LOGOUT_WORKER_INTERVAL", 0 if env == "test" else 5),
         email_blocklist=_list("GATEHOUSE_EMAIL_BLOCKLIST", Settings.email_blocklist),
         access_token_ttl=_int("GATEHOUSE_ACCESS_TOKEN_TTL", 300),
         id_token_ttl=_int("GATEHOUSE_ID_TOKEN_TTL", 1800),

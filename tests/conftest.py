@@ -92,6 +92,8 @@ def make_overrides(instance_dir: Path, database_url: str, **extra) -> dict:
         # argon2id with tiny parameters: same code path, milliseconds instead of 26 ms
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8,
+        # back-channel logout: tests send due deliveries themselves (services.backchannel.run_due)
+        "logout_worker_interval": 0,
     }
     overrides.update(extra)
     return overrides

@@ -1,5 +1,6 @@
 """The account page: profile, password, phone and email, second factors and remembered
-devices (``account_security``), sign out everywhere.
+devices (``account_security``), the person's sessions (sign out one, or everywhere) and the
+applications they allowed (revoke access).
 
 Each form posts to its own URL; a form with errors is shown again on the account page with
 the other forms untouched."""
@@ -7,8 +8,10 @@ the other forms untouched."""
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 
-from flask import flash, redirect
+from flask import abort, flash, make_response, redirect, request, session
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from blueprints.hosted.base import (
@@ -32,7 +35,7 @@ from blueprints.hosted.forms import (
     SignOutEverywhereForm,
     target_form,
 )
-from blueprints.web import clear_sso_cookie, services
+from blueprints.web import SESSION_COOKIE, clear_sso_cookie, services
 from idp.errors import IdpError
 
 
@@ -60,8 +63,48 @@ def account_page(user, status: int | None = None, **forms):
         "action_form": ActionForm(formdata=None),
     }
     return respond(
-        "hosted/account.html", resolve_page(), None, status, user=user, **security(user.sub), **{**blank, **forms}
+        "hosted/account.html",
+        resolve_page(),
+        None,
+        status,
+        user=user,
+        **security(user.sub),
+        **access(user.sub),
+        **{**blank, **forms},
     )
+
+
+def access(sub: str) -> dict:
+    """The person's SSO sessions (most recently used first; which one is this browser) and
+    the third-party applications they allowed, for the page."""
+    sessions = sorted(services().sessions.list_for(sub), key=lambda s: s.last_seen, reverse=True)
+    this_browser = request.cookies.get(SESSION_COOKIE)
+    return {
+        "sessions": [(s, s.id == this_browser, datetime.fromtimestamp(s.last_seen, UTC)) for s in sessions],
+        "applications": services().self_service.consented_applications(sub),
+        "device_of": device_of,
+    }
+
+
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+SYSTEMS = (
+    ("Windows", "Windows"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Android", "Android"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device_of(user_agent: str) -> str:
+    """ "Chrome on Windows" from a User-Agent header: enough for a person to recognise a device."""
+    browser = next((name for token, name in BROWSERS if token in user_agent), None)
+    system = next((name for token, name in SYSTEMS if token in user_agent), None)
+    if browser and system:
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser or system or _("Unknown device")
 
 
 def security(sub: str) -> dict:
@@ -160,3 +203,32 @@ def account_sign_out_everywhere(sso, user):
     services().self_service.sign_out_everywhere(sso.sub, resolve_page().context())
     flash(str(_l("You were signed out on every device.")), "success")
     return clear_sso_cookie(redirect(page_url("hosted.logout")))
+
+
+@bp.post("/account/sessions/<sid>/sign-out")
+@login_required
+def account_sign_out_session(sso, user, sid: str):
+    """Sign one session out (this browser's too), telling its applications (back-channel logout)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)  # no or stale CSRF token
+    ctx = resolve_page().context()
+    if sid == sso.sid:
+        services().login.end_session(sso, ctx)
+        session.clear()
+        return clear_sso_cookie(make_response(redirect(page_url("hosted.logout"))))
+    if services().self_service.sign_out_session(sso.sub, sid, ctx):
+        flash(str(_l("That session was signed out.")), "success")
+    else:
+        flash(str(_l("That session had already ended.")), "success")
+    return redirect(page_url("hosted.account", _anchor="sessions"))
+
+
+@bp.post("/account/applications/<client_id>/revoke")
+@login_required
+def account_revoke_access(sso, user, client_id: str):
+    """Withdraw an application's access: its consent and its refresh tokens for this person."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if services().self_service.revoke_access(sso.sub, client_id, resolve_page().context()):
+        flash(str(_l("The application's access was revoked.")), "success")
+    return redirect(page_url("hosted.account", _anchor="applications"))

@@ -1,8 +1,8 @@
 """Self-service account operations shared by the hosted pages and the JSON faces.
 
 Password reset by a proof of the contact, password change, profile update, phone/email
-change by code, and "sign out everywhere". (Sign-up, which ends signed in, is a flow:
-``idp.flows.signup``.)
+change by code, signing out one session or everywhere, and withdrawing an application's
+access. (Sign-up, which ends signed in, is a flow: ``idp.flows.signup``.)
 
 Every public method is one unit of work: input is checked first, proofs are verified without
 being spent, then one transaction writes the change and the audit event and spends the
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
@@ -28,13 +29,13 @@ from idp.accounts.profile import checked as checked_profile
 from idp.accounts.proofs import ContactCode, Proof, bind
 from idp.accounts.users import CONTACT_COLUMN, VERIFIED_COLUMN, UserService, user_not_found
 from idp.context import RequestContext
-from idp.db import Database
+from idp.db import Database, affected_rows
 from idp.errors import error, invalid
 from idp.factors.devices import RememberedDevices
-from idp.models import Application, User
+from idp.models import Application, Consent, User
 from idp.oauth.tokens import RefreshTokenStore
 from idp.otp.service import OtpService
-from idp.sessions import SsoSessionStore
+from idp.sessions import SsoSessionStore, end_all_sessions, end_session
 from idp.settings import Settings
 
 
@@ -101,7 +102,7 @@ class SelfService:
                 devices_revoked=devices,
             )
             # sessions first: if spending then loses a race, the person is merely signed out
-            self.sessions.delete_all(user.sub)
+            end_all_sessions(self.sessions, session, user.sub)
             proof.spend()
         return user
 
@@ -216,7 +217,7 @@ class SelfService:
         with self.db.transaction() as session:
             revoked = self.refresh_tokens.revoke_all_in(session, sub)
             devices = self.devices.revoke_all_in(session, sub, ctx)
-            ended = self.sessions.delete_all(sub)
+            ended = end_all_sessions(self.sessions, session, sub)
             audit.record(
                 session,
                 "account.sign_out_everywhere",
@@ -227,6 +228,41 @@ class SelfService:
                 devices_revoked=devices,
             )
         return ended
+
+    def sign_out_session(self, sub: str, sid: str, ctx: RequestContext) -> bool:
+        """End one of ``sub``'s SSO sessions, named by its public ``sid`` (the account page
+        never shows session ids), telling its applications. False when ``sub`` has no such
+        session (already ended). Raises store.unavailable."""
+        session = next((s for s in self.sessions.list_for(sub) if s.sid == sid), None)
+        if session is None:
+            return False
+        with self.db.transaction() as db_session:
+            audit.record(db_session, "account.sign_out_session", ctx, sub=sub, sid=sid)
+            end_session(self.sessions, db_session, session)
+        return True
+
+    # -- applications with access -------------------------------------------------------
+    def consented_applications(self, sub: str) -> list[Application]:
+        """The third-party applications ``sub`` allowed (consent page), by name."""
+        query = (
+            select(Application)
+            .join(Consent, Consent.client_id == Application.client_id)
+            .where(Consent.sub == sub, Application.first_party.is_(False))
+            .order_by(Application.name)
+        )
+        return list(self.db.session.scalars(query))
+
+    def revoke_access(self, sub: str, client_id: str, ctx: RequestContext) -> bool:
+        """Withdraw ``sub``'s consent to ``client_id``: the consent goes (the next sign-in asks
+        again) with that application's refresh tokens for ``sub`` and their access tokens,
+        audited ``consent.revoke``. False when there was no consent. Raises store.unavailable."""
+        with self.db.transaction() as session:
+            removed = affected_rows(session, delete(Consent).where(Consent.sub == sub, Consent.client_id == client_id))
+            if not removed:
+                return False
+            revoked = self.refresh_tokens.revoke_grant_in(session, sub, client_id)
+            audit.record(session, "consent.revoke", ctx, sub=sub, client_id=client_id, refresh_tokens_revoked=revoked)
+        return True
 
     # -- helpers ------------------------------------------------------------------------
     def active_user(self, sub: str) -> User:

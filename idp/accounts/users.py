@@ -18,6 +18,7 @@ from idp.errors import IdpError, error, invalid
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import User
 from idp.models.users import ROLES, USER_STATUSES
+from idp.sessions import SsoSessionStore, end_all_sessions
 
 CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
@@ -64,11 +65,13 @@ class UserService:
         default_region: str = "CN",
         passwords: Passwords | None = None,
         guard: BruteForceGuard | None = None,
+        sessions: SsoSessionStore | None = None,
     ) -> None:
         self.db = db
         self.default_region = default_region
         self.passwords = passwords or Passwords()
         self.guard = guard  # the brute-force policy: "make this account usable" lifts its lock
+        self.sessions = sessions  # disabling an account signs it out everywhere
 
     def _normalise_contacts(self, fields: dict[str, Any]) -> None:
         """Contacts are stored canonical (E.164, normalised email) so lookups match."""
@@ -160,6 +163,10 @@ class UserService:
                 audit.record(session, "admin.user.update", ctx, sub=sub, fields=sorted(data))
                 if data.get("status") == "active" and self.guard is not None:
                     self.guard.unlock_in(session, sub, ctx, sub=sub)
+                if data.get("status") == "disabled" and self.sessions is not None:
+                    # a disabled person is signed out at once, and so are their applications
+                    # (OpenID Connect Back-Channel Logout 1.0); Redis down rolls the change back
+                    end_all_sessions(self.sessions, session, sub)
         except IntegrityError as exc:
             raise self._duplicate(data, sub) from exc
         return user

@@ -44,7 +44,7 @@ from idp.models.users import USER_STATUSES
 from idp.oauth.bearer import BearerServices, authenticate_bearer
 from idp.oauth.clients import ClientService
 from idp.oauth.tokens import RefreshTokenStore
-from idp.sessions import SsoSessionStore
+from idp.sessions import SsoSessionStore, end_all_sessions
 from idp.sessions.store import SsoSession
 
 ADMIN_SCOPE = "admin"
@@ -222,15 +222,16 @@ def search_users(
 
 
 def delete_user(services: AdminServices, sub: str, ctx: RequestContext) -> None:
-    """Remove the person: their SSO sessions end first (so a Redis outage changes nothing),
-    then in one unit of work their refresh tokens (and those grants' access tokens) are
-    revoked and their factors, recovery codes, remembered devices, consents, links to
-    upstream identity providers and the user row go. Audit events keep the bare ``sub``.
+    """Remove the person: in one unit of work their SSO sessions end (their applications are
+    told, Back-Channel Logout 1.0; a Redis outage rolls everything back), their refresh
+    tokens (and those grants' access tokens) are revoked and their factors, recovery codes,
+    remembered devices, consents, links to upstream identity providers and the user row go.
+    Audit events keep the bare ``sub``.
     Raises account.not_found, store.unavailable.
     """
     _existing_user(services, sub)
-    ended = services.sessions.delete_all(sub)
     with services.db.transaction() as session:
+        ended = end_all_sessions(services.sessions, session, sub)
         revoked = services.refresh_tokens.revoke_all_in(session, sub)
         for model in (Factor, RecoveryCode, RememberedDevice, Consent, FederatedLink):
             session.execute(delete(model).where(model.sub == sub).execution_options(synchronize_session=False))

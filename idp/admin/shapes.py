@@ -71,6 +71,8 @@ class ApplicationIn(_Strict):
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg = "RS256"
     identity_provider_ids: list[str] = []  # the upstream providers its login page offers
+    # -- back-channel logout (OpenID Connect Back-Channel Logout 1.0, 2.2): null for none
+    backchannel_logout_uri: str | None = None
 
 
 class ApplicationPatch(_Strict):
@@ -90,6 +92,8 @@ class ApplicationPatch(_Strict):
     access_token_alg: SigningAlg | None = None
     id_token_signed_response_alg: SigningAlg | None = None
     identity_provider_ids: list[str] | None = None
+    # -- back-channel logout: null removes it
+    backchannel_logout_uri: str | None = None
 
 
 class ApplicationSecretOut(BaseModel):
@@ -179,6 +183,8 @@ def render_application(app: Application, secret: str | None = None, *, created: 
         "access_token_alg": app.access_token_alg,
         "id_token_signed_response_alg": app.id_token_signed_response_alg,
         "identity_provider_ids": list(app.identity_provider_ids or []),
+        # -- back-channel logout
+        "backchannel_logout_uri": app.backchannel_logout_uri,
     }
     if created:  # the secret is shown once, at creation
         body["client_secret"] = secret

@@ -36,7 +36,7 @@ from idp.flows.signup import SignUpFlow
 from idp.guard.bruteforce import BruteForceGuard
 from idp.models import Application, User
 from idp.otp.service import OtpService, SendResult
-from idp.sessions import SsoSession, SsoSessionStore
+from idp.sessions import SsoSession, SsoSessionStore, end_session
 from idp.settings import Settings
 
 METHOD_FOR_CHANNEL = {"sms": "sms_otp", "email": "email_otp"}
@@ -345,8 +345,10 @@ class LoginFlow:
         return self.sessions.create(completed.user.sub, completed.amr, ctx, replaces=replaces)
 
     def end_session(self, session: SsoSession, ctx: RequestContext) -> None:
-        self.sessions.delete(session)
-        audit.write(self.db, "logout", ctx, sub=session.sub)
+        """Sign this browser out, telling the applications it signed in to (Back-Channel Logout)."""
+        with self.db.transaction() as db_session:
+            audit.record(db_session, "logout", ctx, sub=session.sub)
+            end_session(self.sessions, db_session, session)
 
     # -- helpers ----------------------------------------------------------------------
     def _refused(

@@ -6,6 +6,7 @@ from idp.models.consents import Consent
 from idp.models.factors import Factor, RecoveryCode, RememberedDevice
 from idp.models.federation import FederatedLink, IdentityProvider
 from idp.models.keys import SigningKey
+from idp.models.logout import LogoutDelivery
 from idp.models.passkeys import Passkey
 from idp.models.tokens import RefreshToken
 from idp.models.users import User
@@ -18,6 +19,7 @@ __all__ = [
     "Factor",
     "FederatedLink",
     "IdentityProvider",
+    "LogoutDelivery",
     "Passkey",
     "RecoveryCode",
     "RefreshToken",

@@ -61,6 +61,9 @@ class Application(Base):
     # tokens (OpenID Connect Dynamic Client Registration 1.0, 2: RS256 unless it asks otherwise)
     access_token_alg: Mapped[str | None] = mapped_column(String(16), default=None)
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256", server_default="RS256")
+    # -- OpenID Connect Back-Channel Logout 1.0, 2.2: where its logout tokens are POSTed (None: none)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500), default=None)
+    # -- end of back-channel logout
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # the upstream identity providers its login page offers ("Continue with <name>"), in order
     identity_provider_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")

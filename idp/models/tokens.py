@@ -29,6 +29,8 @@ class RefreshToken(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     # the claims the authorization request asked for (OIDC Core 5.5), kept for every rotation
     claims: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)
+    # the SSO session the grant began in (its public ``sid``), carried into refreshed ID tokens
+    sid: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -31,7 +31,7 @@ from idp.db import Database
 from idp.errors import error
 from idp.models import Consent
 from idp.oauth.claims import ClaimsRequest, scopes_of_claims
-from idp.sessions import SsoSession, SsoSessionStore
+from idp.sessions import SsoSession, SsoSessionStore, end_session
 from idp.settings import Settings
 from idp.store import Keys, guarded
 
@@ -334,7 +334,7 @@ class AuthorizationService:
             nonce=pending.nonce,
             code_challenge=pending.code_challenge,
             code_challenge_method="S256" if pending.code_challenge else None,
-            sid=session.id,
+            sid=session.sid,
             claims=pending.claims,
         )
         self.redis.set(
@@ -364,13 +364,14 @@ class AuthorizationService:
     # -- RP-initiated logout -------------------------------------------------------------------
     @guarded
     def end_session(self, session: SsoSession | None, ctx: RequestContext, *, client_id: str | None) -> None:
-        """OIDC RP-Initiated Logout 2: end the browser's SSO session and record it. Without a
-        session there is nothing to end and nothing is written (anyone may call logout)."""
+        """OIDC RP-Initiated Logout 2: end the browser's SSO session, tell its applications
+        (Back-Channel Logout 1.0) and record it. Without a session there is nothing to end and
+        nothing is written (anyone may call logout)."""
         if session is None:
             return
-        self.sessions.delete(session)
         with self.db.transaction() as db_session:
             audit.record(db_session, "logout", ctx, sub=session.sub, client_id=client_id)
+            end_session(self.sessions, db_session, session)
 
 
 def _upsert_consent(session: Session, sub: str, client_id: str, scopes: list[str]) -> None:

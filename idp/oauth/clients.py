@@ -8,7 +8,7 @@ import functools
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -43,9 +43,10 @@ class ClientService:
     but for the client secret, which every process checks against the stored one each time.
     """
 
-    def __init__(self, db: Database, cache_ttl: float = 10.0) -> None:
+    def __init__(self, db: Database, cache_ttl: float = 10.0, *, require_https: bool = False) -> None:
         self.db = db
         self.cache_ttl = cache_ttl
+        self.require_https = require_https  # production: back-channel logout URIs are https
         self._cache: dict[str, tuple[float, Application]] = {}
         self._account: tuple[float, Application] | None = None
         self._secret_hash = select(Application.client_secret_hash).where(
@@ -134,7 +135,7 @@ class ClientService:
         app_type = data.get("type", "web")
         if app_type not in APP_TYPES:
             raise invalid("client.invalid_type", f"type must be one of {', '.join(APP_TYPES)}")
-        fields = _validated(data, app_type)
+        fields = _validated(data, app_type, require_https=self.require_https)
         if data.get("client_id") == ACCOUNT_CLIENT_ID:
             raise error("client.exists", "client_id is reserved")
         secret = None if app_type in PUBLIC_TYPES else (data.get("client_secret") or new_token(32))
@@ -171,7 +172,7 @@ class ClientService:
             if app is None:
                 raise error("client.not_found")
             current = {name: getattr(app, name) for name in _FIELDS}
-            fields = _validated({**current, **data}, app.type)
+            fields = _validated({**current, **data}, app.type, require_https=self.require_https)
             for name, value in fields.items():
                 setattr(app, name, value)
             if "auth_source_ids" in data:
@@ -374,14 +375,15 @@ _FIELDS = (
     "access_token_alg",
     "id_token_signed_response_alg",
     "identity_provider_ids",
+    "backchannel_logout_uri",
 )
 
 
-def _validated(data: dict[str, Any], app_type: str) -> dict[str, Any]:
+def _validated(data: dict[str, Any], app_type: str, *, require_https: bool = False) -> dict[str, Any]:
     """An application's registration fields (``_FIELDS``) with their defaults, checked.
 
     Raises client.invalid_login_methods, client.invalid_mfa, client.invalid_remember_device_days,
-    client.invalid_grant_types, client.invalid_alg.
+    client.invalid_grant_types, client.invalid_alg, client.invalid_backchannel_logout_uri.
     """
     methods = list(data.get("login_methods") or DEFAULT_LOGIN_METHODS)
     if not set(methods) <= set(LOGIN_METHODS):
@@ -415,6 +417,7 @@ def _validated(data: dict[str, Any], app_type: str) -> dict[str, Any]:
         "access_token_alg": access_alg,
         "id_token_signed_response_alg": id_alg,
         "identity_provider_ids": _identity_provider_ids(data.get("identity_provider_ids")),
+        "backchannel_logout_uri": backchannel_logout_uri(data.get("backchannel_logout_uri"), require_https),
     }
 
 
@@ -439,6 +442,29 @@ def _require_identity_providers(session: Session, ids: list[str]) -> None:
 
 
 # -- end of the upstream identity providers an application offers ---------------------------
+
+
+def backchannel_logout_uri(value: Any, require_https: bool) -> str | None:
+    """OpenID Connect Back-Channel Logout 1.0, 2.2: an absolute URI, no fragment; None or ""
+    registers none. Logout tokens are bearer proofs of a sign-out, so production sends them
+    over https only (as OAuth 2.0 Security BCP 2.6 asks of every endpoint). Raises
+    client.invalid_backchannel_logout_uri."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 500 or any(c.isspace() or ord(c) < 32 for c in value):
+        raise invalid("client.invalid_backchannel_logout_uri", name="backchannel_logout_uri")
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port  # an unclosed IPv6 literal or a bad port raises
+    except ValueError:
+        host = None
+    schemes = ("https",) if require_https else ("http", "https")
+    if not host or parts.scheme not in schemes or "#" in value:
+        message = "backchannel_logout_uri must be an absolute https URI without a fragment"
+        raise invalid(
+            "client.invalid_backchannel_logout_uri", message if require_https else None, name="backchannel_logout_uri"
+        )
+    return value
 
 
 def _int_field(data: dict[str, Any], name: str, default: int) -> int | None:

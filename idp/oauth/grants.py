@@ -235,6 +235,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             amr=list(refresh_token.amr),
             family_id=refresh_token.family_id,
             claims=refresh_token.claims,
+            sid=refresh_token.sid,
         )
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
@@ -454,6 +455,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             nonce=authorization_code.nonce,
             family_id=authorization_code.family_id,
             claims=authorization_code.claims,
+            sid=authorization_code.sid,
         )
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse

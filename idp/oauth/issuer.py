@@ -121,7 +121,8 @@ class TokenIssuer:
 
     def id_token(self, client: Application, principal: Principal, access_token: str | None = None) -> str:
         """OIDC Core 2: iss, sub, aud, azp, iat, exp, auth_time, amr, acr, nonce (only from an
-        authorize request), at_hash (3.1.3.6), and the claims the grant asked for by name."""
+        authorize request), at_hash (3.1.3.6), sid (the SSO session's, Back-Channel Logout 1.0,
+        2.1), and the claims the grant asked for by name."""
         now = int(self.clock.time())
         requested = (principal.claims or {}).get("id_token") or []
         claims = {k: v for k, v in claims_for(principal.user, (), requested).items() if k != "sub"}
@@ -141,6 +142,8 @@ class TokenIssuer:
         )
         if principal.nonce:
             claims["nonce"] = principal.nonce
+        if principal.sid:  # OpenID Connect Back-Channel Logout 1.0, 2.1 (and Front-Channel 3)
+            claims["sid"] = principal.sid
         alg = self.id_token_alg(client)
         if access_token:
             claims["at_hash"] = _left_half_hash(access_token, alg)

@@ -56,6 +56,7 @@ ROTATE_ATTEMPTS = 3
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 2.1
 ID_TOKEN_TYPE = "JWT"
+LOGOUT_TOKEN_TYPE = "logout+jwt"  # OpenID Connect Back-Channel Logout 1.0, 2.4
 
 PrivateKey = RSAKey | ECKey | OKPKey
 KEY_TYPES: dict[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {"RS256": RSAKey, "ES256": ECKey, "EdDSA": OKPKey}
@@ -91,7 +92,10 @@ class Signer:
     @classmethod
     def of(cls, row: SigningKey) -> Signer:
         key = KEY_TYPES[row.alg].import_key(row.private_pem, parameters=_params(row))
-        headers = {typ: {"typ": typ, "alg": row.alg, "kid": row.kid} for typ in (ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE)}
+        headers = {
+            typ: {"typ": typ, "alg": row.alg, "kid": row.kid}
+            for typ in (ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, LOGOUT_TOKEN_TYPE)
+        }
         return cls(alg=row.alg, kid=row.kid, key=key, registry=REGISTRIES[row.alg], headers=headers)
 
     def sign(self, claims: dict[str, Any], typ: str = ID_TOKEN_TYPE) -> str:

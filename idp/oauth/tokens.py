@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from idp import audit
@@ -33,6 +33,9 @@ class Principal:
     family_id: str | None = None  # refresh: join the family; code: the family its replay revokes
     # OIDC Core 5.5: claims asked for by name, {"userinfo": [...], "id_token": [...]}
     claims: ClaimsRequest | None = None
+    # the SSO session's public ``sid`` (OpenID Connect Back-Channel Logout 1.0, 2.1), when the
+    # grant began in one: an authorization code and the refresh tokens that follow it
+    sid: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,6 +99,7 @@ class RefreshTokenStore:
                 auth_time=principal.auth_time,
                 amr=principal.amr,
                 claims=principal.claims,
+                sid=principal.sid,
                 expires_at=self.clock.now() + timedelta(seconds=ttl),
             ),
         )
@@ -169,18 +173,24 @@ class RefreshTokenStore:
         access tokens of those grants are denied too, so whoever held them (a password reset
         is often about a thief) is out at once, not when they expire."""
         table = table_of(RefreshToken)
-        live = (table.c.sub == sub, table.c.revoked_at.is_(None))
-        families = list(session.scalars(select(table.c.family_id).where(*live).distinct()))
-        count = affected_rows(session, update(table).where(*live).values(revoked_at=self.clock.now()))
-        for family_id in families:
-            self.revocations.deny_family(family_id)
-        return count
+        return self._revoke_in(session, (table.c.sub == sub, table.c.revoked_at.is_(None)))
+
+    def revoke_grant_in(self, session: Session, sub: str, client_id: str) -> int:
+        """Every live refresh token ``client_id`` holds for ``sub``, and their access tokens
+        (the person withdrew the application's access), inside the caller's unit of work."""
+        table = table_of(RefreshToken)
+        live = (table.c.sub == sub, table.c.client_id == client_id, table.c.revoked_at.is_(None))
+        return self._revoke_in(session, live)
 
     def revoke_client_in(self, session: Session, client_id: str) -> int:
         """Every live refresh token an application holds, and their access tokens (the
         application is being deleted), inside the caller's unit of work."""
         table = table_of(RefreshToken)
-        live = (table.c.client_id == client_id, table.c.revoked_at.is_(None))
+        return self._revoke_in(session, (table.c.client_id == client_id, table.c.revoked_at.is_(None)))
+
+    def _revoke_in(self, session: Session, live: tuple[ColumnElement[bool], ...]) -> int:
+        """Revoke the refresh tokens matching ``live`` and deny their grants' access tokens."""
+        table = table_of(RefreshToken)
         families = list(session.scalars(select(table.c.family_id).where(*live).distinct()))
         count = affected_rows(session, update(table).where(*live).values(revoked_at=self.clock.now()))
         for family_id in families:

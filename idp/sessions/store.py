@@ -2,7 +2,9 @@
 
 A session records who signed in, when (``auth_time``, for ``max_age`` and the ID token) and
 with which checks (``amr``, from which ``acr`` is derived), and which applications were
-given codes from it (for logout). Signing in again replaces the session under a new id
+given codes from it (for logout). Its ``sid`` is the public name applications see in ID and
+logout tokens (OpenID Connect Back-Channel Logout 1.0, 2.1): random and separate from the id,
+since an application must never learn the cookie's value. Signing in again replaces the session under a new id
 (session fixation defence, OWASP Session Management Cheat Sheet); "sign out everywhere" removes
 every session of a user.
 
@@ -12,6 +14,7 @@ of sessions share a hash tag: one slot on Redis Cluster, and one transaction cha
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
@@ -19,6 +22,7 @@ import redis
 
 from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
+from idp.crypto import new_token
 from idp.store import Keys, decoded, guarded, scope_of, scoped_token, token_scope
 
 ACR_SINGLE_FACTOR = "urn:gatehouse:acr:1fa"
@@ -43,6 +47,12 @@ class SsoSession:
     # when an application last got a code from it (0 in sessions stored before it was kept:
     # read as ``created_at``)
     last_seen_at: int = 0
+    # the session's public identifier (ID token and logout token ``sid``); never its id
+    sid: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sid:  # a session stored before it had one: a stable name that hides the id
+            self.sid = hashlib.sha256(self.id.encode()).hexdigest()[:32]
 
     @property
     def last_seen(self) -> int:
@@ -76,6 +86,7 @@ class SsoSessionStore:
             last_seen_at=now,
             ip=ctx.ip,
             user_agent=(ctx.user_agent or "")[:200],
+            sid=new_token(16),
         )
         if replaces and token_scope(replaces) != token_scope(session.id):
             # another person's session in this browser: its keys are in another slot

@@ -2,7 +2,7 @@
 application offers
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

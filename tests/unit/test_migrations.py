@@ -191,3 +191,34 @@ def test_0008_passkeys_up_and_down(scratch_url):
         assert "passkeys" in tables(engine)
     finally:
         engine.dispose()
+
+
+def test_0009_backchannel_logout_up_and_down(scratch_url):
+    upgrade(scratch_url, "0008")
+    engine = create_engine(normalise_url(scratch_url))
+    try:
+        assert "logout_deliveries" not in tables(engine)
+        upgrade(scratch_url, "0009")
+        assert "backchannel_logout_uri" in {c["name"] for c in inspect(engine).get_columns("applications")}
+        assert "sid" in {c["name"] for c in inspect(engine).get_columns("refresh_tokens")}
+        deliveries = tables(engine)["logout_deliveries"]
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                deliveries.insert().values(
+                    client_id="app",
+                    sub="someone",
+                    sid="s1",
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        assert "ix_logout_deliveries_due" in {i["name"] for i in inspect(engine).get_indexes("logout_deliveries")}
+        downgrade(scratch_url, "0008")
+        assert "logout_deliveries" not in tables(engine)
+        assert "backchannel_logout_uri" not in {c["name"] for c in inspect(engine).get_columns("applications")}
+        upgrade(scratch_url)
+    finally:
+        engine.dispose()
