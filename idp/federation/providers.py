@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -102,8 +103,9 @@ class IdentityProviders:
         return self.completed(_settings_of(provider), secret, provider.id)
 
     def effective(self, provider: IdentityProvider) -> UpstreamConfig:
-        """The completed settings without the secret (what the admin API shows)."""
-        return self.completed(_settings_of(provider), "", provider.id)
+        """The completed settings without the secret (what the admin API shows). Completed with
+        the real secret, since a kind may check it (the presets need one; Apple's must be a key)."""
+        return replace(self.config(provider), client_secret="")
 
     @staticmethod
     def completed(settings: Mapping[str, Any], secret: str, provider_id: str) -> UpstreamConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, text
 
 from idp.crypto import CodeCipher
@@ -163,3 +164,39 @@ def test_every_change_is_audited_without_the_secret(client, services, admin_head
     assert all(e.actor == "admin_token" and e.details["provider_id"] == provider_id for e in found.values())
     assert "rotated-secret" not in str([e.details for e in found.values()])
     assert found["admin.identity_provider.update"].details["fields"] == ["client_secret"]
+
+
+def _apple_key() -> str:
+    from joserfc.jwk import ECKey
+
+    return ECKey.generate_key("P-256", private=True).as_pem(private=True).decode()
+
+
+PRESET_REGISTRATIONS = {
+    "github": ({"client_id": "Iv1.8a61f9b3", "client_secret": "gh-secret"}, "https://github.com/login/oauth/authorize"),
+    "google": ({"client_id": "1234.apps.googleusercontent.com", "client_secret": "g-secret"}, None),
+    "wechat": (
+        {"client_id": "wx520c15f417810387", "client_secret": "wx-secret"},
+        "https://open.weixin.qq.com/connect/qrconnect",
+    ),
+    "apple": (
+        {"client_id": "com.example.web", "client_secret": None, "options": {"team_id": "T1", "key_id": "K1"}},
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PRESET_REGISTRATIONS))
+def test_each_preset_registers_with_what_its_provider_issues_and_reads_back(client, admin_headers, kind):
+    fields, authorization_endpoint = PRESET_REGISTRATIONS[kind]
+    body = {"name": kind.title(), "kind": kind, **fields}
+    if kind == "apple":
+        body["client_secret"] = _apple_key()
+    created = create(client, admin_headers, body)
+    assert created.status_code == 201, created.get_json()
+    read = client.get(f"{API}/{created.get_json()['id']}", headers=admin_headers)
+    assert read.status_code == 200 and "client_secret" not in read.get_json()
+    assert read.get_json()["scopes"]  # the preset's default scopes
+    if authorization_endpoint:
+        assert read.get_json()["authorization_endpoint"] == authorization_endpoint
+    assert client.get(API, headers=admin_headers).status_code == 200
