@@ -15,6 +15,7 @@ page (which re-sends the POST) makes no second application and rotates nothing a
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from flask import flash, redirect, render_template, request, session
@@ -205,6 +206,26 @@ def _subject(name: str, identifier: str) -> list[tuple[Any, str]]:
     return [(_l("Name"), name), (_l("Identifier"), identifier)]
 
 
+def confirmed_delete(delete: Callable[[], object], *, deleted: Any, done_url: str, **page: Any):
+    """A deletion behind its confirmation page (``console/confirm.html`` with ``page``): GET
+    asks; the CSRF-checked POST deletes, flashes ``deleted`` and goes to ``done_url``. A refusal
+    (a source or provider still in use) is shown on the same page, and nothing is deleted."""
+    form = ConfirmForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                delete()
+            except IdpError as exc:
+                status = show_error(form, exc)
+            else:
+                flash(str(deleted), "success")
+                return redirect(done_url, 303)
+        else:
+            status = 400
+    return render_template("console/confirm.html", form=form, **page), status
+
+
 # -- applications ---------------------------------------------------------------------------
 def application_of(client_id: str) -> Application:
     """An application the console manages. Its own client is Gatehouse's to keep in line with
@@ -341,17 +362,10 @@ def rotate_secret(client_id: str):
 @admin_required
 def delete_application(client_id: str):
     app = application_of(client_id)
-    form = ConfirmForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            admin.delete_application(services(), client_id, admin_context())
-            flash(str(_l("The application is deleted.")), "success")
-            return redirect(page_url("console.applications"), 303)
-        status = 400
-    return render_template(
-        "console/confirm.html",
-        form=form,
+    return confirmed_delete(
+        lambda: admin.delete_application(services(), client_id, admin_context()),
+        deleted=_l("The application is deleted."),
+        done_url=page_url("console.applications"),
         title=_l("Delete application"),
         question=_l(
             "Delete this application? It can no longer sign anyone in, and its refresh tokens are revoked. "
@@ -361,7 +375,7 @@ def delete_application(client_id: str):
         cancel_url=page_url("console.application", client_id=client_id),
         summary=_subject(app.name, app.client_id),
         nav="applications",
-    ), status
+    )
 
 
 # -- auth sources ---------------------------------------------------------------------------
@@ -447,26 +461,14 @@ def edit_auth_source(source_id: str):
 @admin_required
 def delete_auth_source(source_id: str):
     source = services().clients.get_auth_source(source_id)
-    form = ConfirmForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                services().clients.delete_auth_source(source_id, admin_context())
-            except IdpError as exc:  # auth_source.in_use: nothing deleted, say why on this page
-                status = show_error(form, exc)
-            else:
-                flash(str(_l("The auth source is deleted.")), "success")
-                return redirect(page_url("console.auth_sources"), 303)
-        else:
-            status = 400
-    return render_template(
-        "console/confirm.html",
-        form=form,
+    return confirmed_delete(  # auth_source.in_use: nothing deleted, said on this page
+        lambda: services().clients.delete_auth_source(source_id, admin_context()),
+        deleted=_l("The auth source is deleted."),
+        done_url=page_url("console.auth_sources"),
         title=_l("Delete auth source"),
         question=_l("Delete this auth source? Applications can no longer send codes through it."),
         action_url=page_url("console.delete_auth_source", source_id=source_id),
         cancel_url=page_url("console.auth_source", source_id=source_id),
         summary=_subject(source.name, source.id),
         nav="auth_sources",
-    ), status
+    )

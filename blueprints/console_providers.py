@@ -21,8 +21,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 
-from blueprints.console import ConfirmForm, admin_context, admin_required, bp
-from blueprints.console_clients import show_error
+from blueprints.console import admin_context, admin_required, bp
+from blueprints.console_clients import confirmed_delete, show_error
 from blueprints.hosted.base import page_url
 from blueprints.web import services
 from idp import console
@@ -238,22 +238,10 @@ def edit_identity_provider(provider_id: str):
 @admin_required
 def delete_identity_provider(provider_id: str):
     provider = services().identity_providers.get(provider_id)
-    form = ConfirmForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                services().identity_providers.delete(provider_id, admin_context())
-            except IdpError as exc:  # federation.in_use: nothing deleted, say why on this page
-                status = show_error(form, exc)
-            else:
-                flash(str(_l("The identity provider is deleted.")), "success")
-                return redirect(page_url("console.identity_providers"), 303)
-        else:
-            status = 400
-    return render_template(
-        "console/confirm.html",
-        form=form,
+    return confirmed_delete(  # federation.in_use: nothing deleted, said on this page
+        lambda: services().identity_providers.delete(provider_id, admin_context()),
+        deleted=_l("The identity provider is deleted."),
+        done_url=page_url("console.identity_providers"),
         title=_l("Delete identity provider"),
         question=_l(
             "Delete this identity provider? The accounts linked to it lose that way to sign in. This cannot be undone."
@@ -262,4 +250,4 @@ def delete_identity_provider(provider_id: str):
         cancel_url=page_url("console.identity_provider", provider_id=provider_id),
         summary=[(_l("Name"), provider.name), (_l("Identifier"), provider.id)],
         nav="providers",
-    ), status
+    )
