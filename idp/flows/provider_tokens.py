@@ -8,11 +8,13 @@ sign-ins use neither (both are optional for a confidential client's code flow: R
 OpenID Connect Core 1.0 3.1.2.1); what protects them instead is that the upstream's
 ``redirect_uri`` must be one the application registered (exact match), that the code is
 exchanged with Gatehouse's own client secret at the upstream, and the app's own ``state``,
-which the upstream echoes to it. The person the upstream names waits in Redis behind an opaque
-``provider_token`` (single use, bound to the application that asked) until the app signs in
-with it; from there on it is the same decision as on the hosted pages
-(``FederatedSignIn.settle``), except that an existing account is never linked here: linking
-needs its owner to sign in, which the hosted pages do.
+which the upstream echoes to it. A code the provider's SDK gave the app without a redirect
+(WeChat's mobile SDK, Sign in with Apple on iOS) is exchanged without one.
+
+The person the upstream names waits in Redis behind an opaque ``provider_token`` (single use,
+bound to the application that asked) until the app signs in with it; from there on it is the
+same decision as on the hosted pages (``FederatedSignIn.settle``), except that an existing
+account is never linked here: linking needs its owner to sign in, which the hosted pages do.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from idp.federation.registry import upstream_for
 from idp.federation.upstream import UpstreamIdentity, UpstreamRequest
 from idp.flows.federated import FederatedSignIn, LinkRequired
 from idp.flows.results import Completed
-from idp.models import Application, IdentityProvider
+from idp.models import Application
 from idp.store import Keys
 
 PROVIDER_TOKEN_TTL = 600  # seconds between granting a provider_token and signing in with it
@@ -49,16 +51,29 @@ class ProviderTokens:
     ) -> str:
         """Where the app sends the person. Raises federation.not_offered,
         federation.redirect_uri_mismatch, federation.unavailable."""
-        provider, request = self._request(client, provider_id, redirect_uri, state or new_token(16))
+        provider = self.federation.offered_provider(client, provider_id)
+        request = UpstreamRequest(
+            state=state or new_token(16),
+            nonce="",
+            code_verifier="",
+            redirect_uri=self._registered(client, redirect_uri),
+        )
         return upstream_for(provider.kind).authorization_url(self.federation.providers.config(provider), request)
 
     def grant(
         self, client: Application, ctx: RequestContext, provider_id: str, code: str, redirect_uri: str | None
     ) -> ProviderGrant:
-        """Exchange the upstream's ``code`` (sent to ``redirect_uri``) and keep who it names
-        behind a new provider_token. Raises federation.not_offered, federation.redirect_uri_mismatch,
-        federation.denied, federation.invalid_response, federation.unavailable, store.unavailable."""
-        provider, request = self._request(client, provider_id, redirect_uri, "")
+        """Exchange the upstream's ``code`` and keep who it names behind a new provider_token.
+        ``redirect_uri`` is where the code was sent, one the application registered; none for a
+        code the provider's own SDK handed the app (WeChat's mobile SDK, Sign in with Apple on
+        iOS), which the provider then exchanges without one (RFC 6749 4.1.3 asks for it only
+        when the authorization request carried one). Raises federation.not_offered,
+        federation.redirect_uri_mismatch, federation.denied, federation.invalid_response,
+        federation.unavailable, store.unavailable."""
+        provider = self.federation.offered_provider(client, provider_id)
+        if redirect_uri:
+            self._registered(client, redirect_uri)
+        request = UpstreamRequest(state="", nonce="", code_verifier="", redirect_uri=redirect_uri or "")
         try:
             person = upstream_for(provider.kind).identity(
                 self.federation.providers.config(provider), request, {"code": code, "state": ""}
@@ -87,10 +102,10 @@ class ProviderTokens:
         assert not isinstance(done, LinkRequired)  # can_link=False raises instead
         return done
 
-    def _request(
-        self, client: Application, provider_id: str, redirect_uri: str | None, state: str
-    ) -> tuple[IdentityProvider, UpstreamRequest]:
-        provider = self.federation.offered_provider(client, provider_id)
+    @staticmethod
+    def _registered(client: Application, redirect_uri: str | None) -> str:
+        """``redirect_uri`` if the application registered it (exact match). Raises
+        federation.redirect_uri_mismatch."""
         if not redirect_uri or not client.check_redirect_uri(redirect_uri):
             raise error("federation.redirect_uri_mismatch")
-        return provider, UpstreamRequest(state=state, nonce="", code_verifier="", redirect_uri=redirect_uri)
+        return redirect_uri

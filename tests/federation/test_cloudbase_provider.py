@@ -138,10 +138,12 @@ def test_a_redirect_uri_the_app_did_not_register_is_refused_at_both_steps(client
     code = code_from_upstream(client, upstream, provider["id"])
     refused = grant(client, provider["id"], code, redirect_uri="https://evil.example/cb")
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_argument"
+    # without provider_redirect_uri the upstream refuses a code it sent to a redirect URI (RFC
+    # 6749 4.1.3): it is for codes a provider's SDK hands the app directly
     missing = client.post(
         "/auth/v1/provider/token", json={"provider_id": provider["id"], "provider_code": code}, headers=SHOP
     )
-    assert missing.status_code == 400
+    assert missing.status_code == 400 and missing.get_json()["error"] == "invalid_argument"
 
 
 def test_a_provider_the_app_does_not_offer_is_refused(client, make_app, provider, shop):

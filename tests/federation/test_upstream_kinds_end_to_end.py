@@ -17,7 +17,7 @@ from tests.conftest import basic
 from tests.factories import SECRET
 from tests.federation.test_federated_pages import continue_with
 from tests.upstreams.oidc_provider import OidcProviderProcess, sign_in
-from tests.upstreams.standins import OidcStandIn, WeChatStandIn, follow
+from tests.upstreams.standins import Grant, OidcStandIn, WeChatStandIn, follow
 from tests.web.test_mfa_pages import authorize, code_at_client, id_token_claims
 
 ADA = {"email": "ada@example.com", "email_verified": True, "name": "Ada Lovelace"}
@@ -203,3 +203,22 @@ def test_hosted_sign_in_with_apple_by_form_post(client, services, make_app, appl
     assert user.email == "ada@example.com" and user.email_verified  # Apple's "true", as text
     assert user.name  # from the form's user field: Apple's ID token has no name
     assert stand_in.client_secrets_seen  # exchanged with the ES256 client-secret JWT
+
+
+def test_cloudbase_takes_a_code_from_the_wechat_mobile_sdk_without_a_redirect_uri(client, services, make_app, wechat):
+    """WeChat's mobile SDK hands the app a code directly (no redirect): step 2 without
+    provider_redirect_uri exchanges it all the same."""
+    stand_in, provider = wechat
+    make_app(client_id="SHOP_APP", identity_provider_ids=[provider["id"]], redirect_uris=[APP_CALLBACK])
+    code = stand_in.issue_code(Grant(stand_in.client_id, "", "snsapi_userinfo"))
+    headers = basic("SHOP_APP", SECRET)
+    granted = client.post(
+        "/auth/v1/provider/token", json={"provider_id": provider["id"], "provider_code": code}, headers=headers
+    )
+    assert granted.status_code == 200, granted.get_json()
+    assert granted.get_json()["provider_profile"]["sub"] == stand_in.user.unionid
+    # the same code twice: the provider refuses it, in the CloudBase shape
+    again = client.post(
+        "/auth/v1/provider/token", json={"provider_id": provider["id"], "provider_code": code}, headers=headers
+    )
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_argument"
