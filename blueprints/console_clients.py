@@ -33,7 +33,7 @@ from idp.admin import service as admin
 from idp.admin import shapes
 from idp.errors import IdpError, error
 from idp.models import Application, AuthSource, IdentityProvider
-from idp.oauth.clients import APP_TYPES, DEFAULT_LOGIN_METHODS, LOGIN_METHODS, MFA_POLICIES, SUPPORTED_GRANTS
+from idp.oauth.registration import APP_TYPES, DEFAULT_LOGIN_METHODS, LOGIN_METHODS, MFA_POLICIES, SUPPORTED_GRANTS
 from idp.settings import JWT_ALGORITHMS
 
 ONCE = "console_once"  # Flask session: the unused single-use tokens of forms that make a secret

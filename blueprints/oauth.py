@@ -25,9 +25,10 @@ from idp.oauth import errors
 from idp.oauth.authorize import Failed, Outcome, ToClient, ToConsent, ToLogin
 from idp.oauth.bearer import BearerError, bearer_authorization, userinfo_claims
 from idp.oauth.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
-from idp.oauth.clients import SUPPORTED_GRANTS, client_secret_basic
+from idp.oauth.clients import client_secret_basic
 from idp.oauth.endpoints import EndSession, Introspection, Revocation
 from idp.oauth.grants import ClientCredentialsGrant, CodeGrant, OpenIDNonce, PkceS256, RefreshTokenGrant
+from idp.oauth.registration import SUPPORTED_GRANTS
 from idp.services import Services
 from idp.sessions.store import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from idp.settings import JWT_ALGORITHMS

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp.dialects.common import ProfileClaims
-from idp.oauth.clients import OTP_EMAIL_GRANT, OTP_SMS_GRANT
+from idp.oauth.registration import OTP_EMAIL_GRANT, OTP_SMS_GRANT
 
 
 class Empty(BaseModel):

@@ -35,8 +35,8 @@ from idp.factors.passkeys import PasskeyService
 from idp.federation.links import LinkView
 from idp.flows.federated import FederatedSignIn
 from idp.models import Application, AuditEvent, AuthSource, IdentityProvider, Passkey, RefreshToken, User
-from idp.oauth.clients import LOGIN_METHODS
 from idp.oauth.keys import KeyInfo, KeyService
+from idp.oauth.registration import LOGIN_METHODS
 from idp.otp.service import OtpService
 from idp.sessions.store import SsoSession
 

@@ -51,6 +51,7 @@ LAYERS: tuple[Layer, ...] = (
             "idp.sessions",
             "idp.oauth.keys",
             "idp.oauth.tokens",
+            "idp.oauth.registration",
             "idp.oauth.clients",
             "idp.oauth.bearer",
             "idp.oauth.errors",

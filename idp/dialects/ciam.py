@@ -20,9 +20,9 @@ from idp.dialects.common import ProfileClaims, parse_json
 from idp.errors import ErrorResponse, IdpError, Kind, invalid
 from idp.models import User
 from idp.oauth.bearer import claims_for
-from idp.oauth.clients import OTP_EMAIL_GRANT, OTP_SMS_GRANT
 from idp.oauth.errors import safe_description
 from idp.oauth.grants import OtpGrant
+from idp.oauth.registration import OTP_EMAIL_GRANT, OTP_SMS_GRANT
 
 SMS_RATE_DESCRIPTIONS = {
     "target_interval": "SMS rate limit exceeded for same phone number",

@@ -8,7 +8,7 @@ import functools
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -19,20 +19,16 @@ from idp.context import Headers, RequestContext
 from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import error, invalid
-from idp.models import Application, AuthSource, IdentityProvider
+from idp.models import Application, AuthSource
 from idp.models.clients import PUBLIC_TYPES
-from idp.settings import JWT_ALGORITHMS
+from idp.oauth.registration import (
+    APP_TYPES,
+    LOGIN_METHODS,
+    REGISTRATION_FIELDS,
+    require_identity_providers,
+    validated,
+)
 
-APP_TYPES = ("web", "spa", "native", "m2m")
-LOGIN_METHODS = ("password", "sms_otp", "email_otp", "passkey")
-# an application registered without ``login_methods``: passkeys are asked for by name, since
-# they work only where the issuer is on a host name (see ``PasskeyService``)
-DEFAULT_LOGIN_METHODS = ("password", "sms_otp", "email_otp")
-MFA_POLICIES = ("off", "optional", "required")
-OTP_SMS_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/sms"
-OTP_EMAIL_GRANT = "http://tencentciam.com/oauth2/grant-type/otp/email"
-USER_GRANTS = ["authorization_code", "refresh_token", OTP_SMS_GRANT, OTP_EMAIL_GRANT]
-SUPPORTED_GRANTS = (*USER_GRANTS, "client_credentials")
 ACCOUNT_CLIENT_ID = "gatehouse-account"  # reserved: Gatehouse's own pages (account_client)
 
 
@@ -135,7 +131,7 @@ class ClientService:
         app_type = data.get("type", "web")
         if app_type not in APP_TYPES:
             raise invalid("client.invalid_type", f"type must be one of {', '.join(APP_TYPES)}")
-        fields = _validated(data, app_type, require_https=self.require_https)
+        fields = validated(data, app_type, require_https=self.require_https)
         if data.get("client_id") == ACCOUNT_CLIENT_ID:
             raise error("client.exists", "client_id is reserved")
         secret = None if app_type in PUBLIC_TYPES else (data.get("client_secret") or new_token(32))
@@ -144,7 +140,7 @@ class ClientService:
         try:
             with self.db.transaction() as session:
                 app.auth_sources = self._auth_sources(session, data.get("auth_source_ids") or [])
-                _require_identity_providers(session, app.identity_provider_ids)
+                require_identity_providers(session, app.identity_provider_ids)
                 session.add(app)
                 audit.record(session, "admin.application.create", ctx, client_id=app.client_id)
         except IntegrityError as exc:
@@ -171,14 +167,14 @@ class ClientService:
             app = session.scalar(select(Application).where(Application.client_id == client_id))
             if app is None:
                 raise error("client.not_found")
-            current = {name: getattr(app, name) for name in _FIELDS}
-            fields = _validated({**current, **data}, app.type, require_https=self.require_https)
+            current = {name: getattr(app, name) for name in REGISTRATION_FIELDS}
+            fields = validated({**current, **data}, app.type, require_https=self.require_https)
             for name, value in fields.items():
                 setattr(app, name, value)
             if "auth_source_ids" in data:
                 app.auth_sources = self._auth_sources(session, data.get("auth_source_ids") or [])
             if "identity_provider_ids" in data:
-                _require_identity_providers(session, app.identity_provider_ids)
+                require_identity_providers(session, app.identity_provider_ids)
             audit.record(session, "admin.application.update", ctx, client_id=client_id, fields=sorted(data))
         self.forget(client_id)
         return self.get_application(client_id)
@@ -358,113 +354,6 @@ def client_secret_basic(query_client: Callable[[str], Application | None], oauth
         return None
     client = query_client(client_id)
     return client if client is not None and client.check_client_secret(secret) else None
-
-
-# the registration fields ``_validated`` checks and returns (besides ``type`` and ``client_id``)
-_FIELDS = (
-    "name",
-    "redirect_uris",
-    "post_logout_redirect_uris",
-    "grant_types",
-    "scopes",
-    "login_methods",
-    "mfa",
-    "remember_device_days",
-    "auto_signup",
-    "first_party",
-    "access_token_alg",
-    "id_token_signed_response_alg",
-    "identity_provider_ids",
-    "backchannel_logout_uri",
-)
-
-
-def _validated(data: dict[str, Any], app_type: str, *, require_https: bool = False) -> dict[str, Any]:
-    """An application's registration fields (``_FIELDS``) with their defaults, checked.
-
-    Raises client.invalid_login_methods, client.invalid_mfa, client.invalid_remember_device_days,
-    client.invalid_grant_types, client.invalid_alg, client.invalid_backchannel_logout_uri.
-    """
-    methods = list(data.get("login_methods") or DEFAULT_LOGIN_METHODS)
-    if not set(methods) <= set(LOGIN_METHODS):
-        raise invalid("client.invalid_login_methods", f"login_methods are {', '.join(LOGIN_METHODS)}")
-    mfa = data.get("mfa", "off")
-    if mfa not in MFA_POLICIES:
-        raise invalid("client.invalid_mfa", f"mfa must be one of {', '.join(MFA_POLICIES)}")
-    remember_days = data.get("remember_device_days") or 0
-    if isinstance(remember_days, bool) or not isinstance(remember_days, int) or not 0 <= remember_days <= 365:
-        raise invalid("client.invalid_remember_device_days")
-    default_grants = ["client_credentials"] if app_type == "m2m" else USER_GRANTS
-    grants = list(data.get("grant_types") or default_grants)
-    if not set(grants) <= set(SUPPORTED_GRANTS):
-        raise invalid("client.invalid_grant_types")
-    access_alg, id_alg = data.get("access_token_alg"), data.get("id_token_signed_response_alg") or "RS256"
-    if access_alg is not None and access_alg not in JWT_ALGORITHMS:
-        raise invalid("client.invalid_alg", f"access_token_alg must be null or one of {', '.join(JWT_ALGORITHMS)}")
-    if id_alg not in JWT_ALGORITHMS:
-        raise invalid("client.invalid_alg", f"id_token_signed_response_alg must be one of {', '.join(JWT_ALGORITHMS)}")
-    return {
-        "name": data.get("name") or "Application",
-        "redirect_uris": list(data.get("redirect_uris") or []),
-        "post_logout_redirect_uris": list(data.get("post_logout_redirect_uris") or []),
-        "grant_types": grants,
-        "scopes": list(data.get("scopes") or ["openid", "profile", "email", "phone"]),
-        "login_methods": methods,
-        "mfa": mfa,
-        "remember_device_days": remember_days,
-        "auto_signup": bool(data.get("auto_signup", False)),
-        "first_party": bool(data.get("first_party", True)),
-        "access_token_alg": access_alg,
-        "id_token_signed_response_alg": id_alg,
-        "identity_provider_ids": _identity_provider_ids(data.get("identity_provider_ids")),
-        "backchannel_logout_uri": backchannel_logout_uri(data.get("backchannel_logout_uri"), require_https),
-    }
-
-
-# -- the upstream identity providers an application offers ----------------------------------
-def _identity_provider_ids(value: Any) -> list[str]:
-    """Ids in the order given, each once. Raises federation.unknown_provider (not a list of ids)."""
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple) or not all(isinstance(i, str) and i for i in value):
-        raise invalid("federation.unknown_provider", "identity_provider_ids must be a list of provider ids")
-    return list(dict.fromkeys(value))
-
-
-def _require_identity_providers(session: Session, ids: list[str]) -> None:
-    """Raises federation.unknown_provider naming the first id no provider has."""
-    if not ids:
-        return
-    known = set(session.scalars(select(IdentityProvider.id).where(IdentityProvider.id.in_(ids))))
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise invalid("federation.unknown_provider", f"unknown identity provider {missing[0]!r}")
-
-
-# -- end of the upstream identity providers an application offers ---------------------------
-
-
-def backchannel_logout_uri(value: Any, require_https: bool) -> str | None:
-    """OpenID Connect Back-Channel Logout 1.0, 2.2: an absolute URI, no fragment; None or ""
-    registers none. Logout tokens are bearer proofs of a sign-out, so production sends them
-    over https only (as OAuth 2.0 Security BCP 2.6 asks of every endpoint). Raises
-    client.invalid_backchannel_logout_uri."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 500 or any(c.isspace() or ord(c) < 32 for c in value):
-        raise invalid("client.invalid_backchannel_logout_uri", name="backchannel_logout_uri")
-    try:
-        parts = urlsplit(value)
-        host, _port = parts.hostname, parts.port  # an unclosed IPv6 literal or a bad port raises
-    except ValueError:
-        host = None
-    schemes = ("https",) if require_https else ("http", "https")
-    if not host or parts.scheme not in schemes or "#" in value:
-        message = "backchannel_logout_uri must be an absolute https URI without a fragment"
-        raise invalid(
-            "client.invalid_backchannel_logout_uri", message if require_https else None, name="backchannel_logout_uri"
-        )
-    return value
 
 
 def _int_field(data: dict[str, Any], name: str, default: int) -> int | None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from idp import console
 from idp.models import Application, AuditEvent, AuthSource
-from idp.oauth.clients import OTP_SMS_GRANT
+from idp.oauth.registration import OTP_SMS_GRANT
 from tests.factories import applications, auth_sources, users
 from tests.web.conftest import csrf_token, text
 from tests.web.test_console import sign_in
