@@ -143,12 +143,12 @@ def test_a_failing_token_endpoint_is_unavailable(tiny):
 
 
 def test_a_stalled_upstream_is_unavailable_within_the_timeout(tiny):
-    tiny.stall = 2.0
+    tiny.stall = 10.0  # ended at teardown
     before = http.timeout()
     http.set_timeout(0.3)
     try:
         started = time.monotonic()
         assert refused(tiny) == "federation.unavailable"
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3  # the timeout, with room for a busy machine; not the stall
     finally:
         http.set_timeout(before)
