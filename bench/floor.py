@@ -7,8 +7,11 @@ Gatehouse is to it under the same WSGI server and load (bench/run.py, server ``f
   at_hash), then in ONE transaction mark the old token rotated (``UPDATE ... WHERE rotated_at
   IS NULL``, so a lost race answers invalid_grant) and insert its successor; answer JSON.
 - ``POST /token`` ``grant_type=client_credentials`` (HTTP Basic): sign one access token.
+- The clients whose id ends in ``-es256`` get ES256 tokens (P-256), as a Gatehouse application
+  with ``access_token_alg`` and ``id_token_signed_response_alg`` ES256 does.
 - ``GET /.well-known/openid-configuration``: a fixed document.
-- ``POST /bench/refresh-token``: mint a refresh token for a new user (the bench's seeds).
+- ``POST /bench/refresh-token[?client_id=...]``: mint a refresh token for a new user (the
+  bench's seeds).
 
 No audit, no Redis, no rate limits, no metrics; clients are two constants compared by the
 SHA-256 of their secret. Signing uses joserfc, Gatehouse's JOSE library. The database is
@@ -28,14 +31,14 @@ import time
 
 from flask import Flask, Response, jsonify, request
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import ECKey, KeySet, RSAKey
 
 CLIENTS = {
     "floor-web": hashlib.sha256(b"floor-web-secret").hexdigest(),
     "floor-m2m": hashlib.sha256(b"floor-m2m-secret").hexdigest(),
+    "floor-web-es256": hashlib.sha256(b"floor-web-es256-secret").hexdigest(),
+    "floor-m2m-es256": hashlib.sha256(b"floor-m2m-es256-secret").hexdigest(),
 }
-ACCESS_HEADER = {"alg": "RS256", "typ": "at+jwt"}
-ID_HEADER = {"alg": "RS256", "typ": "JWT"}
 ACCESS_TTL, ID_TTL = 300, 1800
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -64,7 +67,14 @@ def create_app() -> Flask:
     app = Flask(__name__)
     issuer = os.environ.get("FLOOR_ISSUER", "http://127.0.0.1")
     db_path = os.environ.get("FLOOR_DB", "floor.db")
-    keys = KeySet([RSAKey.generate_key(2048, {"kid": "floor", "alg": "RS256", "use": "sig"})])
+    keys = {
+        "RS256": KeySet([RSAKey.generate_key(2048, {"kid": "floor-rs", "alg": "RS256", "use": "sig"})]),
+        "ES256": KeySet([ECKey.generate_key("P-256", {"kid": "floor-es", "alg": "ES256", "use": "sig"})]),
+    }
+
+    def alg_of(client_id: str) -> str:
+        return "ES256" if client_id.endswith("-es256") else "RS256"
+
     local = threading.local()
 
     def db() -> sqlite3.Connection:
@@ -104,7 +114,8 @@ def create_app() -> Flask:
         }
         if auth_time is not None:
             claims.update(auth_time=auth_time, acr="1", amr=["otp"])
-        return jwt.encode(ACCESS_HEADER, claims, keys)
+        alg = alg_of(client_id)
+        return jwt.encode({"alg": alg, "typ": "at+jwt"}, claims, keys[alg])
 
     def id_token(client_id: str, sub: str, now: int, auth_time: int, access: str) -> str:
         claims = {
@@ -120,7 +131,8 @@ def create_app() -> Flask:
             "jti": secrets.token_urlsafe(16),
             "at_hash": _at_hash(access),
         }
-        return jwt.encode(ID_HEADER, claims, keys)
+        alg = alg_of(client_id)
+        return jwt.encode({"alg": alg, "typ": "JWT"}, claims, keys[alg])
 
     @app.post("/token")
     def token():
@@ -176,8 +188,15 @@ def create_app() -> Flask:
     def mint():
         value, now = secrets.token_urlsafe(32), int(time.time())
         db().execute(
-            "INSERT INTO refresh_tokens VALUES (?, ?, 'floor-web', ?, 'openid offline_access', ?, ?, NULL)",
-            (_digest(value), secrets.token_hex(8), "user-" + secrets.token_hex(8), now, now),
+            "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, 'openid offline_access', ?, ?, NULL)",
+            (
+                _digest(value),
+                secrets.token_hex(8),
+                request.args.get("client_id", "floor-web"),
+                "user-" + secrets.token_hex(8),
+                now,
+                now,
+            ),
         )
         return jsonify(refresh_token=value)
 
