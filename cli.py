@@ -13,7 +13,6 @@ from idp.admin.shapes import render_application, render_auth_source, render_user
 from idp.console import ensure_console_client
 from idp.context import RequestContext
 from idp.errors import IdpError
-from idp.migrate import upgrade
 from idp.models.users import ROLES
 from idp.services import Services
 from idp.settings import JWT_ALGORITHMS
@@ -81,6 +80,9 @@ def register_commands(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def db_upgrade(as_json):
         """Apply the migrations and make sure the RS256 signing key (and GATEHOUSE_JWT_ALG's) exists."""
+        # Alembic (with Mako and Pygments) is needed only here: a serving worker never loads it (11 MiB)
+        from idp.migrate import upgrade
+
         svc = _services(app)
         upgrade(svc.settings.database_url)
         kid = svc.keys.ensure_key()
