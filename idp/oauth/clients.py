@@ -72,7 +72,8 @@ class ClientService:
         return app
 
     def _stored_secret_hash(self, client_id: str) -> str | None:
-        hashed: str | None = self.db.session.scalar(self._secret_hash, {"client_id": client_id})
+        # a Core read on the request's connection: no ORM entity involved
+        hashed: str | None = self.db.session.connection().scalar(self._secret_hash, {"client_id": client_id})
         return hashed
 
     def account_client(self) -> Application:

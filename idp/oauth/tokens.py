@@ -88,7 +88,8 @@ class RefreshTokenStore:
         """Insert a new token (hashed) in the caller's unit of work (``session``, by default the
         thread's), in ``family_id`` (by default the principal's, or a new family)."""
         ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
-        (session or self.db.session).execute(  # Core INSERT: the row is not read back in this request
+        # Core INSERT on the unit of work's connection: the row is not read back in this request
+        (session or self.db.session()).connection().execute(
             _INSERT_TOKEN,
             dict(
                 token_hash=hash_secret(raw),
@@ -131,7 +132,8 @@ class RefreshTokenStore:
     def rotate(self, session: Session, token: RefreshToken) -> bool:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
-        return affected_rows(session, _ROTATE, {"token_id": token.id, "rotated_at_now": self.clock.now()}) == 1
+        rotated = session.connection().execute(_ROTATE, {"token_id": token.id, "rotated_at_now": self.clock.now()})
+        return rotated.rowcount == 1
 
     def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
