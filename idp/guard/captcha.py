@@ -26,16 +26,18 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import redis
-from captcha.image import ImageCaptcha
 
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.errors import IdpError, error
 from idp.settings import Settings
 from idp.store import Keys, decoded, guarded
+
+if TYPE_CHECKING:
+    from captcha.image import ImageCaptcha
 
 ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # unambiguous in any font: no 0O 1IL 2Z 5S 8B
 CHALLENGE_TTL = 300
@@ -82,9 +84,19 @@ class CaptchaService:
         self.redis = redis_client
         self.length = length
         self._mac_key = hashlib.sha256(b"gatehouse/captcha/" + settings.secret_key.encode()).digest()
-        self._image = ImageCaptcha(width=width, height=height)
+        self._size = (width, height)
+        self._drawer: ImageCaptcha | None = None  # made on the first challenge
         # where answers come from: random from the alphabet unless a caller (a test) says otherwise
         self._new_answer = answers or self._random_answer
+
+    def _image(self) -> ImageCaptcha:
+        """The drawer, loaded with the first challenge: Pillow and the captcha fonts (about 4 MiB)
+        stay out of a worker that never shows a captcha."""
+        if self._drawer is None:
+            from captcha.image import ImageCaptcha
+
+            self._drawer = ImageCaptcha(width=self._size[0], height=self._size[1])
+        return self._drawer
 
     def _digest(self, token: str, answer: str) -> str:
         """Bound to the challenge token: the same answer under two challenges differs."""
@@ -99,7 +111,7 @@ class CaptchaService:
         """A new challenge. Raises store.unavailable."""
         answer = self._new_answer()
         token = new_token(24)
-        png = self._image.generate(answer, format="png").getvalue()
+        png = self._image().generate(answer, format="png").getvalue()
         record: ChallengeRecord = {"digest": self._digest(token, answer), "client_id": ctx.client_id or ""}
         self.redis.set(Keys.captcha_challenge(hash_secret(token)), json.dumps(record), ex=CHALLENGE_TTL)
         uri = "data:image/png;base64," + base64.b64encode(png).decode()
