@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import cProfile
 import collections
+import cProfile
 import json
 import os
 import pstats
