@@ -122,11 +122,14 @@ class Database:
 
     def check(self) -> None:
         """Raise ``store.unavailable`` unless the database answers now: for work that cannot be
-        undone (a code sent to a phone) and must not start when its record cannot be written."""
+        undone (a code sent to a phone) and must not start when its record cannot be written.
+        Asked on the thread's own session, so the record written next goes over the connection
+        just checked (on PostgreSQL a second checkout and round trip cost 0.1 ms a send)."""
         try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            self.session.connection().execute(text("SELECT 1"))
         except (OperationalError, InterfaceError) as exc:
+            with suppress(OperationalError, InterfaceError):
+                self.session.rollback()
             raise store_unavailable("the database") from exc
 
     def dispose(self) -> None:
