@@ -106,7 +106,7 @@ class LoginFlow:
             self._require(client, "password")
             user = self.find_user(identifier or "")
             sub = user.sub if user is not None else None
-            self.guard.check(identifier or "", ctx, captcha_token, sub=sub)
+            counted = self.guard.check(identifier or "", ctx, captcha_token, sub=sub)
             stored = user.password_hash if user is not None and user.password_hash else None
             # one argon2 verification on every path (unknown user, no password, wrong password)
             ok = self.users.passwords.verify(stored, password or "")
@@ -121,7 +121,8 @@ class LoginFlow:
             if exc.code == "password.not_set" and not reveal_password_not_set:
                 raise invalid_credentials() from None
             raise
-        self.guard.succeeded(identifier or "", ctx, sub=user.sub)
+        if counted:  # a failure that raced this sign-in from the same IP stays counted: stricter, never looser
+            self.guard.succeeded(identifier or "", ctx, sub=user.sub)
         self._rehash_if_needed(user, password, stored)
         audit.write(
             self.db, "login.success", ctx, sub=user.sub, client_id=client.client_id, method="password", amr=["pwd"]
@@ -281,14 +282,17 @@ class LoginFlow:
             name = method or contact.channel
             self._require(client, METHOD_FOR_CHANNEL[contact.channel])
             user = self.users.by_contact(contact.channel, contact.target)
-            self.guard.check(contact.target, ctx, captcha_token, sub=user.sub if user else None, captcha=captcha)
+            counted = self.guard.check(
+                contact.target, ctx, captcha_token, sub=user.sub if user else None, captcha=captcha
+            )
             if isinstance(proof, CodeProof):
                 proof.guarded_as(user.sub if user else None)  # the code checks need not ask again
             done = self._prove(client, ctx, proof, user, auto_signup, reveal_unknown)
         except IdpError as exc:
             self._refused(client, ctx, exc, user, name)
             raise
-        self.guard.succeeded(contact.target, ctx, sub=done.user.sub)
+        if counted:  # nothing counted from this IP: nothing to clear
+            self.guard.succeeded(contact.target, ctx, sub=done.user.sub)
         if record_success:
             audit.write(
                 self.db, "login.success", ctx, sub=done.user.sub, client_id=client.client_id, method=name, amr=done.amr

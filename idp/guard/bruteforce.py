@@ -180,11 +180,14 @@ class BruteForceGuard:
         *,
         sub: str | LookUp | None = LOOK_UP,
         captcha: bool = True,
-    ) -> None:
+    ) -> bool:
         """Before checking a secret for ``identifier`` (a normalised username, email, phone
         number, or a user's sub). Raises account.locked (USER_STATUS, with ``retry_after``),
         login.captcha_required (CAPTCHA_REQUIRED) when a captcha is due and ``captcha_token``
         is missing or not valid (a valid one is spent).
+
+        Returns whether failures of ``identifier`` from this IP were counted: only then has a
+        success (``succeeded``) anything to clear, so most sign-ins make one Redis call less.
 
         ``sub``: the account the caller already found for ``identifier`` (None: none), so the
         guard need not look it up again. ``captcha=False`` for ways in that cannot carry one:
@@ -194,10 +197,11 @@ class BruteForceGuard:
         lock_left, per_identifier, by_ip, per_ip = self._read(keys, ctx)
         if lock_left > 0:
             raise locked(lock_left)
+        counted_here = by_ip is not None
         if not captcha or not self._due(per_identifier, by_ip, per_ip):
-            return
+            return counted_here
         if captcha_token and self.captcha.redeem(captcha_token, ctx):
-            return
+            return counted_here
         audit.write(
             self.db,
             "login.captcha_required",

@@ -13,6 +13,7 @@ from idp.context import RequestContext
 from idp.errors import IdpError
 from idp.flows.login import LoginFlow
 from idp.models import AuditEvent
+from tests.conftest import on_cluster
 from tests.factories import applications, auth_sources, users
 
 CTX = RequestContext(ip="127.0.0.1")
@@ -174,3 +175,23 @@ def test_start_session_rotates(services, app_client, alice):
 )
 def test_mask_target(channel, target, masked):
     assert mask_target(channel, target) == masked
+
+
+def hdel_calls(services) -> int:
+    """How many HDEL commands the Redis server has run (its ``INFO commandstats``)."""
+    return services.redis.info("commandstats").get("cmdstat_hdel", {}).get("calls", 0)
+
+
+@pytest.mark.skipif(on_cluster(), reason="command statistics are per node on a Redis Cluster")
+def test_a_success_clears_the_failures_only_when_some_were_counted(services, app_client, alice):
+    app = app_client()
+    before = hdel_calls(services)
+    services.login.password(app, CTX, "alice", "alice password")
+    assert hdel_calls(services) == before  # nothing counted from this IP: no call to clear it
+
+    with pytest.raises(IdpError):
+        services.login.password(app, CTX, "alice", "a wrong password")
+    assert services.bruteforce.check("alice", CTX, sub=alice.sub) is True  # one failure counted here
+    services.login.password(app, CTX, "alice", "alice password")
+    assert hdel_calls(services) == before + 1
+    assert services.bruteforce.check("alice", CTX, sub=alice.sub) is False  # cleared by the success
