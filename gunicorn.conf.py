@@ -74,10 +74,10 @@ def on_exit(server: Arbiter) -> None:
 
 
 def post_worker_init(worker: Worker) -> None:
-    """The app is loaded: move everything it made at start (modules, mappers,
-    compiled statements, templates: about 156,000 tracked objects) out of the collector's sight. They live as
-    long as the worker, and the full collections that walked them every few thousand requests
-    were a few per cent of a token request's CPU (``gc.freeze``, Python 3.7+)."""
+    """The app is loaded: move everything it made at start (modules, mappers, compiled
+    statements, templates: about 156,000 tracked objects) out of the collector's sight. They
+    live as long as the worker, and the full collections that walked them cost a refresh about
+    4 % of its CPU (``gc.freeze``, Python 3.7+)."""
     import gc
 
     gc.collect()

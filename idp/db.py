@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Executable, Table, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, DateTime, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
@@ -43,10 +43,13 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-def affected_rows(session: Session, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
-    """Run an UPDATE or DELETE in ``session`` and return how many rows it matched.
-    ``Session.execute`` answers DML with a ``CursorResult``, which its return type cannot
-    promise for every statement (SQLAlchemy 2.0.44 changelog: cast it where it is known)."""
+def affected_rows(
+    session: Session | Connection, statement: Executable, parameters: dict[str, Any] | None = None
+) -> int:
+    """Run an UPDATE or DELETE in ``session`` (or straight on a unit of work's connection, for a
+    Core statement on a hot path) and return how many rows it matched. ``Session.execute``
+    answers DML with a ``CursorResult``, which its return type cannot promise for every
+    statement (SQLAlchemy 2.0.44 changelog: cast it where it is known)."""
     return cast("CursorResult[Any]", session.execute(statement, parameters)).rowcount
 
 

@@ -132,8 +132,8 @@ class RefreshTokenStore:
     def rotate(self, session: Session, token: RefreshToken) -> bool:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
-        rotated = session.connection().execute(_ROTATE, {"token_id": token.id, "rotated_at_now": self.clock.now()})
-        return rotated.rowcount == 1
+        now = self.clock.now()
+        return affected_rows(session.connection(), _ROTATE, {"token_id": token.id, "rotated_at_now": now}) == 1
 
     def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
