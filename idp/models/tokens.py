@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, String
-from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Base, utcnow
-from idp.models.users import User
-
-if TYPE_CHECKING:
-    from authlib.oauth2.rfc6749 import ClientMixin
 
 
 class RefreshToken(Base):
@@ -35,24 +30,3 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column()
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
-    # the person the token was given to, read in the same query as the token on refresh (no
-    # second round trip); never written through this side
-    holder: Mapped[User | None] = relationship(
-        User, primaryjoin=lambda: foreign(RefreshToken.sub) == User.sub, viewonly=True, lazy="raise"
-    )
-
-    # -- Authlib TokenMixin (refresh grant) --------------------------------------------
-    def check_client(self, client: ClientMixin) -> bool:
-        return self.client_id == client.get_client_id()
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return 0
-
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    def is_expired(self) -> bool:
-        return False

@@ -18,8 +18,8 @@ from datetime import UTC
 from typing import Any, TypeAlias
 
 from idp.errors import invalid
-from idp.models import Application, User
-from idp.models.users import PROFILE_CLAIM_COLUMNS
+from idp.models import Application
+from idp.models.users import PROFILE_CLAIM_COLUMNS, Person
 
 USER_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 CLIENT_SCOPES = ("admin",)
@@ -59,7 +59,7 @@ def granted_scope(client: Application, requested: str | None, *, within: Iterabl
     return " ".join(scope for scope in dict.fromkeys(requested.split()) if scope in allowed)
 
 
-def claims_for(user: User, scopes: Iterable[str], requested: Iterable[str] = ()) -> Claims:
+def claims_for(user: Person, scopes: Iterable[str], requested: Iterable[str] = ()) -> Claims:
     """OIDC Core 5.3.2: ``sub`` and the claims the ``scopes`` release (5.4), plus the claims
     ``requested`` by name (5.5); a claim without a value is left out (5.3.2)."""
     names = {claim for scope in scopes for claim in SCOPE_CLAIMS.get(scope, ())} | set(requested)
@@ -67,7 +67,7 @@ def claims_for(user: User, scopes: Iterable[str], requested: Iterable[str] = ())
     return {"sub": user.sub, **{k: v for k, v in values.items() if k in names and v is not None}}
 
 
-def _values(user: User) -> Claims:
+def _values(user: Person) -> Claims:
     updated = user.updated_at
     if updated is not None and updated.tzinfo is None:
         updated = updated.replace(tzinfo=UTC)  # stored as UTC; SQLite drops the zone

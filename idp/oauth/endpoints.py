@@ -18,10 +18,11 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from idp import audit
-from idp.models import Application, RefreshToken
+from idp.models import Application
 from idp.oauth.bearer import BearerError, validate_access_token
 from idp.oauth.claims import Claims
 from idp.oauth.grants import OAuthServer
+from idp.oauth.tokens import StoredRefreshToken
 from idp.settings import JWT_ALGORITHMS
 
 T = TypeVar("T")
@@ -65,7 +66,7 @@ class RevocableAccessToken:
         return self.client_id == client.get_client_id()
 
 
-class Revocation(TokenLookup[RevocableAccessToken | RefreshToken], RevocationEndpoint):
+class Revocation(TokenLookup[RevocableAccessToken | StoredRefreshToken], RevocationEndpoint):
     """RFC 7009. An access token is denied until its own expiry; a refresh token revokes its
     whole family, and with it every access token the family issued. A token of another client
     is refused; an unknown, expired or already revoked one is answered 200 (RFC 7009 2.2)."""
@@ -80,10 +81,10 @@ class Revocation(TokenLookup[RevocableAccessToken | RefreshToken], RevocationEnd
         sub = claims.get("sub") if "auth_time" in claims else None
         return RevocableAccessToken(claims.get("client_id", ""), claims["jti"], claims["exp"], sub)
 
-    def _refresh_token(self, raw: str) -> RefreshToken | None:
+    def _refresh_token(self, raw: str) -> StoredRefreshToken | None:
         return self.server.services.refresh_tokens.find(raw)
 
-    def revoke_token(self, token: RevocableAccessToken | RefreshToken, request: OAuth2Request) -> None:
+    def revoke_token(self, token: RevocableAccessToken | StoredRefreshToken, request: OAuth2Request) -> None:
         services, ctx = self.server.services, self.server.request_context(token.client_id)
         if isinstance(token, RevocableAccessToken):
             services.revocations.deny(token.jti, token.exp)

@@ -34,13 +34,14 @@ from idp.context import RequestContext
 from idp.db import Database
 from idp.errors import IdpError
 from idp.flows.login import LoginFlow
-from idp.models import Application, RefreshToken, User
+from idp.models import Application
+from idp.models.users import Person
 from idp.oauth.authorize import AuthCode, AuthorizationService, AuthzRequest
 from idp.oauth.bearer import BearerServices
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, ClaimsRequest, granted_scope, parse_claims_request
 from idp.oauth.errors import oauth_error
 from idp.oauth.issuer import TokenIssuer, TokenResponse
-from idp.oauth.tokens import Principal, RefreshTokenStore
+from idp.oauth.tokens import Principal, RefreshTokenStore, StoredRefreshToken
 from idp.store import OUTAGE_ERRORS
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -207,7 +208,7 @@ class OtpGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise
 
 
-def active_principal(user: User | None, **facts: Any) -> Principal:
+def active_principal(user: Person | None, **facts: Any) -> Principal:
     """The person a grant was given to, while they may still get tokens: a refresh token or a
     code of a user who is gone (None), locked or disabled is ``invalid_grant`` (RFC 6749 5.2)."""
     if user is None or not user.is_active:
@@ -224,11 +225,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     server: OAuthServer
 
     # types-Authlib leaves out None, which is how a grant refuses the token (invalid_grant)
-    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:  # type: ignore[override]
+    def authenticate_refresh_token(self, refresh_token: str) -> StoredRefreshToken | None:  # type: ignore[override]
         ctx = self.server.request_context(application(self.request.client).client_id)  # set before this is called
         return self.server.services.refresh_tokens.find_live(refresh_token, ctx)
 
-    def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
+    def authenticate_user(self, refresh_token: StoredRefreshToken) -> Principal:
         return active_principal(
             refresh_token.holder,  # read with the token, in one query
             auth_time=refresh_token.auth_time,
@@ -240,7 +241,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def create_token_response(self) -> TokenEndpointResponse:  # type: ignore[override]  # see TokenEndpointResponse
         row = self.request.refresh_token
-        assert isinstance(row, RefreshToken)  # set by validate_token_request (authenticate_refresh_token)
+        assert isinstance(row, StoredRefreshToken)  # set by validate_token_request (authenticate_refresh_token)
         return issue_token_response(
             self, self.authenticate_user(row), payload(self.request).scope or row.scope, rotating=row
         )
@@ -254,7 +255,7 @@ def issue_token_response(
     principal: Principal | None,
     requested_scope: str | None,
     *,
-    rotating: RefreshToken | None = None,
+    rotating: StoredRefreshToken | None = None,
     sign_in_method: str | None = None,
 ) -> TokenEndpointResponse:
     """The token response of a grant, from the issuer. Unsupported scopes are not granted;

@@ -26,10 +26,10 @@ from idp.context import RequestContext
 from idp.crypto import new_token
 from idp.db import Database
 from idp.errors import error
-from idp.models import Application, RefreshToken
+from idp.models import Application
 from idp.oauth.claims import CLIENT_SCOPES, USER_SCOPES, USERINFO_CLAIMS, Claims, claims_for, granted_scope
 from idp.oauth.keys import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, KeyService
-from idp.oauth.tokens import Principal, RefreshTokenStore
+from idp.oauth.tokens import Principal, RefreshTokenStore, StoredRefreshToken
 from idp.settings import Settings
 
 # OpenID Connect Dynamic Client Registration 1.0, 2: id_token_signed_response_alg "defaults to RS256"
@@ -74,7 +74,7 @@ class TokenIssuer:
         *,
         grant_type: str,
         scope: str | None = None,
-        rotating: RefreshToken | None = None,
+        rotating: StoredRefreshToken | None = None,
         sign_in_method: str | None = None,
     ) -> TokenResponse:
         """The token response (RFC 6749 5.1) for ``principal`` (None: the application's own
@@ -187,7 +187,7 @@ class TokenIssuer:
         grant_type: str,
         token: TokenResponse,
         family: str | None,
-        rotating: RefreshToken | None,
+        rotating: StoredRefreshToken | None,
         sign_in_method: str | None = None,
     ) -> None:
         store = self.refresh_tokens

@@ -3,12 +3,13 @@ revoked by family. Tokens are made by ``idp.oauth.issuer.TokenIssuer``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.clock import Clock, SystemClock
@@ -16,6 +17,7 @@ from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database, affected_rows, table_of
 from idp.models import Application, RefreshToken, User
+from idp.models.users import PERSON_COLUMNS, Person, PersonRecord
 from idp.oauth.claims import ClaimsRequest
 from idp.oauth.revocation import AccessTokenRevocations
 from idp.sessions.store import acr_for
@@ -26,7 +28,7 @@ from idp.settings import Settings
 class Principal:
     """An authenticated user as the token endpoint sees it."""
 
-    user: User
+    user: Person
     auth_time: int
     amr: list[str]
     nonce: str | None = None  # OIDC Core 3.1.2.1: only from an authorize request, never on refresh
@@ -47,15 +49,57 @@ class Principal:
         return self.user.sub
 
 
-# statements built once: the refresh grant is the busiest path of the service
+@dataclass(frozen=True, slots=True)
+class StoredRefreshToken:
+    """A refresh token's row and its holder (None if the person is gone), read in one Core
+    query: the refresh grant is the busiest path of the service and needs no ORM objects.
+    The methods are Authlib's ``TokenMixin``, which the refresh grant calls."""
+
+    holder: PersonRecord | None
+    id: int
+    family_id: str
+    client_id: str
+    sub: str
+    scope: str
+    auth_time: int
+    amr: list[str]
+    claims: ClaimsRequest | None
+    sid: str | None
+    created_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None
+    revoked_at: datetime | None
+
+    def check_client(self, client: ClientMixin) -> bool:
+        return bool(self.client_id == client.get_client_id())
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return 0
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self) -> bool:
+        return False
+
+
+# statements built once
 _INSERT_TOKEN = insert(table_of(RefreshToken))
-_FIND_WITH_HOLDER = (
-    select(RefreshToken)
-    .outerjoin(RefreshToken.holder)
-    .options(contains_eager(RefreshToken.holder))
-    .where(RefreshToken.token_hash == bindparam("token_hash"))
-)
 _TOKENS = table_of(RefreshToken)
+_USERS = table_of(User)
+_TOKEN_COLUMNS = tuple(field.name for field in fields(StoredRefreshToken) if field.name != "holder")
+# the token's columns in its fields' order, then the holder's (all NULL when the person is gone)
+_FIND_WITH_HOLDER = (
+    select(
+        *(_TOKENS.c[name] for name in _TOKEN_COLUMNS),
+        *(_USERS.c[name].label("holder_" + name) for name in PERSON_COLUMNS),
+    )
+    .select_from(_TOKENS.outerjoin(_USERS, _USERS.c.sub == _TOKENS.c.sub))
+    .where(_TOKENS.c.token_hash == bindparam("token_hash"))
+)
 # Core UPDATE: no ORM session synchronisation needed; matches only a token still live
 _ROTATE = (
     update(_TOKENS)
@@ -105,7 +149,7 @@ class RefreshTokenStore:
             ),
         )
 
-    def find_live(self, raw: str, ctx: RequestContext) -> RefreshToken | None:
+    def find_live(self, raw: str, ctx: RequestContext) -> StoredRefreshToken | None:
         """The token if it can be rotated now; None if unknown, revoked, expired or rotated.
 
         Presenting a token that was already rotated is reuse: the whole family is revoked
@@ -121,7 +165,7 @@ class RefreshTokenStore:
             return None
         return token
 
-    def find_active(self, raw: str) -> RefreshToken | None:
+    def find_active(self, raw: str) -> StoredRefreshToken | None:
         """The token if it is live (not rotated, revoked or expired). Looking is not using it:
         no reuse detection here (introspection, RFC 7662)."""
         token = self.find(raw)
@@ -129,13 +173,13 @@ class RefreshTokenStore:
             return None
         return token if _aware(token.expires_at) > self.clock.now() else None
 
-    def rotate(self, session: Session, token: RefreshToken) -> bool:
+    def rotate(self, session: Session, token: StoredRefreshToken) -> bool:
         """Mark ``token`` rotated in the caller's unit of work. False when a concurrent request
         rotated (or revoked) it first: exactly one of N racing requests wins."""
         now = self.clock.now()
         return affected_rows(session.connection(), _ROTATE, {"token_id": token.id, "rotated_at_now": now}) == 1
 
-    def reject_reuse(self, token: RefreshToken, ctx: RequestContext) -> None:
+    def reject_reuse(self, token: StoredRefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)
 
     def revoke_family(
@@ -199,9 +243,17 @@ class RefreshTokenStore:
             self.revocations.deny_family(family_id)
         return count
 
-    def find(self, raw: str) -> RefreshToken | None:
-        """The token by its hash, with its ``holder`` (the user, None if gone) from the same query."""
-        return self.db.session.scalar(_FIND_WITH_HOLDER, {"token_hash": hash_secret(raw)})
+    def find(self, raw: str) -> StoredRefreshToken | None:
+        """The token by its hash, with its ``holder`` (None if the person is gone) from the same
+        query, on the request's unit of work's connection."""
+        connection = self.db.session().connection()
+        row = connection.execute(_FIND_WITH_HOLDER, {"token_hash": hash_secret(raw)}).one_or_none()
+        if row is None:
+            return None
+        values: tuple[Any, ...] = tuple(row)
+        split = len(_TOKEN_COLUMNS)
+        holder = PersonRecord(*values[split:]) if values[split] is not None else None
+        return StoredRefreshToken(holder, *values[:split])
 
 
 def _aware(value: datetime) -> datetime:

@@ -106,6 +106,41 @@ def test_locked_user_cannot_refresh(client, tokens, services):
     assert refresh(client, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
+def test_a_refresh_token_whose_person_is_gone_is_refused(client, tokens, services):
+    from sqlalchemy import delete
+
+    from idp.models import User
+
+    sub = claims(client, tokens["id_token"])["sub"]
+    with services.db.transaction() as session:
+        session.execute(delete(User).where(User.sub == sub))
+    assert refresh(client, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_a_refresh_reads_its_token_and_person_without_orm_objects(client, tokens):
+    """The busiest path reads one Core row: no token or user instance is loaded by the ORM, and
+    the refreshed ID token is still the person's."""
+    from sqlalchemy import event
+
+    from idp.models import RefreshToken, User
+
+    loaded = []
+
+    def note(instance, context):
+        loaded.append(type(instance).__name__)
+
+    for model in (User, RefreshToken):
+        event.listen(model, "load", note)
+    try:
+        response = refresh(client, tokens["refresh_token"])
+    finally:
+        for model in (User, RefreshToken):
+            event.remove(model, "load", note)
+    assert response.status_code == 200, response.get_json()
+    assert loaded == []
+    assert claims(client, response.get_json()["id_token"])["sub"] == claims(client, tokens["id_token"])["sub"]
+
+
 def test_revoke_a_refresh_token(client, tokens):
     response = client.post("/oauth2/revoke", data={"token": tokens["refresh_token"], **CLIENT})
     assert response.status_code == 200
