@@ -151,6 +151,25 @@ def app_env(instance: Path, redis_url: str) -> dict:
     return env
 
 
+def reset_postgresql(url: str, log) -> None:
+    """Drop and create the bench database (its name is the URL's path; loopback only)."""
+    parsed = urllib.parse.urlparse(url.replace("postgresql+psycopg://", "postgresql://"))
+    name = parsed.path.lstrip("/")
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"--pg-url must point at a loopback address, not {parsed.hostname}")
+    # fmt: off
+    base = [
+        "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", parsed.hostname, "-p", str(parsed.port or 5432),
+        "-U", parsed.username or "postgres", "-d", "postgres",
+    ]
+    # fmt: on
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        proc = subprocess.run([*base, "-c", sql], capture_output=True, text=True, timeout=60)
+        log.write(f"$ psql -c {sql!r}\n{proc.stdout}{proc.stderr}\n")
+        if proc.returncode != 0:
+            raise SystemExit(f"PostgreSQL: {sql} failed: {proc.stderr.strip()}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,17 +3,22 @@
 
 Builds a fresh instance (SQLite + the bench Redis, as bench/run.py's ``sqlite`` server), then
 drives the token endpoint in this process through Flask's test client, one request at a time,
-the way wrk does (form body, HTTP Basic): ``refresh`` (rotation, RS256 access and ID token) and
-``client_credentials`` (an m2m application). Each scenario runs twice after a warm-up: once
+the way wrk does (form body, HTTP Basic): ``refresh`` (rotation, RS256 access and ID token),
+``client_credentials`` (an m2m application), ``send`` (``POST /otp/send``, a new number each
+time), ``otp`` (the OTP grant with auto sign-up, spending those codes) and ``otp_existing`` (the
+OTP grant of a person who already has an account). Each scenario runs twice after a warm-up: once
 timed with ``time.thread_time`` (CPU per request, no profiler), once under cProfile, whose self
 time is summed by where the code lives: a package of the virtualenv (``sqlalchemy``,
 ``werkzeug``, ...), Gatehouse's own ``idp`` and ``blueprints``, the standard library, or a C
-call (RSA signing is ``cryptography``; SQLite's statements are ``sqlite3``).
+call (RSA signing is ``cryptography``; SQLite's statements are ``sqlite3``). With ``--steps``,
+the CPU per request of each of Gatehouse's own steps (cumulative time of the functions in
+``idp/`` and of every Redis command and database commit) is listed too: what each rule costs.
 
 The HTTP server is not in this picture (the test client calls the WSGI app directly): compare
 the CPU here with bench/run.py's figure for the same scenario to see gunicorn's share.
 
-    .venv/bin/python bench/cpu_profile.py [--requests 2000] [--redis-url redis://127.0.0.1:6379/13]
+    .venv/bin/python bench/cpu_profile.py [--requests 2000] [--scenarios refresh,otp] [--steps 25]
+        [--redis-url redis://127.0.0.1:6379/13]
 """
 
 from __future__ import annotations
@@ -66,18 +71,75 @@ def by_owner(profile: cProfile.Profile) -> dict[str, float]:
     return dict(totals)
 
 
+# calls below Gatehouse that are worth naming as steps of their own (cumulative time)
+STEP_CALLS = {
+    ("redis/client.py", "execute_command"): "Redis: every command (round trip and reply)",
+    ("redis/cluster.py", "execute_command"): "Redis: every command (round trip and reply)",
+    ("sqlalchemy/orm/session.py", "commit"): "database: commit (flush and COMMIT)",
+    ("sqlalchemy/engine/base.py", "_execute_context"): "database: every statement",
+    ("phonenumbers/phonenumberutil.py", "parse"): "phonenumbers: parse",
+    ("flask/app.py", "full_dispatch_request"): "Flask: the request, hooks included",
+}
+
+
+def steps(profile: cProfile.Profile, requests: int, top: int) -> list[tuple[str, float, float]]:
+    """(step, CPU ms per request, calls per request), the most expensive first: Gatehouse's own
+    functions (``idp/``, ``blueprints/``) and ``STEP_CALLS``, by cumulative time."""
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    rows: dict[str, list[float]] = {}
+    for (filename, line, function), (_cc, calls, _self, cumulative, _callers) in stats.items():
+        label = None
+        for (suffix, name), step in STEP_CALLS.items():
+            if function == name and filename.endswith(suffix):
+                label = step
+        if label is None and owner(filename, function) in ("idp", "blueprints") and function != "<module>":
+            label = f"{Path(filename).relative_to(common.ROOT)}:{line} {function}"
+        if label is not None:
+            # a named call may be found at two lines (Session.commit and its transaction's
+            # commit, called by it): the outermost, the largest, stands for both
+            row = rows.setdefault(label, [0.0, 0.0])
+            if label in STEP_CALLS.values():
+                row[0], row[1] = max(row[0], cumulative), max(row[1], calls)
+            else:
+                row[0] += cumulative
+                row[1] += calls
+    ranked = sorted(rows.items(), key=lambda item: -item[1][0])[:top]
+    return [(label, seconds / requests * 1000, calls / requests) for label, (seconds, calls) in ranked]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--scenarios", default="refresh,client_credentials")
+    ap.add_argument(
+        "--timer",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cProfile's clock: wall (default, least overhead; Redis and database steps include their waits) "
+        "or cpu (the thread's CPU time: the profiler's own cost triples, but waits cost nothing)",
+    )
+    ap.add_argument("--save", metavar="DIR", help="write each scenario's profile as DIR/<scenario>.prof (pstats)")
+    ap.add_argument("--steps", type=int, default=0, help="list this many of the costliest steps (0: none)")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    ap.add_argument(
+        "--pg-url",
+        help="profile on PostgreSQL instead of SQLite (the database is dropped and created; loopback only), "
+        "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/bench",
+    )
     args = ap.parse_args()
     if not common.system_redis_ok(args.redis_url):
         raise SystemExit(f"no Redis at {args.redis_url}")
     common.redis_command(args.redis_url, ["FLUSHDB"])
     instance = Path(tempfile.mkdtemp(prefix="gatehouse-profile-"))
     env = common.app_env(instance, args.redis_url)
+    # ``otp_existing`` sends each number a second code at once: the 30-second interval per
+    # number is switched off (its Lua rule still runs; only its answer changes)
+    env["GATEHOUSE_LIMIT_TARGET_INTERVAL"] = "0"
     try:
         with open(instance / "bench.log", "w") as log:
+            if args.pg_url:
+                common.reset_postgresql(args.pg_url, log)
+                env["DATABASE_URL"] = args.pg_url
             common.run_cli(["db", "upgrade"], env, log)
             common.run_cli(["demo", "--json"], env, log)
             m2m = json.loads(common.run_cli(["apps", "create", "--name", "m2m", "--type", "m2m", "--json"], env, log))
@@ -118,19 +180,77 @@ def main() -> int:
             if answer.status_code != 200:
                 raise SystemExit(f"client_credentials: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
 
-        print(f"Gatehouse token endpoint in-process, {args.requests} requests per scenario, {time.strftime('%F %T')}")
-        for name, request in (("refresh", refresh), ("client_credentials", client_credentials)):
-            for i in range(300):
+        # the send and OTP scenarios: a new number for every request (auto sign-up), its code
+        # read from the dev outbox; ``otp_existing`` signs in the people ``otp`` signed up
+        warmup = 300
+        fresh = common.phone_numbers(2 * (warmup + 2 * args.requests), random.Random(11), set(numbers))
+        sends: list[tuple[str, str]] = []
+
+        def send(i: int) -> None:
+            number = fresh[len(sends)]
+            answer = client.post("/otp/send", data=common.send_body(number), headers=json_basic)
+            if answer.status_code != 200:
+                raise SystemExit(f"send: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
+            sends.append((number, answer.get_json()["otp_token"]))
+
+        def grant(number: str, otp_token: str, code: str) -> None:
+            body = common.otp_body(number, otp_token, code)
+            answer = client.post("/oauth2/token", data=body, headers={"Content-Type": "application/json"})
+            if answer.status_code != 200:
+                raise SystemExit(f"OTP grant: {answer.status_code} {answer.get_data(as_text=True)[:200]}")
+
+        spent: list[str] = []
+
+        def otp(i: int) -> None:
+            number, otp_token = sends[len(spent)]
+            grant(number, otp_token, outbox_codes["+86" + number])
+            spent.append(number)
+
+        existing: list[tuple[str, str]] = []
+
+        def otp_existing(i: int) -> None:
+            number, otp_token = existing[i]
+            grant(number, otp_token, outbox_codes["+86" + number])
+
+        outbox_codes: dict[str, str] = {}
+        scenarios = {
+            "refresh": refresh,
+            "client_credentials": client_credentials,
+            "send": send,
+            "otp": otp,
+            "otp_existing": otp_existing,
+        }
+        chosen = [name for name in scenarios if name in args.scenarios.split(",")]  # in this order
+        if "otp" in chosen or "otp_existing" in chosen:
+            for i in range(warmup + 2 * args.requests):
+                send(i)
+            outbox_codes.update(common.read_outbox(instance / "outbox.jsonl"))
+        database = "PostgreSQL" if args.pg_url else "SQLite"
+        print(f"Gatehouse in-process on {database}, {args.requests} requests per scenario, {time.strftime('%F %T')}")
+        for name in chosen:
+            request = scenarios[name]
+            if name == "otp_existing":
+                if "otp" not in chosen:  # sign the people up first
+                    for i in range(warmup + 2 * args.requests):
+                        otp(i)
+                for number in spent:  # a second code for each (the per-number interval is off here)
+                    answer = client.post("/otp/send", data=common.send_body(number), headers=json_basic)
+                    existing.append((number, answer.get_json()["otp_token"]))
+                outbox_codes.update(common.read_outbox(instance / "outbox.jsonl"))
+            for i in range(warmup):
                 request(i)
             started = time.thread_time()
-            for i in range(args.requests):
+            for i in range(warmup, warmup + args.requests):
                 request(i)
             cpu_ms = (time.thread_time() - started) / args.requests * 1000
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.thread_time) if args.timer == "cpu" else cProfile.Profile()
             profile.enable()
-            for i in range(args.requests):
+            for i in range(warmup + args.requests, warmup + 2 * args.requests):
                 request(i)
             profile.disable()
+            if args.save:
+                Path(args.save).mkdir(parents=True, exist_ok=True)
+                profile.dump_stats(Path(args.save) / f"{name}.prof")
             totals = by_owner(profile)
             whole = sum(totals.values())
             print(f"\n{name}: {cpu_ms:.3f} CPU ms per request (no profiler, test client included)")
@@ -138,6 +258,11 @@ def main() -> int:
             for label, seconds in sorted(totals.items(), key=lambda item: -item[1]):
                 if seconds / whole >= 0.005:
                     print(f"  {label:40} {seconds / whole * 100:5.1f}%")
+            if args.steps:
+                # cProfile's own overhead inflates these alike: compare them with each other
+                print(f"  {'costliest steps (cumulative, under the profiler)':64} {'ms/req':>7} {'calls':>6}")
+                for label, ms, calls in steps(profile, args.requests, args.steps):
+                    print(f"  {label[:64]:64} {ms:7.3f} {calls:6.2f}")
     finally:
         shutil.rmtree(instance, ignore_errors=True)
     return 0

@@ -69,6 +69,7 @@ from common import (
     process_tree,
     read_outbox,
     redis_command,
+    reset_postgresql,
     rss_mib,
     run_cli,
     send_body,
@@ -183,25 +184,6 @@ def gatehouse_refresh_tokens(server: Server, numbers: list[str], client_id: str,
             raise SystemExit(f"{server.name}: OTP grant for the refresh seeds: {status} {data[:200]!r}")
         tokens.append(json.loads(data)["refresh_token"])
     return tokens
-
-
-def reset_postgresql(url: str, log) -> None:
-    """Drop and create the bench database (its name is the URL's path; loopback only)."""
-    parsed = urllib.parse.urlparse(url.replace("postgresql+psycopg://", "postgresql://"))
-    name = parsed.path.lstrip("/")
-    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"--pg-url must point at a loopback address, not {parsed.hostname}")
-    # fmt: off
-    base = [
-        "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", parsed.hostname, "-p", str(parsed.port or 5432),
-        "-U", parsed.username or "postgres", "-d", "postgres",
-    ]
-    # fmt: on
-    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
-        proc = subprocess.run([*base, "-c", sql], capture_output=True, text=True, timeout=60)
-        log.write(f"$ psql -c {sql!r}\n{proc.stdout}{proc.stderr}\n")
-        if proc.returncode != 0:
-            raise SystemExit(f"PostgreSQL: {sql} failed: {proc.stderr.strip()}")
 
 
 def fresh_folder(parent: Path, name: str) -> Path:

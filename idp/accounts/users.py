@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit
@@ -21,6 +21,13 @@ from idp.models.users import ROLES, USER_STATUSES
 from idp.sessions import SsoSessionStore, end_all_sessions
 
 CONTACT_COLUMN = {"sms": "phone_number", "email": "email"}
+# built once: every sign-in looks its person up by one of these (building the statement and its
+# cache key each time cost more than SQLAlchemy's compiled-statement cache saves)
+_BY_SUB = select(User).where(User.sub == bindparam("value"))
+_BY_CONTACT = {
+    channel: select(User).where(getattr(User, column) == bindparam("value"))
+    for channel, column in CONTACT_COLUMN.items()
+}
 VERIFIED_COLUMN = {"sms": "phone_verified", "email": "email_verified"}
 PROFILE_FIELDS = (
     "username",
@@ -81,11 +88,10 @@ class UserService:
             fields["email"] = normalise_email(fields["email"], ())
 
     def by_sub(self, sub: str) -> User | None:
-        return self.db.session.scalar(select(User).where(User.sub == sub))
+        return self.db.session.scalar(_BY_SUB, {"value": sub})
 
     def by_contact(self, channel: str, target: str) -> User | None:
-        column = getattr(User, CONTACT_COLUMN[channel])
-        return self.db.session.scalar(select(User).where(column == target))
+        return self.db.session.scalar(_BY_CONTACT[channel], {"value": target})
 
     def ensure_contact_free(self, channel: str, target: str) -> None:
         """Raises account.phone_taken / account.email_taken (Tencent CIAM "Send OTP Verification
