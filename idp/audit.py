@@ -76,22 +76,46 @@ def record(
     runs on the session's connection (same transaction): a table INSERT needs none of the ORM
     execution path, which costs about as much again as the statement on SQLite.
     """
-    session.connection().execute(
-        _INSERT,
-        dict(
-            type=type_,
-            result=result,
-            sub=sub,
-            client_id=client_id or ctx.client_id,
-            actor=ctx.actor,
-            ip=ctx.ip,
-            user_agent=(ctx.user_agent or "")[:300],
-            details=safe_details(details, type_),
-            at=ctx.now,
-        ),
+    record_row(session, row(type_, ctx, result=result, sub=sub, client_id=client_id, **details))
+
+
+def record_row(session: Session, event: dict[str, Any]) -> None:
+    """Insert an event ``row`` made, in the caller's transaction, and count it."""
+    session.connection().execute(_INSERT, event)
+    observed(event)
+
+
+def row(
+    type_: str,
+    ctx: RequestContext,
+    *,
+    result: str = "success",
+    sub: str | None = None,
+    client_id: str | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """The ``audit_events`` row of one event, as ``record`` inserts it. A caller that folds the
+    insert into a statement of its own (the refresh rotation on PostgreSQL) takes the row from
+    here and calls ``observed`` once it is written."""
+    return dict(
+        type=type_,
+        result=result,
+        sub=sub,
+        client_id=client_id or ctx.client_id,
+        actor=ctx.actor,
+        ip=ctx.ip,
+        user_agent=(ctx.user_agent or "")[:300],
+        details=safe_details(details, type_),
+        at=ctx.now,
     )
-    # the one counting hook for codes sent, sign-ins and refusals (idp/metrics.py)
-    metrics.observe_event(type_, result, details, client_id=client_id or ctx.client_id, sub=sub)
+
+
+def observed(event: dict[str, Any]) -> None:
+    """The one counting hook for codes sent, sign-ins and refusals (idp/metrics.py), for an
+    event row just written."""
+    metrics.observe_event(
+        event["type"], event["result"], event["details"], client_id=event["client_id"], sub=event["sub"]
+    )
 
 
 def write(db: Database, type_: str, ctx: RequestContext, **fields: Any) -> None:

@@ -191,14 +191,17 @@ class TokenIssuer:
         sign_in_method: str | None = None,
     ) -> None:
         store = self.refresh_tokens
+        # client credentials have no person: the token is the application's own
+        issued = audit.row(
+            "login.token",
+            ctx,
+            sub=principal.user.sub if principal else None,
+            client_id=client.client_id,
+            grant_type=grant_type,
+            amr=principal.amr if principal else None,
+        )
         try:
             with self.db.transaction() as session:
-                if rotating is not None and not store.rotate(session, rotating):
-                    raise _LostRotation
-                if token.get("refresh_token") and principal is not None and family is not None:
-                    # RFC 6749 6: the new refresh token keeps the scope of the one it replaces
-                    scope = rotating.scope if rotating is not None else token["scope"]
-                    store.add(token["refresh_token"], client, principal, scope, session=session, family_id=family)
                 if sign_in_method is not None and principal is not None:
                     audit.record(
                         session,
@@ -209,16 +212,17 @@ class TokenIssuer:
                         method=sign_in_method,
                         amr=principal.amr,
                     )
-                # client credentials have no person: the token is the application's own
-                audit.record(
-                    session,
-                    "login.token",
-                    ctx,
-                    sub=principal.user.sub if principal else None,
-                    client_id=client.client_id,
-                    grant_type=grant_type,
-                    amr=principal.amr if principal else None,
-                )
+                successor = token.get("refresh_token")
+                if rotating is not None:
+                    # RFC 6749 6: the new refresh token keeps the scope of the one it replaces
+                    assert successor  # a refresh grant always answers a successor
+                    assert principal is not None
+                    if not store.replace(session, rotating, successor, client, principal, issued):
+                        raise _LostRotation
+                    return
+                if successor and principal is not None and family is not None:
+                    store.add(successor, client, principal, token["scope"], session=session, family_id=family)
+                audit.record_row(session, issued)
         except _LostRotation:
             assert rotating is not None
             store.reject_reuse(rotating, ctx)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Insert, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp import audit
@@ -16,7 +16,7 @@ from idp.clock import Clock, SystemClock
 from idp.context import RequestContext
 from idp.crypto import hash_secret, new_token
 from idp.db import Database, affected_rows, table_of
-from idp.models import Application, RefreshToken, User
+from idp.models import Application, AuditEvent, RefreshToken, User
 from idp.models.users import PERSON_COLUMNS, Person, PersonRecord
 from idp.oauth.claims import ClaimsRequest
 from idp.oauth.revocation import AccessTokenRevocations
@@ -106,6 +106,54 @@ _ROTATE = (
     .where(_TOKENS.c.id == bindparam("token_id"), _TOKENS.c.rotated_at.is_(None), _TOKENS.c.revoked_at.is_(None))
     .values(rotated_at=bindparam("rotated_at_now"))
 )
+_AUDIT = table_of(AuditEvent)
+_SUCCESSOR_COLUMNS = (
+    "token_hash",
+    "family_id",
+    "client_id",
+    "sub",
+    "scope",
+    "auth_time",
+    "amr",
+    "claims",
+    "sid",
+    "created_at",
+    "expires_at",
+)
+_EVENT_COLUMNS = ("type", "result", "sub", "client_id", "actor", "ip", "user_agent", "details", "at")
+
+
+def _rotate_in_one_statement() -> Insert:
+    """PostgreSQL: the rotation, its successor and its audit event as ONE statement (data-
+    modifying WITH, PostgreSQL manual 7.8.4): the successor is inserted from the rotated row
+    and the event from the successor, so when the UPDATE matches nothing (a lost race) nothing
+    is written and no row comes back. One round trip instead of three: each statement costs
+    psycopg and SQLAlchemy about 0.1 ms of the worker's CPU."""
+    rotated = _ROTATE.returning(_TOKENS.c.id).cte("rotated")
+    successor = (
+        insert(_TOKENS)
+        .from_select(
+            _SUCCESSOR_COLUMNS,
+            select(*(bindparam("new_" + name, type_=_TOKENS.c[name].type) for name in _SUCCESSOR_COLUMNS)).select_from(
+                rotated
+            ),
+        )
+        .returning(_TOKENS.c.id)
+        .cte("successor")
+    )
+    return (
+        insert(_AUDIT)
+        .from_select(
+            _EVENT_COLUMNS,
+            select(*(bindparam("event_" + name, type_=_AUDIT.c[name].type) for name in _EVENT_COLUMNS)).select_from(
+                successor
+            ),
+        )
+        .returning(_AUDIT.c.id)
+    )
+
+
+_ROTATE_IN_ONE_STATEMENT = _rotate_in_one_statement()
 
 
 class RefreshTokenStore:
@@ -131,22 +179,29 @@ class RefreshTokenStore:
     ) -> None:
         """Insert a new token (hashed) in the caller's unit of work (``session``, by default the
         thread's), in ``family_id`` (by default the principal's, or a new family)."""
-        ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
         # Core INSERT on the unit of work's connection: the row is not read back in this request
         (session or self.db.session()).connection().execute(
-            _INSERT_TOKEN,
-            dict(
-                token_hash=hash_secret(raw),
-                family_id=family_id or principal.family_id or new_token(12),
-                client_id=client.client_id,
-                sub=principal.user.sub,
-                scope=scope,
-                auth_time=principal.auth_time,
-                amr=principal.amr,
-                claims=principal.claims,
-                sid=principal.sid,
-                expires_at=self.clock.now() + timedelta(seconds=ttl),
-            ),
+            _INSERT_TOKEN, self._row(raw, client, principal, scope, family_id)
+        )
+
+    def _row(
+        self, raw: str, client: Application, principal: Principal, scope: str, family_id: str | None
+    ) -> dict[str, Any]:
+        """The stored row of a new token: its hash, never the token."""
+        now = self.clock.now()
+        ttl = client.refresh_token_ttl or self.settings.refresh_token_ttl
+        return dict(
+            token_hash=hash_secret(raw),
+            family_id=family_id or principal.family_id or new_token(12),
+            client_id=client.client_id,
+            sub=principal.user.sub,
+            scope=scope,
+            auth_time=principal.auth_time,
+            amr=principal.amr,
+            claims=principal.claims,
+            sid=principal.sid,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
         )
 
     def find_live(self, raw: str, ctx: RequestContext) -> StoredRefreshToken | None:
@@ -178,6 +233,35 @@ class RefreshTokenStore:
         rotated (or revoked) it first: exactly one of N racing requests wins."""
         now = self.clock.now()
         return affected_rows(session.connection(), _ROTATE, {"token_id": token.id, "rotated_at_now": now}) == 1
+
+    def replace(
+        self,
+        session: Session,
+        token: StoredRefreshToken,
+        raw: str,
+        client: Application,
+        principal: Principal,
+        event: dict[str, Any],
+    ) -> bool:
+        """Rotate ``token`` and, only when this request won the rotation, store its successor
+        ``raw`` (same scope and family, RFC 6749 6) and the audit ``event`` (``audit.row``),
+        in the caller's unit of work. False, with nothing written, when a concurrent request
+        rotated (or revoked) it first. On PostgreSQL this is one statement; elsewhere (SQLite
+        has no data-modifying WITH) the same three in turn."""
+        successor = self._row(raw, client, principal, token.scope, token.family_id)
+        if self.db.engine.dialect.name != "postgresql":
+            if not self.rotate(session, token):
+                return False
+            session.connection().execute(_INSERT_TOKEN, successor)
+            audit.record_row(session, event)
+            return True
+        parameters = {"token_id": token.id, "rotated_at_now": successor["created_at"]}
+        parameters.update({"new_" + name: value for name, value in successor.items()})
+        parameters.update({"event_" + name: value for name, value in event.items()})
+        if session.connection().execute(_ROTATE_IN_ONE_STATEMENT, parameters).first() is None:
+            return False
+        audit.observed(event)
+        return True
 
     def reject_reuse(self, token: StoredRefreshToken, ctx: RequestContext) -> None:
         self.revoke_family(token.family_id, ctx, reason="reuse", sub=token.sub, client_id=token.client_id)

@@ -78,6 +78,82 @@ def test_exactly_one_of_many_concurrent_refreshes_wins(app, tokens, services):
     assert refresh(app.test_client(), winners[0]["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
+def writes_during(engine, action):
+    """The INSERT, UPDATE and WITH statements ``action`` sends to the database."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "WITH"):
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        result = action()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return sent, result
+
+
+def test_a_refresh_writes_its_rotation_successor_and_event_in_one_statement_on_postgresql(client, tokens, services):
+    """On PostgreSQL the rotation, the new token and the ``login.token`` event go in one round
+    trip (a data-modifying WITH); SQLite, which has none, sends the same three in turn."""
+    from sqlalchemy import select
+
+    from idp.crypto import hash_secret
+    from idp.models import AuditEvent, RefreshToken
+
+    sent, response = writes_during(services.db.engine, lambda: refresh(client, tokens["refresh_token"]))
+    assert response.status_code == 200
+    if services.db.engine.dialect.name == "postgresql":
+        assert len(sent) == 1
+        assert sent[0].lstrip().startswith("WITH")
+    else:
+        assert len(sent) == 3
+    session = services.db.session
+    rows = {row.token_hash: row for row in session.scalars(select(RefreshToken))}
+    old, new = rows[hash_secret(tokens["refresh_token"])], rows[hash_secret(response.get_json()["refresh_token"])]
+    assert old.rotated_at is not None
+    assert (new.family_id, new.scope, new.sub, new.rotated_at) == (old.family_id, old.scope, old.sub, None)
+    issued = session.scalars(select(AuditEvent).where(AuditEvent.type == "login.token")).all()
+    assert issued[-1].details["grant_type"] == "refresh_token"
+    assert issued[-1].sub == old.sub
+
+
+def test_a_rotation_that_lost_the_race_writes_nothing(client, tokens, services):
+    """``replace`` of a token another request rotated first: False, no successor, no event."""
+    from sqlalchemy import func, select
+
+    from idp import audit
+    from idp.context import RequestContext
+    from idp.models import AuditEvent, RefreshToken
+    from idp.oauth.tokens import Principal
+
+    store = services.refresh_tokens
+    token = store.find(tokens["refresh_token"])
+    principal = Principal(user=token.holder, auth_time=token.auth_time, amr=token.amr, family_id=token.family_id)
+    application = services.clients.by_client_id(CLIENT["client_id"])
+
+    def counts():
+        session = services.db.session
+        return (
+            session.scalar(select(func.count()).select_from(RefreshToken)),
+            session.scalar(select(func.count()).select_from(AuditEvent)),
+        )
+
+    def replace(raw):
+        event = audit.row("login.token", RequestContext(), sub=token.sub)
+        with services.db.transaction() as session:
+            return store.replace(session, token, raw, application, principal, event)
+
+    before = counts()
+    assert replace("first-successor-" + "x" * 40) is True
+    assert counts() == (before[0] + 1, before[1] + 1)
+    assert replace("second-successor-" + "y" * 40) is False
+    assert counts() == (before[0] + 1, before[1] + 1)
+
+
 def test_refresh_tokens_are_stored_hashed(tokens, services):
     from idp.models import RefreshToken
 
