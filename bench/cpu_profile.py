@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where a token request's CPU goes, by package: the profile behind bench/RESULTS.md.
 
-Builds a fresh instance (SQLite + the bench Redis, as bench/run.py's ``sqlite`` server), then
+Builds a fresh instance (SQLite, or PostgreSQL with ``--pg-url``, and the bench Redis, as
+bench/run.py's servers), then
 drives the token endpoint in this process through Flask's test client, one request at a time,
 the way wrk does (form body, HTTP Basic): ``refresh`` (rotation, RS256 access and ID token),
 ``client_credentials`` (an m2m application), ``send`` (``POST /otp/send``, a new number each
@@ -10,14 +11,15 @@ OTP grant of a person who already has an account). Each scenario runs twice afte
 timed with ``time.thread_time`` (CPU per request, no profiler), once under cProfile, whose self
 time is summed by where the code lives: a package of the virtualenv (``sqlalchemy``,
 ``werkzeug``, ...), Gatehouse's own ``idp`` and ``blueprints``, the standard library, or a C
-call (RSA signing is ``cryptography``; SQLite's statements are ``sqlite3``). With ``--steps``,
-the CPU per request of each of Gatehouse's own steps (cumulative time of the functions in
-``idp/`` and of every Redis command and database commit) is listed too: what each rule costs.
+call (RSA signing is ``cryptography``; SQLite's statements are ``sqlite3``). What each of
+Gatehouse's own steps costs is bench/breakdown.py's job; ``--save`` keeps the profiles for
+``pstats`` (callers, callees).
 
 The HTTP server is not in this picture (the test client calls the WSGI app directly): compare
 the CPU here with bench/run.py's figure for the same scenario to see gunicorn's share.
 
-    .venv/bin/python bench/cpu_profile.py [--requests 2000] [--scenarios refresh,otp] [--steps 25]
+    .venv/bin/python bench/cpu_profile.py [--requests 2000] [--scenarios refresh,otp] [--pg-url URL]
+        [--timer wall|cpu] [--save DIR]
         [--redis-url redis://127.0.0.1:6379/13]
 """
 
@@ -71,42 +73,6 @@ def by_owner(profile: cProfile.Profile) -> dict[str, float]:
     return dict(totals)
 
 
-# calls below Gatehouse that are worth naming as steps of their own (cumulative time)
-STEP_CALLS = {
-    ("redis/client.py", "execute_command"): "Redis: every command (round trip and reply)",
-    ("redis/cluster.py", "execute_command"): "Redis: every command (round trip and reply)",
-    ("sqlalchemy/orm/session.py", "commit"): "database: commit (flush and COMMIT)",
-    ("sqlalchemy/engine/base.py", "_execute_context"): "database: every statement",
-    ("phonenumbers/phonenumberutil.py", "parse"): "phonenumbers: parse",
-    ("flask/app.py", "full_dispatch_request"): "Flask: the request, hooks included",
-}
-
-
-def steps(profile: cProfile.Profile, requests: int, top: int) -> list[tuple[str, float, float]]:
-    """(step, CPU ms per request, calls per request), the most expensive first: Gatehouse's own
-    functions (``idp/``, ``blueprints/``) and ``STEP_CALLS``, by cumulative time."""
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    rows: dict[str, list[float]] = {}
-    for (filename, line, function), (_cc, calls, _self, cumulative, _callers) in stats.items():
-        label = None
-        for (suffix, name), step in STEP_CALLS.items():
-            if function == name and filename.endswith(suffix):
-                label = step
-        if label is None and owner(filename, function) in ("idp", "blueprints") and function != "<module>":
-            label = f"{Path(filename).relative_to(common.ROOT)}:{line} {function}"
-        if label is not None:
-            # a named call may be found at two lines (Session.commit and its transaction's
-            # commit, called by it): the outermost, the largest, stands for both
-            row = rows.setdefault(label, [0.0, 0.0])
-            if label in STEP_CALLS.values():
-                row[0], row[1] = max(row[0], cumulative), max(row[1], calls)
-            else:
-                row[0] += cumulative
-                row[1] += calls
-    ranked = sorted(rows.items(), key=lambda item: -item[1][0])[:top]
-    return [(label, seconds / requests * 1000, calls / requests) for label, (seconds, calls) in ranked]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=2000)
@@ -119,7 +85,6 @@ def main() -> int:
         "or cpu (the thread's CPU time: the profiler's own cost triples, but waits cost nothing)",
     )
     ap.add_argument("--save", metavar="DIR", help="write each scenario's profile as DIR/<scenario>.prof (pstats)")
-    ap.add_argument("--steps", type=int, default=0, help="list this many of the costliest steps (0: none)")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     ap.add_argument(
         "--pg-url",
@@ -258,11 +223,6 @@ def main() -> int:
             for label, seconds in sorted(totals.items(), key=lambda item: -item[1]):
                 if seconds / whole >= 0.005:
                     print(f"  {label:40} {seconds / whole * 100:5.1f}%")
-            if args.steps:
-                # cProfile's own overhead inflates these alike: compare them with each other
-                print(f"  {'costliest steps (cumulative, under the profiler)':64} {'ms/req':>7} {'calls':>6}")
-                for label, ms, calls in steps(profile, args.requests, args.steps):
-                    print(f"  {label[:64]:64} {ms:7.3f} {calls:6.2f}")
     finally:
         shutil.rmtree(instance, ignore_errors=True)
     return 0

@@ -64,6 +64,17 @@ def email_login(client, otp_token, otp, email="ada@example.com", **extra):
     return client.post("/oauth2/token", json=body)
 
 
+def redis_calls(services, command: str) -> int:
+    """How many times Redis has run ``command`` (``INFO commandstats``, lower-case name; on a
+    Redis Cluster, every node's added up)."""
+    client = services.redis
+    key = f"cmdstat_{command}"
+    if isinstance(client, redis.RedisCluster):
+        per_node = client.info("commandstats", target_nodes=redis.RedisCluster.ALL_NODES)
+        return sum(stats.get(key, {}).get("calls", 0) for stats in per_node.values())
+    return client.info("commandstats").get(key, {}).get("calls", 0)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -99,7 +99,7 @@ class SignUpFlow:
         bound = bind(self.otp, client, ctx, "signup", proof) if proof is not None else None
         amr = ["pwd"]
         if bound is not None:
-            contact = bound.check()
+            contact = bound.contact()  # its shape only: the proof is checked once, when it is spent
             # a contact some account already holds fails the insert below (unique columns),
             # before the proof is spent: no lookup of its own needed
             fields[CONTACT_COLUMN[contact.channel]] = contact.target
@@ -119,7 +119,11 @@ class SignUpFlow:
                     method=f"otp_{amr[1]}" if bound is not None else "password",
                 )
                 if bound is not None:
-                    bound.spend()  # a lost race rolls the user back
+                    # checks and spends in one call: a wrong code (counted) or a lost race
+                    # rolls the user back
+                    bound.spend()
         except IntegrityError as exc:
+            if bound is not None:
+                bound.check()  # only the holder of a right proof learns the contact is taken
             raise self.users.duplicate_error(fields) from exc
         return Completed(user, amr, int(self.clock.time()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher
-from redis.cluster import RedisCluster
 from sqlalchemy import select
 
 from idp.accounts.passwords import Passwords
@@ -15,6 +14,7 @@ from idp.errors import IdpError
 from idp.flows.login import LoginFlow
 from idp.models import AuditEvent
 from tests.factories import applications, auth_sources, users
+from tests.helpers import redis_calls
 
 CTX = RequestContext(ip="127.0.0.1")
 PHONE = "+8613612345678"
@@ -178,13 +178,7 @@ def test_mask_target(channel, target, masked):
 
 
 def hdel_calls(services) -> int:
-    """How many HDEL commands Redis has run (``INFO commandstats``; on a Redis Cluster, every
-    node's added up)."""
-    client = services.redis
-    if isinstance(client, RedisCluster):
-        per_node = client.info("commandstats", target_nodes=RedisCluster.ALL_NODES)
-        return sum(stats.get("cmdstat_hdel", {}).get("calls", 0) for stats in per_node.values())
-    return client.info("commandstats").get("cmdstat_hdel", {}).get("calls", 0)
+    return redis_calls(services, "hdel")
 
 
 def test_a_success_clears_the_failures_only_when_some_were_counted(services, app_client, alice):
