@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Protocol
+from typing import TypeAlias
 
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -78,38 +78,12 @@ class User(Base):
         return self.sub
 
 
-class Person(Protocol):
-    """What a token needs to know of the person it is for: whether they may still get tokens
-    and the values of their claims. A ``User`` is one; so is a ``PersonRecord`` read in the
-    refresh grant's one query."""
-
-    @property
-    def sub(self) -> str: ...
-    @property
-    def username(self) -> str | None: ...
-    @property
-    def email(self) -> str | None: ...
-    @property
-    def email_verified(self) -> bool: ...
-    @property
-    def phone_number(self) -> str | None: ...
-    @property
-    def phone_verified(self) -> bool: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def locale(self) -> str | None: ...
-    @property
-    def updated_at(self) -> datetime | None: ...
-    @property
-    def is_active(self) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
     """A person as a plain row, not an ORM object: the refresh grant reads its token and the
     token's holder in one Core query, and nothing on that path needs the session's identity
-    map, change tracking or lazy loading (measured: the ORM load costs about 70 µs more)."""
+    map, change tracking or lazy loading (measured in-process: a refresh costs 5 to 7 % less
+    without them)."""
 
     sub: str
     username: str | None
@@ -136,6 +110,10 @@ class PersonRecord:
     def is_active(self) -> bool:
         return may_sign_in(self.status)
 
+
+# what a token needs to know of the person it is for (whether they may still get tokens, the
+# values of their claims): the ORM user, or the plain row the refresh grant reads
+Person: TypeAlias = User | PersonRecord
 
 # the users columns a ``PersonRecord`` holds, in its fields' order (never the password hash)
 PERSON_COLUMNS = tuple(field.name for field in fields(PersonRecord))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import ColumnElement, Insert, bindparam, insert, select, update
+from sqlalchemy import CTE, ColumnElement, Insert, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp import audit
@@ -123,6 +123,13 @@ _SUCCESSOR_COLUMNS = (
 _EVENT_COLUMNS = ("type", "result", "sub", "client_id", "actor", "ip", "user_agent", "details", "at")
 
 
+def _insert_from(table: Table, columns: tuple[str, ...], prefix: str, source: CTE) -> Insert:
+    """``INSERT INTO table (columns) SELECT :<prefix><column>, ... FROM source RETURNING id``:
+    one row per row of ``source``, none when it is empty."""
+    values = select(*(bindparam(prefix + name, type_=table.c[name].type) for name in columns)).select_from(source)
+    return insert(table).from_select(columns, values).returning(table.c.id)
+
+
 def _rotate_in_one_statement() -> Insert:
     """PostgreSQL: the rotation, its successor and its audit event as ONE statement (data-
     modifying WITH, PostgreSQL manual 7.8.4): the successor is inserted from the rotated row
@@ -130,27 +137,8 @@ def _rotate_in_one_statement() -> Insert:
     is written and no row comes back. One round trip instead of three: each statement costs
     psycopg and SQLAlchemy about 0.1 ms of the worker's CPU."""
     rotated = _ROTATE.returning(_TOKENS.c.id).cte("rotated")
-    successor = (
-        insert(_TOKENS)
-        .from_select(
-            _SUCCESSOR_COLUMNS,
-            select(*(bindparam("new_" + name, type_=_TOKENS.c[name].type) for name in _SUCCESSOR_COLUMNS)).select_from(
-                rotated
-            ),
-        )
-        .returning(_TOKENS.c.id)
-        .cte("successor")
-    )
-    return (
-        insert(_AUDIT)
-        .from_select(
-            _EVENT_COLUMNS,
-            select(*(bindparam("event_" + name, type_=_AUDIT.c[name].type) for name in _EVENT_COLUMNS)).select_from(
-                successor
-            ),
-        )
-        .returning(_AUDIT.c.id)
-    )
+    successor = _insert_from(_TOKENS, _SUCCESSOR_COLUMNS, "new_", rotated).cte("successor")
+    return _insert_from(_AUDIT, _EVENT_COLUMNS, "event_", successor)
 
 
 _ROTATE_IN_ONE_STATEMENT = _rotate_in_one_statement()
